@@ -1,0 +1,151 @@
+/* ec-endpoint.c: the bus client API; the host's bus does the work. */
+#include "config.h"
+
+#include "ec-host-private.h"
+
+G_DEFINE_QUARK (ec-bus-error-quark, ec_bus_error)
+
+/**
+ * ec_endpoint_get_name:
+ * @endpoint: an endpoint
+ *
+ * Returns: the module name this endpoint is registered under
+ */
+const char *
+ec_endpoint_get_name (EcEndpoint *endpoint)
+{
+  g_return_val_if_fail (endpoint != NULL, NULL);
+  return endpoint->name;
+}
+
+/**
+ * ec_endpoint_get_group:
+ * @endpoint: an endpoint
+ *
+ * Returns: the group this endpoint belongs to
+ */
+const char *
+ec_endpoint_get_group (EcEndpoint *endpoint)
+{
+  g_return_val_if_fail (endpoint != NULL, NULL);
+  return endpoint->group;
+}
+
+/**
+ * ec_endpoint_send:
+ * @endpoint: the sender
+ * @module: the receiving module's name
+ * @message: the message; it is frozen by the send
+ * @error: where to put an error
+ *
+ * Queues @message for the module named @module. It is delivered later from
+ * the main loop.
+ *
+ * Returns: %TRUE if queued; %FALSE with %EC_BUS_ERROR_UNKNOWN_DESTINATION or
+ *   %EC_BUS_ERROR_QUEUE_FULL
+ */
+gboolean
+ec_endpoint_send (EcEndpoint *endpoint, const char *module, EcMessage *message,
+                  GError **error)
+{
+  g_return_val_if_fail (endpoint != NULL && module != NULL && message != NULL, FALSE);
+  return endpoint->ops->send (endpoint, EC_SEND_MODULE, module, message, NULL, error);
+}
+
+/**
+ * ec_endpoint_send_to_group:
+ * @endpoint: the sender
+ * @group: the receiving group
+ * @message: the message; it is frozen by the send
+ * @error: where to put an error
+ *
+ * Queues @message for every member of @group except the sender.
+ *
+ * Returns: %TRUE if at least one member got it
+ */
+gboolean
+ec_endpoint_send_to_group (EcEndpoint *endpoint, const char *group, EcMessage *message,
+                           GError **error)
+{
+  g_return_val_if_fail (endpoint != NULL && group != NULL && message != NULL, FALSE);
+  return endpoint->ops->send (endpoint, EC_SEND_GROUP, group, message, NULL, error);
+}
+
+/**
+ * ec_endpoint_broadcast:
+ * @endpoint: the sender
+ * @message: the message; it is frozen by the send
+ *
+ * Queues @message for every member of the bus except the sender.
+ *
+ * Returns: how many members it was queued for
+ */
+guint
+ec_endpoint_broadcast (EcEndpoint *endpoint, EcMessage *message)
+{
+  guint n = 0;
+  g_return_val_if_fail (endpoint != NULL && message != NULL, 0);
+  endpoint->ops->send (endpoint, EC_SEND_BROADCAST, NULL, message, &n, NULL);
+  return n;
+}
+
+/**
+ * ec_endpoint_call:
+ * @endpoint: the caller
+ * @module: the module to call
+ * @message: the request; it gets `sync` set and is frozen
+ * @timeout_ms: how long to wait for the reply
+ * @callback: (scope notified) (closure user_data) (destroy destroy): receives the reply or the error
+ * @user_data: data for @callback
+ * @destroy: (nullable): frees @user_data after @callback ran
+ *
+ * A beehive sync call: sends @message to @module and waits, without
+ * blocking, for the message whose `parent_msg_id` is @message's id.
+ * @callback runs exactly once, on the main loop and never inside this call:
+ * with the reply, or with %EC_BUS_ERROR_TIMEOUT, or with the send's error.
+ */
+void
+ec_endpoint_call (EcEndpoint *endpoint, const char *module, EcMessage *message,
+                  guint timeout_ms, EcReplyFunc callback, gpointer user_data,
+                  GDestroyNotify destroy)
+{
+  g_return_if_fail (endpoint != NULL && module != NULL && message != NULL);
+  g_return_if_fail (callback != NULL);
+  endpoint->ops->call (endpoint, module, message, timeout_ms, callback, user_data, destroy);
+}
+
+/**
+ * ec_endpoint_respond:
+ * @endpoint: the replier
+ * @reply: the reply, whose `parent_msg_id` names the request
+ * @error: where to put an error
+ *
+ * Completes the sync call that waits for @reply's parent id.
+ *
+ * Returns: %TRUE if a caller was waiting; otherwise %FALSE with
+ *   %EC_BUS_ERROR_NO_WAITER, and the reply is dropped
+ */
+gboolean
+ec_endpoint_respond (EcEndpoint *endpoint, EcMessage *reply, GError **error)
+{
+  g_return_val_if_fail (endpoint != NULL && reply != NULL, FALSE);
+  return endpoint->ops->respond (endpoint, reply, error);
+}
+
+/**
+ * ec_endpoint_is_awaited:
+ * @endpoint: an endpoint
+ * @parent_msg_id: a message id
+ *
+ * Tells whether a sync call waits for a reply to @parent_msg_id.
+ *
+ * Returns: %TRUE if someone waits
+ */
+gboolean
+ec_endpoint_is_awaited (EcEndpoint *endpoint, const char *parent_msg_id)
+{
+  g_return_val_if_fail (endpoint != NULL, FALSE);
+  if (!parent_msg_id || !*parent_msg_id)
+    return FALSE;
+  return endpoint->ops->is_awaited (endpoint, parent_msg_id);
+}

@@ -1,0 +1,169 @@
+/* ec-worker.c: blocking work on threads, results back on the main loop. */
+#include "config.h"
+
+#include "ec-host-private.h"
+
+typedef struct {
+  EcWorkFunc     work;
+  EcDoneFunc     done;
+  gpointer       data;
+  GDestroyNotify destroy;
+  GMainContext  *context;   /* where done runs */
+  gpointer       result;
+  GError        *error;
+} Job;
+
+struct _EcWorker {
+  char        *name;
+  GThread     *thread;
+  GAsyncQueue *queue;       /* of Job*, or the worker itself to stop */
+  gint         pending;
+};
+
+static Job *
+job_new (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy)
+{
+  Job *job = g_new0 (Job, 1);
+  job->work = work;
+  job->done = done;
+  job->data = data;
+  job->destroy = destroy;
+  job->context = g_main_context_ref_thread_default ();
+  return job;
+}
+
+static gboolean
+job_complete (gpointer user_data)
+{
+  Job *job = user_data;
+  if (job->done)
+    job->done (job->result, job->error, job->data);
+  g_clear_error (&job->error);
+  if (job->destroy)
+    job->destroy (job->data);
+  g_main_context_unref (job->context);
+  g_free (job);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+job_run (Job *job)
+{
+  job->result = job->work (job->data, &job->error);
+  g_main_context_invoke (job->context, job_complete, job);
+}
+
+static void
+pool_func (gpointer item, gpointer unused)
+{
+  job_run (item);
+}
+
+/**
+ * ec_run_in_thread:
+ * @work: (scope async): the blocking work
+ * @done: (scope async) (nullable): receives the result on this thread's main context
+ * @data: data for both
+ * @destroy: (nullable): frees @data after @done ran
+ *
+ * Runs @work on a shared thread pool and calls @done with its result on the
+ * thread-default main context of the calling thread. Jobs run in parallel
+ * and in no particular order; use an #EcWorker for ordered work.
+ */
+void
+ec_run_in_thread (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy)
+{
+  static GThreadPool *pool;
+  static gsize once;
+  g_return_if_fail (work != NULL);
+  if (g_once_init_enter (&once))
+    {
+      pool = g_thread_pool_new (pool_func, NULL, 4, FALSE, NULL);
+      g_once_init_leave (&once, 1);
+    }
+  g_thread_pool_push (pool, job_new (work, done, data, destroy), NULL);
+}
+
+static gpointer
+worker_thread (gpointer user_data)
+{
+  EcWorker *worker = user_data;
+  for (;;)
+    {
+      gpointer item = g_async_queue_pop (worker->queue);
+      if (item == worker)
+        break;
+      job_run (item);
+      g_atomic_int_dec_and_test (&worker->pending);
+    }
+  return NULL;
+}
+
+/**
+ * ec_worker_new: (skip)
+ * @name: the thread's name, for debuggers
+ *
+ * Starts one thread that runs the work given to it in order.
+ *
+ * Returns: (transfer full): the worker; free with ec_worker_free()
+ */
+EcWorker *
+ec_worker_new (const char *name)
+{
+  EcWorker *worker = g_new0 (EcWorker, 1);
+  worker->name = g_strdup (name ? name : "ec-worker");
+  worker->queue = g_async_queue_new ();
+  worker->thread = g_thread_new (worker->name, worker_thread, worker);
+  return worker;
+}
+
+/**
+ * ec_worker_push: (skip)
+ * @worker: a worker
+ * @work: the blocking work
+ * @done: (nullable): receives the result on this thread's main context
+ * @data: data for both
+ * @destroy: (nullable): frees @data after @done ran
+ *
+ * Queues @work behind the worker's earlier work. Results come back in the
+ * same order.
+ */
+void
+ec_worker_push (EcWorker *worker, EcWorkFunc work, EcDoneFunc done, gpointer data,
+                GDestroyNotify destroy)
+{
+  g_return_if_fail (worker != NULL && work != NULL);
+  g_atomic_int_inc (&worker->pending);
+  g_async_queue_push (worker->queue, job_new (work, done, data, destroy));
+}
+
+/**
+ * ec_worker_get_pending: (skip)
+ * @worker: a worker
+ *
+ * Returns: how many jobs are queued or running
+ */
+guint
+ec_worker_get_pending (EcWorker *worker)
+{
+  g_return_val_if_fail (worker != NULL, 0);
+  return (guint) g_atomic_int_get (&worker->pending);
+}
+
+/**
+ * ec_worker_free: (skip)
+ * @worker: (transfer full): a worker
+ *
+ * Lets the worker finish the work queued so far, then joins its thread.
+ * The results of that work are still delivered on their main contexts.
+ */
+void
+ec_worker_free (EcWorker *worker)
+{
+  g_return_if_fail (worker != NULL);
+  g_async_queue_push (worker->queue, worker);
+  g_thread_join (worker->thread);
+  g_async_queue_unref (worker->queue);
+  g_free (worker->name);
+  g_free (worker);
+}
