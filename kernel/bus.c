@@ -498,6 +498,19 @@ ec_bus_remove_member (EcBus *bus, EcEndpoint *endpoint)
 
 /* ---- the endpoint operations -------------------------------------------- */
 
+/* Queues func on the bus's main context. Unlike g_main_context_invoke() it
+ * never runs func at once in the calling thread, even when that thread could
+ * acquire the context. */
+static void
+run_on_main (EcBus *bus, GSourceFunc func, gpointer data)
+{
+  GSource *idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, func, data, NULL);
+  g_source_attach (idle, bus->context);
+  g_source_unref (idle);
+}
+
 typedef struct {
   EcEndpoint *ep;
   EcSendKind  kind;
@@ -548,7 +561,7 @@ bus_send (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *msg,
       d->kind = kind;
       d->target = g_strdup (target);
       d->msg = ec_message_ref (msg);
-      g_main_context_invoke (bus->context, deferred_send, d);
+      run_on_main (bus, deferred_send, d);
       return TRUE;
     }
   if (G_UNLIKELY (sender->removed))
@@ -651,7 +664,7 @@ bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
       d->cb = cb;
       d->user_data = user_data;
       d->destroy = destroy;
-      g_main_context_invoke (bus->context, deferred_call, d);
+      run_on_main (bus, deferred_call, d);
       return;
     }
 

@@ -1,0 +1,151 @@
+/* test-plugin.c: a plugin for the host's tests, built in several variants
+ * (name, version, ABI, dependencies) from compiler flags. Its behaviour is
+ * set from its config section:
+ *   answer=TEXT      content of its replies to sync calls
+ *   fail-init=true   init fails
+ *   fail-start=true  start fails
+ *   stop-sleep=N     stop takes N seconds
+ * It logs "<name>: started" and "<name>: stopped" so tests see the order, and
+ * it sends an "echo" message back to its sender's module. */
+#include <edgecore.h>
+#include <unistd.h>
+
+#ifndef TP_NAME
+#define TP_NAME "alpha"
+#endif
+#ifndef TP_VERSION
+#define TP_VERSION "1.0"
+#endif
+#ifndef TP_ABI_MAJOR
+#define TP_ABI_MAJOR EC_PLUGIN_ABI_MAJOR
+#endif
+#ifndef TP_ABI_MINOR
+#define TP_ABI_MINOR EC_PLUGIN_ABI_MINOR
+#endif
+#ifndef TP_BUS_NAME
+#define TP_BUS_NAME TP_NAME
+#endif
+#ifndef TP_DEFAULT_STOP_SLEEP
+#define TP_DEFAULT_STOP_SLEEP "0"
+#endif
+
+#ifndef TP_NO_DESCRIPTOR
+typedef struct {
+  EcPluginContext *ctx;
+  char            *answer;
+  gint64           stop_sleep;
+  gboolean         fail_start;
+} TestPlugin;
+
+static gboolean
+tp_init (EcPluginContext *ctx, gpointer *state, GError **error)
+{
+  TestPlugin *tp;
+  if (ec_plugin_context_get_bool (ctx, "fail-init"))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s was told to fail init", TP_NAME);
+      return FALSE;
+    }
+  tp = g_new0 (TestPlugin, 1);
+  tp->ctx = ctx;
+  tp->answer = ec_plugin_context_get_string (ctx, "answer");
+  tp->stop_sleep = ec_plugin_context_get_int (ctx, "stop-sleep");
+  tp->fail_start = ec_plugin_context_get_bool (ctx, "fail-start");
+  *state = tp;
+  return TRUE;
+}
+
+static gboolean
+tp_start (gpointer state, GError **error)
+{
+  TestPlugin *tp = state;
+  if (tp->fail_start)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s was told to fail start", TP_NAME);
+      return FALSE;
+    }
+  ec_log_message (tp->ctx, "%s: started", TP_NAME);
+  return TRUE;
+}
+
+static void
+tp_stop (gpointer state)
+{
+  TestPlugin *tp = state;
+  if (tp->stop_sleep > 0)
+    g_usleep (tp->stop_sleep * G_USEC_PER_SEC);
+  ec_log_message (tp->ctx, "%s: stopped", TP_NAME);
+}
+
+static void
+tp_free (gpointer state)
+{
+  TestPlugin *tp = state;
+  g_free (tp->answer);
+  g_free (tp);
+}
+
+static void
+tp_handle (gpointer state, EcMessage *msg)
+{
+  TestPlugin *tp = state;
+  EcEndpoint *ep = ec_plugin_context_get_endpoint (tp->ctx);
+  g_autofree char *content = ec_message_dup_content_string (msg);
+  ec_log_message (tp->ctx, "%s: received %s %s %s", TP_NAME, ec_message_get_id (msg),
+                  ec_message_get_operation (msg), content);
+  if (ec_message_get_sync (msg))
+    {
+      g_autoptr (EcMessage) reply = ec_message_new_response (msg, NULL);
+      g_autoptr (GError) error = NULL;
+      ec_message_set_content_string (reply, tp->answer);
+      if (!ec_endpoint_respond (ep, reply, &error))
+        ec_log_warning (tp->ctx, "%s", error->message);
+    }
+  else if (g_strcmp0 (ec_message_get_operation (msg), "echo") == 0)
+    {
+      g_autoptr (EcMessage) back = ec_message_new (TP_BUS_NAME, NULL, "echoed",
+                                                   ec_message_get_resource (msg));
+      g_autoptr (GError) error = NULL;
+      if (!ec_endpoint_send (ep, ec_message_get_source (msg), back, &error))
+        ec_log_warning (tp->ctx, "%s: echo failed: %s", TP_NAME, error->message);
+    }
+}
+
+static const EcConfigKey tp_keys[] = {
+  { EC_CONFIG_STRING, 0, "answer", "42", "content of replies to sync calls" },
+  { EC_CONFIG_BOOL, 0, "fail-init", "false", "make init fail" },
+  { EC_CONFIG_BOOL, 0, "fail-start", "false", "make start fail" },
+  { EC_CONFIG_INT, 0, "stop-sleep", TP_DEFAULT_STOP_SLEEP, "seconds stop takes" },
+#ifdef TP_BAD_KEY
+  { EC_CONFIG_INT, 0, "broken", "not-a-number", "a default of the wrong type" },
+#endif
+  { 0 },
+};
+
+#ifdef TP_REQUIRES
+static const char *const tp_requires[] = { TP_REQUIRES, NULL };
+#else
+static const char *const tp_requires[] = { NULL };
+#endif
+
+EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
+  EC_PLUGIN_DESCRIPTOR_HEADER,
+  .abi_major = TP_ABI_MAJOR,
+  .abi_minor = TP_ABI_MINOR,
+  .name = TP_NAME,
+  .version = TP_VERSION,
+  .summary = "test plugin " TP_NAME,
+  .bus_name = TP_BUS_NAME,
+  .bus_group = "test",
+  .requires = tp_requires,
+  .config_keys = tp_keys,
+  .init = tp_init,
+  .start = tp_start,
+  .stop = tp_stop,
+  .free = tp_free,
+  .handle_message = tp_handle,
+};
+#else
+/* exports something, but not a descriptor */
+EC_PLUGIN_EXPORT const int not_a_descriptor = 1;
+#endif
