@@ -48,6 +48,8 @@ struct _EcHost {
   GMainLoop  *loop;
   EcControl  *control;
   char       *node_name;
+  char       *store_path;
+  EcStore    *store;         /* opened when a plugin first asks */
   int         exit_status;
 };
 
@@ -350,6 +352,7 @@ ec_host_new (const char *const *extra_config_dirs, const char *const *cli_plugin
       ec_config_apply_defaults (host->config, "core", &key, 1);
     }
 
+  host->store_path = g_key_file_get_string (kf, "database", "data-source", NULL);
   host->plugin_dirs = plugin_dirs (host, cli_plugin_dirs);
   host->scan = ec_plugin_scan ((const char *const *) host->plugin_dirs->pdata);
   for (guint i = 0; i < host->scan->len; i++)
@@ -391,6 +394,8 @@ ec_host_free (EcHost *host)
   g_ptr_array_unref (host->plugin_dirs);
   ec_config_free (host->config);
   g_clear_pointer (&host->loop, g_main_loop_unref);
+  g_clear_pointer (&host->store, ec_store_free);
+  g_free (host->store_path);
   g_free (host->node_name);
   g_free (host);
 }
@@ -569,6 +574,8 @@ init_plugins (EcHost *host)
       p->ctx.keys = p->keys;
       p->ctx.n_keys = p->n_keys;
       p->ctx.log_threshold = ec_log_get_threshold ();
+      p->ctx.store = &host->store;
+      p->ctx.store_path = host->store_path;
       if (p->info->desc.init && !p->info->desc.init (&p->ctx, &p->data, &error))
         {
           if (!plugin_fail (host, p, "init", error))
@@ -781,6 +788,10 @@ ec_host_run (EcHost *host)
   g_clear_pointer (&host->control, ec_control_free);
   stop_plugins (host, (guint) CLAMP (stop_timeout, 1, 3600));
   free_plugins (host);
+  /* the store's last callbacks run on this loop before it closes */
+  g_clear_pointer (&host->store, ec_store_free);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   g_source_remove (sig_int);
   g_source_remove (sig_term);
   g_source_remove (sig_usr1);

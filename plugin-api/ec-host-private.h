@@ -40,6 +40,11 @@ struct _EcPluginContext {
   const EcConfigKey *keys;        /* the plugin's keys, host-owned copy */
   guint              n_keys;
   GLogLevelFlags     log_threshold; /* levels above this are not logged */
+  EcStore          **store;       /* the host's shared store, opened on demand */
+  const char        *store_path;  /* [database] data-source */
 };
+
+/* Runs func from context's main loop later, never in the calling thread. */
+void _ec_invoke_later (GMainContext *context, GSourceFunc func, gpointer data);
 
 G_END_DECLS

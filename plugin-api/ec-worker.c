@@ -32,6 +32,18 @@ job_new (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy
   return job;
 }
 
+/* Queues func on context. Unlike g_main_context_invoke() it never runs func
+ * in the calling thread, even when that thread could acquire the context. */
+void
+_ec_invoke_later (GMainContext *context, GSourceFunc func, gpointer data)
+{
+  GSource *idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, func, data, NULL);
+  g_source_attach (idle, context);
+  g_source_unref (idle);
+}
+
 static gboolean
 job_complete (gpointer user_data)
 {
@@ -50,7 +62,7 @@ static void
 job_run (Job *job)
 {
   job->result = job->work (job->data, &job->error);
-  g_main_context_invoke (job->context, job_complete, job);
+  _ec_invoke_later (job->context, job_complete, job);
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <ec-message.h>
 #include <ec-endpoint.h>
 #include <ec-context.h>
+#include <ec-store.h>
 #include <ec-plugin.h>
 #include <ec-worker.h>
 #undef EC_INSIDE_EDGECORE_H

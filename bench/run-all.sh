@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs every edgecore benchmark and prints their `BENCH <name> <value> <unit>`
+# lines on stdout (details go to stderr).
+#   usage: bench/run-all.sh BUILD_DIR [--quick]
+# --quick measures for shorter times (a smoke run; the figures are noisier).
+# BENCH_REPEAT=N measures every throughput figure N times and reports the
+# best run, for a machine that is not idle.
+set -eu
+
+build=${1:?usage: $0 BUILD_DIR [--quick]}
+quick=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$build" && pwd)
+
+repeat="--repeat=${BENCH_REPEAT:-1}"
+bus_args=
+msg_args=
+if [ "$quick" = --quick ]; then
+  bus_args="--seconds=0.3 --warmup=0.05"
+  msg_args="--seconds=0.2 --warmup=0.05"
+fi
+
+status=0
+# shellcheck disable=SC2086
+"$build/bench/bench-bus" $repeat $bus_args || status=1
+# shellcheck disable=SC2086
+"$build/bench/bench-message" $repeat $msg_args || status=1
+"$here/bench-rss.sh" "$build" || status=1
+exit $status

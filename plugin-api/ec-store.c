@@ -1,0 +1,432 @@
+/* ec-store.c: the shared sqlite store: one writer thread that batches jobs
+ * into transactions, reader threads with their own connections. */
+#include "config.h"
+
+#include "ec-host-private.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define N_READERS       2
+#define MAX_BATCH       1024
+
+G_DEFINE_QUARK (ec-store-error-quark, ec_store_error)
+
+typedef struct {
+  EcStoreFunc     func;
+  EcStoreDoneFunc done;
+  gpointer        data;
+  GDestroyNotify  destroy;
+  GMainContext   *context;
+  GError         *error;
+  /* for the _sync variants */
+  GMutex         *lock;
+  GCond          *cond;
+  gboolean       *finished;
+} Job;
+
+struct _EcStore {
+  char        *path;
+  GAsyncQueue *writes;     /* Job*, or the store itself to stop */
+  GAsyncQueue *reads;
+  GThread     *writer;
+  GThread     *readers[N_READERS];
+  sqlite3     *wdb;
+  sqlite3     *rdb[N_READERS];
+  gint         next_reader;
+};
+
+/**
+ * ec_store_set_sql_error: (skip)
+ * @error: where to put the error
+ * @db: the connection whose last error to report
+ * @what: what was being done
+ *
+ * Fills @error with sqlite's message for @db.
+ *
+ * Returns: %FALSE, so that a job can `return ec_store_set_sql_error (...)`
+ */
+gboolean
+ec_store_set_sql_error (GError **error, sqlite3 *db, const char *what)
+{
+  g_set_error (error, EC_STORE_ERROR, EC_STORE_ERROR_SQL, "%s: %s", what,
+               db ? sqlite3_errmsg (db) : "no connection");
+  return FALSE;
+}
+
+static sqlite3 *
+open_connection (const char *path, gboolean writer, GError **error)
+{
+  sqlite3 *db = NULL;
+  int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  char *msg = NULL;
+  int rc = sqlite3_open_v2 (path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+  const char *pragmas = writer
+    ? "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+      "PRAGMA foreign_keys=ON; SELECT count(*) FROM sqlite_master;"
+    : "PRAGMA busy_timeout=5000; PRAGMA query_only=1; SELECT count(*) FROM sqlite_master;";
+
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec (db, pragmas, NULL, NULL, &msg);
+  if (rc != SQLITE_OK)
+    {
+      g_set_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN,
+                   "cannot open database %s: %s", path,
+                   msg ? msg : db ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+      sqlite3_free (msg);
+      sqlite3_close (db);
+      return NULL;
+    }
+  return db;
+}
+
+static gboolean
+job_complete (gpointer user_data)
+{
+  Job *job = user_data;
+  if (job->done)
+    job->done (job->error, job->data);
+  g_clear_error (&job->error);
+  if (job->destroy)
+    job->destroy (job->data);
+  g_main_context_unref (job->context);
+  g_free (job);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+job_finish (Job *job)
+{
+  if (job->lock)
+    {
+      g_mutex_lock (job->lock);
+      *job->finished = TRUE;
+      g_cond_signal (job->cond);
+      g_mutex_unlock (job->lock);
+      return;
+    }
+  _ec_invoke_later (job->context, job_complete, job);
+}
+
+static gboolean
+exec (sqlite3 *db, const char *sql, GError **error)
+{
+  if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return ec_store_set_sql_error (error, db, sql);
+  return TRUE;
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  EcStore *store = data;
+  GPtrArray *batch = g_ptr_array_new ();
+  gboolean stop = FALSE;
+
+  while (!stop)
+    {
+      gpointer item = g_async_queue_pop (store->writes);
+      g_autoptr (GError) commit_error = NULL;
+      if (item == store)
+        break;
+      g_ptr_array_add (batch, item);
+      while (batch->len < MAX_BATCH && (item = g_async_queue_try_pop (store->writes)))
+        {
+          if (item == store)
+            {
+              stop = TRUE;
+              break;
+            }
+          g_ptr_array_add (batch, item);
+        }
+
+      if (exec (store->wdb, "BEGIN IMMEDIATE", &commit_error))
+        {
+          for (guint i = 0; i < batch->len; i++)
+            {
+              Job *job = batch->pdata[i];
+              exec (store->wdb, "SAVEPOINT job", NULL);
+              if (!job->func (store->wdb, job->data, &job->error))
+                {
+                  if (!job->error)
+                    g_set_error (&job->error, EC_STORE_ERROR, EC_STORE_ERROR_SQL, "write failed");
+                  exec (store->wdb, "ROLLBACK TO job", NULL);
+                }
+              exec (store->wdb, "RELEASE job", NULL);
+            }
+          if (!exec (store->wdb, "COMMIT", &commit_error))
+            exec (store->wdb, "ROLLBACK", NULL);
+        }
+      for (guint i = 0; i < batch->len; i++)
+        {
+          Job *job = batch->pdata[i];
+          if (commit_error && !job->error)
+            job->error = g_error_copy (commit_error);
+          job_finish (job);
+        }
+      g_ptr_array_set_size (batch, 0);
+    }
+  g_ptr_array_unref (batch);
+  return NULL;
+}
+
+typedef struct {
+  EcStore *store;
+  sqlite3 *db;
+} Reader;
+
+static gpointer
+reader_thread (gpointer data)
+{
+  Reader *r = data;
+  for (;;)
+    {
+      Job *job = g_async_queue_pop (r->store->reads);
+      if ((gpointer) job == r->store)
+        break;
+      if (!job->func (r->db, job->data, &job->error) && !job->error)
+        g_set_error (&job->error, EC_STORE_ERROR, EC_STORE_ERROR_SQL, "read failed");
+      job_finish (job);
+    }
+  g_free (r);
+  return NULL;
+}
+
+/**
+ * ec_store_new: (skip)
+ * @path: the database file; its directory is created if missing
+ * @error: where to put an error
+ *
+ * Opens (or creates) the database in WAL mode with one writer thread and
+ * reader threads. The host opens the node's store; plugins get it with
+ * ec_plugin_context_get_store().
+ *
+ * Returns: (transfer full) (nullable): the store, or %NULL with a clear error
+ *   when the file cannot be written or is not a sqlite database
+ */
+EcStore *
+ec_store_new (const char *path, GError **error)
+{
+  EcStore *store;
+  g_autofree char *dir = NULL;
+  g_return_val_if_fail (path != NULL, NULL);
+
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN,
+                   "cannot create the database directory %s: %s", dir, g_strerror (errno));
+      return NULL;
+    }
+  store = g_new0 (EcStore, 1);
+  store->path = g_strdup (path);
+  store->wdb = open_connection (path, TRUE, error);
+  if (!store->wdb)
+    {
+      g_free (store->path);
+      g_free (store);
+      return NULL;
+    }
+  for (guint i = 0; i < N_READERS; i++)
+    {
+      store->rdb[i] = open_connection (path, FALSE, error);
+      if (!store->rdb[i])
+        {
+          for (guint k = 0; k < i; k++)
+            sqlite3_close (store->rdb[k]);
+          sqlite3_close (store->wdb);
+          g_free (store->path);
+          g_free (store);
+          return NULL;
+        }
+    }
+  store->writes = g_async_queue_new ();
+  store->reads = g_async_queue_new ();
+  store->writer = g_thread_new ("ec-store-write", writer_thread, store);
+  for (guint i = 0; i < N_READERS; i++)
+    {
+      Reader *r = g_new0 (Reader, 1);
+      r->store = store;
+      r->db = store->rdb[i];
+      store->readers[i] = g_thread_new ("ec-store-read", reader_thread, r);
+    }
+  return store;
+}
+
+/**
+ * ec_store_free: (skip)
+ * @store: (transfer full): a store
+ *
+ * Finishes the jobs already queued (their callbacks still run on their main
+ * contexts), then closes the connections.
+ */
+void
+ec_store_free (EcStore *store)
+{
+  if (!store)
+    return;
+  g_async_queue_push (store->writes, store);
+  g_thread_join (store->writer);
+  for (guint i = 0; i < N_READERS; i++)
+    g_async_queue_push (store->reads, store);
+  for (guint i = 0; i < N_READERS; i++)
+    g_thread_join (store->readers[i]);
+  for (guint i = 0; i < N_READERS; i++)
+    sqlite3_close (store->rdb[i]);
+  sqlite3_close (store->wdb);
+  g_async_queue_unref (store->writes);
+  g_async_queue_unref (store->reads);
+  g_free (store->path);
+  g_free (store);
+}
+
+/**
+ * ec_store_get_path: (skip)
+ * @store: a store
+ *
+ * Returns: the database file
+ */
+const char *
+ec_store_get_path (EcStore *store)
+{
+  g_return_val_if_fail (store != NULL, NULL);
+  return store->path;
+}
+
+static Job *
+job_new (EcStoreFunc func, EcStoreDoneFunc done, gpointer data, GDestroyNotify destroy)
+{
+  Job *job = g_new0 (Job, 1);
+  job->func = func;
+  job->done = done;
+  job->data = data;
+  job->destroy = destroy;
+  job->context = g_main_context_ref_thread_default ();
+  return job;
+}
+
+/**
+ * ec_store_write: (skip)
+ * @store: a store
+ * @func: the write, run on the writer thread inside a transaction
+ * @done: (nullable): called on this thread's main context after the commit
+ * @data: data for both
+ * @destroy: (nullable): frees @data after @done
+ *
+ * Queues a write. @done gets %NULL only once the write is durably committed.
+ */
+void
+ec_store_write (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer data,
+                GDestroyNotify destroy)
+{
+  g_return_if_fail (store != NULL && func != NULL);
+  g_async_queue_push (store->writes, job_new (func, done, data, destroy));
+}
+
+/**
+ * ec_store_read: (skip)
+ * @store: a store
+ * @func: the read, run on a reader thread
+ * @done: (nullable): called on this thread's main context afterwards
+ * @data: data for both; the read leaves its result in it
+ * @destroy: (nullable): frees @data after @done
+ *
+ * Queues a read. Reads see every write whose @done has run.
+ */
+void
+ec_store_read (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer data,
+               GDestroyNotify destroy)
+{
+  g_return_if_fail (store != NULL && func != NULL);
+  g_async_queue_push (store->reads, job_new (func, done, data, destroy));
+}
+
+static gboolean
+run_sync (EcStore *store, GAsyncQueue *queue, EcStoreFunc func, gpointer data, GError **error)
+{
+  GMutex lock;
+  GCond cond;
+  gboolean finished = FALSE;
+  Job *job = job_new (func, NULL, data, NULL);
+  gboolean ok;
+  g_mutex_init (&lock);
+  g_cond_init (&cond);
+  job->lock = &lock;
+  job->cond = &cond;
+  job->finished = &finished;
+  g_mutex_lock (&lock);
+  g_async_queue_push (queue, job);
+  while (!finished)
+    g_cond_wait (&cond, &lock);
+  g_mutex_unlock (&lock);
+  ok = job->error == NULL;
+  if (job->error)
+    g_propagate_error (error, job->error);
+  g_main_context_unref (job->context);
+  g_free (job);
+  g_mutex_clear (&lock);
+  g_cond_clear (&cond);
+  return ok;
+}
+
+/**
+ * ec_store_write_sync: (skip)
+ * @store: a store
+ * @func: the write
+ * @data: its data
+ * @error: where to put an error
+ *
+ * Runs a write and waits for its commit. Blocks: for init and tools only,
+ * never on the main loop of a running node.
+ *
+ * Returns: %TRUE once committed
+ */
+gboolean
+ec_store_write_sync (EcStore *store, EcStoreFunc func, gpointer data, GError **error)
+{
+  g_return_val_if_fail (store != NULL && func != NULL, FALSE);
+  return run_sync (store, store->writes, func, data, error);
+}
+
+/**
+ * ec_store_read_sync: (skip)
+ * @store: a store
+ * @func: the read
+ * @data: its data
+ * @error: where to put an error
+ *
+ * Runs a read and waits for it. Blocks: for init and tools only.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+ec_store_read_sync (EcStore *store, EcStoreFunc func, gpointer data, GError **error)
+{
+  g_return_val_if_fail (store != NULL && func != NULL, FALSE);
+  return run_sync (store, store->reads, func, data, error);
+}
+
+/**
+ * ec_plugin_context_get_store: (skip)
+ * @context: a plugin context
+ * @error: where to put an error
+ *
+ * Gives the node's shared store, opening it at `[database] data-source` on
+ * first use. The host owns it and closes it after every plugin is freed.
+ *
+ * Returns: (transfer none) (nullable): the store
+ */
+EcStore *
+ec_plugin_context_get_store (EcPluginContext *context, GError **error)
+{
+  g_return_val_if_fail (context != NULL, NULL);
+  if (!context->store)
+    {
+      g_set_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN, "no store in this context");
+      return NULL;
+    }
+  if (!*context->store)
+    *context->store = ec_store_new (context->store_path, error);
+  return *context->store;
+}

@@ -1,0 +1,214 @@
+/* test-store.c: the shared sqlite store: batching, isolation, durability
+ * order, reads, bad files. */
+#include "config.h"
+
+#include <edgecore.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  char    *dir;
+  char    *path;
+  EcStore *store;
+} Fixture;
+
+static gboolean
+create_table (sqlite3 *db, gpointer data, GError **error)
+{
+  if (sqlite3_exec (db, "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)", NULL, NULL, NULL))
+    return ec_store_set_sql_error (error, db, "create");
+  return TRUE;
+}
+
+static void
+setup (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (GError) error = NULL;
+  f->dir = g_dir_make_tmp ("ec-store-XXXXXX", NULL);
+  f->path = g_build_filename (f->dir, "sub", "edgecore.db", NULL);
+  f->store = ec_store_new (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_true (ec_store_write_sync (f->store, create_table, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+teardown (Fixture *f, gconstpointer unused)
+{
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
+  ec_store_free (f->store);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_free (f->dir);
+  g_free (f->path);
+}
+
+typedef struct {
+  char *key;
+  int  *done;
+  int  *failed;
+} Put;
+
+static gboolean
+put (sqlite3 *db, gpointer data, GError **error)
+{
+  Put *p = data;
+  sqlite3_stmt *st;
+  int rc;
+  if (sqlite3_prepare_v2 (db, "INSERT INTO kv VALUES (?, 'v')", -1, &st, NULL))
+    return ec_store_set_sql_error (error, db, "prepare");
+  sqlite3_bind_text (st, 1, p->key, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    return ec_store_set_sql_error (error, db, "insert");
+  return TRUE;
+}
+
+static void
+put_done (const GError *error, gpointer data)
+{
+  Put *p = data;
+  (*p->done)++;
+  if (error)
+    (*p->failed)++;
+}
+
+static void
+put_free (gpointer data)
+{
+  Put *p = data;
+  g_free (p->key);
+  g_free (p);
+}
+
+static gboolean
+count_rows (sqlite3 *db, gpointer data, GError **error)
+{
+  if (!data)
+    return TRUE;
+  sqlite3_stmt *st;
+  sqlite3_prepare_v2 (db, "SELECT count(*) FROM kv", -1, &st, NULL);
+  sqlite3_step (st);
+  *(int *) data = sqlite3_column_int (st, 0);
+  sqlite3_finalize (st);
+  return TRUE;
+}
+
+static void
+test_batch_and_isolation (Fixture *f, gconstpointer unused)
+{
+  int done = 0, failed = 0, rows = -1;
+  g_autoptr (GError) error = NULL;
+  for (int i = 0; i < 5000; i++)
+    {
+      Put *p = g_new0 (Put, 1);
+      /* every 1000th is a duplicate key: it fails alone */
+      p->key = g_strdup_printf ("k%d", i % 1000 == 999 ? 0 : i);
+      p->done = &done;
+      p->failed = &failed;
+      ec_store_write (f->store, put, put_done, p, put_free);
+    }
+  while (done < 5000)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (failed, ==, 5);
+  g_assert_true (ec_store_read_sync (f->store, count_rows, &rows, &error));
+  g_assert_cmpint (rows, ==, 4995);
+}
+
+static void
+read_done (const GError *error, gpointer data)
+{
+  struct { int rows; gboolean got; } *r = data;
+  g_assert_no_error (error);
+  r->got = TRUE;
+}
+
+static void
+test_async_read_sees_commits (Fixture *f, gconstpointer unused)
+{
+  int done = 0, failed = 0;
+  struct { int rows; gboolean got; } r = { -1, FALSE };
+  Put *p = g_new0 (Put, 1);
+  p->key = g_strdup ("only");
+  p->done = &done;
+  p->failed = &failed;
+  ec_store_write (f->store, put, put_done, p, put_free);
+  g_assert_cmpint (done, ==, 0);  /* never inside the call */
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  /* once the write's callback ran, a read sees it */
+  ec_store_read (f->store, count_rows, read_done, &r, NULL);
+  while (!r.got)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (r.rows, ==, 1);
+}
+
+static void
+test_reopen_durable (Fixture *f, gconstpointer unused)
+{
+  int done = 0, failed = 0, rows = -1;
+  g_autoptr (GError) error = NULL;
+  Put *p = g_new0 (Put, 1);
+  p->key = g_strdup ("persist");
+  p->done = &done;
+  p->failed = &failed;
+  ec_store_write (f->store, put, put_done, p, put_free);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  ec_store_free (f->store);
+  f->store = ec_store_new (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_true (ec_store_read_sync (f->store, count_rows, &rows, &error));
+  g_assert_cmpint (rows, ==, 1);
+}
+
+static void
+test_not_a_database (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ec-store-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "junk.db", NULL);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_file_set_contents (path, "this is not sqlite, it is plain text of some length......"
+                                      "................................................................"
+                                      "................................................................", -1, NULL));
+  g_assert_null (ec_store_new (path, &error));
+  g_assert_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN);
+  g_assert_nonnull (strstr (error->message, "junk.db"));
+  g_assert_cmpint (system (cmd), ==, 0);
+}
+
+static void
+test_unwritable (void)
+{
+  g_autoptr (GError) error = NULL;
+  if (getuid () == 0)
+    {
+      /* root writes anywhere; a path under a regular file cannot be created */
+      g_autofree char *dir = g_dir_make_tmp ("ec-store-XXXXXX", NULL);
+      g_autofree char *file = g_build_filename (dir, "file", NULL);
+      g_autofree char *path = g_build_filename (file, "edgecore.db", NULL);
+      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+      g_file_set_contents (file, "x", -1, NULL);
+      g_assert_null (ec_store_new (path, &error));
+      g_assert_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN);
+      g_assert_cmpint (system (cmd), ==, 0);
+      return;
+    }
+  g_assert_null (ec_store_new ("/proc/edgecore-cannot/edgecore.db", &error));
+  g_assert_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/store/batch-and-isolation", Fixture, NULL, setup, test_batch_and_isolation, teardown);
+  g_test_add ("/store/async-read-sees-commits", Fixture, NULL, setup, test_async_read_sees_commits, teardown);
+  g_test_add ("/store/reopen-durable", Fixture, NULL, setup, test_reopen_durable, teardown);
+  g_test_add_func ("/store/not-a-database", test_not_a_database);
+  g_test_add_func ("/store/unwritable", test_unwritable);
+  return g_test_run ();
+}
