@@ -150,11 +150,12 @@ call_free (Call *call)
   g_free (call);
 }
 
-/* Takes the call out of the table and the heap and queues its completion. */
+/* Takes the call out of the heap (and, unless the caller already stole it,
+ * out of the table) and queues its completion. */
 static void
-call_finish (EcBus *bus, Call *call, EcMessage *reply, GError *error)
+call_finish (EcBus *bus, Call *call, gboolean in_table, EcMessage *reply, GError *error)
 {
-  if (g_hash_table_lookup (bus->calls, call->msg_id) == call)
+  if (in_table)
     g_hash_table_steal (bus->calls, call->msg_id);
   heap_remove (bus->heap, call);
   call->reply = reply;
@@ -194,7 +195,7 @@ expire_calls (EcBus *bus, gint64 now)
       Call *call = bus->heap->pdata[0];
       if (call->deadline > now)
         break;
-      call_finish (bus, call, NULL,
+      call_finish (bus, call, TRUE, NULL,
                    g_error_new (EC_BUS_ERROR, EC_BUS_ERROR_TIMEOUT,
                                 _("no reply to message %s within the timeout"), call->msg_id));
     }
@@ -682,7 +683,7 @@ bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
   if (G_UNLIKELY (g_hash_table_contains (bus->calls, call->msg_id)))
     {
       /* the table keeps the earlier call; this one fails on its own */
-      call_finish (bus, call, NULL,
+      call_finish (bus, call, FALSE, NULL,
                    g_error_new (EC_BUS_ERROR, EC_BUS_ERROR_CLOSED,
                                 _("a call with message id %s is already waiting"),
                                 ec_message_get_id (msg)));
@@ -690,7 +691,7 @@ bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
     }
   g_hash_table_insert (bus->calls, call->msg_id, call);
   if (!bus_send (ep, EC_SEND_MODULE, module, msg, NULL, &error))
-    call_finish (bus, call, NULL, error);
+    call_finish (bus, call, TRUE, NULL, error);
 }
 
 static gboolean
@@ -707,8 +708,7 @@ bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
                    _("replies must be sent from the main loop"));
       return FALSE;
     }
-  call = g_hash_table_lookup (bus->calls, parent);
-  if (!call)
+  if (!g_hash_table_steal_extended (bus->calls, parent, NULL, (gpointer *) &call))
     {
       g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_NO_WAITER,
                    _("nobody waits for a reply to message “%s”"), parent);
@@ -716,7 +716,7 @@ bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
     }
   ec_message_freeze (reply);
   replier->out++;
-  call_finish (bus, call, ec_message_ref (reply), NULL);
+  call_finish (bus, call, FALSE, ec_message_ref (reply), NULL);
   return TRUE;
 }
 

@@ -131,38 +131,28 @@ gboolean
 _ec_json_parse_string (const char **pp, const char *end, const char *start,
                        char **out, GError **error)
 {
-  const char *p = *pp + 1;
-  GString *buf = NULL;
+  const char *first = *pp + 1;
+  const char *p = first;
+  GString *buf = NULL;   /* only once an escape is seen */
   const char *run = p;
 
-  if (out)
-    buf = g_string_sized_new (32);
+#define FAIL(at, what) \
+  do { if (buf) g_string_free (buf, TRUE); return fail (error, start, (at), (what)); } while (0)
+
   for (;;)
     {
       if (p >= end)
-        {
-          if (buf)
-            g_string_free (buf, TRUE);
-          return fail (error, start, p, "unterminated string");
-        }
+        FAIL (p, "unterminated string");
       guchar c = (guchar) *p;
       if (c == '"')
         break;
       if (c < 0x20)
-        {
-          if (buf)
-            g_string_free (buf, TRUE);
-          return fail (error, start, p, "control character in string");
-        }
+        FAIL (p, "control character in string");
       if (c >= 0x80)
         {
           gunichar cp = g_utf8_get_char_validated (p, end - p);
           if (cp == (gunichar) -1 || cp == (gunichar) -2)
-            {
-              if (buf)
-                g_string_free (buf, TRUE);
-              return fail (error, start, p, "invalid UTF-8 in string");
-            }
+            FAIL (p, "invalid UTF-8 in string");
           p = g_utf8_next_char (p);
           continue;
         }
@@ -172,14 +162,12 @@ _ec_json_parse_string (const char **pp, const char *end, const char *start,
           continue;
         }
       /* an escape */
+      if (out && !buf)
+        buf = g_string_sized_new ((p - first) + 32);
       if (buf)
         g_string_append_len (buf, run, p - run);
       if (p + 1 >= end)
-        {
-          if (buf)
-            g_string_free (buf, TRUE);
-          return fail (error, start, p, "unterminated escape");
-        }
+        FAIL (p, "unterminated escape");
       char e = p[1];
       p += 2;
       switch (e)
@@ -196,11 +184,7 @@ _ec_json_parse_string (const char **pp, const char *end, const char *start,
           {
             guint cp;
             if (!read_hex4 (p, end, &cp))
-              {
-                if (buf)
-                  g_string_free (buf, TRUE);
-                return fail (error, start, p, "bad \\u escape");
-              }
+              FAIL (p, "bad \\u escape");
             p += 4;
             if (cp >= 0xd800 && cp < 0xdc00)
               {
@@ -221,17 +205,18 @@ _ec_json_parse_string (const char **pp, const char *end, const char *start,
             break;
           }
         default:
-          if (buf)
-            g_string_free (buf, TRUE);
-          return fail (error, start, p - 1, "unknown escape");
+          FAIL (p - 1, "unknown escape");
         }
       run = p;
     }
+#undef FAIL
   if (buf)
     {
       g_string_append_len (buf, run, p - run);
       *out = g_string_free (buf, FALSE);
     }
+  else if (out)
+    *out = g_strndup (first, p - first);
   *pp = p + 1;
   return TRUE;
 }

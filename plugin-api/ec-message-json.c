@@ -335,9 +335,8 @@ ec_message_new_from_json (const char *data, gssize length, GError **error)
   d.p = data;
   d.error = error;
 
-  tmp = ec_message_new (NULL, NULL, NULL, NULL);
-  tmp->id_buf[0] = '\0';
-  tmp->timestamp = 0;
+  tmp = _ec_message_alloc ();
+  tmp->msg_id = tmp->id_buf;
   m = tmp;
 
   d.p = _ec_json_skip_ws (d.p, d.end);

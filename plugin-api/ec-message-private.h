@@ -34,3 +34,4 @@ gboolean    _ec_json_parse_string  (const char **pp, const char *end,
                                     GError **error);
 
 void        _ec_message_take_content (EcMessage *m, char *owned, gsize len);
+EcMessage  *_ec_message_alloc (void);

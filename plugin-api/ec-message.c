@@ -69,8 +69,9 @@ ec_new_uuid (void)
   return g_strdup (buf);
 }
 
-static EcMessage *
-message_alloc (void)
+/* A message with no id, time 0 and `null` content. */
+EcMessage *
+_ec_message_alloc (void)
 {
   EcMessage *m = g_new0 (EcMessage, 1);
   m->ref_count = 1;
@@ -131,7 +132,7 @@ EcMessage *
 ec_message_new (const char *source, const char *group, const char *operation,
                 const char *resource)
 {
-  EcMessage *m = message_alloc ();
+  EcMessage *m = _ec_message_alloc ();
   uuid_format (m->id_buf);
   m->msg_id = m->id_buf;
   m->timestamp = g_get_real_time () / 1000;
@@ -206,7 +207,7 @@ ec_message_copy (EcMessage *message)
 {
   EcMessage *m;
   g_return_val_if_fail (message != NULL, NULL);
-  m = message_alloc ();
+  m = _ec_message_alloc ();
   set_id (m, message->msg_id);
   m->timestamp = message->timestamp;
   m->sync = message->sync;

@@ -258,6 +258,27 @@ test_many_timeouts_ordered (Fixture *f, gconstpointer unused)
 }
 
 static void
+test_call_duplicate_id (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (EcMessage) req = ec_message_new ("a", NULL, "query", "x");
+  g_autoptr (EcMessage) again = NULL;
+  CallResult first = { 0 }, second = { 0 };
+  f->b.reply = TRUE;
+  ec_message_set_id (req, "same-id");
+  again = ec_message_copy (req);
+  ec_endpoint_call (f->a.ep, "b", req, 5000, on_reply, &first, NULL);
+  ec_endpoint_call (f->a.ep, "b", again, 5000, on_reply, &second, NULL);
+  drain ();
+  g_assert_cmpint (second.calls, ==, 1);
+  g_assert_error (second.error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED);
+  g_assert_cmpint (first.calls, ==, 1);
+  g_assert_no_error (first.error);
+  g_assert_nonnull (first.reply);
+  ec_message_unref (first.reply);
+  g_clear_error (&second.error);
+}
+
+static void
 test_remove_member (Fixture *f, gconstpointer unused)
 {
   g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
@@ -323,6 +344,7 @@ main (int argc, char **argv)
   ADD ("call/timeout", test_call_timeout, 0);
   ADD ("call/unknown-module", test_call_unknown_module, 0);
   ADD ("call/many-timeouts", test_many_timeouts_ordered, 0);
+  ADD ("call/duplicate-id", test_call_duplicate_id, 0);
   ADD ("remove-member", test_remove_member, 0);
   ADD ("send-from-thread", test_send_from_thread, 0);
   ADD ("describe", test_describe, 0);
