@@ -537,12 +537,16 @@ deferred_send (gpointer data)
 }
 
 static gboolean
-unknown_destination (Member *sender, const char *what, const char *target, GError **error)
+unknown_destination (Member *sender, gboolean group, const char *target, GError **error)
 {
   sender->unroutable++;
   sender->bus->unroutable++;
-  g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_UNKNOWN_DESTINATION,
-               _("no bus %s named “%s”"), what, target);
+  if (group)
+    g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_UNKNOWN_DESTINATION,
+                 _("no bus group named “%s”"), target);
+  else
+    g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_UNKNOWN_DESTINATION,
+                 _("no bus module named “%s”"), target);
   return FALSE;
 }
 
@@ -577,7 +581,7 @@ bus_send (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *msg,
     {
       Member *to = g_hash_table_lookup (bus->members, target);
       if (G_UNLIKELY (!to))
-        return unknown_destination (sender, "module", target, error);
+        return unknown_destination (sender, FALSE, target, error);
       if (G_UNLIKELY (!member_push (to, msg)))
         {
           g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL,
@@ -594,7 +598,7 @@ bus_send (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *msg,
   if (!to || to->len == 0)
     {
       if (kind == EC_SEND_GROUP)
-        return unknown_destination (sender, "group", target, error);
+        return unknown_destination (sender, TRUE, target, error);
       to = NULL;
     }
   for (guint i = 0; to && i < to->len; i++)

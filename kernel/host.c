@@ -455,14 +455,31 @@ state_name (PluginState s)
     }
 }
 
+/* Appends text padded with spaces to width terminal columns (wide CJK
+ * characters count twice), then a space. */
+static void
+append_cell (GString *s, const char *text, guint width)
+{
+  guint cols = 0;
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    cols += g_unichar_iswide (g_utf8_get_char (p)) ? 2 : 1;
+  g_string_append (s, text);
+  for (; cols < width; cols++)
+    g_string_append_c (s, ' ');
+  g_string_append_c (s, ' ');
+}
+
 /* A table of every plugin found: name, version, ABI, state and path, then
  * its summary and, when it does not run, why. */
 char *
 ec_host_describe_plugins (EcHost *host)
 {
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, "%-14s %-9s %-5s %-11s %s\n", _("NAME"), _("VERSION"), "ABI",
-                          _("STATE"), _("PATH"));
+  append_cell (s, _("NAME"), 14);
+  append_cell (s, _("VERSION"), 9);
+  append_cell (s, "ABI", 5);
+  append_cell (s, _("STATE"), 11);
+  g_string_append_printf (s, "%s\n", _("PATH"));
   for (guint i = 0; i < host->scan->len; i++)
     {
       EcPluginInfo *info = host->scan->pdata[i];
@@ -479,9 +496,11 @@ ec_host_describe_plugins (EcHost *host)
         }
       else
         state = info->verdict == EC_PLUGIN_SHADOWED ? _("shadowed") : _("rejected");
-      g_string_append_printf (s, "%-14s %-9s %-5s %-11s %s\n", info->name,
-                              info->version ? info->version : "-",
-                              info->abi_major ? abi : "-", state, info->path);
+      append_cell (s, info->name, 14);
+      append_cell (s, info->version ? info->version : "-", 9);
+      append_cell (s, info->abi_major ? abi : "-", 5);
+      append_cell (s, state, 11);
+      g_string_append_printf (s, "%s\n", info->path);
       if (info->summary && *info->summary)
         g_string_append_printf (s, "    %s\n", info->summary);
       if (p && p->state != STATE_DISABLED)
@@ -709,6 +728,32 @@ free_plugins (EcHost *host)
     }
 }
 
+/* A section that says required=true but has no loadable plugin: the plugin
+ * was not found, or was refused at load time. Either is fatal. */
+static void
+check_required_sections (EcHost *host)
+{
+  GKeyFile *kf = ec_config_get_keyfile (host->config);
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+  for (guint i = 0; groups[i]; i++)
+    {
+      const char *why = NULL;
+      g_autofree char *file_name = g_strdup_printf ("%s.so", groups[i]);
+      if (find_plugin (host, groups[i]) || !g_key_file_get_boolean (kf, groups[i], "required", NULL))
+        continue;
+      for (guint k = 0; k < host->scan->len; k++)
+        {
+          EcPluginInfo *info = host->scan->pdata[k];
+          if (info->verdict == EC_PLUGIN_REJECTED
+              && (g_strcmp0 (info->name, groups[i]) == 0 || g_strcmp0 (info->name, file_name) == 0))
+            why = info->reason;
+        }
+      g_critical (_("required plugin %s cannot run: %s"), groups[i],
+                  why ? why : _("no plugin of that name was found"));
+      host->exit_status = 1;
+    }
+}
+
 static gboolean
 on_quit_signal (gpointer data)
 {
@@ -766,6 +811,7 @@ ec_host_run (EcHost *host)
         }
     }
 
+  check_required_sections (host);
   ok = host->exit_status == 0 && init_plugins (host) && start_plugins (host);
   if (ok)
     {

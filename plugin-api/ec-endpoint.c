@@ -59,7 +59,7 @@ ec_endpoint_send (EcEndpoint *endpoint, const char *module, EcMessage *message,
  * @message: the message; it is frozen by the send
  * @error: where to put an error
  *
- * Queues @message for every member of @group except the sender.
+ * Queues @message for every member of @group, the sender too if it is one.
  *
  * Returns: %TRUE if at least one member got it
  */
@@ -103,6 +103,8 @@ ec_endpoint_broadcast (EcEndpoint *endpoint, EcMessage *message)
  * blocking, for the message whose `parent_msg_id` is @message's id.
  * @callback runs exactly once, on the main loop and never inside this call:
  * with the reply, or with %EC_BUS_ERROR_TIMEOUT, or with the send's error.
+ * Only when the caller leaves the bus first does it not run; @destroy
+ * still does.
  */
 void
 ec_endpoint_call (EcEndpoint *endpoint, const char *module, EcMessage *message,
@@ -120,7 +122,8 @@ ec_endpoint_call (EcEndpoint *endpoint, const char *module, EcMessage *message,
  * @reply: the reply, whose `parent_msg_id` names the request
  * @error: where to put an error
  *
- * Completes the sync call that waits for @reply's parent id.
+ * Completes the sync call that waits for @reply's parent id. Call it from
+ * the main loop.
  *
  * Returns: %TRUE if a caller was waiting; otherwise %FALSE with
  *   %EC_BUS_ERROR_NO_WAITER, and the reply is dropped

@@ -22,8 +22,9 @@ G_BEGIN_DECLS
  * a send to a full queue fails with %EC_BUS_ERROR_QUEUE_FULL and is counted
  * as dropped on the receiver.
  *
- * The functions may be called from any thread; calls from other threads
- * than the main loop's are passed to it.
+ * Sends and calls may be made from any thread; those from other threads
+ * than the main loop's are passed to it. Replies (ec_endpoint_respond())
+ * must be sent from the main loop.
  */
 typedef struct _EcEndpoint EcEndpoint;
 

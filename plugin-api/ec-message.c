@@ -7,6 +7,9 @@
 
 G_DEFINE_BOXED_TYPE (EcMessage, ec_message, ec_message_ref, ec_message_unref)
 G_DEFINE_QUARK (ec-message-error-quark, ec_message_error)
+G_DEFINE_ENUM_TYPE (EcMessageError, ec_message_error,
+                    G_DEFINE_ENUM_VALUE (EC_MESSAGE_ERROR_INVALID_JSON, "invalid-json"),
+                    G_DEFINE_ENUM_VALUE (EC_MESSAGE_ERROR_INVALID_FIELD, "invalid-field"))
 
 static char null_content[] = "null";
 

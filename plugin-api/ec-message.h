@@ -49,6 +49,9 @@ typedef enum {
   EC_MESSAGE_ERROR_INVALID_FIELD,
 } EcMessageError;
 
+#define EC_TYPE_MESSAGE_ERROR (ec_message_error_get_type ())
+EC_API GType ec_message_error_get_type (void) G_GNUC_CONST;
+
 /* KubeEdge operations (route.operation). */
 #define EC_OP_INSERT    "insert"
 #define EC_OP_UPDATE    "update"

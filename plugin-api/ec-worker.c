@@ -72,7 +72,7 @@ pool_func (gpointer item, gpointer unused)
 }
 
 /**
- * ec_run_in_thread:
+ * ec_run_in_thread: (skip)
  * @work: (scope async): the blocking work
  * @done: (scope async) (nullable): receives the result on this thread's main context
  * @data: data for both

@@ -119,6 +119,11 @@ data-source=$tmp/data/edgecore.db
 enable=true
 greeting=$greeting
 EOF
+# This node runs only the third-party plugin: the KubeEdge modules that are
+# on by default (and would try to reach a cloud and a broker) are switched off.
+for m in edged edgehub metamanager eventbus devicetwin edgestream metaserver; do
+  printf '[%s]\nenable=false\n' "$m" >>"$tmp/conf.d/60-only-hello.conf"
+done
 
 ec () { timeout 30 "$edgecore" --config-dir "$tmp/conf.d" "$@"; }
 

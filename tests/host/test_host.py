@@ -345,6 +345,13 @@ class Running(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("required plugin beta cannot run", r.stderr)
 
+    def test_required_plugin_refused_at_load(self):
+        node = Node(self, {"10-p.conf": "[badabi]\nenable=true\nrequired=true\n[alpha]\nenable=true\n"},
+                    plugin_dirs=(MAIN, BROKEN))
+        r = subprocess.run(node.args, capture_output=True, text=True, timeout=30, env=node.env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("required plugin badabi cannot run: built for plugin ABI 2.0", r.stderr)
+
     def test_stop_is_bounded(self):
         node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstop-sleep=60\n"}).start()
         node.wait_log(r"alpha: started")
