@@ -26,4 +26,6 @@ status=0
 # shellcheck disable=SC2086
 "$build/bench/bench-message" $repeat $msg_args || status=1
 "$here/bench-rss.sh" "$build" || status=1
+# shellcheck disable=SC2086
+"$here/metamanager/bench-metamanager.sh" "$build" $quick || status=1
 exit $status

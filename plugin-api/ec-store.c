@@ -64,7 +64,8 @@ open_connection (const char *path, gboolean writer, GError **error)
   int rc = sqlite3_open_v2 (path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
   const char *pragmas = writer
     ? "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-      "PRAGMA foreign_keys=ON; SELECT count(*) FROM sqlite_master;"
+      "PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
+      "PRAGMA wal_autocheckpoint=8192; SELECT count(*) FROM sqlite_master;"
     : "PRAGMA busy_timeout=5000; PRAGMA query_only=1; SELECT count(*) FROM sqlite_master;";
 
   if (rc == SQLITE_OK)

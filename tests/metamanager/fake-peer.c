@@ -1,0 +1,166 @@
+/* fake-peer.c: a stand-in for edgehub (module "websocket", group "hub") or
+ * edged (module "edged", group "edged") in metamanager's tests, built in
+ * two variants from -DFP_NAME/-DFP_BUS_NAME/-DFP_GROUP.
+ *
+ * Config keys of its section:
+ *   log-file=PATH   every message it receives is appended there as one line
+ *                   of wire JSON (flushed at once)
+ *   answers=PATH    a JSON object file read on each sync request: the member
+ *                   "<operation> <resource>" (or "*") is the content of the
+ *                   response it sends back; "error:<text>" sends an error
+ *                   instead; no member: no answer (the caller times out)
+ * A message with operation "fake-connect" or "fake-disconnect" makes it
+ * broadcast edgehub's connect event ("cloud_connected"/"cloud_disconnected"). */
+#include <edgecore.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  EcPluginContext *ctx;
+  EcEndpoint      *ep;
+  FILE            *log;
+  char            *answers;
+} FakePeer;
+
+static gboolean
+fp_init (EcPluginContext *ctx, gpointer *state, GError **error)
+{
+  FakePeer *fp = g_new0 (FakePeer, 1);
+  g_autofree char *log = ec_plugin_context_get_string (ctx, "log-file");
+  fp->ctx = ctx;
+  fp->ep = ec_plugin_context_get_endpoint (ctx);
+  fp->answers = ec_plugin_context_get_string (ctx, "answers");
+  if (log && *log)
+    {
+      fp->log = fopen (log, "a");
+      if (!fp->log)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot open %s", log);
+          g_free (fp->answers);
+          g_free (fp);
+          return FALSE;
+        }
+    }
+  *state = fp;
+  return TRUE;
+}
+
+static gboolean
+fp_start (gpointer state, GError **error)
+{
+  return TRUE;
+}
+
+static void
+fp_stop (gpointer state)
+{
+}
+
+static void
+fp_free (gpointer state)
+{
+  FakePeer *fp = state;
+  if (fp->log)
+    fclose (fp->log);
+  g_free (fp->answers);
+  g_free (fp);
+}
+
+/* Finds the configured answer to msg, or NULL. */
+static char *
+find_answer (FakePeer *fp, EcMessage *msg)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  g_autofree char *key = NULL;
+  JsonNode *root;
+  JsonObject *obj;
+  JsonNode *answer;
+
+  if (!fp->answers || !*fp->answers)
+    return NULL;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_file (parser, fp->answers, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  obj = json_node_get_object (root);
+  key = g_strdup_printf ("%s %s", ec_message_get_operation (msg), ec_message_get_resource (msg));
+  answer = json_object_get_member (obj, key);
+  if (!answer)
+    answer = json_object_get_member (obj, "*");
+  return answer ? json_to_string (answer, FALSE) : NULL;
+}
+
+static void
+broadcast_connect (FakePeer *fp, const char *state)
+{
+  g_autoptr (EcMessage) m = ec_message_new ("edgehub", "meta", EC_OP_CONNECT, "node/connection");
+  ec_message_set_content_string (m, state);
+  ec_endpoint_broadcast (fp->ep, m);
+}
+
+static void
+fp_handle (gpointer state, EcMessage *msg)
+{
+  FakePeer *fp = state;
+  const char *op = ec_message_get_operation (msg);
+  g_autofree char *answer = NULL;
+
+  if (fp->log)
+    {
+      g_autofree char *json = ec_message_to_json (msg, NULL);
+      fprintf (fp->log, "%s\n", json);
+      fflush (fp->log);
+    }
+  if (g_strcmp0 (op, "fake-connect") == 0)
+    {
+      broadcast_connect (fp, "cloud_connected");
+      return;
+    }
+  if (g_strcmp0 (op, "fake-disconnect") == 0)
+    {
+      broadcast_connect (fp, "cloud_disconnected");
+      return;
+    }
+  if (!ec_message_get_sync (msg) || !(answer = find_answer (fp, msg)))
+    return;
+
+  g_autoptr (EcMessage) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  if (answer[0] == '"' && g_str_has_prefix (answer + 1, "error:"))
+    {
+      g_autofree char *text = g_strndup (answer + 7, strlen (answer) - 8);
+      reply = ec_message_new_error (msg, text);
+      ec_message_set_source (reply, FP_BUS_NAME);
+    }
+  else
+    {
+      reply = ec_message_new_response (msg, answer);
+      ec_message_set_source (reply, "edgecontroller");
+      ec_message_set_group (reply, "resource");
+    }
+  if (!ec_endpoint_respond (fp->ep, reply, &error))
+    ec_log_warning (fp->ctx, "cannot answer %s: %s", ec_message_get_id (msg), error->message);
+}
+
+static const EcConfigKey fp_keys[] = {
+  { EC_CONFIG_STRING, 0, "log-file", "", "where received messages are logged" },
+  { EC_CONFIG_STRING, 0, "answers", "", "JSON file of answers to sync requests" },
+  { 0 },
+};
+
+EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
+  EC_PLUGIN_DESCRIPTOR_HEADER,
+  .name = FP_NAME,
+  .version = "1.0",
+  .summary = "metamanager test stand-in for " FP_BUS_NAME,
+  .bus_name = FP_BUS_NAME,
+  .bus_group = FP_GROUP,
+  .config_keys = fp_keys,
+  .init = fp_init,
+  .start = fp_start,
+  .stop = fp_stop,
+  .free = fp_free,
+  .handle_message = fp_handle,
+};
