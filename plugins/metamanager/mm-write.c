@@ -11,8 +11,6 @@
 #include <string.h>
 
 #define BATCH_MAX 512
-#define WRITER_PRAGMAS \
-  "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8192"
 #define FEED_RETRY_US (5 * G_USEC_PER_SEC)
 
 struct _MmStmts {
@@ -173,11 +171,6 @@ stmts_get (MetaManager *self, sqlite3 *db, GError **error)
   stmts_free (s);
   self->stmts = s = g_new0 (MmStmts, 1);
   s->db = db;
-  /* the writer's page cache holds a burst's index pages, sub-journals stay
-   * in memory, and the WAL is checkpointed every 32 MB instead of 4 MB, so
-   * a page changed by many commits is copied to the database once */
-  if (sqlite3_exec (db, WRITER_PRAGMAS, NULL, NULL, NULL) != SQLITE_OK)
-    ec_log_warning (self->context, "%s: %s", WRITER_PRAGMAS, sqlite3_errmsg (db));
   if (prepare (db, "SAVEPOINT mm_op", &s->savepoint, error)
       && prepare (db, "RELEASE mm_op", &s->release, error)
       && prepare (db, "ROLLBACK TO mm_op", &s->rollback, error)
