@@ -136,6 +136,31 @@ ec_endpoint_respond (EcEndpoint *endpoint, EcMessage *reply, GError **error)
 }
 
 /**
+ * ec_endpoint_respond_error:
+ * @endpoint: the replier
+ * @request: a message received
+ * @text: what went wrong
+ *
+ * When a sync call waits for an answer to @request, answers it at once with
+ * an `error` message (source: this endpoint's module) whose content is
+ * @text, so that the caller does not wait for its timeout. Does nothing
+ * for a message nobody waits for.
+ *
+ * Returns: %TRUE if a caller got the error
+ */
+gboolean
+ec_endpoint_respond_error (EcEndpoint *endpoint, EcMessage *request, const char *text)
+{
+  g_autoptr (EcMessage) reply = NULL;
+  g_return_val_if_fail (endpoint != NULL && request != NULL && text != NULL, FALSE);
+  if (!ec_endpoint_is_awaited (endpoint, ec_message_get_id (request)))
+    return FALSE;
+  reply = ec_message_new_error (request, text);
+  ec_message_set_source (reply, endpoint->name);
+  return endpoint->ops->respond (endpoint, reply, NULL);
+}
+
+/**
  * ec_endpoint_is_awaited:
  * @endpoint: an endpoint
  * @parent_msg_id: a message id

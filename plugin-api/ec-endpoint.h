@@ -91,6 +91,9 @@ EC_API void        ec_endpoint_call         (EcEndpoint    *endpoint,
 EC_API gboolean    ec_endpoint_respond      (EcEndpoint *endpoint,
                                       EcMessage  *reply,
                                       GError    **error);
+EC_API gboolean    ec_endpoint_respond_error (EcEndpoint *endpoint,
+                                             EcMessage  *request,
+                                             const char *text);
 EC_API gboolean    ec_endpoint_is_awaited   (EcEndpoint *endpoint,
                                       const char *parent_msg_id);
 

@@ -102,36 +102,17 @@ edged_free (gpointer state)
   g_free (state);
 }
 
-/* Tells whether a message answers an earlier one. */
-static gboolean
-is_reply (EcMessage *message)
-{
-  const char *parent = ec_message_get_parent_id (message);
-  const char *op = ec_message_get_operation (message);
-
-  return (parent && *parent) || g_strcmp0 (op, EC_OP_RESPONSE) == 0
-         || g_strcmp0 (op, EC_OP_ERROR) == 0;
-}
-
 /* Logs a message. A sync request gets an error reply at once, so that its
  * caller does not wait for its timeout. */
 static void
 edged_handle_message (gpointer state, EcMessage *message)
 {
   Edged *self = state;
-  g_autoptr (EcMessage) reply = NULL;
-  g_autoptr (GError) error = NULL;
 
   ec_log_debug (self->context, "ignoring %s %s from %s (id %s)",
                 ec_message_get_operation (message), ec_message_get_resource (message),
                 ec_message_get_source (message), ec_message_get_id (message));
-  if (!ec_message_get_sync (message) || is_reply (message))
-    return;
-  reply = ec_message_new_error (message, "edged has no behaviour yet");
-  ec_message_set_source (reply, EDGED_BUS_NAME);
-  if (!ec_endpoint_respond (self->endpoint, reply, &error))
-    ec_log_debug (self->context, "no one waits for a reply to %s: %s",
-                  ec_message_get_id (message), error->message);
+  ec_endpoint_respond_error (self->endpoint, message, "edged has no behaviour yet");
 }
 
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {

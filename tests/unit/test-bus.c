@@ -258,6 +258,26 @@ test_many_timeouts_ordered (Fixture *f, gconstpointer unused)
 }
 
 static void
+test_respond_error (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (EcMessage) req = ec_message_new ("a", NULL, "query", "x");
+  g_autoptr (EcMessage) plain = ec_message_new ("a", NULL, "query", "x");
+  CallResult r = { 0 };
+  g_autofree char *text = NULL;
+  g_assert_false (ec_endpoint_respond_error (f->b.ep, plain, "nobody waits"));
+  ec_endpoint_call (f->a.ep, "b", req, 5000, on_reply, &r, NULL);
+  drain ();  /* b receives it and does not answer (reply is off) */
+  g_assert_true (ec_endpoint_respond_error (f->b.ep, req, "b cannot"));
+  drain ();
+  g_assert_cmpint (r.calls, ==, 1);
+  g_assert_cmpstr (ec_message_get_operation (r.reply), ==, "error");
+  g_assert_cmpstr (ec_message_get_source (r.reply), ==, "b");
+  text = ec_message_dup_content_string (r.reply);
+  g_assert_cmpstr (text, ==, "b cannot");
+  ec_message_unref (r.reply);
+}
+
+static void
 test_call_duplicate_id (Fixture *f, gconstpointer unused)
 {
   g_autoptr (EcMessage) req = ec_message_new ("a", NULL, "query", "x");
@@ -345,6 +365,7 @@ main (int argc, char **argv)
   ADD ("call/unknown-module", test_call_unknown_module, 0);
   ADD ("call/many-timeouts", test_many_timeouts_ordered, 0);
   ADD ("call/duplicate-id", test_call_duplicate_id, 0);
+  ADD ("call/respond-error", test_respond_error, 0);
   ADD ("remove-member", test_remove_member, 0);
   ADD ("send-from-thread", test_send_from_thread, 0);
   ADD ("describe", test_describe, 0);
