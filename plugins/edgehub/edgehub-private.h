@@ -1,0 +1,98 @@
+/* edgehub-private.h: the state shared by edgehub's files. */
+#pragma once
+
+#include <edgecore.h>
+#include <libsoup/soup.h>
+
+#include "backoff.h"
+
+#define EDGEHUB_BUS_NAME  "websocket"
+#define EDGEHUB_BUS_GROUP "hub"
+
+typedef struct _EhUplink EhUplink;
+
+typedef struct {
+  char    *node;
+  char    *project_id;
+  char    *server;                /* websocket-server, host:port */
+  char    *http_server;
+  char    *token;
+  char    *token_file;
+  char    *ca_file, *cert_file, *key_file;
+  gboolean rotate;
+  gint64   heartbeat_s;
+  gint64   handshake_timeout_s;
+  gint64   max_message_size;
+  double   backoff_initial_s, backoff_max_s, backoff_jitter;
+  double   qps, burst;
+  gint64   uplink_limit;
+} EhConfig;
+
+typedef struct {
+  guint64 from_cloud, to_cloud;
+  guint64 invalid, oversized, unknown_group, unknown_operation, unroutable, backlog_dropped;
+  guint64 connects;
+} EhCounters;
+
+typedef struct {
+  EcPluginContext         *context;
+  EcEndpoint              *endpoint;
+  EhConfig                 cfg;
+  EcStore                 *store;
+  EhCounters               n;
+  gboolean                 running;
+
+  /* certificates (certs.c) */
+  GCancellable            *cert_cancel;
+  gboolean                 bootstrapping;
+  gboolean                 rotating;
+  guint                    rotation_source;
+  guint                    rotation_attempts;
+
+  /* the link (link.c) */
+  SoupSession             *session;
+  SoupWebsocketConnection *ws;
+  gpointer                 dial;        /* the dial in flight (link.c) */
+  guint                    dial_timeout_source;
+  guint                    reconnect_source;
+  guint                    keepalive_source;
+  GTlsCertificateFlags     tls_errors;
+  EhBackoff                backoff;
+  gint64                   connected_at;
+
+  /* cloud to edge (downlink.c) */
+  GQueue                   backlog;     /* Pending deliveries while a bus queue is full */
+  guint                    backlog_source;
+
+  /* edge to cloud (uplink.c) */
+  EhUplink                *uplink;
+} EdgeHub;
+
+/* certs.c */
+typedef void (*EhCertsDone) (EdgeHub *self, gboolean ok);
+gboolean         eh_certs_usable          (EdgeHub *self, GError **error);
+void             eh_certs_bootstrap       (EdgeHub *self, EhCertsDone done);
+void             eh_certs_schedule_rotation (EdgeHub *self);
+void             eh_certs_stop            (EdgeHub *self);
+GTlsCertificate *eh_certs_load_client     (EdgeHub *self, GError **error);
+GTlsDatabase    *eh_certs_load_ca         (EdgeHub *self, GError **error);
+
+/* link.c */
+void     eh_link_start        (EdgeHub *self);
+void     eh_link_stop         (EdgeHub *self);
+void     eh_link_restart      (EdgeHub *self);
+gboolean eh_link_is_up        (EdgeHub *self);
+gboolean eh_link_write        (EdgeHub *self, const char *text, gsize len);
+
+/* downlink.c */
+void     eh_downlink_receive  (EdgeHub *self, const char *data, gsize len);
+void     eh_downlink_clear    (EdgeHub *self);
+
+/* uplink.c */
+EhUplink *eh_uplink_new       (EdgeHub *self, GError **error);
+void      eh_uplink_free      (EhUplink *up);
+void      eh_uplink_submit    (EdgeHub *self, EcMessage *message);
+void      eh_uplink_flush     (EdgeHub *self);
+void      eh_uplink_persist_all (EdgeHub *self);
+guint     eh_uplink_length    (EhUplink *up);
+gboolean  eh_write_message    (EdgeHub *self, EcMessage *message);

@@ -1,0 +1,396 @@
+/* link.c: the websocket to cloudhub (reference kubeedge-edgehub-cloudhub.md
+ * section 2): wss://<server>/<project-id>/<node>/events with the headers
+ * node_id, project_id and ConnectionUse: msg, the node's client
+ * certificate, the server verified against the cloud CA (host name
+ * included), no extensions, one JSON message per text frame, a keepalive
+ * message right after connecting and every heartbeat seconds. When the link
+ * fails it is dialled again after a bounded exponential backoff with
+ * jitter. Connects and disconnects are broadcast on the bus. */
+#include "edgehub-private.h"
+
+#include <string.h>
+
+/* The hard frame limit given to libsoup, far above any real message; the
+ * configured websocket-max-message-size is enforced per message on top of
+ * it without closing the link. */
+#define HARD_FRAME_LIMIT (256 * 1024 * 1024)
+
+/* A dial in flight. It outlives the plugin if the plugin stops first: then
+ * `abandoned` is set and its callback touches nothing else. */
+typedef struct {
+  EdgeHub             *self;
+  gboolean             abandoned;
+  gboolean             timed_out;
+  GTlsCertificateFlags tls_errors;
+  GCancellable        *cancel;
+  char                *url;
+} Dial;
+
+static Dial *current_dial (EdgeHub *self);
+static void  try_connect (EdgeHub *self);
+
+/* Frees a dial. */
+static void
+dial_free (Dial *d)
+{
+  g_clear_object (&d->cancel);
+  g_free (d->url);
+  g_free (d);
+}
+
+/* Describes why the cloud's certificate was refused. */
+static char *
+describe_tls_errors (GTlsCertificateFlags f)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  if (f & G_TLS_CERTIFICATE_UNKNOWN_CA)
+    g_string_append (s, ", it is not signed by the CA in tls-ca-file");
+  if (f & G_TLS_CERTIFICATE_BAD_IDENTITY)
+    g_string_append (s, ", it is not valid for the host name in websocket-server");
+  if (f & G_TLS_CERTIFICATE_EXPIRED)
+    g_string_append (s, ", it has expired");
+  if (f & G_TLS_CERTIFICATE_NOT_ACTIVATED)
+    g_string_append (s, ", it is not valid yet");
+  if (f & G_TLS_CERTIFICATE_REVOKED)
+    g_string_append (s, ", it is revoked");
+  if (f & G_TLS_CERTIFICATE_INSECURE)
+    g_string_append (s, ", its algorithm is insecure");
+  if (f & G_TLS_CERTIFICATE_GENERIC_ERROR || s->len == 0)
+    g_string_append (s, ", it failed verification");
+  return g_strdup (s->str + 2);
+}
+
+/* Builds and broadcasts the connection state (docs/bus-contracts.md). */
+static void
+broadcast_state (EdgeHub *self, gboolean connected)
+{
+  g_autoptr (EcMessage) m = ec_message_new ("edgehub", "meta", EC_OP_CONNECT, "node/connection");
+  ec_message_set_content_string (m, connected ? "cloud_connected" : "cloud_disconnected");
+  ec_endpoint_broadcast (self->endpoint, m);
+}
+
+/* Sends the keepalive: resource node, operation keepalive, content "ping". */
+static void
+send_keepalive (EdgeHub *self)
+{
+  g_autoptr (EcMessage) m = ec_message_new (EDGEHUB_BUS_NAME, "resource", EC_OP_KEEPALIVE, "node");
+  ec_message_set_content_string (m, "ping");
+  eh_write_message (self, m);
+}
+
+/* The heartbeat timer. */
+static gboolean
+on_heartbeat (gpointer data)
+{
+  send_keepalive (data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Dials again when the backoff wait is over. */
+static gboolean
+on_reconnect_due (gpointer data)
+{
+  EdgeHub *self = data;
+  self->reconnect_source = 0;
+  try_connect (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Plans the next attempt after the backoff wait. */
+static void
+schedule_reconnect (EdgeHub *self)
+{
+  guint ms;
+  if (!self->running || self->reconnect_source)
+    return;
+  ms = eh_backoff_next (&self->backoff, NULL);
+  ec_log_info (self->context, "next connection attempt in %.1f s", ms / 1000.0);
+  self->reconnect_source = g_timeout_add (ms, on_reconnect_due, self);
+}
+
+/* Forgets the websocket: signals, timers, state. */
+static void
+drop_socket (EdgeHub *self)
+{
+  if (!self->ws)
+    return;
+  g_signal_handlers_disconnect_by_data (self->ws, self);
+  if (soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
+  g_clear_object (&self->ws);
+  g_clear_object (&self->session);
+  if (self->keepalive_source)
+    g_source_remove (self->keepalive_source);
+  self->keepalive_source = 0;
+}
+
+/* The link went down. */
+static void
+on_closed (SoupWebsocketConnection *ws, gpointer data)
+{
+  EdgeHub *self = data;
+  gushort code = soup_websocket_connection_get_close_code (ws);
+  const char *reason = soup_websocket_connection_get_close_data (ws);
+  gint64 up_s = (g_get_monotonic_time () - self->connected_at) / G_USEC_PER_SEC;
+
+  ec_log_warning (self->context, "connection to the cloud closed after %" G_GINT64_FORMAT " s "
+                  "(close code %u%s%s); %u message(s) wait for the cloud", up_s, code,
+                  reason && *reason ? ", " : "", reason ? reason : "",
+                  eh_uplink_length (self->uplink));
+  drop_socket (self);
+  broadcast_state (self, FALSE);
+  if (up_s >= 10)
+    eh_backoff_reset (&self->backoff);
+  schedule_reconnect (self);
+}
+
+/* A protocol or I/O error on the link; "closed" follows. */
+static void
+on_ws_error (SoupWebsocketConnection *ws, GError *error, gpointer data)
+{
+  EdgeHub *self = data;
+  ec_log_warning (self->context, "websocket error: %s", error->message);
+}
+
+/* A message from the cloud. */
+static void
+on_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer data)
+{
+  gsize len;
+  const char *p = g_bytes_get_data (message, &len);
+  eh_downlink_receive (data, p, len);
+}
+
+/* The handshake took too long. */
+static gboolean
+on_dial_timeout (gpointer data)
+{
+  EdgeHub *self = data;
+  Dial *d = current_dial (self);
+  self->dial_timeout_source = 0;
+  if (d)
+    {
+      d->timed_out = TRUE;
+      g_cancellable_cancel (d->cancel);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Records why the server's certificate fails; libsoup then refuses it. */
+static gboolean
+on_accept_certificate (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
+                       gpointer data)
+{
+  Dial *d = data;
+  d->tls_errors = errors;
+  return FALSE;
+}
+
+/* The dial finished. */
+static void
+on_dialed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Dial *d = data;
+  EdgeHub *self = d->self;
+  g_autoptr (GError) error = NULL;
+  SoupWebsocketConnection *ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), res, &error);
+
+  if (d->abandoned)
+    {
+      g_clear_object (&ws);
+      dial_free (d);
+      return;
+    }
+  self->dial = NULL;
+  if (self->dial_timeout_source)
+    g_source_remove (self->dial_timeout_source);
+  self->dial_timeout_source = 0;
+
+  if (!ws)
+    {
+      if (d->tls_errors)
+        {
+          g_autofree char *why = describe_tls_errors (d->tls_errors);
+          ec_log_warning (self->context, "TLS refused: the cloud's certificate at %s was rejected: %s "
+                          "(tls-ca-file %s)", d->url, why, self->cfg.ca_file);
+        }
+      else if (d->timed_out)
+        ec_log_warning (self->context, "cannot connect to %s: no handshake within %" G_GINT64_FORMAT " s",
+                        d->url, self->cfg.handshake_timeout_s);
+      else
+        ec_log_warning (self->context, "cannot connect to %s: %s", d->url, error->message);
+      g_clear_object (&self->session);
+      dial_free (d);
+      schedule_reconnect (self);
+      return;
+    }
+  self->ws = ws;
+  self->connected_at = g_get_monotonic_time ();
+  self->n.connects++;
+  soup_websocket_connection_set_max_incoming_payload_size (ws, HARD_FRAME_LIMIT);
+  soup_websocket_connection_set_keepalive_interval (ws, 0);
+  g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
+  g_signal_connect (ws, "closed", G_CALLBACK (on_closed), self);
+  g_signal_connect (ws, "error", G_CALLBACK (on_ws_error), self);
+  ec_log_message (self->context, "connected to the cloud at %s as node %s", d->url, self->cfg.node);
+  dial_free (d);
+  send_keepalive (self);
+  self->keepalive_source = g_timeout_add_seconds ((guint) MAX (self->cfg.heartbeat_s, 1), on_heartbeat, self);
+  broadcast_state (self, TRUE);
+  eh_uplink_flush (self);
+}
+
+/* The dial in flight, if any. */
+static Dial *
+current_dial (EdgeHub *self)
+{
+  return self->dial;
+}
+
+/* Opens the websocket with the node's certificate. */
+static void
+dial (EdgeHub *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTlsDatabase) ca = eh_certs_load_ca (self, &error);
+  g_autoptr (GTlsCertificate) client = ca ? eh_certs_load_client (self, &error) : NULL;
+  g_autoptr (SoupMessage) msg = NULL;
+  SoupMessageHeaders *h;
+  Dial *d;
+
+  if (!client)
+    {
+      ec_log_warning (self->context, "cannot load the node's certificates: %s", error->message);
+      schedule_reconnect (self);
+      return;
+    }
+  d = g_new0 (Dial, 1);
+  d->self = self;
+  d->cancel = g_cancellable_new ();
+  d->url = g_strdup_printf ("wss://%s/%s/%s/events", self->cfg.server, self->cfg.project_id,
+                            self->cfg.node);
+  msg = soup_message_new ("GET", d->url);
+  if (!msg)
+    {
+      ec_log_warning (self->context, "websocket-server %s does not make a valid URL (%s)",
+                      self->cfg.server, d->url);
+      dial_free (d);
+      schedule_reconnect (self);
+      return;
+    }
+  h = soup_message_get_request_headers (msg);
+  soup_message_headers_append (h, "node_id", self->cfg.node);
+  soup_message_headers_append (h, "project_id", self->cfg.project_id);
+  soup_message_headers_append (h, "ConnectionUse", "msg");
+  soup_message_set_tls_client_certificate (msg, client);
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_accept_certificate), d);
+
+  self->session = soup_session_new ();
+  soup_session_set_tls_database (self->session, ca);
+  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
+  self->dial = d;
+  self->dial_timeout_source = g_timeout_add_seconds ((guint) MAX (self->cfg.handshake_timeout_s, 1),
+                                                     on_dial_timeout, self);
+  ec_log_info (self->context, "connecting to %s", d->url);
+  soup_session_websocket_connect_async (self->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, d->cancel,
+                                        on_dialed, d);
+}
+
+/* Certificates were applied for. */
+static void
+on_bootstrapped (EdgeHub *self, gboolean ok)
+{
+  if (ok)
+    try_connect (self);
+  else
+    schedule_reconnect (self);
+}
+
+/* Makes sure there are usable certificates, then dials. */
+static void
+try_connect (EdgeHub *self)
+{
+  g_autoptr (GError) error = NULL;
+  if (!self->running || self->ws || current_dial (self) || self->bootstrapping)
+    return;
+  if (!eh_certs_usable (self, &error))
+    {
+      ec_log_message (self->context, "%s; bootstrapping", error->message);
+      eh_certs_bootstrap (self, on_bootstrapped);
+      return;
+    }
+  eh_certs_schedule_rotation (self);
+  dial (self);
+}
+
+/* Starts connecting. */
+void
+eh_link_start (EdgeHub *self)
+{
+  self->running = TRUE;
+  eh_backoff_init (&self->backoff, self->cfg.backoff_initial_s, self->cfg.backoff_max_s,
+                   self->cfg.backoff_jitter);
+  try_connect (self);
+}
+
+/* Closes the link and reconnects at once (after a certificate rotation). */
+void
+eh_link_restart (EdgeHub *self)
+{
+  if (self->ws)
+    {
+      ec_log_message (self->context, "reconnecting with the new certificate");
+      drop_socket (self);
+      broadcast_state (self, FALSE);
+    }
+  if (self->reconnect_source)
+    g_source_remove (self->reconnect_source);
+  self->reconnect_source = 0;
+  eh_backoff_reset (&self->backoff);
+  try_connect (self);
+}
+
+/* Stops everything: no callback will touch the plugin afterwards. */
+void
+eh_link_stop (EdgeHub *self)
+{
+  Dial *d = current_dial (self);
+  self->running = FALSE;
+  if (d)
+    {
+      d->abandoned = TRUE;
+      g_cancellable_cancel (d->cancel);
+      self->dial = NULL;
+    }
+  if (self->dial_timeout_source)
+    g_source_remove (self->dial_timeout_source);
+  self->dial_timeout_source = 0;
+  if (self->reconnect_source)
+    g_source_remove (self->reconnect_source);
+  self->reconnect_source = 0;
+  drop_socket (self);
+  g_clear_object (&self->session);
+}
+
+/* Whether the websocket is open. */
+gboolean
+eh_link_is_up (EdgeHub *self)
+{
+  return self->ws && soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+/* Writes one message text (JSON followed by a newline, as Go writes it) in
+ * a text frame; text that is not UTF-8 goes in a binary frame, which Go's
+ * reader accepts too. */
+gboolean
+eh_link_write (EdgeHub *self, const char *text, gsize len)
+{
+  if (!eh_link_is_up (self))
+    return FALSE;
+  if (G_LIKELY (g_utf8_validate (text, (gssize) len, NULL)))
+    soup_websocket_connection_send_text (self->ws, text);
+  else
+    soup_websocket_connection_send_binary (self->ws, text, len);
+  self->n.to_cloud++;
+  return TRUE;
+}

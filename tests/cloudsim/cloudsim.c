@@ -1,0 +1,247 @@
+/* cloudsim.c: a KubeEdge cloud (cloudcore's cloudhub and certificate
+ * server) for one node, on 127.0.0.1 only. It is the project's test double
+ * and what a new user runs to watch a node join a cloud on one machine:
+ *
+ *   cloudsim --dir DIR --port 10000
+ *
+ * prints a join token and the conf.d lines for the node, then reads
+ * commands on stdin (and from --script): send JSON, big N, raw TEXT,
+ * binary TEXT, flood N SIZE WINDOW, drop, close, ack-delay MS, ignore-acks
+ * on|off, refuse-token on|off, reply on|off, status, quit; a script may also
+ * use sleep MS and wait-connect. See docs/edgehub.md. */
+#include "cs-hub.h"
+
+#include <gio/gunixinputstream.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  GMainLoop        *loop;
+  CsHub            *hub;
+  GDataInputStream *stdin_lines;
+  GCancellable     *cancel;
+  char            **script;     /* remaining script lines */
+  guint             script_pos;
+  gboolean          waiting_connect;
+} Sim;
+
+static void run_script (Sim *sim);
+
+/* Ends the main loop. */
+static gboolean
+quit (gpointer data)
+{
+  Sim *sim = data;
+  g_main_loop_quit (sim->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs a command and prints its answer. */
+static void
+run_command (Sim *sim, const char *line)
+{
+  g_autoptr (GString) reply = g_string_new (NULL);
+  cs_hub_command (sim->hub, line, reply);
+  if (reply->len)
+    g_print ("> %s\n", reply->str);
+}
+
+/* Continues the script after a sleep. */
+static gboolean
+script_resume (gpointer data)
+{
+  run_script (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A node connected: a script waiting for it goes on. */
+static gboolean
+on_connect (gpointer data)
+{
+  Sim *sim = data;
+  if (sim->waiting_connect)
+    {
+      sim->waiting_connect = FALSE;
+      g_idle_add (script_resume, sim);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs script lines until one waits. */
+static void
+run_script (Sim *sim)
+{
+  while (sim->script && sim->script[sim->script_pos])
+    {
+      const char *line = sim->script[sim->script_pos++];
+      if (g_str_has_prefix (line, "sleep "))
+        {
+          g_timeout_add ((guint) g_ascii_strtoull (line + 6, NULL, 10), script_resume, sim);
+          return;
+        }
+      if (g_str_has_prefix (line, "wait-connect"))
+        {
+          if (!cs_hub_is_connected (sim->hub))
+            {
+              sim->waiting_connect = TRUE;
+              return;
+            }
+          continue;
+        }
+      run_command (sim, line);
+    }
+}
+
+/* Reads the next command from stdin. */
+static void read_stdin (Sim *sim);
+
+static void
+on_stdin_line (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Sim *sim = data;
+  g_autoptr (GError) error = NULL;
+  gsize len;
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source),
+                                                                     res, &len, &error);
+  if (!line)
+    {
+      if (error && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_printerr ("cloudsim: stdin: %s\n", error->message);
+      return;   /* end of input: keep serving */
+    }
+  g_strstrip (line);
+  run_command (sim, line);
+  read_stdin (sim);
+}
+
+static void
+read_stdin (Sim *sim)
+{
+  g_data_input_stream_read_line_async (sim->stdin_lines, G_PRIORITY_DEFAULT, sim->cancel,
+                                       on_stdin_line, sim);
+}
+
+/* Writes a small text file into dir. */
+static void
+save (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_file_set_contents (path, text, -1, &error))
+    g_printerr ("cloudsim: %s\n", error->message);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *dir = NULL, *record = NULL, *script = NULL, *server_name = NULL, *node = NULL;
+  gint port = 10000, https_port = -1, resend_ms = 5000;
+  gint64 token_ttl = 86400, edge_validity = 365 * 86400, edge_offset = 0;
+  gboolean bad_hash = FALSE, server_expired = FALSE;
+  GOptionEntry entries[] = {
+    { "dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "keep the CA, certificates, token and record here (required)", "DIR" },
+    { "port", 0, 0, G_OPTION_ARG_INT, &port, "WSS port of the hub, 0 = any free port (default 10000)", "P" },
+    { "https-port", 0, 0, G_OPTION_ARG_INT, &https_port, "HTTPS port of the certificate server (default P+2, or any if P is 0)", "P" },
+    { "node", 0, 0, G_OPTION_ARG_STRING, &node, "node name to print in the conf.d lines", "NAME" },
+    { "record", 0, 0, G_OPTION_ARG_FILENAME, &record, "JSON lines of everything seen (default DIR/record.jsonl)", "FILE" },
+    { "script", 0, 0, G_OPTION_ARG_FILENAME, &script, "commands to run, one per line", "FILE" },
+    { "token-ttl", 0, 0, G_OPTION_ARG_INT64, &token_ttl, "seconds the printed token is valid; negative: already expired", "S" },
+    { "bad-ca-hash", 0, 0, G_OPTION_ARG_NONE, &bad_hash, "print a token whose CA hash is wrong", NULL },
+    { "server-name", 0, 0, G_OPTION_ARG_STRING, &server_name, "name in the hub certificate (default 127.0.0.1)", "NAME" },
+    { "server-cert-expired", 0, 0, G_OPTION_ARG_NONE, &server_expired, "serve an expired hub certificate", NULL },
+    { "edge-cert-validity", 0, 0, G_OPTION_ARG_INT64, &edge_validity, "seconds a signed node certificate is valid", "S" },
+    { "edge-cert-offset", 0, 0, G_OPTION_ARG_INT64, &edge_offset, "seconds added to a signed certificate's start", "S" },
+    { "resend-ms", 0, 0, G_OPTION_ARG_INT, &resend_ms, "resend unacked messages after this long (default 5000)", "MS" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) octx = g_option_context_new ("- a KubeEdge cloudhub for one node, on 127.0.0.1");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CsPki) pki = NULL;
+  g_autofree char *token = NULL, *conf = NULL, *bad_token = NULL;
+  CsPkiOptions popt = { 0 };
+  CsHubOptions hopt = { 0 };
+  Sim sim = { 0 };
+  g_autoptr (GInputStream) in = NULL;
+
+  g_option_context_add_main_entries (octx, entries, NULL);
+  if (!g_option_context_parse (octx, &argc, &argv, &error) || !dir)
+    {
+      g_printerr ("cloudsim: %s\n", error ? error->message : "--dir is required");
+      return 2;
+    }
+  popt.server_name = server_name;
+  popt.server_expired = server_expired;
+  pki = cs_pki_open (dir, &popt, &error);
+  if (!pki)
+    {
+      g_printerr ("cloudsim: %s\n", error->message);
+      return 1;
+    }
+  if (!record)
+    record = g_build_filename (dir, "record.jsonl", NULL);
+  hopt.port = (guint) MAX (port, 0);
+  hopt.https_port = https_port >= 0 ? (guint) https_port : port > 0 ? (guint) port + 2 : 0;
+  hopt.record_path = record;
+  hopt.edge_cert_validity = edge_validity;
+  hopt.edge_cert_offset = edge_offset;
+  hopt.resend_ms = (guint) MAX (resend_ms, 1);
+  sim.hub = cs_hub_new (pki, &hopt, &error);
+  if (!sim.hub)
+    {
+      g_printerr ("cloudsim: %s\n", error->message);
+      return 1;
+    }
+  token = cs_pki_make_token (pki, g_get_real_time () / G_USEC_PER_SEC + token_ttl);
+  if (bad_hash)
+    {
+      bad_token = g_strdup (token);
+      bad_token[0] = bad_token[0] == '0' ? '1' : '0';
+      g_free (token);
+      token = g_steal_pointer (&bad_token);
+    }
+  conf = g_strdup_printf ("%s%s%s[edgehub]\nwebsocket-server=127.0.0.1:%u\n"
+                          "http-server=https://127.0.0.1:%u\ntoken=%s\n",
+                          node ? "[core]\nnode-name=" : "", node ? node : "", node ? "\n\n" : "",
+                          cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), token);
+  save (dir, "token", token);
+  save (dir, "edgehub.conf", conf);
+  g_print ("cloudsim: hub wss://127.0.0.1:%u, certificates https://127.0.0.1:%u, CA %s/ca.crt\n",
+           cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), dir);
+  g_print ("token: %s\n", token);
+  g_print ("# conf.d lines for the node (also in %s/edgehub.conf):\n%s", dir, conf);
+  g_print ("ready\n");
+  fflush (stdout);
+
+  sim.loop = g_main_loop_new (NULL, FALSE);
+  sim.cancel = g_cancellable_new ();
+  cs_hub_set_quit_func (sim.hub, quit, &sim);
+  cs_hub_set_connect_func (sim.hub, on_connect, &sim);
+  g_unix_signal_add (SIGTERM, quit, &sim);
+  g_unix_signal_add (SIGINT, quit, &sim);
+  in = g_unix_input_stream_new (0, FALSE);
+  sim.stdin_lines = g_data_input_stream_new (in);
+  read_stdin (&sim);
+  if (script)
+    {
+      g_autofree char *text = NULL;
+      if (!g_file_get_contents (script, &text, NULL, &error))
+        {
+          g_printerr ("cloudsim: %s\n", error->message);
+          return 1;
+        }
+      sim.script = g_strsplit (text, "\n", -1);
+      run_script (&sim);
+    }
+  g_main_loop_run (sim.loop);
+
+  g_cancellable_cancel (sim.cancel);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_clear_object (&sim.stdin_lines);
+  g_clear_object (&sim.cancel);
+  cs_hub_free (sim.hub);
+  g_strfreev (sim.script);
+  g_main_loop_unref (sim.loop);
+  return 0;
+}

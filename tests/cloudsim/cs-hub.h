@@ -1,0 +1,33 @@
+/* cs-hub.h: cloudsim's two servers (certificates on HTTPS, the cloudhub on
+ * WSS), the node session, reliable sending and the record. */
+#pragma once
+
+#include "cs-pki.h"
+
+typedef struct _CsHub CsHub;
+
+typedef struct {
+  guint        port;               /* WSS; 0 picks a free port */
+  guint        https_port;         /* HTTPS; 0 picks a free port */
+  const char  *record_path;        /* JSON lines of everything seen, or NULL */
+  gint64       edge_cert_validity; /* seconds */
+  gint64       edge_cert_offset;   /* seconds added to NotBefore (negative: in the past) */
+  guint        resend_ms;          /* resend unacked messages after this long */
+} CsHubOptions;
+
+CsHub   *cs_hub_new             (CsPki              *pki,
+                                 const CsHubOptions *options,
+                                 GError            **error);
+void     cs_hub_free            (CsHub              *hub);
+guint    cs_hub_get_port        (CsHub              *hub);
+guint    cs_hub_get_https_port  (CsHub              *hub);
+gboolean cs_hub_is_connected    (CsHub              *hub);
+gboolean cs_hub_command         (CsHub              *hub,
+                                 const char         *line,
+                                 GString            *reply);
+void     cs_hub_set_quit_func   (CsHub              *hub,
+                                 GSourceFunc         func,
+                                 gpointer            data);
+void     cs_hub_set_connect_func (CsHub             *hub,
+                                  GSourceFunc        func,
+                                  gpointer           data);

@@ -1,0 +1,499 @@
+#!/usr/bin/env python3
+"""edgehub against cloudsim, both real processes on 127.0.0.1: certificate
+bootstrap from a join token, the mutual-TLS websocket, routing into a
+metamanager (the fake one from tests/edgehub/fake-metamanager.c, which
+stores into the shared sqlite file and acks after the commit), the offline
+queue across reconnects and restarts, and bad input from the cloud."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ["EDGECORE_BIN"]
+CLOUDSIM = os.environ["CLOUDSIM_BIN"]
+EDGEHUB_DIR = os.environ["EDGEHUB_PLUGIN_DIR"]
+FAKE_DIR = os.environ["FAKE_PLUGIN_DIR"]
+NODE = "edge-1"
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Cloud:
+    """One cloudsim process: its stdin takes commands, its record is read back."""
+
+    def __init__(self, test, root, *args, port=0, https_port=None, name="cloud"):
+        self.test = test
+        self.dir = os.path.join(root, name)
+        self.record_path = os.path.join(self.dir, "record.jsonl")
+        self.args = [CLOUDSIM, "--dir", self.dir, "--port", str(port)] + list(args)
+        if https_port is not None:
+            self.args += ["--https-port", str(https_port)]
+        self.out_path = os.path.join(root, name + ".out")
+        self.proc = None
+        test.addCleanup(self.kill)
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.out = open(self.out_path, "w")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=self.out,
+                                     stderr=subprocess.STDOUT, text=True)
+        wait_for(lambda: "ready" in read(self.out_path) or self.proc.poll() is not None,
+                 15, "cloudsim to start")
+        if self.proc.poll() is not None:
+            raise AssertionError("cloudsim exited:\n" + read(self.out_path))
+        conf = read(os.path.join(self.dir, "edgehub.conf"))
+        self.conf = conf
+        self.port = int(re.search(r"websocket-server=127\.0\.0\.1:(\d+)", conf).group(1))
+        self.https_port = int(re.search(r"http-server=https://127\.0\.0\.1:(\d+)", conf).group(1))
+        self.token = re.search(r"token=(\S+)", conf).group(1)
+        return self
+
+    def cmd(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def events(self, kind=None):
+        out = []
+        if not os.path.exists(self.record_path):
+            return out
+        with open(self.record_path) as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                e = json.loads(line)
+                if kind is None or e["event"] == kind:
+                    out.append(e)
+        return out
+
+    def received(self):
+        return [e["msg"] for e in self.events("recv")]
+
+    def wait_event(self, pred, timeout=10, what="a cloudsim event"):
+        return wait_for(lambda: [e for e in self.events() if pred(e)], timeout, what)
+
+    def wait_connects(self, n, timeout=15):
+        return wait_for(lambda: len(self.events("connect")) >= n and self.events("connect"), timeout,
+                        f"{n} node connection(s)")
+
+    def output(self):
+        return read(self.out_path)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdin.close()
+            self.out.close()
+        self.proc = None
+
+
+class Node:
+    """One edgecore process with edgehub and the fake metamanager."""
+
+    def __init__(self, test, root, cloud, extra="", token=None):
+        self.root = root
+        self.confd = os.path.join(root, "conf.d")
+        os.makedirs(self.confd, exist_ok=True)
+        self.sock = os.path.join(root, "ctl.sock")
+        self.db = os.path.join(root, "edgecore.db")
+        self.certs = os.path.join(root, "kubeedge")
+        self.ca = os.path.join(self.certs, "ca", "rootCA.crt")
+        self.cert = os.path.join(self.certs, "certs", "server.crt")
+        self.key = os.path.join(self.certs, "certs", "server.key")
+        self.log_path = os.path.join(root, "node.log")
+        self.write_conf(cloud, extra, token)
+        self.proc = None
+        test.addCleanup(self.kill)
+
+    def write_conf(self, cloud, extra="", token=None):
+        text = (f"[core]\ncontrol-socket={self.sock}\ndata-dir={self.root}\nnode-name={NODE}\n"
+                f"stop-timeout=5\n[database]\ndata-source={self.db}\n"
+                f"[edgehub]\ntls-ca-file={self.ca}\ntls-cert-file={self.cert}\n"
+                f"tls-private-key-file={self.key}\ntoken-file=\n"
+                f"websocket-server=127.0.0.1:{cloud.port}\n"
+                f"http-server=https://127.0.0.1:{cloud.https_port}\n"
+                f"token={cloud.token if token is None else token}\n"
+                "reconnect-backoff-initial=0.2\nreconnect-backoff-max=1\n"
+                "[fake-metamanager]\nenable=true\n" + extra)
+        with open(os.path.join(self.confd, "00-test.conf"), "w") as f:
+            f.write(text)
+
+    def start(self):
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.log = open(self.log_path, "a")
+        env = dict(os.environ, G_DEBUG="")
+        self.proc = subprocess.Popen([BIN, "--config-dir", self.confd, "--plugin-dir", EDGEHUB_DIR,
+                                      "--plugin-dir", FAKE_DIR], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 20,
+                 "edgecore's control socket")
+        if self.proc.poll() is not None:
+            raise AssertionError("edgecore exited:\n" + self.output())
+        return self
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10, count=1):
+        wait_for(lambda: len(re.findall(pattern, self.output())) >= count, timeout,
+                 f"log line {pattern!r} x{count}:\n" + self.output()[-3000:])
+
+    def ctl(self, command, timeout=10):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.sock)
+            s.sendall(command.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=20)
+        self.log.close()
+        self.proc = None
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+        self.proc = None
+
+    def stored(self):
+        with sqlite3.connect(self.db, timeout=5) as db:
+            return {r[0]: (r[1], r[2]) for r in db.execute("SELECT key, op, rv FROM fake_meta")}
+
+    def uplink_rows(self):
+        with sqlite3.connect(self.db, timeout=5) as db:
+            return list(db.execute("SELECT seq, key, msg_id FROM edgecore_uplink ORDER BY seq"))
+
+
+def pod(name, rv, msg_id=None):
+    m = {"header": {"resourceversion": str(rv)},
+         "route": {"source": "edgecontroller", "group": "resource", "operation": "insert",
+                   "resource": f"default/pod/{name}"},
+         "content": {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}",
+                                  "resourceVersion": str(rv)},
+                     "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "pause"}]}}}
+    if msg_id:
+        m["header"]["msg_id"] = msg_id
+    return json.dumps(m)
+
+
+def edge_msg(op, resource, content, source="edged", group="meta", msg_id=None):
+    m = {"header": {"msg_id": msg_id or f"edge-{time.time_ns()}", "timestamp": int(time.time() * 1000)},
+         "route": {"source": source, "group": group, "operation": op, "resource": resource},
+         "content": content}
+    return json.dumps(m)
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ec-edgehub-")
+        self.addCleanup(self.tmp.cleanup)
+        self.root = self.tmp.name
+
+    def joined(self, *cloud_args, extra=""):
+        cloud = Cloud(self, self.root, *cloud_args).start()
+        node = Node(self, self.root, cloud, extra).start()
+        cloud.wait_connects(1)
+        node.wait_log(r"fake-metamanager: cloud_connected")
+        return cloud, node
+
+    def acked(self, cloud, msg_id):
+        return [m for m in cloud.received()
+                if m["route"].get("operation") == "response" and m["header"].get("parent_msg_id") == msg_id]
+
+
+class Join(Base):
+    def test_bootstrap_connect_exchange(self):
+        cloud, node = self.joined()
+        # bootstrap: token accepted, CSR subject per KubeEdge HEAD, files and modes
+        csr = cloud.events("csr")
+        self.assertEqual(csr[0]["status"], 200)
+        self.assertEqual(csr[0]["node"], NODE)
+        self.assertIn("CN=system:node:edge-1", csr[0]["subject"])
+        self.assertIn("O=system:nodes", csr[0]["subject"])
+        self.assertEqual(stat.S_IMODE(os.stat(node.key).st_mode), 0o600)
+        self.assertIn("BEGIN EC PRIVATE KEY", read(node.key))
+        self.assertIn("BEGIN CERTIFICATE", read(node.cert))
+        self.assertEqual(read(node.ca), read(os.path.join(cloud.dir, "ca.crt")))
+        # the websocket: URL, headers, client certificate, no extensions
+        conn = cloud.events("connect")[0]
+        self.assertEqual(conn["path"], f"/e632aba927ea4ac2b575ec1603d56f10/{NODE}/events")
+        self.assertEqual(conn["node_id"], NODE)
+        self.assertEqual(conn["project_id"], "e632aba927ea4ac2b575ec1603d56f10")
+        self.assertEqual(conn["connection_use"], "msg")
+        self.assertIn("CN=system:node:edge-1", conn["subject"])
+        self.assertEqual(conn["extensions"], 0)
+        # the first frame is the keepalive, a text frame ending in a newline
+        first = cloud.wait_event(lambda e: e["event"] == "recv")[0]
+        self.assertEqual(first["opcode"], 1)
+        self.assertTrue(first["trailing_newline"])
+        self.assertEqual(first["msg"]["route"], {"source": "websocket", "group": "resource",
+                                                  "operation": "keepalive", "resource": "node"})
+        self.assertEqual(first["msg"]["content"], "ping")
+
+        # cloud -> metamanager: stored, then acked with the parent id
+        cloud.cmd("send " + pod("nginx", 11, msg_id="pod-msg-1"))
+        wait_for(lambda: self.acked(cloud, "pod-msg-1"), 10, "the ack of pod-msg-1")
+        ack = self.acked(cloud, "pod-msg-1")[0]
+        self.assertEqual(ack["content"], "OK")
+        self.assertEqual(ack["route"]["resource"], "default/pod/nginx")
+        self.assertEqual(node.stored()["default/pod/nginx"], ("insert", "11"))
+
+        # edge -> cloud from any plugin (here the control socket), and the cloud's OK back
+        out = node.ctl("send websocket " + edge_msg("update", "default/nodestatus/edge-1",
+                                                    {"Status": {"phase": "Running"}}, msg_id="ns-1"))
+        self.assertTrue(out.startswith("ok"), out)
+        cloud.wait_event(lambda e: e["event"] == "recv" and e["msg"]["header"]["msg_id"] == "ns-1")
+        node.wait_log(r"fake-metamanager: got response for ns-1")
+
+        # a sync call through edgehub gets the cloud's reply
+        out = node.ctl("call websocket 5000 " + edge_msg("insert", "default/event/e1", {"k": 1}))
+        self.assertTrue(out.startswith("ok"), out)
+        self.assertIn('"operation":"response"', out)
+
+        # restart: the certificates exist, no second bootstrap
+        self.assertEqual(node.stop(), 0)
+        node.start()
+        cloud.wait_connects(2)
+        self.assertEqual(len(cloud.events("csr")), 1)
+        self.assertEqual(len([e for e in cloud.events("http") if e["path"] == "/ca.crt"]), 1)
+
+    def test_wrong_ca_hash_refused(self):
+        cloud = Cloud(self, self.root, "--bad-ca-hash").start()
+        node = Node(self, self.root, cloud).start()
+        node.wait_log(r"does not match the join token", count=2)
+        self.assertFalse(os.path.exists(node.ca))
+        self.assertFalse(os.path.exists(node.cert))
+        self.assertFalse(os.path.exists(node.key))
+        self.assertEqual(cloud.events("csr"), [])
+
+    def test_invalid_token(self):
+        cloud = Cloud(self, self.root).start()
+        node = Node(self, self.root, cloud, token="not-a-token").start()
+        node.wait_log(r"invalid join token: expected <ca-hash>\.<jwt-header>")
+        self.assertFalse(os.path.exists(node.cert))
+
+    def test_expired_token(self):
+        cloud = Cloud(self, self.root, "--token-ttl", "-60").start()
+        node = Node(self, self.root, cloud).start()
+        node.wait_log(r"the join token expired at")
+        self.assertFalse(os.path.exists(node.cert))
+        self.assertEqual(cloud.events("csr"), [])
+
+    def test_token_refused_by_cloud(self):
+        cloud = Cloud(self, self.root).start()
+        cloud.cmd("refuse-token on")
+        node = Node(self, self.root, cloud).start()
+        node.wait_log(r"the cloud answered 401 .*invalid token")
+        self.assertFalse(os.path.exists(node.cert))
+        # the node keeps trying; once the cloud takes the token it joins
+        cloud.cmd("refuse-token off")
+        cloud.wait_connects(1, timeout=15)
+        self.assertTrue(os.path.exists(node.cert))
+
+    def test_quic_is_refused_clearly(self):
+        cloud = Cloud(self, self.root).start()
+        node = Node(self, self.root, cloud, extra="[edgehub]\nquic-enable=true\n").start()
+        node.wait_log(r"quic-enable=true is not supported: KubeEdge's QUIC transport is pre-standard")
+
+
+class Reliability(Base):
+    def test_resends_are_idempotent(self):
+        cloud, node = self.joined("--resend-ms", "300")
+        cloud.cmd("ignore-acks on")
+        cloud.cmd("send " + pod("web", 5, msg_id="again"))
+        wait_for(lambda: len(self.acked(cloud, "again")) >= 3, 10, "three acks of a resent message")
+        self.assertGreaterEqual(len(cloud.events("resend")), 2)
+        self.assertEqual(node.stored(), {"default/pod/web": ("insert", "5")})
+        cloud.cmd("ignore-acks off")
+
+    def test_ack_only_after_commit_and_delayed_cloud_replies(self):
+        cloud, node = self.joined()
+        cloud.cmd("ack-delay 1500")
+        node.ctl("send websocket " + edge_msg("update", "default/nodestatus/edge-1", {"s": 1},
+                                              msg_id="slow-1"))
+        t0 = time.time()
+        node.wait_log(r"got response for slow-1", timeout=10)
+        self.assertGreaterEqual(time.time() - t0, 1.2)
+        applied = [m for m in node.output().splitlines() if "applied insert default/pod/p1" in m]
+        self.assertEqual(applied, [])
+        cloud.cmd("send " + pod("p1", 1, msg_id="p1"))
+        wait_for(lambda: self.acked(cloud, "p1"), 10, "ack of p1")
+        # the ack came after the fake metamanager's commit log line
+        self.assertIn("applied insert default/pod/p1", node.output())
+
+    def test_drop_reconnect_and_offline_queue_in_order(self):
+        cloud, node = self.joined()
+        cloud.cmd("drop")
+        node.wait_log(r"fake-metamanager: cloud_disconnected")
+        cloud.wait_connects(2)
+        node.wait_log(r"fake-metamanager: cloud_connected", count=2)
+
+        port, https = cloud.port, cloud.https_port
+        cloud.kill()
+        node.wait_log(r"fake-metamanager: cloud_disconnected", count=2)
+        ids = []
+        for i in range(5):
+            ids.append(f"ev-{i}")
+            node.ctl("send websocket " + edge_msg("insert", f"default/event/ev{i}", {"i": i},
+                                                  msg_id=ids[-1]))
+        for i in range(3):
+            node.ctl("send websocket " + edge_msg("update", "default/nodestatus/edge-1", {"n": i},
+                                                  msg_id=f"st-{i}"))
+        # a sync call while offline fails at once
+        out = node.ctl("call websocket 5000 " + edge_msg("query", "default/configmap/c", None))
+        self.assertIn('"operation":"error"', out)
+        self.assertIn("cloud unreachable", out)
+        # the latest status is in the store already (only one row for it)
+        wait_for(lambda: [r[2] for r in node.uplink_rows() if r[1]] == ["st-2"], 5,
+                 "only the latest status saved")
+
+        # restart edgecore while the cloud is away: the queue survives
+        self.assertEqual(node.stop(), 0)
+        self.assertEqual([r[2] for r in node.uplink_rows()], ids + ["st-2"])
+        node.start()
+        node.wait_log(r"6 message\(s\) for the cloud kept from the last run")
+
+        cloud2 = Cloud(self, self.root, port=port, https_port=https).start()
+        cloud2.wait_connects(1)
+
+        def uplinked():
+            return [m["header"]["msg_id"] for m in cloud2.received()
+                    if m["route"].get("operation") != "keepalive"
+                    and m["route"].get("source") == "edged"]
+        wait_for(lambda: len(uplinked()) >= 6, 10, "the queued messages")
+        time.sleep(0.5)
+        self.assertEqual(uplinked(), ids + ["st-2"])
+        wait_for(lambda: node.uplink_rows() == [], 5, "the saved queue to be emptied")
+        # and nothing comes twice after another restart
+        self.assertEqual(node.stop(), 0)
+        node.start()
+        cloud2.wait_connects(2)
+        time.sleep(0.5)
+        self.assertEqual(uplinked(), ids + ["st-2"])
+
+
+class BadInput(Base):
+    def test_malformed_frames_logged_and_ignored(self):
+        cloud, node = self.joined(extra="[edgehub]\nwebsocket-max-message-size=65536\n")
+        cloud.cmd("raw this is not json")
+        cloud.cmd('raw {"header":{"msg_id":"half-1"},"route":')
+        cloud.cmd('raw {"header":{"msg_id":"typed-1","timestamp":"soon"},"route":{},"content":1}')
+        cloud.cmd("binary \x01\x02garbage")
+        cloud.cmd('send-noack {"header":{"msg_id":"grp-1"},"route":{"source":"x","group":"nosuchgroup",'
+                  '"operation":"insert","resource":"a/b/c"},"content":null}')
+        cloud.cmd('send-noack {"header":{"msg_id":"op-1"},"route":{"source":"edgecontroller",'
+                  '"group":"resource","operation":"frobnicate","resource":"default/pod/x"},"content":{}}')
+        cloud.cmd("big 100000")
+        node.wait_log(r"dropped invalid message \(none\) from the cloud")
+        node.wait_log(r"dropped invalid message half-1 from the cloud")
+        node.wait_log(r"dropped invalid message typed-1 from the cloud")
+        node.wait_log(r"dropped message grp-1 from the cloud: unknown group \"nosuchgroup\" \(1 so far\)")
+        node.wait_log(r"message op-1 from the cloud has unknown operation \"frobnicate\" \(1 so far\)")
+        node.wait_log(r"dropped message [0-9a-f-]{36} from the cloud: \d+ bytes is more than "
+                      r"websocket-max-message-size")
+        # still the same session, and it still works
+        cloud.cmd("send " + pod("after", 3, msg_id="after-1"))
+        wait_for(lambda: self.acked(cloud, "after-1"), 10, "the ack after bad frames")
+        self.assertEqual(len(cloud.events("connect")), 1)
+        self.assertEqual(cloud.events("disconnect"), [])
+        self.assertIsNone(node.proc.poll())
+
+    def test_one_mebibyte_message_accepted(self):
+        cloud, node = self.joined()
+        cloud.cmd("big 1048576")
+        big = cloud.wait_event(lambda e: e["event"] == "send-big")[0]["msg_id"]
+        wait_for(lambda: self.acked(cloud, big), 15, "the ack of the 1 MiB message")
+        self.assertIn("default/configmap/big", node.stored())
+        self.assertEqual(cloud.events("disconnect"), [])
+
+    def tls_refused(self, node, cloud_args, pattern):
+        cloud = Cloud(self, self.root, *cloud_args, name="other").start()
+        node.write_conf(cloud)
+        node.start()
+        node.wait_log(pattern, timeout=10, count=2)   # said clearly, and retried
+        self.assertEqual(cloud.events("connect"), [])
+        node.stop()
+        cloud.kill()
+
+    def test_refused_tls(self):
+        cloud, node = self.joined()
+        self.assertEqual(node.stop(), 0)
+        cloud.kill()
+        # another cloud with another CA: the node's CA does not trust it
+        self.tls_refused(node, [], r"TLS refused: .* it is not signed by the CA in tls-ca-file")
+        # this cloud (same CA), certificate for another host name
+        c = self.same_ca_cloud("cloud2", "--server-name", "cloud.invalid")
+        node.write_conf(c)
+        node.start()
+        node.wait_log(r"TLS refused: .* it is not valid for the host name", count=2)
+        self.assertNotIn("not signed by the CA", node.output().split("registered as")[-1])
+        node.stop()
+        c.kill()
+        # this cloud (same CA), expired certificate
+        c = self.same_ca_cloud("cloud3", "--server-cert-expired")
+        node.write_conf(c)
+        node.start()
+        node.wait_log(r"TLS refused: .* it has expired", count=2)
+        self.assertEqual(c.events("connect"), [])
+        self.assertIsNone(node.proc.poll())
+
+    def same_ca_cloud(self, name, *args):
+        c = Cloud(self, self.root, *args, name=name)
+        os.makedirs(c.dir)
+        for f in ("ca.crt", "ca.key"):
+            shutil.copy(os.path.join(self.root, "cloud", f), c.dir)
+        return c.start()
+
+
+class Rotation(Base):
+    def test_rotation_before_expiry(self):
+        cloud, node = self.joined("--edge-cert-validity", "8")
+        first = read(node.cert)
+        rot = cloud.wait_event(lambda e: e["event"] == "csr" and e["rotation"], timeout=12,
+                               what="a rotation request")[0]
+        self.assertEqual(rot["status"], 200)
+        cloud.wait_connects(2, timeout=10)
+        self.assertNotEqual(read(node.cert), first)
+        node.wait_log(r"rotated node certificate")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
