@@ -21,6 +21,7 @@ BIN = os.environ["EDGECORE_BIN"]
 CLOUDSIM = os.environ["CLOUDSIM_BIN"]
 EDGEHUB_DIR = os.environ["EDGEHUB_PLUGIN_DIR"]
 FAKE_DIR = os.environ["FAKE_PLUGIN_DIR"]
+MM_DIR = os.environ["METAMANAGER_PLUGIN_DIR"]
 NODE = "edge-1"
 
 
@@ -150,7 +151,8 @@ class Node:
         self.log = open(self.log_path, "a")
         env = dict(os.environ, G_DEBUG="")
         self.proc = subprocess.Popen([BIN, "--config-dir", self.confd, "--plugin-dir", EDGEHUB_DIR,
-                                      "--plugin-dir", FAKE_DIR], stdout=self.log,
+                                      "--plugin-dir", FAKE_DIR, "--plugin-dir", MM_DIR],
+                                     stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 20,
                  "edgecore's control socket")
@@ -481,6 +483,43 @@ class BadInput(Base):
         for f in ("ca.crt", "ca.key"):
             shutil.copy(os.path.join(self.root, "cloud", f), c.dir)
         return c.start()
+
+
+class EndToEnd(Base):
+    """cloudsim -> edgehub -> the real metamanager -> sqlite, and the ack back."""
+
+    REAL = "[fake-metamanager]\nenable=false\n[metamanager]\nenable=true\n"
+
+    def meta_v2(self, node, key):
+        with sqlite3.connect(node.db, timeout=5) as db:
+            row = db.execute("SELECT resource_version, value FROM meta_v2 WHERE key = ?",
+                             (key,)).fetchone()
+        return row
+
+    def test_cloud_pod_stored_and_acked_by_metamanager(self):
+        cloud = Cloud(self, self.root).start()
+        node = Node(self, self.root, cloud, extra=self.REAL).start()
+        cloud.wait_connects(1)
+        node.wait_log(r"plugin metamanager started")
+        cloud.cmd("send " + pod("web", 21, msg_id="e2e-1"))
+        wait_for(lambda: self.acked(cloud, "e2e-1"), 10, "metamanager's ack of e2e-1")
+        ack = self.acked(cloud, "e2e-1")[0]
+        self.assertEqual(ack["content"], "OK")
+        self.assertEqual(ack["route"]["resource"], "default/pod/web")
+        row = self.meta_v2(node, "/core/v1/pods/default/web")
+        self.assertIsNotNone(row, "pod not in meta_v2")
+        self.assertEqual(row[0], 21)
+        obj = json.loads(row[1])
+        self.assertEqual((obj["apiVersion"], obj["kind"]), ("v1", "Pod"))  # filled in
+        # the cloud resends the same message (no ack seen in time): stored once, acked again
+        cloud.cmd("send " + pod("web", 21, msg_id="e2e-1"))
+        wait_for(lambda: len(self.acked(cloud, "e2e-1")) >= 2, 10, "the second ack")
+        # an edge query for a configmap goes to the cloud while connected
+        self.assertEqual(node.stop(), 0)
+        # after a restart the object is still served from the store
+        node.start()
+        cloud.wait_connects(2)
+        self.assertIsNotNone(self.meta_v2(node, "/core/v1/pods/default/web"))
 
 
 class Rotation(Base):
