@@ -1,15 +1,20 @@
-/* devicetwin.c: KubeEdge's devicetwin, the node's record of device state
- * and the DMI server for mappers (module and group "twin"). So far it only
- * joins the bus: it neither keeps twins nor serves DMI. */
-#include <edgecore.h>
+/* devicetwin.c: KubeEdge's devicetwin, the node's record of devices and
+ * their twins (module and group "twin").
+ *
+ * Devices live in memory (loaded at start) and in the shared store's
+ * device, device_attr and device_twin tables. Mapper events arrive from
+ * eventbus (source "bus", resource = base64url of the MQTT topic); answers
+ * go back to eventbus as publish messages; twin changes are reported to the
+ * cloud through edgehub (module websocket). Every change is committed
+ * before it is announced (dt-store.c). */
+#include "dt-types.h"
+
+#include <string.h>
 
 #define DEVICETWIN_BUS_NAME  "twin"
 #define DEVICETWIN_BUS_GROUP "twin"
 
-typedef struct {
-  EcPluginContext *context;
-  EcEndpoint      *endpoint;
-} DeviceTwin;
+void dt_store_finish (DeviceTwin *self);
 
 /* modules.deviceTwin of edgecore.yaml v1alpha2; see docs/configuration.md. */
 static const EcConfigKey devicetwin_keys[] = {
@@ -18,78 +23,281 @@ static const EcConfigKey devicetwin_keys[] = {
   { 0 }
 };
 
-/* Creates the plugin's state and reports where it sits on the bus. */
-static gboolean
-devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
+/* Logs a warning at most once per 10 s, saying how many were suppressed. */
+void
+dt_warn_limited (DeviceTwin *self, DtRateLimit *rl, const char *format, ...)
 {
-  DeviceTwin *self = g_new0 (DeviceTwin, 1);
+  gint64 now = g_get_monotonic_time ();
+  g_autofree char *text = NULL;
+  va_list args;
 
-  self->context = context;
-  self->endpoint = ec_plugin_context_get_endpoint (context);
-  ec_log_info (context, "registered as %s/%s",
-               ec_endpoint_get_name (self->endpoint),
-               ec_endpoint_get_group (self->endpoint));
-  *state = self;
-  return TRUE;
+  if (rl->last_us && now - rl->last_us < 10 * G_USEC_PER_SEC)
+    {
+      rl->suppressed++;
+      return;
+    }
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (rl->suppressed)
+    ec_log_warning (self->context, "%s (%u similar messages suppressed)", text, rl->suppressed);
+  else
+    ec_log_warning (self->context, "%s", text);
+  rl->last_us = now;
+  rl->suppressed = 0;
 }
 
-/* Nothing to start yet. */
-static gboolean
-devicetwin_start (gpointer state, GError **error)
+/* Decodes base64url (with or without padding); NULL if it is not. */
+static char *
+decode_topic (const char *resource)
 {
-  return TRUE;
+  g_autofree char *b64 = g_strdup (resource);
+  gsize len = strlen (b64), out_len = 0;
+  guchar *raw;
+
+  if (len == 0 || len % 4 == 1)
+    return NULL;
+  for (char *p = b64; *p; p++)
+    {
+      if (*p == '-')
+        *p = '+';
+      else if (*p == '_')
+        *p = '/';
+      else if (!g_ascii_isalnum (*p) && *p != '=')
+        return NULL;
+    }
+  if (len % 4)
+    {
+      char *padded = g_strnfill (len + (4 - len % 4), '=');
+      memcpy (padded, b64, len);
+      g_free (b64);
+      b64 = padded;
+    }
+  raw = g_base64_decode (b64, &out_len);
+  if (!raw || out_len == 0 || memchr (raw, 0, out_len) || !g_utf8_validate ((char *) raw, out_len, NULL))
+    {
+      g_free (raw);
+      return NULL;
+    }
+  {
+    char *text = g_malloc (out_len + 1);
+    memcpy (text, raw, out_len);
+    text[out_len] = '\0';
+    g_free (raw);
+    return text;
+  }
 }
 
-/* Nothing to stop yet. */
+/* Splits a device topic into id and suffix. Accepts HEAD's <ns>/<name>
+ * and v1.9.2's single-level ids. */
+static const char *
+device_suffix (const char *topic, char **id)
+{
+  static const char *const suffixes[] = {
+    "/twin/update", "/twin/get", "/twin/cloud_updated", "/state/update", NULL,
+  };
+  const char *rest = topic + strlen ("$hw/events/device/");
+  gsize len = strlen (rest);
+
+  for (guint i = 0; suffixes[i]; i++)
+    {
+      gsize sl = strlen (suffixes[i]);
+      if (len >= sl && strcmp (rest + len - sl, suffixes[i]) == 0)
+        {
+          *id = g_strndup (rest, len - sl);
+          return suffixes[i];
+        }
+    }
+  return NULL;
+}
+
+/* Whether an id has one or two non-empty levels. */
+static gboolean
+id_well_formed (const char *id)
+{
+  const char *slash = strchr (id, '/');
+  if (!*id || id[0] == '/')
+    return FALSE;
+  if (!slash)
+    return TRUE;
+  return slash[1] && !strchr (slash + 1, '/');
+}
+
+/* An MQTT event from eventbus (reference section 1.2 / classifyMsg). */
 static void
-devicetwin_stop (gpointer state)
+handle_bus (DeviceTwin *self, EcMessage *message)
 {
+  g_autofree char *topic = decode_topic (ec_message_get_resource (message));
+  g_autofree char *payload = NULL;
+  g_autofree char *id = NULL;
+  const char *suffix;
+
+  if (!topic)
+    {
+      dt_warn_limited (self, &self->rl_bad_topic, "message %s from eventbus: resource is not a base64url topic",
+                       ec_message_get_id (message));
+      return;
+    }
+  payload = ec_message_dup_content_string (message);
+  if (g_str_has_prefix (topic, "$hw/events/node/"))
+    {
+      const char *rest = topic + strlen ("$hw/events/node/");
+      const char *slash = strchr (rest, '/');
+      if (slash && slash != rest && strcmp (slash, "/membership/get") == 0)
+        dt_membership_handle_get (self, payload);
+      else
+        ec_log_debug (self->context, "no handler for topic %s", topic);
+      return;
+    }
+  if (!g_str_has_prefix (topic, "$hw/events/device/") || !(suffix = device_suffix (topic, &id)))
+    {
+      ec_log_debug (self->context, "no handler for topic %s", topic);
+      return;
+    }
+  if (!id_well_formed (id))
+    {
+      dt_warn_limited (self, &self->rl_bad_topic, "topic %s has no valid device id; ignored", topic);
+      return;
+    }
+  if (strlen (id) > DT_MAX_ID_LEN)
+    {
+      g_autofree char *result_topic = g_strconcat (topic, "/result", NULL);
+      g_autofree char *reason = g_strdup_printf ("device id longer than %d bytes", DT_MAX_ID_LEN);
+      dt_warn_limited (self, &self->rl_bad_topic, "topic with a %zu-byte device id rejected", strlen (id));
+      dt_publish_now (self, result_topic, dt_json_error ("", 400, reason));
+      return;
+    }
+  if (strcmp (suffix, "/twin/update") == 0)
+    dt_twin_handle_update (self, id, payload);
+  else if (strcmp (suffix, "/twin/get") == 0)
+    dt_twin_handle_get (self, id, payload);
+  else if (strcmp (suffix, "/state/update") == 0)
+    dt_device_handle_state (self, id, payload);
+  else
+    {
+      /* legacy twin/cloud_updated over MQTT: versions from the cloud */
+      g_autoptr (EcMessage) m = ec_message_new ("bus", "twin", EC_OP_UPDATE, topic);
+      ec_message_set_content_string (m, payload);
+      dt_twin_handle_cloud_sync (self, m, id);
+    }
+}
+
+/* A message for devicetwin: MQTT events, cloud membership and twins,
+ * confirmations of uploads, the cloud link state. */
+static void
+devicetwin_handle_message (gpointer state, EcMessage *message)
+{
+  DeviceTwin *self = state;
+  const char *source = ec_message_get_source (message);
+  const char *op = ec_message_get_operation (message);
+  const char *resource = ec_message_get_resource (message);
+  const char *parent = ec_message_get_parent_id (message);
+
+  if (parent && *parent)
+    {
+      dt_cloud_confirm (self, parent);
+      return;
+    }
+  if (g_strcmp0 (source, "bus") == 0)
+    {
+      handle_bus (self, message);
+      return;
+    }
+  if (g_strcmp0 (op, EC_OP_CONNECT) == 0 && g_strcmp0 (resource, "node/connection") == 0)
+    {
+      g_autofree char *what = ec_message_dup_content_string (message);
+      if (g_strcmp0 (what, "cloud_connected") == 0)
+        dt_cloud_set_connected (self, TRUE);
+      else if (g_strcmp0 (what, "cloud_disconnected") == 0)
+        dt_cloud_set_connected (self, FALSE);
+      return;
+    }
+  if (resource && strstr (resource, "membership/detail"))
+    dt_membership_handle_update (self, message, TRUE);
+  else if (resource && strstr (resource, "membership"))
+    dt_membership_handle_update (self, message, FALSE);
+  else if (resource && g_str_has_prefix (resource, "device/") && g_str_has_suffix (resource, "/twin/cloud_updated"))
+    {
+      g_autofree char *id = g_strndup (resource + 7, strlen (resource) - 7 - strlen ("/twin/cloud_updated"));
+      dt_twin_handle_cloud_sync (self, message, id);
+    }
+  else
+    {
+      ec_log_debug (self->context, "ignoring %s %s from %s", op, resource, source);
+      if (ec_message_get_sync (message))
+        {
+          g_autoptr (EcMessage) reply = ec_message_new_error (message, "devicetwin: unsupported message");
+          ec_message_set_source (reply, DEVICETWIN_BUS_NAME);
+          ec_endpoint_respond (self->endpoint, reply, NULL);
+        }
+    }
 }
 
 /* Frees the plugin's state. */
 static void
 devicetwin_free (gpointer state)
 {
-  g_free (state);
+  DeviceTwin *self = state;
+
+  if (!self)
+    return;
+  dt_cloud_fini (self);
+  if (self->pending)
+    g_queue_free_full (self->pending, dt_txn_free);
+  g_clear_pointer (&self->devices, g_hash_table_unref);
+  g_clear_pointer (&self->outbox, outbox_free);
+  g_free (self->node_name);
+  g_free (self);
 }
 
-/* Tells whether a message answers an earlier one. */
+/* Creates the tables and loads every device. */
 static gboolean
-is_reply (EcMessage *message)
+devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 {
-  const char *parent = ec_message_get_parent_id (message);
-  const char *op = ec_message_get_operation (message);
+  DeviceTwin *self = g_new0 (DeviceTwin, 1);
+  g_autoptr (GPtrArray) uplinks = g_ptr_array_new_with_free_func (dt_uplink_free);
 
-  return (parent && *parent) || g_strcmp0 (op, EC_OP_RESPONSE) == 0
-         || g_strcmp0 (op, EC_OP_ERROR) == 0;
+  self->context = context;
+  self->endpoint = ec_plugin_context_get_endpoint (context);
+  self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
+  self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
+  self->pending = g_queue_new ();
+  self->outbox = outbox_new (context, 0);
+  self->store = ec_plugin_context_get_store (context, error);
+  if (!self->store || !dt_store_create (self->store, error)
+      || !dt_store_load (self->store, self->devices, uplinks, error))
+    {
+      devicetwin_free (self);
+      return FALSE;
+    }
+  dt_cloud_init (self, uplinks);
+  ec_log_info (context, "%u devices loaded, %u twin messages wait for the cloud",
+               g_hash_table_size (self->devices), g_queue_get_length (self->uplinks));
+  *state = self;
+  return TRUE;
 }
 
-/* Logs a message. A sync request gets an error reply at once, so that its
- * caller does not wait for its timeout. */
+/* Nothing to start: devicetwin works on messages. The cloud is
+ * disconnected until edgehub says otherwise. */
+static gboolean
+devicetwin_start (gpointer state, GError **error)
+{
+  return TRUE;
+}
+
+/* Writes what is pending. */
 static void
-devicetwin_handle_message (gpointer state, EcMessage *message)
+devicetwin_stop (gpointer state)
 {
   DeviceTwin *self = state;
-  g_autoptr (EcMessage) reply = NULL;
-  g_autoptr (GError) error = NULL;
-
-  ec_log_debug (self->context, "ignoring %s %s from %s (id %s)",
-                ec_message_get_operation (message), ec_message_get_resource (message),
-                ec_message_get_source (message), ec_message_get_id (message));
-  if (!ec_message_get_sync (message) || is_reply (message))
-    return;
-  reply = ec_message_new_error (message, "devicetwin has no behaviour yet");
-  ec_message_set_source (reply, DEVICETWIN_BUS_NAME);
-  if (!ec_endpoint_respond (self->endpoint, reply, &error))
-    ec_log_debug (self->context, "no one waits for a reply to %s: %s",
-                  ec_message_get_id (message), error->message);
+  dt_store_finish (self);
 }
 
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   EC_PLUGIN_DESCRIPTOR_HEADER,
   .name = "devicetwin",
   .version = EC_VERSION,
-  .summary = "devicetwin (twin/twin): device twins and DMI — registers on the bus only; behaviour not built yet",
+  .summary = "devicetwin (twin/twin): device twins over MQTT, synced with the cloud",
   .bus_name = DEVICETWIN_BUS_NAME,
   .bus_group = DEVICETWIN_BUS_GROUP,
   .config_keys = devicetwin_keys,

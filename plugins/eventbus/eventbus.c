@@ -1,15 +1,61 @@
 /* eventbus.c: KubeEdge's eventbus, the bridge between the bus and MQTT
- * (module "eventbus", group "bus"). So far it only joins the bus: it
- * neither runs nor dials an MQTT broker. */
+ * (module "eventbus", group "bus").
+ *
+ * MQTT modes (mqtt-mode): 2 external broker (default), 0 internal broker
+ * (a mosquitto process eventbus supervises, see eb-broker.c), 1 both. Each
+ * broker gets a subscriber and a publisher connection (eb-link.c). Messages
+ * received on the subscriptions go to devicetwin ($hw/events/device/...,
+ * $hw/events/node/...) or up to the cloud (everything else); bus messages
+ * with operation publish, and the cloud's group-user messages, are
+ * published. */
 #include <edgecore.h>
+#include <mosquitto.h>
+#include <string.h>
+
+#include "eb-broker.h"
+#include "eb-link.h"
+#include "../devicetwin/outbox.h"
 
 #define EVENTBUS_BUS_NAME  "eventbus"
 #define EVENTBUS_BUS_GROUP "bus"
 
+/* Reading from MQTT pauses while this many messages wait for full bus
+ * queues, and resumes once they are delivered. */
+#define BACKLOG_HIGH 2048
+
+typedef struct {
+  gint64 last_us;
+  guint  suppressed;
+} RateLimit;
+
 typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
+  EcStore         *store;
+  Outbox          *outbox;
+  char            *node_name;
+  gint64           mode;
+  EbLink          *links[4];     /* ext sub, ext pub, int sub, int pub; NULL if unused */
+  EbBroker        *broker;
+  GPtrArray       *sub_topics;   /* topics the cloud subscribed (sub_topics table) */
+  gboolean         paused;
+  RateLimit        bad_publish;
 } EventBus;
+
+enum { EXT_SUB, EXT_PUB, INT_SUB, INT_PUB };
+
+/* The topics every subscriber subscribes (HEAD's list, plus v1.9.2's
+ * single-level device id forms). */
+static const char *const fixed_topics[] = {
+  "$hw/events/upload/#",
+  "$hw/events/device/+/+/state/update",
+  "$hw/events/device/+/+/twin/+",
+  "$hw/events/device/+/state/update",
+  "$hw/events/device/+/twin/+",
+  "$hw/events/node/+/membership/get",
+  "SYS/dis/upload_records",
+  "+/user/#",
+};
 
 /* modules.eventBus of edgecore.yaml v1alpha2; eventBusTLS.* is flattened
  * with a tls- prefix. See docs/configuration.md. */
@@ -32,39 +78,292 @@ static const EcConfigKey eventbus_keys[] = {
   { 0 }
 };
 
-/* Creates the plugin's state and reports where it sits on the bus. */
-static gboolean
-eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
+/* Logs a warning at most once per 10 s, saying how many were suppressed. */
+static void
+warn_limited (EventBus *self, RateLimit *rl, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static void
+warn_limited (EventBus *self, RateLimit *rl, const char *format, ...)
 {
-  EventBus *self = g_new0 (EventBus, 1);
+  gint64 now = g_get_monotonic_time ();
+  g_autofree char *text = NULL;
+  va_list args;
 
-  self->context = context;
-  self->endpoint = ec_plugin_context_get_endpoint (context);
-  ec_log_info (context, "registered as %s/%s",
-               ec_endpoint_get_name (self->endpoint),
-               ec_endpoint_get_group (self->endpoint));
-  *state = self;
+  if (rl->last_us && now - rl->last_us < 10 * G_USEC_PER_SEC)
+    {
+      rl->suppressed++;
+      return;
+    }
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (rl->suppressed)
+    ec_log_warning (self->context, "%s (%u similar messages suppressed)", text, rl->suppressed);
+  else
+    ec_log_warning (self->context, "%s", text);
+  rl->last_us = now;
+  rl->suppressed = 0;
+}
+
+/* ---- sub_topics -------------------------------------------------------- */
+
+/* Creates the sub_topics table (KubeEdge's schema). */
+static gboolean
+create_table (sqlite3 *db, gpointer data, GError **error)
+{
+  if (sqlite3_exec (db, "CREATE TABLE IF NOT EXISTS `sub_topics` (`topic` text, PRIMARY KEY (`topic`))",
+                    NULL, NULL, NULL) != SQLITE_OK)
+    return ec_store_set_sql_error (error, db, "create sub_topics");
   return TRUE;
 }
 
-/* Nothing to start yet. */
+/* Reads every stored topic into the GPtrArray data. */
 static gboolean
-eventbus_start (gpointer state, GError **error)
+load_topics (sqlite3 *db, gpointer data, GError **error)
 {
+  GPtrArray *topics = data;
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db, "SELECT topic FROM sub_topics ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+    return ec_store_set_sql_error (error, db, "read sub_topics");
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    if (sqlite3_column_text (st, 0))
+      g_ptr_array_add (topics, g_strdup ((const char *) sqlite3_column_text (st, 0)));
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    return ec_store_set_sql_error (error, db, "read sub_topics");
   return TRUE;
 }
 
-/* Nothing to stop yet. */
+typedef struct {
+  char    *topic;
+  gboolean insert;
+} TopicWrite;
+
+/* Frees a TopicWrite. */
 static void
-eventbus_stop (gpointer state)
+topic_write_free (gpointer data)
 {
+  TopicWrite *w = data;
+  g_free (w->topic);
+  g_free (w);
 }
 
-/* Frees the plugin's state. */
-static void
-eventbus_free (gpointer state)
+/* Inserts or deletes one sub_topics row. */
+static gboolean
+write_topic (sqlite3 *db, gpointer data, GError **error)
 {
-  g_free (state);
+  TopicWrite *w = data;
+  sqlite3_stmt *st = NULL;
+  const char *sql = w->insert ? "INSERT OR REPLACE INTO sub_topics (topic) VALUES (?)"
+                              : "DELETE FROM sub_topics WHERE topic = ?";
+  int rc;
+
+  if (sqlite3_prepare_v2 (db, sql, -1, &st, NULL) != SQLITE_OK)
+    return ec_store_set_sql_error (error, db, sql);
+  sqlite3_bind_text (st, 1, w->topic, -1, SQLITE_STATIC);
+  rc = sqlite3_step (st);
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    return ec_store_set_sql_error (error, db, sql);
+  return TRUE;
+}
+
+/* Reports a failed sub_topics write. */
+static void
+topic_written (const GError *error, gpointer data)
+{
+  TopicWrite *w = data;
+  if (error)
+    g_warning ("eventbus: storing topic %s failed: %s", w->topic, error->message);
+}
+
+/* Queues a sub_topics change. */
+static void
+store_topic (EventBus *self, const char *topic, gboolean insert)
+{
+  TopicWrite *w;
+
+  if (!self->store)
+    return;
+  w = g_new0 (TopicWrite, 1);
+  w->topic = g_strdup (topic);
+  w->insert = insert;
+  ec_store_write (self->store, write_topic, topic_written, w, topic_write_free);
+}
+
+/* ---- MQTT -> bus ------------------------------------------------------- */
+
+/* base64url (RFC 4648 URL alphabet, with padding) of text. */
+static char *
+base64url (const char *text)
+{
+  char *s = g_base64_encode ((const guchar *) text, strlen (text));
+  for (char *p = s; *p; p++)
+    if (*p == '+')
+      *p = '-';
+    else if (*p == '/')
+      *p = '_';
+  return s;
+}
+
+/* Resumes reading once the backlog has been delivered. */
+static void
+on_drained (gpointer data)
+{
+  EventBus *self = data;
+
+  if (!self->paused)
+    return;
+  self->paused = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
+    if (self->links[i])
+      eb_link_set_paused (self->links[i], FALSE);
+}
+
+/* A message arrived on a subscription: to devicetwin or up to the cloud
+ * (reference section 1.2). */
+static void
+on_mqtt_message (gpointer data, const char *topic, const void *payload, int length)
+{
+  EventBus *self = data;
+  g_autofree char *text = NULL;
+  EcMessage *msg;
+
+  text = g_utf8_make_valid (payload ? payload : "", length);
+  if (g_str_has_prefix (topic, "$hw/events/device/") || g_str_has_prefix (topic, "$hw/events/node/"))
+    {
+      g_autofree char *resource = base64url (topic);
+      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, resource);
+      /* a JSON object travels as the content itself (devicetwin reads the
+       * text either way); anything else as a string, as KubeEdge sends it */
+      if (text[0] != '{' || !ec_message_set_content_json (msg, text, -1, NULL))
+        ec_message_set_content_string (msg, text);
+      outbox_send (self->outbox, "twin", msg);
+    }
+  else
+    {
+      msg = ec_message_new ("bus", "user", EC_OP_UPLOAD, topic);
+      ec_message_set_content_string (msg, text);
+      outbox_send (self->outbox, "websocket", msg);
+    }
+  if (!self->paused && outbox_get_pending (self->outbox) >= BACKLOG_HIGH)
+    {
+      self->paused = TRUE;
+      for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
+        if (self->links[i])
+          eb_link_set_paused (self->links[i], TRUE);
+    }
+}
+
+/* A subscriber (re)connected: subscribe the fixed list and sub_topics. */
+static void
+on_sub_connected (gpointer data, EbLink *link)
+{
+  EventBus *self = data;
+
+  eb_link_subscribe (link, (const char *const *) fixed_topics, G_N_ELEMENTS (fixed_topics));
+  if (self->sub_topics->len)
+    eb_link_subscribe (link, (const char *const *) self->sub_topics->pdata, self->sub_topics->len);
+}
+
+/* ---- bus -> MQTT ------------------------------------------------------- */
+
+/* Publishes to the publisher of every broker in use. */
+static void
+publish (EventBus *self, const char *topic, const char *payload, gsize length)
+{
+  gboolean any = FALSE;
+
+  if (!topic || !*topic || strpbrk (topic, "+#"))
+    {
+      warn_limited (self, &self->bad_publish, "not publishing to invalid MQTT topic “%s”",
+                    topic ? topic : "");
+      return;
+    }
+  if (self->links[EXT_PUB])
+    any |= eb_link_publish (self->links[EXT_PUB], topic, payload, length);
+  if (self->links[INT_PUB])
+    any |= eb_link_publish (self->links[INT_PUB], topic, payload, length);
+  if (!any)
+    ec_log_debug (self->context, "MQTT broker not connected; dropped a message for %s", topic);
+}
+
+/* Subscribes (or unsubscribes) a topic the cloud asked for. */
+static void
+cloud_subscribe (EventBus *self, const char *topic, gboolean subscribe)
+{
+  guint index;
+  gboolean known;
+
+  if (!topic || !*topic)
+    return;
+  known = g_ptr_array_find_with_equal_func (self->sub_topics, topic, g_str_equal, &index);
+  if (subscribe)
+    {
+      if (!known)
+        g_ptr_array_add (self->sub_topics, g_strdup (topic));
+      for (guint i = EXT_SUB; i <= INT_SUB; i += 2)
+        if (self->links[i])
+          eb_link_subscribe (self->links[i], &topic, 1);
+    }
+  else
+    {
+      if (known)
+        g_ptr_array_remove_index (self->sub_topics, index);
+      for (guint i = EXT_SUB; i <= INT_SUB; i += 2)
+        if (self->links[i])
+          eb_link_unsubscribe (self->links[i], topic);
+    }
+  store_topic (self, topic, subscribe);
+  ec_log_info (self->context, "%s MQTT topic %s", subscribe ? "subscribed" : "unsubscribed", topic);
+}
+
+/* Legacy `message` operation: publish the JSON of content.message to its
+ * topic. */
+static void
+publish_legacy (EventBus *self, EcMessage *message)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *root = ec_message_get_content_node (message, &error);
+  g_autofree char *parsed = NULL;
+  JsonObject *inner;
+  const char *topic;
+
+  if (root && JSON_NODE_HOLDS_VALUE (root) && json_node_get_value_type (root) == G_TYPE_STRING)
+    {
+      /* content given as a string holding the JSON */
+      parsed = ec_message_dup_content_string (message);
+      g_autoptr (JsonNode) node = json_from_string (parsed, NULL);
+      if (node && JSON_NODE_HOLDS_OBJECT (node)
+          && (inner = json_object_get_object_member (json_node_get_object (node), "message"))
+          && (topic = json_object_get_string_member_with_default (inner, "topic", NULL)))
+        {
+          g_autoptr (JsonNode) wrap = json_node_init_object (json_node_alloc (), inner);
+          g_autofree char *payload = json_to_string (wrap, FALSE);
+          publish (self, topic, payload, strlen (payload));
+          return;
+        }
+    }
+  else if (root && JSON_NODE_HOLDS_OBJECT (root)
+           && json_object_has_member (json_node_get_object (root), "message")
+           && JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "message")))
+    {
+      inner = json_object_get_object_member (json_node_get_object (root), "message");
+      topic = json_object_has_member (inner, "topic")
+              && JSON_NODE_HOLDS_VALUE (json_object_get_member (inner, "topic"))
+              && json_node_get_value_type (json_object_get_member (inner, "topic")) == G_TYPE_STRING
+              ? json_object_get_string_member (inner, "topic") : NULL;
+      if (topic)
+        {
+          g_autoptr (JsonNode) wrap = json_node_init_object (json_node_alloc (), inner);
+          g_autofree char *payload = json_to_string (wrap, FALSE);
+          publish (self, topic, payload, strlen (payload));
+          return;
+        }
+    }
+  warn_limited (self, &self->bad_publish, "message %s: content has no message.topic; not published",
+                ec_message_get_id (message));
 }
 
 /* Tells whether a message answers an earlier one. */
@@ -78,32 +377,224 @@ is_reply (EcMessage *message)
          || g_strcmp0 (op, EC_OP_ERROR) == 0;
 }
 
-/* Logs a message. A sync request gets an error reply at once, so that its
- * caller does not wait for its timeout. */
+/* Handles a bus message: publish / subscribe / unsubscribe / message /
+ * get_result (reference section 1.3). */
 static void
 eventbus_handle_message (gpointer state, EcMessage *message)
 {
   EventBus *self = state;
-  g_autoptr (EcMessage) reply = NULL;
-  g_autoptr (GError) error = NULL;
+  const char *op = ec_message_get_operation (message);
+  const char *resource = ec_message_get_resource (message);
 
-  ec_log_debug (self->context, "ignoring %s %s from %s (id %s)",
-                ec_message_get_operation (message), ec_message_get_resource (message),
-                ec_message_get_source (message), ec_message_get_id (message));
-  if (!ec_message_get_sync (message) || is_reply (message))
+  if (g_strcmp0 (op, EC_OP_PUBLISH) == 0)
+    {
+      gsize len;
+      const char *json = ec_message_get_content_json (message, &len);
+      if (len > 0 && json[0] == '"')
+        {
+          g_autofree char *payload = ec_message_dup_content_string (message);
+          publish (self, resource, payload, strlen (payload));
+        }
+      else
+        publish (self, resource, json, len);   /* a JSON document: its text, verbatim */
+    }
+  else if (g_strcmp0 (op, "subscribe") == 0)
+    cloud_subscribe (self, resource, TRUE);
+  else if (g_strcmp0 (op, "unsubscribe") == 0)
+    cloud_subscribe (self, resource, FALSE);
+  else if (g_strcmp0 (op, "message") == 0)
+    publish_legacy (self, message);
+  else if (g_strcmp0 (op, "get_result") == 0 && g_strcmp0 (resource, "auth_info") == 0)
+    {
+      g_autofree char *topic = g_strdup_printf ("$hw/events/node/%s/authInfo/get/result",
+                                                self->node_name);
+      gsize len;
+      const char *json = ec_message_get_content_json (message, &len);
+      publish (self, topic, json, len);
+    }
+  else if (g_strcmp0 (op, EC_OP_CONNECT) == 0)
+    ;   /* cloud link state: eventbus does not depend on it */
+  else
+    {
+      ec_log_debug (self->context, "ignoring %s %s from %s", op, resource,
+                    ec_message_get_source (message));
+      if (ec_message_get_sync (message) && !is_reply (message))
+        {
+          g_autoptr (EcMessage) reply = ec_message_new_error (message, "eventbus: unsupported operation");
+          ec_message_set_source (reply, EVENTBUS_BUS_NAME);
+          ec_endpoint_respond (self->endpoint, reply, NULL);
+        }
+    }
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+/* KubeEdge's generated client id: hub-client-<role>-<first 10 digits of
+ * the Unix time in ms>. */
+static char *
+client_id (EcPluginContext *context, const char *key, const char *role)
+{
+  g_autofree char *configured = ec_plugin_context_get_string (context, key);
+  g_autofree char *ms = NULL;
+
+  if (configured && *configured)
+    return g_steal_pointer (&configured);
+  ms = g_strdup_printf ("%" G_GINT64_FORMAT, g_get_real_time () / 1000);
+  if (strlen (ms) > 10)
+    ms[10] = '\0';
+  return g_strdup_printf ("hub-client-%s-%s", role, ms);
+}
+
+/* Creates the subscriber and publisher of one broker. */
+static gboolean
+make_links (EventBus *self, const char *url, int sub_qos, int slot, const char *what,
+            GError **error)
+{
+  EcPluginContext *c = self->context;
+  g_autofree char *sub_id = client_id (c, "mqtt-sub-client-id", "sub");
+  g_autofree char *pub_id = client_id (c, "mqtt-pub-client-id", "pub");
+  g_autofree char *user = ec_plugin_context_get_string (c, "mqtt-username");
+  g_autofree char *password = ec_plugin_context_get_string (c, "mqtt-password");
+  g_autofree char *ca = ec_plugin_context_get_string (c, "tls-mqtt-ca-file");
+  g_autofree char *cert = ec_plugin_context_get_string (c, "tls-mqtt-cert-file");
+  g_autofree char *key = ec_plugin_context_get_string (c, "tls-mqtt-private-key-file");
+  g_autofree char *sub_role = g_strdup_printf ("%s subscriber", what);
+  g_autofree char *pub_role = g_strdup_printf ("%s publisher", what);
+  EbLinkConfig cfg = {
+    .url = url, .username = user, .password = password,
+    .tls_enable = ec_plugin_context_get_bool (c, "tls-enable"),
+    .tls_ca_file = ca, .tls_cert_file = cert, .tls_key_file = key,
+    .qos = (int) ec_plugin_context_get_int (c, "mqtt-qos"),
+    .retain = ec_plugin_context_get_bool (c, "mqtt-retain"),
+    .sub_qos = sub_qos,
+  };
+
+  cfg.role = sub_role;
+  cfg.client_id = sub_id;
+  self->links[slot] = eb_link_new (c, &cfg, on_mqtt_message, on_sub_connected, self, error);
+  if (!self->links[slot])
+    return FALSE;
+  cfg.role = pub_role;
+  cfg.client_id = pub_id;
+  self->links[slot + 1] = eb_link_new (c, &cfg, NULL, NULL, self, error);
+  return self->links[slot + 1] != NULL;
+}
+
+/* Frees the plugin's state. */
+static void
+eventbus_free (gpointer state)
+{
+  EventBus *self = state;
+
+  if (!self)
     return;
-  reply = ec_message_new_error (message, "eventbus has no behaviour yet");
-  ec_message_set_source (reply, EVENTBUS_BUS_NAME);
-  if (!ec_endpoint_respond (self->endpoint, reply, &error))
-    ec_log_debug (self->context, "no one waits for a reply to %s: %s",
-                  ec_message_get_id (message), error->message);
+  for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
+    g_clear_pointer (&self->links[i], eb_link_free);
+  g_clear_pointer (&self->broker, eb_broker_free);
+  g_clear_pointer (&self->outbox, outbox_free);
+  g_clear_pointer (&self->sub_topics, g_ptr_array_unref);
+  g_free (self->node_name);
+  g_free (self);
+  mosquitto_lib_cleanup ();
+}
+
+/* Reads the config, creates sub_topics, prepares the MQTT links. */
+static gboolean
+eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
+{
+  EventBus *self = g_new0 (EventBus, 1);
+  g_autofree char *external = ec_plugin_context_get_string (context, "mqtt-server-external");
+  g_autofree char *internal = ec_plugin_context_get_string (context, "mqtt-server-internal");
+  g_autoptr (GError) store_error = NULL;
+  gint64 qos = ec_plugin_context_get_int (context, "mqtt-qos");
+  gint64 queue = ec_plugin_context_get_int (context, "mqtt-session-queue-size");
+
+  mosquitto_lib_init ();
+  self->context = context;
+  self->endpoint = ec_plugin_context_get_endpoint (context);
+  self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
+  self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
+  self->sub_topics = g_ptr_array_new_with_free_func (g_free);
+  self->outbox = outbox_new (context, 0);
+  outbox_set_drained (self->outbox, on_drained, self);
+
+  if (self->mode < 0 || self->mode > 2 || qos < 0 || qos > 2 || queue < 1)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "mqtt-mode must be 0, 1 or 2, mqtt-qos 0, 1 or 2, mqtt-session-queue-size > 0");
+      eventbus_free (self);
+      return FALSE;
+    }
+
+  self->store = ec_plugin_context_get_store (context, &store_error);
+  if (self->store && ec_store_write_sync (self->store, create_table, NULL, &store_error)
+      && ec_store_read_sync (self->store, load_topics, self->sub_topics, &store_error))
+    ;
+  else
+    {
+      ec_log_warning (context, "sub_topics not available, cloud subscriptions are not kept: %s",
+                      store_error->message);
+      self->store = NULL;
+    }
+
+  /* Publishes use mqtt-qos and mqtt-retain on both brokers; the external
+   * subscriptions use QoS 1 as KubeEdge's do, the internal ones mqtt-qos. */
+  if (self->mode >= 1 && !make_links (self, external, 1, EXT_SUB, "external", error))
+    {
+      eventbus_free (self);
+      return FALSE;
+    }
+  if (self->mode <= 1)
+    {
+      g_autofree char *host = NULL;
+      int port = 0;
+      gboolean tls = FALSE;
+      if (!eb_parse_mqtt_url (internal, &host, &port, &tls, error)
+          || !(self->broker = eb_broker_new (context, host, port, (guint) queue, error))
+          || !make_links (self, internal, (int) qos, INT_SUB, "internal", error))
+        {
+          eventbus_free (self);
+          return FALSE;
+        }
+    }
+  *state = self;
+  return TRUE;
+}
+
+/* Starts the internal broker (if any) and connects. A broker that is not
+ * reachable is retried in the background. */
+static gboolean
+eventbus_start (gpointer state, GError **error)
+{
+  EventBus *self = state;
+
+  if (self->broker)
+    eb_broker_start (self->broker);
+  for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
+    if (self->links[i])
+      eb_link_start (self->links[i]);
+  ec_log_info (self->context, "MQTT mode %" G_GINT64_FORMAT " (%s), %u cloud topics",
+               self->mode, self->mode == 0 ? "internal" : self->mode == 1 ? "both" : "external",
+               self->sub_topics->len);
+  return TRUE;
+}
+
+/* Disconnects and stops the internal broker. */
+static void
+eventbus_stop (gpointer state)
+{
+  EventBus *self = state;
+
+  for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
+    g_clear_pointer (&self->links[i], eb_link_free);
+  g_clear_pointer (&self->broker, eb_broker_free);
 }
 
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   EC_PLUGIN_DESCRIPTOR_HEADER,
   .name = "eventbus",
   .version = EC_VERSION,
-  .summary = "eventbus (eventbus/bus): MQTT bridge — registers on the bus only; behaviour not built yet",
+  .summary = "eventbus (eventbus/bus): MQTT bridge between mappers, devicetwin and the cloud",
   .bus_name = EVENTBUS_BUS_NAME,
   .bus_group = EVENTBUS_BUS_GROUP,
   .config_keys = eventbus_keys,

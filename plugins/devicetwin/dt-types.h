@@ -1,0 +1,252 @@
+/* dt-types.h: devicetwin's private types and the functions its files share. */
+#pragma once
+
+#include <edgecore.h>
+
+#include "outbox.h"
+
+#define DT_TYPE_DELETED "deleted"
+#define DT_TYPE_STRING  "string"
+#define DT_MAX_ID_LEN   320
+
+/* ---- the model (reference section 3/4) --------------------------------- */
+
+typedef struct {
+  gint64 cloud;
+  gint64 edge;
+} DtVersion;
+
+/* One side (expected or actual) of a twin. */
+typedef struct {
+  gboolean present;   /* the JSON object exists */
+  char    *value;     /* NULL: no "value" */
+  gboolean has_meta;  /* "metadata" exists */
+  gint64   ts;        /* metadata.timestamp, 0: omitted */
+} DtValue;
+
+typedef struct {
+  char     *name;
+  DtValue   expected;
+  DtValue   actual;
+  gboolean  has_ev;
+  gboolean  has_av;
+  DtVersion ev;
+  DtVersion av;
+  gboolean  optional;
+  char     *attr_type;   /* metadata.type; "deleted" marks a tombstone */
+  char     *metadata;    /* the `metadata` column (JSON), may be NULL */
+} DtTwin;
+
+typedef struct {
+  char     *name;
+  char     *value;
+  gboolean  optional;
+  char     *attr_type;
+  char     *metadata;
+} DtAttr;
+
+typedef struct {
+  char       *id;
+  char       *name;
+  char       *description;
+  char       *state;
+  char       *last_online;
+  GHashTable *twins;   /* name -> DtTwin* */
+  GHashTable *attrs;   /* name -> DtAttr* */
+} DtDevice;
+
+DtDevice *dt_device_new       (const char *id);
+void      dt_device_free      (gpointer device);
+DtTwin   *dt_twin_new         (const char *name);
+DtTwin   *dt_twin_copy        (const DtTwin *twin);
+void      dt_twin_free        (gpointer twin);
+DtAttr   *dt_attr_new         (const char *name);
+void      dt_attr_free        (gpointer attr);
+void      dt_value_clear      (DtValue *value);
+void      dt_value_set        (DtValue *value, const char *text, gint64 ts);
+gboolean  dt_twin_is_deleted  (const DtTwin *twin);
+char    **dt_sorted_keys      (GHashTable *table, guint *n);
+
+/* ---- JSON output (Go's encoding/json field order and omitempty) -------- */
+
+enum {
+  DT_W_EXPECTED = 1 << 0,
+  DT_W_ACTUAL   = 1 << 1,
+  DT_W_OPTIONAL = 1 << 2,
+  DT_W_METADATA = 1 << 3,
+  DT_W_VERSIONS = 1 << 4,
+  DT_W_ALL      = DT_W_EXPECTED | DT_W_ACTUAL | DT_W_OPTIONAL | DT_W_METADATA,
+};
+
+void dt_json_string     (GString *s, const char *text);
+void dt_json_base       (GString *s, const char *event_id, gint64 timestamp);
+void dt_json_twin       (GString *s, const DtTwin *twin, guint what);
+void dt_json_attrs      (GString *s, GHashTable *attrs);
+void dt_json_device     (GString *s, const DtDevice *device, gboolean with_twins);
+char *dt_json_error     (const char *event_id, int code, const char *reason);
+char *dt_version_json   (const DtVersion *v);
+char *dt_meta_json      (const DtValue *v);
+
+/* ---- input parsing (strict about types, like Go's json.Unmarshal) ------ */
+
+typedef struct {
+  gboolean present;
+  gboolean is_null;      /* "expected": null */
+  char    *value;        /* NULL: missing or null */
+} DtMsgValue;
+
+typedef struct {
+  char      *name;
+  gboolean   is_null;    /* "<name>": null */
+  DtMsgValue expected;
+  DtMsgValue actual;
+  gboolean   has_optional;
+  gboolean   optional;
+  gboolean   has_metadata;
+  char      *type;       /* metadata.type, NULL if absent */
+  gboolean   has_ev;
+  gboolean   has_av;
+  DtVersion  ev;
+  DtVersion  av;
+} DtMsgTwin;
+
+typedef struct {
+  char      *event_id;
+  gint64     timestamp;
+  gboolean   has_twin;
+  GPtrArray *twins;      /* DtMsgTwin*, sorted by name */
+} DtTwinUpdate;
+
+void          dt_msg_twin_free      (gpointer twin);
+void          dt_twin_update_free   (DtTwinUpdate *update);
+DtTwinUpdate *dt_parse_twin_update  (JsonNode *root, GError **error);
+gboolean      dt_parse_base         (JsonNode *root, char **event_id, GError **error);
+DtDevice     *dt_parse_device       (JsonNode *node, DtTwinUpdate **twins, GError **error);
+JsonNode     *dt_parse_text         (const char *text, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DtTwinUpdate, dt_twin_update_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DtTwin, dt_twin_free)
+
+/* ---- the store pipeline ------------------------------------------------- */
+
+typedef enum {
+  DT_OP_DEVICE_PUT,    /* s: id name description state last_online */
+  DT_OP_DEVICE_DEL,    /* s: id (with its attributes and twins) */
+  DT_OP_TWIN_PUT,      /* s: deviceid name expected actual expected_meta actual_meta
+                          expected_version actual_version attr_type metadata; i: optional */
+  DT_OP_ATTR_PUT,      /* s: deviceid name value attr_type metadata; i: optional */
+  DT_OP_ATTR_DEL,      /* s: deviceid name */
+  DT_OP_UPLINK_PUT,    /* i: seq; s: msg_id resource content; i2: content is a string */
+  DT_OP_UPLINK_DEL,    /* i: seq */
+} DtOpKind;
+
+#define DT_OP_MAX_S 10
+
+typedef struct {
+  DtOpKind kind;
+  char    *s[DT_OP_MAX_S];
+  gint64   i;
+  gint64   i2;
+} DtOp;
+
+typedef struct _DeviceTwin DeviceTwin;
+
+/* One unit of work: rows to write, then messages to send once they are
+ * committed. A failed commit sends fail_messages instead. */
+typedef struct {
+  GPtrArray *ops;           /* DtOp* */
+  GPtrArray *sends;         /* DtSend* */
+  GPtrArray *fail_sends;    /* DtSend* */
+} DtTxn;
+
+typedef struct {
+  char      *module;
+  EcMessage *message;
+  guint64    uplink_seq;    /* >0: a cloud upload that must wait for the cloud link */
+} DtSend;
+
+DtTxn *dt_txn_new          (void);
+void   dt_txn_free         (gpointer txn);
+DtOp  *dt_txn_op           (DtTxn *txn, DtOpKind kind);
+void   dt_txn_send         (DtTxn *txn, const char *module, EcMessage *message);
+void   dt_txn_fail_send    (DtTxn *txn, const char *module, EcMessage *message);
+void   dt_txn_twin_put     (DtTxn *txn, const char *device_id, const DtTwin *twin);
+void   dt_txn_attr_put     (DtTxn *txn, const char *device_id, const DtAttr *attr);
+void   dt_txn_device_put   (DtTxn *txn, const DtDevice *device);
+
+gboolean dt_store_create   (EcStore *store, GError **error);
+gboolean dt_store_load     (EcStore *store, GHashTable *devices, GPtrArray *uplinks,
+                            GError **error);
+
+/* ---- cloud uplinks ------------------------------------------------------ */
+
+typedef struct {
+  guint64 seq;
+  char   *msg_id;
+  char   *resource;
+  char   *content;        /* JSON object text, or the string's text */
+  gboolean is_string;
+  gint64  sent_at;        /* monotonic us, 0: not sent since (re)connect */
+} DtUplink;
+
+void dt_uplink_free (gpointer uplink);
+
+/* ---- the plugin state --------------------------------------------------- */
+
+typedef struct {
+  gint64 last_us;
+  guint  suppressed;
+} DtRateLimit;
+
+struct _DeviceTwin {
+  EcPluginContext *context;
+  EcEndpoint      *endpoint;
+  EcStore         *store;
+  Outbox          *outbox;
+  char            *node_name;
+  GHashTable      *devices;      /* id -> DtDevice* */
+
+  /* pipeline */
+  GQueue          *pending;      /* DtTxn* waiting to be written */
+  GPtrArray       *in_flight;    /* DtTxn* of the batch being written, or NULL */
+  guint            reload_id;
+
+  /* cloud */
+  gboolean         connected;
+  GQueue          *uplinks;      /* DtUplink*, by seq */
+  GHashTable      *uplink_ids;   /* msg_id -> GList link in uplinks */
+  guint64          next_seq;
+  guint            resend_id;
+  gint64           last_activity;
+
+  DtRateLimit      rl_bad_topic;
+  DtRateLimit      rl_bad_payload;
+};
+
+void dt_commit            (DeviceTwin *self, DtTxn *txn);
+void dt_warn_limited      (DeviceTwin *self, DtRateLimit *rl, const char *format, ...) G_GNUC_PRINTF (3, 4);
+void dt_publish           (DtTxn *txn, const char *topic, char *payload);
+void dt_publish_now       (DeviceTwin *self, const char *topic, char *payload);
+EcMessage *dt_cloud_message (const char *resource, const char *content, gboolean is_string);
+
+/* dt-twin.c */
+void dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payload);
+void dt_twin_handle_get    (DeviceTwin *self, const char *device_id, const char *payload);
+void dt_twin_apply_sync    (DeviceTwin *self, DtTxn *txn, DtDevice *device,
+                            DtTwinUpdate *update);
+void dt_twin_handle_cloud_sync (DeviceTwin *self, EcMessage *message, const char *device_id);
+
+/* dt-device.c */
+void dt_device_handle_state      (DeviceTwin *self, const char *device_id, const char *payload);
+void dt_membership_handle_get    (DeviceTwin *self, const char *payload);
+void dt_membership_handle_update (DeviceTwin *self, EcMessage *message, gboolean detail);
+
+/* dt-cloud.c */
+void dt_cloud_init        (DeviceTwin *self, GPtrArray *loaded);
+void dt_cloud_fini        (DeviceTwin *self);
+void dt_cloud_upload      (DeviceTwin *self, DtTxn *txn, const char *resource,
+                           const char *content, gboolean is_string);
+void dt_cloud_sent        (DeviceTwin *self, guint64 seq);
+void dt_cloud_confirm     (DeviceTwin *self, const char *parent_id);
+void dt_cloud_set_connected (DeviceTwin *self, gboolean connected);
+void dt_cloud_ack         (DeviceTwin *self, DtTxn *txn, EcMessage *request);

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""eventbus against real mosquitto brokers: dispatch to devicetwin and the
+cloud, publishes from the bus, cloud subscriptions, a broker that is not
+there at start, and the internal broker that eventbus supervises."""
+import json
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "devicetwin"))
+from twinlib import Broker, Node, Sub, free_port, pub, wait_port, NODE  # noqa: E402
+
+
+def bus_message(op, resource, content, source="router_eventbus", group="user"):
+    return json.dumps({"header": {"msg_id": f"m-{time.time_ns()}", "timestamp": 1},
+                       "route": {"source": source, "group": group, "operation": op,
+                                 "resource": resource}, "content": content})
+
+
+class External(unittest.TestCase):
+    def test_dispatch_publish_subscribe(self):
+        broker = Broker(self).start()
+        node = Node(self, broker.port).start()
+        # uploads: everything outside $hw/events/{device,node}/ goes to the cloud
+        pub(broker.port, "a/user/b", "raw text")
+        pub(broker.port, "SYS/dis/upload_records", '{"x":1}')
+        ups = node.wait_recorded(lambda m: m["route"].get("operation") == "upload", count=2)
+        self.assertEqual({(m["route"]["resource"], m["content"]) for m in ups},
+                         {("a/user/b", "raw text"), ("SYS/dis/upload_records", '{"x":1}')})
+        self.assertTrue(all(m["route"]["source"] == "bus" and m["route"]["group"] == "user" for m in ups))
+        # publish from the cloud (group user) and from any module (operation publish)
+        sub = Sub(self, broker.port, "out/#")
+        node.ctl("send eventbus " + bus_message("publish", "out/cloud", "hello"))
+        node.ctl("send eventbus " + bus_message("publish", "out/module", {"k": [1, 2]},
+                                                 source="twin", group="bus"))
+        node.ctl("send eventbus " + bus_message("message", "", {"message": {"topic": "out/legacy", "v": 1}}))
+        sub.wait("out/cloud")
+        self.assertEqual(sub.messages("out/cloud"), [("out/cloud", "hello")])
+        self.assertEqual(json.loads(sub.wait("out/module")[0]), {"k": [1, 2]})
+        self.assertEqual(json.loads(sub.wait("out/legacy")[0]), {"topic": "out/legacy", "v": 1})
+        # bad publishes are refused with a log line, the node keeps going
+        node.ctl("send eventbus " + bus_message("publish", "bad/#", "x"))
+        node.ctl("send eventbus " + bus_message("message", "", {"nothing": 1}))
+        node.wait_log("not publishing to invalid MQTT topic")
+        # cloud subscriptions: stored in sub_topics, kept across restarts
+        node.ctl("send eventbus " + bus_message("subscribe", "plant/sensors", None))
+        node.wait_log("subscribed MQTT topic plant/sensors")
+        time.sleep(0.3)
+        pub(broker.port, "plant/sensors", "42")
+        node.wait_recorded(lambda m: m["route"].get("resource") == "plant/sensors")
+        self.assertEqual(node.query("SELECT topic FROM sub_topics"), [("plant/sensors",)])
+        node.stop()
+        node.start()
+        pub(broker.port, "plant/sensors", "43")
+        node.wait_recorded(lambda m: m["route"].get("resource") == "plant/sensors" and m["content"] == "43")
+        node.ctl("send eventbus " + bus_message("unsubscribe", "plant/sensors", None))
+        node.wait_log("unsubscribed MQTT topic plant/sensors")
+        time.sleep(0.3)
+        self.assertEqual(node.query("SELECT topic FROM sub_topics"), [])
+        # device topics of both id layouts go to devicetwin (404s prove it)
+        sub2 = Sub(self, broker.port)
+        pub(broker.port, "$hw/events/device/ns1/dev9/twin/get", '{"event_id":"a"}')
+        pub(broker.port, "$hw/events/device/dev9/twin/get", '{"event_id":"b"}')
+        self.assertEqual(json.loads(sub2.wait("$hw/events/device/ns1/dev9/twin/get/result")[0])["reason"],
+                         "Device ns1/dev9 not found while getting twin")
+        self.assertEqual(json.loads(sub2.wait("$hw/events/device/dev9/twin/get/result")[0])["code"], 404)
+
+    def test_broker_unreachable_at_start(self):
+        port = free_port()
+        node = Node(self, port).start(wait_mqtt=False)
+        node.wait_log("cannot connect to tcp://127.0.0.1:%d" % port)
+        time.sleep(1)
+        self.assertIsNone(node.proc.poll())
+        broker = Broker(self, port).start()
+        node.wait_log("subscriber: connected", timeout=15)
+        time.sleep(0.3)
+        sub = Sub(self, broker.port)
+        pub(broker.port, "$hw/events/device/x/twin/get", "{}")
+        self.assertEqual(json.loads(sub.wait("$hw/events/device/x/twin/get/result")[0])["code"], 404)
+        # the broker goes away and comes back: the node reconnects
+        broker.stop()
+        node.wait_log("connection to tcp://127.0.0.1:%d lost" % port)
+        broker.start()
+        node.wait_log("subscriber: connected", count=2, timeout=15)
+        time.sleep(0.3)
+        sub = Sub(self, broker.port)
+        pub(broker.port, "$hw/events/device/y/twin/get", "{}")
+        self.assertEqual(json.loads(sub.wait("$hw/events/device/y/twin/get/result", timeout=10)[0])["code"], 404)
+
+
+class Internal(unittest.TestCase):
+    def test_internal_broker_is_supervised(self):
+        port = free_port()
+        unused = free_port()
+        node = Node(self, unused, extra=f"[eventbus]\nmqtt-mode=0\nmqtt-server-internal=tcp://127.0.0.1:{port}\n"
+                    "mqtt-qos=1\n").start(wait_mqtt=False)
+        node.wait_log("subscriber: connected", timeout=15)
+        with open(os.path.join(node.data, "eventbus", "mosquitto-internal.conf")) as f:
+            conf = f.read()
+        self.assertIn(f"listener {port} 127.0.0.1", conf)
+        pid_file = os.path.join(node.data, "eventbus", "mosquitto-internal.pid")
+        with open(pid_file) as f:
+            pid = int(f.read())
+        time.sleep(0.3)
+        sub = Sub(self, port)
+        pub(port, "$hw/events/device/x/twin/get", "{}")
+        self.assertEqual(json.loads(sub.wait("$hw/events/device/x/twin/get/result")[0])["code"], 404)
+        sub.close()
+        os.kill(pid, signal.SIGKILL)
+        node.wait_log("internal MQTT broker exited")
+        node.wait_log("subscriber: connected", count=2, timeout=20)
+        with open(pid_file) as f:
+            new_pid = int(f.read())
+        self.assertNotEqual(pid, new_pid)
+        time.sleep(0.3)
+        sub = Sub(self, port)
+        pub(port, "$hw/events/device/z/twin/get", "{}")
+        self.assertEqual(json.loads(sub.wait("$hw/events/device/z/twin/get/result")[0])["code"], 404)
+        # the broker stops with the node
+        self.assertEqual(node.stop(), 0)
+        time.sleep(0.2)
+        with self.assertRaises(ProcessLookupError):
+            os.kill(new_pid, 0)
+
+    def test_both_mode_publishes_to_both(self):
+        ext = Broker(self).start()
+        port = free_port()
+        node = Node(self, ext.port, extra=f"[eventbus]\nmqtt-mode=1\nmqtt-server-internal=tcp://127.0.0.1:{port}\n")
+        node.start(wait_mqtt=False)
+        node.wait_log("subscriber: connected", count=2, timeout=15)
+        node.wait_log("publisher: connected", count=2, timeout=15)
+        time.sleep(0.3)
+        s_ext = Sub(self, ext.port, "both/#")
+        s_int = Sub(self, port, "both/#")
+        node.ctl("send eventbus " + bus_message("publish", "both/t", "v"))
+        s_ext.wait("both/t")
+        s_int.wait("both/t")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
