@@ -35,6 +35,7 @@ struct _EcStore {
   sqlite3     *wdb;
   sqlite3     *rdb[N_READERS];
   gint         next_reader;
+  gint         pending_writes;
 };
 
 /**
@@ -167,6 +168,8 @@ writer_thread (gpointer data)
           Job *job = batch->pdata[i];
           if (commit_error && !job->error)
             job->error = g_error_copy (commit_error);
+          if (!job->lock)
+            g_atomic_int_add (&store->pending_writes, -1);
           job_finish (job);
         }
       g_ptr_array_set_size (batch, 0);
@@ -311,6 +314,22 @@ job_new (EcStoreFunc func, EcStoreDoneFunc done, gpointer data, GDestroyNotify d
 }
 
 /**
+ * ec_store_get_pending_writes: (skip)
+ * @store: a store
+ *
+ * Tells how many write jobs are queued and not yet committed, so that a
+ * plugin can stop taking work while the writer falls behind.
+ *
+ * Returns: the number of write jobs waiting or running
+ */
+guint
+ec_store_get_pending_writes (EcStore *store)
+{
+  g_return_val_if_fail (store != NULL, 0);
+  return (guint) g_atomic_int_get (&store->pending_writes);
+}
+
+/**
  * ec_store_write: (skip)
  * @store: a store
  * @func: the write, run on the writer thread inside a transaction
@@ -325,6 +344,7 @@ ec_store_write (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer
                 GDestroyNotify destroy)
 {
   g_return_if_fail (store != NULL && func != NULL);
+  g_atomic_int_inc (&store->pending_writes);
   g_async_queue_push (store->writes, job_new (func, done, data, destroy));
 }
 

@@ -76,6 +76,7 @@ EC_API EcStore    *ec_store_new        (const char     *path,
                                         GError        **error);
 EC_API void        ec_store_free       (EcStore        *store);
 EC_API const char *ec_store_get_path   (EcStore        *store);
+EC_API guint       ec_store_get_pending_writes (EcStore *store);
 EC_API void        ec_store_write      (EcStore        *store,
                                         EcStoreFunc     func,
                                         EcStoreDoneFunc done,

@@ -110,8 +110,10 @@ test_batch_and_isolation (Fixture *f, gconstpointer unused)
       p->failed = &failed;
       ec_store_write (f->store, put, put_done, p, put_free);
     }
+  g_assert_cmpuint (ec_store_get_pending_writes (f->store), >, 0);
   while (done < 5000)
     g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (ec_store_get_pending_writes (f->store), ==, 0);
   g_assert_cmpint (failed, ==, 5);
   g_assert_true (ec_store_read_sync (f->store, count_rows, &rows, &error));
   g_assert_cmpint (rows, ==, 4995);

@@ -1,0 +1,399 @@
+/* test-ms-unit.c: metaserver's pure parts: selectors, paths, kinds,
+ * continue tokens, content negotiation, tables and Status objects. */
+#include "ms.h"
+
+#include <string.h>
+
+static MsObjAttrs *
+attrs_of (const char *json)
+{
+  g_autoptr (JsonNode) node = ms_json_parse (json, -1, NULL);
+  g_assert_nonnull (node);
+  return ms_obj_attrs_from_node (node);
+}
+
+static gboolean
+label_match (const char *sel, const char *json)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MsSelector) s = ms_label_selector_parse (sel, &error);
+  g_autoptr (MsObjAttrs) a = attrs_of (json);
+  g_assert_no_error (error);
+  return ms_selector_matches (s, a);
+}
+
+static void
+test_label_selectors (void)
+{
+  const char *pod = "{\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":\"web\",\"tier\":\"1\","
+                    "\"example.com/role\":\"db\"}}}";
+  g_assert_true (label_match ("", pod));
+  g_assert_true (label_match ("app=web", pod));
+  g_assert_true (label_match ("app==web", pod));
+  g_assert_false (label_match ("app=db", pod));
+  g_assert_true (label_match ("app!=db", pod));
+  g_assert_false (label_match ("app!=web", pod));
+  g_assert_true (label_match ("missing!=x", pod));       /* != matches an absent label */
+  g_assert_true (label_match ("app in (db, web)", pod));
+  g_assert_false (label_match ("app in (db,x)", pod));
+  g_assert_true (label_match ("app notin (db,x)", pod));
+  g_assert_true (label_match ("missing notin (db)", pod));
+  g_assert_true (label_match ("app", pod));
+  g_assert_false (label_match ("missing", pod));
+  g_assert_true (label_match ("!missing", pod));
+  g_assert_false (label_match ("!app", pod));
+  g_assert_true (label_match ("app=web,tier=1", pod));
+  g_assert_false (label_match ("app=web,tier=2", pod));
+  g_assert_true (label_match ("example.com/role=db", pod));
+  g_assert_true (label_match ("tier>0", pod));
+  g_assert_false (label_match ("tier<1", pod));
+}
+
+static void
+test_label_selector_errors (void)
+{
+  static const char *const bad[] = {
+    "app in (x", "app in x", "=x", "app=web,", "!app=x", "a b", "app in ()", "-bad=x",
+    "app=-bad-", "tier>x", "a/b/c=1", "app=(x)", ",",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsSelector) s = ms_label_selector_parse (bad[i], &error);
+      if (s)
+        g_error ("selector \"%s\" was accepted", bad[i]);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, "unable to parse requirement"));
+    }
+}
+
+static void
+test_field_selectors (void)
+{
+  const char *pod = "{\"metadata\":{\"name\":\"p1\",\"namespace\":\"ns\"},"
+                    "\"spec\":{\"nodeName\":\"edge-1\"},\"status\":{\"phase\":\"Running\"}}";
+  g_autoptr (MsObjAttrs) a = attrs_of (pod);
+  static const struct { const char *sel; gboolean match; } cases[] = {
+    { "metadata.name=p1", TRUE }, { "metadata.name==p1", TRUE }, { "metadata.name!=p1", FALSE },
+    { "metadata.namespace=ns,spec.nodeName=edge-1", TRUE }, { "status.phase=Pending", FALSE },
+    { "status.phase!=Pending", TRUE }, { "spec.nodeName=", FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsSelector) s = ms_field_selector_parse (cases[i].sel, TRUE, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (ms_selector_matches (s, a), ==, cases[i].match);
+    }
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsSelector) s = ms_field_selector_parse ("spec.nodeName=x", FALSE, &error);
+    g_assert_null (s);
+    g_assert_nonnull (strstr (error->message, "field label not supported"));
+  }
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsSelector) s = ms_field_selector_parse ("metadata.name", TRUE, &error);
+    g_assert_null (s);
+    g_assert_nonnull (error);
+  }
+  {
+    g_autoptr (MsSelector) s = ms_field_selector_parse ("metadata.name=a\\,b", TRUE, NULL);
+    g_assert_cmpstr (ms_field_selector_exact (s, "metadata.name"), ==, "a,b");
+  }
+}
+
+static void
+test_request_paths (void)
+{
+  static const struct {
+    const char *method, *path, *group, *version, *ns, *resource, *name, *sub;
+    MsVerb verb;
+  } cases[] = {
+    { "GET", "/api/v1/pods", "", "v1", NULL, "pods", NULL, NULL, MS_VERB_LIST },
+    { "GET", "/api/v1/namespaces/default/pods/nginx", "", "v1", "default", "pods", "nginx", NULL, MS_VERB_GET },
+    { "GET", "/api/v1/namespaces/default/pods/nginx/status", "", "v1", "default", "pods", "nginx", "status", MS_VERB_GET },
+    { "GET", "/api/v1/watch/namespaces/default/pods", "", "v1", "default", "pods", NULL, NULL, MS_VERB_WATCH },
+    { "GET", "/api/v1/namespaces/kube-system", "", "v1", NULL, "namespaces", "kube-system", NULL, MS_VERB_GET },
+    { "GET", "/apis/apps/v1/namespaces/a/deployments/", "apps", "v1", "a", "deployments", NULL, NULL, MS_VERB_LIST },
+    { "POST", "/api/v1/namespaces/a/configmaps", "", "v1", "a", "configmaps", NULL, NULL, MS_VERB_CREATE },
+    { "PUT", "/api/v1/nodes/n1/status", "", "v1", NULL, "nodes", "n1", "status", MS_VERB_UPDATE },
+    { "PATCH", "/api/v1/namespaces/a/pods/p", "", "v1", "a", "pods", "p", NULL, MS_VERB_PATCH },
+    { "DELETE", "/api/v1/namespaces/a/pods/p", "", "v1", "a", "pods", "p", NULL, MS_VERB_DELETE },
+    { "DELETE", "/api/v1/namespaces/a/pods", "", "v1", "a", "pods", NULL, NULL, MS_VERB_DELETE_COLLECTION },
+    { "GET", "/api/v1/namespaces/a%2Db/pods", "", "v1", "a-b", "pods", NULL, NULL, MS_VERB_LIST },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsRequestInfo) info = ms_request_info_parse (cases[i].method, cases[i].path, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (info->is_resource);
+      g_assert_cmpstr (info->group, ==, cases[i].group);
+      g_assert_cmpstr (info->version, ==, cases[i].version);
+      g_assert_cmpstr (info->namespace, ==, cases[i].ns);
+      g_assert_cmpstr (info->resource, ==, cases[i].resource);
+      g_assert_cmpstr (info->name, ==, cases[i].name);
+      g_assert_cmpstr (info->subresource, ==, cases[i].sub);
+      g_assert_cmpint (info->verb, ==, cases[i].verb);
+    }
+  {
+    g_autoptr (GHashTable) q = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (MsRequestInfo) info = NULL;
+    g_hash_table_insert (q, "watch", "true");
+    info = ms_request_info_parse ("GET", "/api/v1/pods", q, NULL);
+    g_assert_cmpint (info->verb, ==, MS_VERB_WATCH);
+  }
+  {
+    g_autoptr (MsRequestInfo) info = ms_request_info_parse ("GET", "/apis/example.com", NULL, NULL);
+    g_assert_false (info->is_resource);
+    g_assert_cmpstr (info->group, ==, "example.com");
+    g_assert_null (info->version);
+  }
+  {
+    g_autoptr (MsRequestInfo) info = ms_request_info_parse ("GET", "/version", NULL, NULL);
+    g_assert_null (info->prefix);
+  }
+  static const char *const bad[] = {
+    "/api/v1/namespaces//pods", "/api/v1/../v1/pods", "/api/v1/watch", "/api/v1/a/b/c/d",
+    "/api/v1/namespaces/a%2Fb/pods", "relative",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsRequestInfo) info = ms_request_info_parse ("GET", bad[i], NULL, &error);
+      if (info)
+        g_error ("path \"%s\" was accepted", bad[i]);
+      g_assert_nonnull (error);
+    }
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (MsRequestInfo) info = ms_request_info_parse ("OPTIONS", "/api/v1/pods", NULL, &error);
+    g_assert_null (info);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+  }
+}
+
+static void
+test_kinds (void)
+{
+  static const char *const pairs[][2] = {
+    { "Pod", "pods" }, { "Endpoints", "endpoints" }, { "NetworkPolicy", "networkpolicies" },
+    { "Ingress", "ingresses" }, { "Device", "devices" }, { "ConfigMap", "configmaps" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (pairs); i++)
+    {
+      g_autofree char *r = ms_kind_to_resource (pairs[i][0]);
+      g_autofree char *k = ms_resource_to_kind (pairs[i][1]);
+      g_assert_cmpstr (r, ==, pairs[i][1]);
+      if (strcmp (pairs[i][0], "Pod") == 0 || strcmp (pairs[i][0], "Endpoints") == 0 || strcmp (pairs[i][0], "Device") == 0)
+        g_assert_cmpstr (k, ==, pairs[i][0]);
+    }
+  {
+    g_autofree char *g = NULL, *v = NULL;
+    g_assert_true (ms_split_api_version ("apps/v1", &g, &v));
+    g_assert_cmpstr (g, ==, "apps");
+    g_assert_cmpstr (v, ==, "v1");
+  }
+  {
+    g_autofree char *g = NULL, *v = NULL;
+    g_assert_false (ms_split_api_version ("a/b/c", &g, &v));
+    g_assert_false (ms_split_api_version ("", &g, &v));
+  }
+  {
+    g_autofree char *k1 = ms_store_key ("", "v1", "pods", "default", "nginx");
+    g_autofree char *k2 = ms_store_key ("", "v1", "nodes", NULL, "edge-1");
+    g_autofree char *k3 = ms_store_key ("apps", "v1", "deployments", "a", NULL);
+    g_assert_cmpstr (k1, ==, "/core/v1/pods/default/nginx");
+    g_assert_cmpstr (k2, ==, "/core/v1/nodes/null/edge-1");
+    g_assert_cmpstr (k3, ==, "/apps/v1/deployments/a/");
+  }
+}
+
+static void
+test_continue_tokens (void)
+{
+  g_autofree char *t = ms_continue_encode (42, "/core/v1/pods/a/b");
+  g_autofree char *key = NULL;
+  guint64 rv = 0;
+  g_assert_true (ms_continue_decode (t, &rv, &key));
+  g_assert_cmpuint (rv, ==, 42);
+  g_assert_cmpstr (key, ==, "/core/v1/pods/a/b");
+  g_assert_false (ms_continue_decode ("garbage!", &rv, &key));
+  g_assert_false (ms_continue_decode ("", &rv, &key));
+  {
+    g_autofree char *nokey = g_base64_encode ((const guchar *) "12", 2);
+    g_assert_false (ms_continue_decode (nokey, &rv, &key));
+  }
+}
+
+static void
+test_accept (void)
+{
+  MsOutput out;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) q = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_assert_true (ms_output_from_accept ("application/json;as=Table;v=v1;g=meta.k8s.io,"
+                                        "application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+                                        "application/json", NULL, &out, NULL));
+  g_assert_true (out.table);
+  g_assert_cmpstr (out.table_version, ==, "v1");
+  g_assert_cmpint (out.include, ==, MS_INCLUDE_METADATA);
+  ms_output_clear (&out);
+  g_assert_true (ms_output_from_accept ("application/json", NULL, &out, NULL));
+  g_assert_false (out.table);
+  ms_output_clear (&out);
+  g_assert_true (ms_output_from_accept ("application/vnd.kubernetes.protobuf, */*", NULL, &out, NULL));
+  g_assert_false (out.table);
+  ms_output_clear (&out);
+  g_assert_false (ms_output_from_accept ("application/vnd.kubernetes.protobuf", NULL, &out, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+  g_clear_error (&error);
+  g_hash_table_insert (q, "includeObject", "Bogus");
+  g_assert_false (ms_output_from_accept ("application/json", q, &out, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_hash_table_insert (q, "includeObject", "Object");
+  g_assert_true (ms_output_from_accept (NULL, q, &out, NULL));
+  g_assert_cmpint (out.include, ==, MS_INCLUDE_OBJECT);
+  ms_output_clear (&out);
+}
+
+static void
+test_human_duration (void)
+{
+  static const struct { gint64 s; const char *text; } cases[] = {
+    { -5, "<invalid>" }, { 0, "0s" }, { 119, "119s" }, { 120, "2m" }, { 150, "2m30s" },
+    { 600, "10m" }, { 3 * 3600, "3h" }, { 3 * 3600 + 120, "3h2m" }, { 30 * 3600, "30h" },
+    { 3 * 86400 + 3600, "3d1h" }, { 100 * 86400, "100d" }, { 3 * 365 * 86400 + 86400 * 5, "3y5d" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *t = ms_human_duration (cases[i].s);
+      g_assert_cmpstr (t, ==, cases[i].text);
+    }
+}
+
+/* Renders a one-row table and returns its cells. */
+static JsonArray *
+row_cells (const char *resource, const char *object, JsonNode **keep)
+{
+  g_autoptr (JsonNode) node = ms_json_parse (object, -1, NULL);
+  g_autoptr (GString) s = g_string_new (NULL);
+  JsonObject *table;
+  ms_table_begin (s, resource, "v1");
+  ms_table_add_row (s, TRUE, resource, node, MS_INCLUDE_METADATA, 1700000000);
+  ms_table_end (s, "7", NULL);
+  *keep = ms_json_parse (s->str, -1, NULL);
+  g_assert_nonnull (*keep);
+  table = json_node_get_object (*keep);
+  g_assert_cmpstr (json_object_get_string_member (table, "kind"), ==, "Table");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (table, "metadata"),
+                                                  "resourceVersion"), ==, "7");
+  return json_object_get_array_member (json_array_get_object_element (
+      json_object_get_array_member (table, "rows"), 0), "cells");
+}
+
+static void
+test_tables (void)
+{
+  g_autoptr (JsonNode) t1 = NULL, t2 = NULL, t3 = NULL, t4 = NULL, t5 = NULL;
+  JsonArray *c;
+
+  c = row_cells ("pods", "{\"metadata\":{\"name\":\"p\",\"creationTimestamp\":\"2023-11-14T22:10:00Z\"},"
+                 "\"spec\":{\"nodeName\":\"n\",\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]},"
+                 "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.5\",\"containerStatuses\":["
+                 "{\"name\":\"a\",\"ready\":true,\"restartCount\":1,\"state\":{\"running\":{}}},"
+                 "{\"name\":\"b\",\"ready\":false,\"restartCount\":2,\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}}]}}",
+                 &t1);
+  g_assert_cmpstr (json_array_get_string_element (c, 0), ==, "p");
+  g_assert_cmpstr (json_array_get_string_element (c, 1), ==, "1/2");
+  g_assert_cmpstr (json_array_get_string_element (c, 2), ==, "CrashLoopBackOff");
+  g_assert_cmpstr (json_array_get_string_element (c, 3), ==, "3");
+  g_assert_cmpstr (json_array_get_string_element (c, 4), ==, "3m20s");
+  g_assert_cmpstr (json_array_get_string_element (c, 5), ==, "10.0.0.5");
+  g_assert_cmpstr (json_array_get_string_element (c, 6), ==, "n");
+
+  c = row_cells ("pods", "{\"metadata\":{\"name\":\"p\",\"deletionTimestamp\":\"2023-11-14T22:03:20Z\"},"
+                 "\"status\":{\"phase\":\"Running\"}}", &t2);
+  g_assert_cmpstr (json_array_get_string_element (c, 2), ==, "Terminating");
+  g_assert_cmpstr (json_array_get_string_element (c, 4), ==, "<unknown>");
+
+  c = row_cells ("services", "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"type\":\"NodePort\","
+                 "\"clusterIP\":\"10.1.0.1\",\"ports\":[{\"port\":80,\"nodePort\":30080,\"protocol\":\"TCP\"},"
+                 "{\"port\":53,\"protocol\":\"UDP\"}],\"selector\":{\"b\":\"2\",\"a\":\"1\"}}}", &t3);
+  g_assert_cmpstr (json_array_get_string_element (c, 1), ==, "NodePort");
+  g_assert_cmpstr (json_array_get_string_element (c, 2), ==, "10.1.0.1");
+  g_assert_cmpstr (json_array_get_string_element (c, 3), ==, "<none>");
+  g_assert_cmpstr (json_array_get_string_element (c, 4), ==, "80:30080/TCP,53/UDP");
+  g_assert_cmpstr (json_array_get_string_element (c, 6), ==, "a=1,b=2");
+
+  c = row_cells ("configmaps", "{\"metadata\":{\"name\":\"cm\"},\"data\":{\"a\":\"1\",\"b\":\"2\"}}", &t4);
+  g_assert_cmpint (json_array_get_int_element (c, 1), ==, 2);
+
+  c = row_cells ("nodes", "{\"metadata\":{\"name\":\"n\",\"labels\":{\"node-role.kubernetes.io/edge\":\"\","
+                 "\"node-role.kubernetes.io/agent\":\"\"}},\"spec\":{\"unschedulable\":true},"
+                 "\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+                 "\"nodeInfo\":{\"kubeletVersion\":\"v1.29.5-kubeedge\"}}}", &t5);
+  g_assert_cmpstr (json_array_get_string_element (c, 1), ==, "Ready,SchedulingDisabled");
+  g_assert_cmpstr (json_array_get_string_element (c, 2), ==, "agent,edge");
+  g_assert_cmpstr (json_array_get_string_element (c, 4), ==, "v1.29.5-kubeedge");
+}
+
+static void
+test_status (void)
+{
+  g_autofree char *text = ms_status_json (404, "NotFound", "pods \"x\" not found", "x", "", "pods");
+  g_autoptr (JsonNode) node = ms_json_parse (text, -1, NULL);
+  JsonObject *o = json_node_get_object (node);
+  g_assert_cmpstr (json_object_get_string_member (o, "kind"), ==, "Status");
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "Failure");
+  g_assert_cmpint (json_object_get_int_member (o, "code"), ==, 404);
+  g_assert_cmpstr (json_object_get_string_member (
+      json_object_get_object_member (o, "details"), "kind"), ==, "pods");
+  g_assert_cmpstr (ms_reason_for_code (410), ==, "Expired");
+  g_assert_cmpstr (ms_reason_for_code (503), ==, "ServiceUnavailable");
+}
+
+static void
+test_registry (void)
+{
+  MsRegistry *reg = ms_registry_new ();
+  g_autofree char *list = NULL, *groups = NULL, *group = NULL, *none = NULL;
+  const MsResource *r;
+
+  g_assert_nonnull (ms_registry_lookup (reg, "", "v1", "pods"));
+  g_assert_null (ms_registry_lookup (reg, "example.com", "v1", "widgets"));
+  ms_registry_learn (reg, "example.com", "v1", "widgets", "Widget", FALSE);
+  r = ms_registry_lookup (reg, "example.com", "v1", "widgets");
+  g_assert_nonnull (r);
+  g_assert_false (r->namespaced);
+  g_assert_true (ms_registry_lookup_kind (reg, "example.com", "v1", "Widget") == r);
+  list = ms_registry_resource_list (reg, "example.com", "v1");
+  g_assert_nonnull (strstr (list, "\"kind\":\"Widget\""));
+  groups = ms_registry_group_list (reg);
+  g_assert_nonnull (strstr (groups, "\"name\":\"example.com\""));
+  group = ms_registry_group (reg, "example.com");
+  g_assert_nonnull (strstr (group, "\"preferredVersion\""));
+  none = ms_registry_resource_list (reg, "nope.io", "v1");
+  g_assert_null (none);
+  ms_registry_free (reg);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/metaserver/label-selectors", test_label_selectors);
+  g_test_add_func ("/metaserver/label-selector-errors", test_label_selector_errors);
+  g_test_add_func ("/metaserver/field-selectors", test_field_selectors);
+  g_test_add_func ("/metaserver/request-paths", test_request_paths);
+  g_test_add_func ("/metaserver/kinds", test_kinds);
+  g_test_add_func ("/metaserver/continue-tokens", test_continue_tokens);
+  g_test_add_func ("/metaserver/accept", test_accept);
+  g_test_add_func ("/metaserver/human-duration", test_human_duration);
+  g_test_add_func ("/metaserver/tables", test_tables);
+  g_test_add_func ("/metaserver/status", test_status);
+  g_test_add_func ("/metaserver/registry", test_registry);
+  return g_test_run ();
+}

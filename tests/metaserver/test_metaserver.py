@@ -1,0 +1,776 @@
+#!/usr/bin/env python3
+"""metaserver as kubectl meets it: a real edgecore with metaserver (and
+metamanager) on a free loopback port, a sqlite database written in
+KubeEdge's meta_v2 schema, and the real kubectl.
+
+Changes after start go through metamanager (a cloud message on the bus)
+when it is built, else straight into meta_v2 plus metamanager's change-feed
+message, injected through the control socket."""
+import base64
+import http.client
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+BIN = os.environ["EDGECORE_BIN"]
+MS_DIR = os.environ["METASERVER_PLUGIN_DIR"]
+MM_DIR = os.environ["METAMANAGER_PLUGIN_DIR"]
+FC_DIR = os.environ["FAKECLOUD_PLUGIN_DIR"]
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+OPENSSL = shutil.which("openssl")
+
+CREATED = "2024-01-01T00:00:00Z"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def obj(kind, name, ns=None, rv=1, api="v1", labels=None, **extra):
+    o = {"apiVersion": api, "kind": kind,
+         "metadata": {"name": name, "uid": f"uid-{kind}-{ns}-{name}", "resourceVersion": str(rv),
+                      "creationTimestamp": CREATED}}
+    if ns:
+        o["metadata"]["namespace"] = ns
+    if labels:
+        o["metadata"]["labels"] = labels
+    o.update(extra)
+    return o
+
+
+def pod(name, ns="default", rv=1, labels=None, phase="Running", node="edge-1"):
+    return obj("Pod", name, ns, rv, labels=labels,
+               spec={"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]},
+               status={"phase": phase, "containerStatuses": [
+                   {"name": "c", "ready": phase == "Running", "restartCount": 2,
+                    "state": {"running": {}} if phase == "Running" else {"terminated": {"exitCode": 1, "reason": "Error"}}}]})
+
+
+RESOURCES = {"Pod": ("core", "v1", "pods"), "Service": ("core", "v1", "services"),
+             "ConfigMap": ("core", "v1", "configmaps"), "Node": ("core", "v1", "nodes"),
+             "Widget": ("example.com", "v1", "widgets")}
+
+
+def store_key(o):
+    group, version, resource = RESOURCES[o["kind"]]
+    ns = o["metadata"].get("namespace") or "null"
+    return f"/{group}/{version}/{resource}/{ns}/{o['metadata']['name']}"
+
+
+def seed(path, objects, old_columns=False):
+    """Writes a database in KubeEdge HEAD's schema (or v1.9.2's column names)."""
+    db = sqlite3.connect(path)
+    gvr_col, rv_col = ("groupversionresource", "resourceversion") if old_columns \
+        else ("group_version_resource", "resource_version")
+    db.execute(f"CREATE TABLE `meta_v2` (`key` text,`{gvr_col}` text,`namespace` text,`name` text,"
+               f"`{rv_col}` integer,`value` text,PRIMARY KEY (`key`))")
+    db.execute("CREATE TABLE `meta` (`key` text,`type` text,`value` text,PRIMARY KEY (`key`))")
+    for o in objects:
+        put_row(db, o, gvr_col, rv_col)
+    db.commit()
+    db.close()
+
+
+def put_row(db, o, gvr_col="group_version_resource", rv_col="resource_version"):
+    group, version, resource = RESOURCES[o["kind"]]
+    gvr = f"/{version}, Resource={resource}" if group == "core" else f"{group}/{version}, Resource={resource}"
+    db.execute(f"INSERT OR REPLACE INTO meta_v2 (key,{gvr_col},namespace,name,{rv_col},value) "
+               "VALUES (?,?,?,?,?,?)",
+               (store_key(o), gvr, o["metadata"].get("namespace", ""), o["metadata"]["name"],
+                int(o["metadata"]["resourceVersion"]), json.dumps(o)))
+
+
+BASE_OBJECTS = [
+    pod("nginx", labels={"app": "x", "tier": "web"}, rv=10),
+    pod("other", labels={"app": "y"}, rv=11, phase="Failed"),
+    pod("dns", ns="kube-system", rv=12, labels={"k8s-app": "dns"}, node="edge-2"),
+    obj("ConfigMap", "settings", "team-a", 13, data={"greeting": "hello-edge", "n": "1"}),
+    obj("Service", "web", "default", 14, spec={"type": "ClusterIP", "clusterIP": "10.96.0.20",
+                                               "ports": [{"port": 80, "protocol": "TCP"}],
+                                               "selector": {"app": "x"}}),
+    obj("Node", "edge-1", None, 15, status={"conditions": [{"type": "Ready", "status": "True"}],
+                                            "nodeInfo": {"kubeletVersion": "v1.29.5-kubeedge"}}),
+    obj("Widget", "w1", "default", 16, api="example.com/v1", spec={"size": 3}),
+]
+
+
+class Node:
+    """One edgecore with metaserver on a free port and its own database."""
+
+    def __init__(self, test, objects=BASE_OBJECTS, extra_conf="", fakecloud=False,
+                 old_columns=False, https=None):
+        self.dir = tempfile.mkdtemp(prefix="ec-ms-")
+        # a test class (setUpClass) or a test
+        (test.addClassCleanup if isinstance(test, type) else test.addCleanup)(self.close)
+        self.port = free_port()
+        self.db = os.path.join(self.dir, "edgecore.db")
+        self.sock = os.path.join(self.dir, "ctl.sock")
+        self.proc = None
+        seed(self.db, objects, old_columns)
+        confd = os.path.join(self.dir, "conf.d")
+        os.mkdir(confd)
+        tls = ""
+        if https:
+            tls = (f"require-authorization=true\ntls-ca-file={https['ca']}\n"
+                   f"tls-cert-file={https['cert']}\ntls-private-key-file={https['key']}\n")
+        with open(os.path.join(confd, "00-test.conf"), "w") as f:
+            f.write(f"[core]\ncontrol-socket={self.sock}\ndata-dir={self.dir}\nstop-timeout=5\n"
+                    f"node-name=edge-1\n[database]\ndata-source={self.db}\n"
+                    f"[metamanager]\nenable=true\n"
+                    f"[metaserver]\nenable=true\nserver=127.0.0.1:{self.port}\n{tls}{extra_conf}\n"
+                    + ("[fakecloud]\nenable=true\n" if fakecloud else ""))
+        self.args = [BIN, "--config-dir", confd, "--plugin-dir", MS_DIR, "--plugin-dir", MM_DIR]
+        if fakecloud:
+            self.args += ["--plugin-dir", FC_DIR]
+        self.scheme = "https" if https else "http"
+        self.kube = [KUBECTL, f"--server={self.scheme}://127.0.0.1:{self.port}",
+                     f"--cache-dir={os.path.join(self.dir, 'kcache')}", "--request-timeout=20s"]
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.real_metamanager = "behaviour not built yet" not in subprocess.run(
+            self.args + ["--list-plugins"], capture_output=True, text=True, timeout=30).stdout
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        env = dict(os.environ)
+        if self.scheme == "https" and "ASAN_OPTIONS" in env:
+            # LeakSanitizer's tracer itself crashes (signal 11) at exit once
+            # glib-networking's GnuTLS module has run; ASan/UBSan stay on.
+            env["ASAN_OPTIONS"] += ":detect_leaks=0"
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("edgecore exited early:\n" + self.output())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    if os.path.exists(self.sock):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("metaserver never listened:\n" + self.output())
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def close(self):
+        problem = None
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                code = self.proc.wait(timeout=30)
+                if code != 0:
+                    problem = f"edgecore exited with {code}"
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                problem = "edgecore did not stop on SIGTERM"
+        if self.proc:
+            self.log.close()
+            out = self.output()
+            for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "CRITICAL", "g_critical"):
+                if bad in out:
+                    problem = f"edgecore log has {bad!r}"
+        if problem:
+            tail = self.output()[-4000:]
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise AssertionError(problem + ":\n" + tail)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def ctl(self, command):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.sock)
+            s.sendall(command.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode()
+
+    def kubectl(self, *args, check=True, extra=()):
+        r = subprocess.run(self.kube + list(extra) + list(args), capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({r.returncode}):\n{r.stderr}\n"
+                                 + self.output()[-3000:])
+        return r
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, r.getheader("Content-Type"), data
+
+    def get_json(self, path, headers=None):
+        status, _, data = self.request("GET", path, headers=headers)
+        return status, json.loads(data)
+
+    def connect(self, up=True):
+        msg = {"header": {"msg_id": f"c-{time.time_ns()}", "timestamp": 1},
+               "route": {"source": "edgehub", "group": "meta", "operation": "connect",
+                         "resource": "node/connection"},
+               "content": "cloud_connected" if up else "cloud_disconnected"}
+        self.assert_ok(self.ctl("send metaserver " + json.dumps(msg)))
+
+    def assert_ok(self, answer):
+        if not answer.startswith("ok"):
+            raise AssertionError("control socket: " + answer)
+
+    def change(self, op, o):
+        """Applies a change as the cloud would, and waits until metaserver has it."""
+        rv = o["metadata"]["resourceVersion"]
+        if self.real_metamanager:
+            kind = o["kind"].lower()
+            ns = o["metadata"].get("namespace") or "null"
+            msg = {"header": {"msg_id": f"cloud-{time.time_ns()}", "timestamp": 1, "resourceversion": rv},
+                   "route": {"source": "edgecontroller", "group": "resource", "operation": op,
+                             "resource": f"{ns}/{kind}/{o['metadata']['name']}"},
+                   "content": o}
+            self.assert_ok(self.ctl("send metamanager " + json.dumps(msg)))
+        else:
+            db = sqlite3.connect(self.db, timeout=10)
+            if op == "delete":
+                db.execute("DELETE FROM meta_v2 WHERE key = ?", (store_key(o),))
+            else:
+                put_row(db, o)
+            db.commit()
+            db.close()
+            feed = {"header": {"msg_id": f"feed-{time.time_ns()}", "timestamp": 1, "resourceversion": rv},
+                    "route": {"source": "metamanager", "group": "meta", "operation": op,
+                              "resource": f"{o['metadata'].get('namespace') or 'null'}/{o['kind'].lower()}/{o['metadata']['name']}"},
+                    "content": o}
+            self.assert_ok(self.ctl("group metaserver " + json.dumps(feed)))
+
+
+def wait_for(predicate, timeout=10, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class WatchStream:
+    """A raw watch request, read event by event."""
+
+    def __init__(self, node, path, timeout=10):
+        self.conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=timeout)
+        self.conn.request("GET", path)
+        self.resp = self.conn.getresponse()
+        self.buf = b""
+
+    def next(self):
+        while b"\n" not in self.buf:
+            chunk = self.resp.read1(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self):
+        self.conn.close()
+
+
+class Reads(unittest.TestCase):
+    """One node, offline, serving the seeded database."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls).start()
+
+    def test_get_pods_all_namespaces(self):
+        out = self.node.kubectl("get", "pods", "-A").stdout.splitlines()
+        self.assertEqual(out[0].split(), ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"])
+        rows = {tuple(line.split()[:5]) for line in out[1:]}
+        self.assertIn(("default", "nginx", "1/1", "Running", "2"), rows)
+        self.assertIn(("default", "other", "0/1", "Error", "2"), rows)
+        self.assertIn(("kube-system", "dns", "1/1", "Running", "2"), rows)
+        self.assertEqual(len(out), 4)
+
+    def test_get_svc(self):
+        out = self.node.kubectl("get", "svc").stdout.splitlines()
+        self.assertEqual(out[0].split(), ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"])
+        self.assertEqual(out[1].split()[:5], ["web", "ClusterIP", "10.96.0.20", "<none>", "80/TCP"])
+        wide = self.node.kubectl("get", "svc", "-o", "wide").stdout
+        self.assertIn("app=x", wide)
+
+    def test_get_cm_yaml(self):
+        out = self.node.kubectl("get", "cm", "-n", "team-a", "-o", "yaml").stdout
+        self.assertIn("greeting: hello-edge", out)
+        self.assertIn("name: settings", out)
+        one = self.node.kubectl("get", "cm", "settings", "-n", "team-a", "-o", "json").stdout
+        self.assertEqual(json.loads(one)["data"]["greeting"], "hello-edge")
+        self.assertIn("settings", self.node.kubectl("get", "cm", "-n", "team-a").stdout)
+
+    def test_label_selectors(self):
+        def names(*sel):
+            out = self.node.kubectl("get", "pods", "-A", "-o", "name", *sel).stdout.split()
+            return sorted(n.split("/")[1] for n in out)
+        self.assertEqual(names("-l", "app=x"), ["nginx"])
+        self.assertEqual(names("-l", "app==x"), ["nginx"])
+        self.assertEqual(names("-l", "app!=x"), ["dns", "other"])
+        self.assertEqual(names("-l", "app in (x,y)"), ["nginx", "other"])
+        self.assertEqual(names("-l", "app notin (x)"), ["dns", "other"])
+        self.assertEqual(names("-l", "app"), ["nginx", "other"])
+        self.assertEqual(names("-l", "!app"), ["dns"])
+        self.assertEqual(names("-l", "app=x,tier=web"), ["nginx"])
+        out = self.node.kubectl("get", "pods", "-l", "app=x").stdout
+        self.assertIn("nginx", out)
+        self.assertNotIn("other", out)
+
+    def test_field_selectors(self):
+        def names(sel):
+            q = urllib.parse.quote(sel)
+            status, body = self.node.get_json(f"/api/v1/pods?fieldSelector={q}")
+            self.assertEqual(status, 200, body)
+            return sorted(i["metadata"]["name"] for i in body["items"])
+        self.assertEqual(names("spec.nodeName=edge-2"), ["dns"])
+        self.assertEqual(names("status.phase=Running"), ["dns", "nginx"])
+        self.assertEqual(names("status.phase!=Running"), ["other"])
+        self.assertEqual(names("metadata.namespace=kube-system"), ["dns"])
+        self.assertEqual(names("metadata.name=nginx,metadata.namespace=default"), ["nginx"])
+        out = self.node.kubectl("get", "pods", "-A", "--field-selector", "spec.nodeName=edge-1",
+                                "-o", "name").stdout.split()
+        self.assertEqual(sorted(out), ["pod/nginx", "pod/other"])
+
+    def test_missing_object_is_404_fast(self):
+        t0 = time.monotonic()
+        status, ctype, data = self.node.request("GET", "/api/v1/namespaces/default/pods/nope")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(status, 404)
+        self.assertEqual(ctype, "application/json")
+        st = json.loads(data)
+        self.assertEqual((st["kind"], st["status"], st["reason"], st["code"]),
+                         ("Status", "Failure", "NotFound", 404))
+        self.assertEqual(st["details"], {"name": "nope", "kind": "pods"})
+        self.assertLess(elapsed, 0.5)
+        r = self.node.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/nope", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("NotFound", r.stderr)
+
+    def test_api_resources(self):
+        out = self.node.kubectl("api-resources").stdout.splitlines()
+        rows = {line.split()[0]: line.split() for line in out[1:]}
+        self.assertEqual(rows["pods"], ["pods", "po", "v1", "true", "Pod"])
+        self.assertEqual(rows["services"], ["services", "svc", "v1", "true", "Service"])
+        self.assertEqual(rows["configmaps"], ["configmaps", "cm", "v1", "true", "ConfigMap"])
+        self.assertEqual(rows["nodes"], ["nodes", "no", "v1", "false", "Node"])
+        self.assertEqual(rows["widgets"], ["widgets", "example.com/v1", "true", "Widget"])
+        self.assertIn("deployments", rows)
+        wide = self.node.kubectl("api-resources", "-o", "wide").stdout
+        self.assertIn("create,delete,get,list,patch,update,watch", wide.replace(" ", ""))
+        self.assertIn("w1", self.node.kubectl("get", "widgets").stdout)
+
+    def test_discovery_documents(self):
+        status, api = self.node.get_json("/api")
+        self.assertEqual((status, api["kind"], api["versions"]), (200, "APIVersions", ["v1"]))
+        status, apis = self.node.get_json("/apis")
+        groups = {g["name"] for g in apis["groups"]}
+        self.assertTrue({"apps", "example.com"} <= groups, groups)
+        status, rl = self.node.get_json("/apis/example.com/v1")
+        self.assertEqual(rl["resources"][0]["kind"], "Widget")
+        status, g = self.node.get_json("/apis/example.com")
+        self.assertEqual(g["preferredVersion"]["groupVersion"], "example.com/v1")
+        status, ver = self.node.get_json("/version")
+        self.assertEqual(ver["major"], "1")
+        for path in ("/healthz", "/readyz", "/livez"):
+            self.assertEqual(self.node.request("GET", path)[0], 200)
+        status, _, data = self.node.request("GET", "/apis/nope.io/v1")
+        self.assertEqual((status, json.loads(data)["reason"]), (404, "NotFound"))
+        self.assertIn("Server Version", self.node.kubectl("version").stdout)
+
+    def test_table_and_list_shapes(self):
+        table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        status, t = self.node.get_json("/api/v1/nodes", headers={"Accept": table})
+        self.assertEqual(t["kind"], "Table")
+        self.assertEqual([c["name"] for c in t["columnDefinitions"] if c["priority"] == 0],
+                         ["Name", "Status", "Roles", "Age", "Version"])
+        self.assertEqual(t["rows"][0]["cells"][:2], ["edge-1", "Ready"])
+        self.assertEqual(t["rows"][0]["object"]["kind"], "PartialObjectMetadata")
+        status, t = self.node.get_json("/apis/example.com/v1/widgets?includeObject=Object",
+                                       headers={"Accept": table})
+        self.assertEqual([c["name"] for c in t["columnDefinitions"]], ["Name", "Age"])
+        self.assertEqual(t["rows"][0]["object"]["spec"], {"size": 3})
+        status, lst = self.node.get_json("/api/v1/namespaces/default/pods")
+        self.assertEqual((lst["kind"], lst["apiVersion"]), ("PodList", "v1"))
+        self.assertEqual(sorted(i["metadata"]["name"] for i in lst["items"]), ["nginx", "other"])
+        self.assertGreaterEqual(int(lst["metadata"]["resourceVersion"]), 16)
+        status, n = self.node.get_json("/api/v1/nodes/edge-1")
+        self.assertEqual(n["metadata"]["name"], "edge-1")
+        status, st = self.node.get_json("/api/v1/namespaces/default/pods/nginx/status")
+        self.assertEqual(st["metadata"]["name"], "nginx")
+
+    def test_pagination(self):
+        seen = []
+        cont = ""
+        for _ in range(5):
+            status, page = self.node.get_json("/api/v1/pods?limit=2" + (f"&continue={urllib.parse.quote(cont)}" if cont else ""))
+            self.assertEqual(status, 200, page)
+            seen += [i["metadata"]["name"] for i in page["items"]]
+            cont = page["metadata"].get("continue", "")
+            if not cont:
+                break
+        self.assertEqual(sorted(seen), ["dns", "nginx", "other"])
+
+    def test_list_resource_version_semantics(self):
+        status, lst = self.node.get_json("/api/v1/pods")
+        rv = int(lst["metadata"]["resourceVersion"])
+        self.assertEqual(self.node.get_json(f"/api/v1/pods?resourceVersion={rv}")[0], 200)
+        self.assertEqual(self.node.get_json("/api/v1/pods?resourceVersion=0")[0], 200)
+        status, st = self.node.get_json(f"/api/v1/pods?resourceVersion={rv + 1000}")
+        self.assertEqual((status, st["reason"]), (504, "Timeout"))
+        status, st = self.node.get_json(f"/api/v1/pods?resourceVersion={rv - 1}&resourceVersionMatch=Exact")
+        self.assertEqual((status, st["reason"]), (410, "Expired"))
+        self.assertEqual(self.node.get_json(f"/api/v1/pods?resourceVersion={rv}&resourceVersionMatch=Exact")[0], 200)
+
+    def test_writes_offline_are_503(self):
+        r = self.node.kubectl("delete", "pod", "nginx", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ServiceUnavailable", r.stderr)
+        self.assertIn("offline", r.stderr)
+        cm = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}})
+        for method, path, body, ctype in (
+                ("POST", "/api/v1/namespaces/default/configmaps", cm, "application/json"),
+                ("PUT", "/api/v1/namespaces/team-a/configmaps/settings", cm, "application/json"),
+                ("PATCH", "/api/v1/namespaces/default/pods/nginx", '{"metadata":{"labels":{"a":"b"}}}',
+                 "application/merge-patch+json"),
+                ("DELETE", "/api/v1/namespaces/default/pods/nginx", None, None)):
+            t0 = time.monotonic()
+            status, _, data = self.node.request(method, path, body=body,
+                                                headers={"Content-Type": ctype} if ctype else {})
+            st = json.loads(data)
+            self.assertEqual((status, st["kind"], st["reason"], st["code"]),
+                             (503, "Status", "ServiceUnavailable", 503), (method, st))
+            self.assertIn("cloud is unreachable", st["message"])
+            self.assertLess(time.monotonic() - t0, 0.5)
+        # nothing changed
+        self.assertEqual(self.node.get_json("/api/v1/namespaces/default/pods/nginx")[0], 200)
+
+    def test_bad_requests_are_400_and_server_keeps_serving(self):
+        r = self.node.kubectl("get", "pods", "-l", "app in (x", check=False)
+        self.assertIn("BadRequest", r.stderr)
+        cases = [
+            "/api/v1/pods?labelSelector=" + urllib.parse.quote("app in (x"),
+            "/api/v1/pods?labelSelector=" + urllib.parse.quote("=x"),
+            "/api/v1/pods?labelSelector=" + urllib.parse.quote("a b"),
+            "/api/v1/pods?fieldSelector=" + urllib.parse.quote("spec.foo=bar"),
+            "/api/v1/pods?fieldSelector=metadata.name",
+            "/api/v1/configmaps?fieldSelector=" + urllib.parse.quote("spec.nodeName=x"),
+            "/api/v1/pods?limit=abc",
+            "/api/v1/pods?resourceVersion=abc",
+            "/api/v1/pods?continue=garbage",
+            "/api/v1/pods?watch=true&timeoutSeconds=soon",
+            "/api/v1/pods?watch=true&resourceVersion=x1",
+            "/api/v1/pods?watch=true&allowWatchBookmarks=maybe",
+            "/api/v1/pods?includeObject=All",
+            "/api/v1/namespaces//pods",
+            "/api/v1/namespaces/a/pods/b/c/d",
+        ]
+        for path in cases:
+            status, ctype, data = self.node.request("GET", path)
+            self.assertEqual(status, 400, path)
+            st = json.loads(data)
+            self.assertEqual((st["kind"], st["reason"], st["code"]), ("Status", "BadRequest", 400), path)
+        for method, path, body, ctype in (
+                ("POST", "/api/v1/namespaces/default/configmaps", "{not json", "application/json"),
+                ("POST", "/api/v1/namespaces/default/configmaps", "[1,2]", "application/json"),
+                ("PUT", "/api/v1/namespaces/default/configmaps/x", "", "application/json")):
+            status, _, data = self.node.request(method, path, body=body, headers={"Content-Type": ctype})
+            self.assertEqual((status, json.loads(data)["reason"]), (400, "BadRequest"), body)
+        status, _, data = self.node.request("PATCH", "/api/v1/namespaces/default/pods/nginx", body="{}",
+                                            headers={"Content-Type": "text/plain"})
+        self.assertEqual((status, json.loads(data)["reason"]), (415, "UnsupportedMediaType"))
+        status, _, data = self.node.request("POST", "/version", body="x")
+        self.assertEqual((status, json.loads(data)["reason"]), (405, "MethodNotAllowed"))
+        status, _, data = self.node.request("DELETE", "/api/v1/namespaces/default/pods")
+        self.assertEqual((status, json.loads(data)["code"]), (405, 405))
+        status, _, data = self.node.request("GET", "/api/v1/bogus")
+        self.assertEqual((status, json.loads(data)["reason"]), (404, "NotFound"))
+        status, _, data = self.node.request("GET", "/api/v1/namespaces/default/nodes")
+        self.assertEqual(status, 404)
+        status, _, data = self.node.request("GET", "/api/v1/pods",
+                                            headers={"Accept": "application/vnd.kubernetes.protobuf"})
+        self.assertEqual((status, json.loads(data)["reason"]), (406, "NotAcceptable"))
+        # broken HTTP on a raw socket: an error answer, and the server lives on
+        for garbage in (b"GARBAGE\r\n\r\n", b"GET /api HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                        b"\x16\x03\x01\x00\xff" + b"\x00" * 64):
+            with socket.create_connection(("127.0.0.1", self.node.port), timeout=5) as s:
+                s.sendall(garbage)
+                try:
+                    answer = s.recv(4096)
+                except (ConnectionResetError, socket.timeout):
+                    answer = b""
+                if answer:
+                    self.assertRegex(answer, rb"^HTTP/1\.[01] \d\d\d ")
+        self.assertEqual(self.node.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.node.get_json("/api/v1/pods")[0], 200)
+
+
+class Watches(unittest.TestCase):
+    """Watches against changes applied after the start."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls, extra_conf="watch-window=5\nwatch-bookmark-interval=1\n").start()
+        cls.rv = 100
+
+    def next_rv(self):
+        type(self).rv += 1
+        return type(self).rv
+
+    def current_rv(self, path="/api/v1/pods"):
+        return int(self.node.get_json(path)[1]["metadata"]["resourceVersion"])
+
+    def test_kubectl_watch_sees_a_later_update(self):
+        p = subprocess.Popen(self.node.kube + ["get", "pods", "--watch"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            first = p.stdout.readline()
+            self.assertEqual(first.split()[:3], ["NAME", "READY", "STATUS"])
+            lines = [p.stdout.readline() for _ in range(2)]
+            self.assertTrue(any(line.startswith("nginx") for line in lines), lines)
+            rv = self.next_rv()
+            self.node.change("update", pod("nginx", rv=rv, labels={"app": "x", "tier": "web"}, phase="Failed"))
+            line = p.stdout.readline()
+            self.assertEqual(line.split()[:3], ["nginx", "0/1", "Error"], line)
+        finally:
+            p.kill()
+            p.wait()
+        self.assertEqual(self.node.get_json("/api/v1/namespaces/default/pods/nginx")[1]
+                         ["metadata"]["resourceVersion"], str(rv))
+
+    def test_watch_resumes_from_a_resource_version(self):
+        start = self.current_rv()
+        rv1, rv2 = self.next_rv(), self.next_rv()
+        self.node.change("insert", pod("resume-a", rv=rv1, labels={"app": "r"}))
+        self.node.change("update", pod("resume-a", rv=rv2, labels={"app": "r"}, phase="Failed"))
+        wait_for(lambda: self.current_rv() >= rv2, what="the change to arrive")
+        w = WatchStream(self.node, f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={start}"
+                                   "&labelSelector=app%3Dr&timeoutSeconds=5")
+        try:
+            self.assertEqual(w.resp.status, 200)
+            e1, e2 = w.next(), w.next()
+            self.assertEqual((e1["type"], e1["object"]["metadata"]["resourceVersion"]), ("ADDED", str(rv1)))
+            self.assertEqual((e2["type"], e2["object"]["status"]["phase"]), ("MODIFIED", "Failed"))
+        finally:
+            w.close()
+        # from the list's own version: nothing old, then the next change
+        listed = self.current_rv()
+        w = WatchStream(self.node, f"/api/v1/pods?watch=true&resourceVersion={listed}&timeoutSeconds=5")
+        try:
+            rv3 = self.next_rv()
+            self.node.change("delete", pod("resume-a", rv=rv3, labels={"app": "r"}))
+            e = w.next()
+            self.assertEqual((e["type"], e["object"]["metadata"]["name"]), ("DELETED", "resume-a"))
+            self.assertGreater(int(e["object"]["metadata"]["resourceVersion"]), listed)
+        finally:
+            w.close()
+
+    def test_too_old_resource_version_is_410(self):
+        old = self.current_rv()
+        for i in range(7):   # more than the window of 5
+            self.node.change("update", pod("churn", rv=self.next_rv(), labels={"n": str(i)}))
+        wait_for(lambda: self.current_rv() >= type(self).rv, what="the churn")
+        status, _, data = self.node.request("GET", f"/api/v1/pods?watch=1&resourceVersion={old}")
+        st = json.loads(data)
+        self.assertEqual((status, st["kind"], st["reason"], st["code"]), (410, "Status", "Expired", 410))
+        status, _, data = self.node.request("GET", f"/api/v1/pods?watch=1&resourceVersion={old + 10 ** 6}")
+        self.assertEqual((status, json.loads(data)["reason"]), (410, "Expired"))
+
+    def test_bookmarks_and_timeout(self):
+        t0 = time.monotonic()
+        w = WatchStream(self.node, "/api/v1/namespaces/team-a/configmaps?watch=1&allowWatchBookmarks=true"
+                                   "&timeoutSeconds=2")
+        events = []
+        try:
+            while True:
+                e = w.next()
+                if e is None:
+                    break
+                events.append(e)
+        finally:
+            w.close()
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(elapsed, 1.8)
+        self.assertLess(elapsed, 5)
+        self.assertEqual(events[0]["type"], "ADDED")
+        self.assertEqual(events[0]["object"]["metadata"]["name"], "settings")
+        marks = [e for e in events if e["type"] == "BOOKMARK"]
+        self.assertTrue(marks, events)
+        self.assertEqual(marks[0]["object"]["kind"], "ConfigMap")
+        self.assertTrue(marks[0]["object"]["metadata"]["resourceVersion"])
+
+    def test_watch_filters_and_single_object(self):
+        w1 = WatchStream(self.node, "/api/v1/watch/namespaces/default/pods/solo?timeoutSeconds=5")
+        w2 = WatchStream(self.node, "/api/v1/pods?watch=1&labelSelector=team%3Dblue&timeoutSeconds=5")
+        try:
+            self.node.change("insert", pod("noise", rv=self.next_rv(), labels={"team": "red"}))
+            self.node.change("insert", pod("solo", rv=self.next_rv(), labels={"team": "blue"}))
+            e1, e2 = w1.next(), w2.next()
+            self.assertEqual(e1["object"]["metadata"]["name"], "solo")
+            self.assertEqual(e2["object"]["metadata"]["name"], "solo")
+        finally:
+            w1.close()
+            w2.close()
+
+    def test_bad_change_feed_is_ignored(self):
+        for content in ('"not an object"', '{"metadata":{"name":"x"}}', '[1,2]', '{"kind":"Pod","apiVersion":"v1"}'):
+            msg = ('{"header":{"msg_id":"bad","timestamp":1},"route":{"source":"metamanager",'
+                   '"group":"meta","operation":"insert","resource":"default/pod/x"},"content":' + content + '}')
+            self.node.assert_ok(self.node.ctl("group metaserver " + msg))
+        self.assertTrue(self.node.ctl("group metaserver {broken").startswith("error"))
+        wait_for(lambda: "no apiVersion/kind" in self.node.output(), what="the warning")
+        self.assertEqual(self.node.get_json("/api/v1/pods")[0], 200)
+
+
+class CloudWrites(unittest.TestCase):
+    """Writes through a stand-in cloud on the bus (tests/metaserver/fakecloud)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls, fakecloud=True, extra_conf="cloud-timeout=1\n").start()
+
+    def setUp(self):
+        self.node.connect(True)
+
+    def test_create_goes_to_the_cloud(self):
+        manifest = os.path.join(self.node.dir, "cm.json")
+        with open(manifest, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "made", "namespace": "default"},
+                       "data": {"k": "v"}}, f)
+        out = self.node.kubectl("create", "--validate=false", "-f", manifest).stdout
+        self.assertIn("configmap/made created", out)
+        status, _, data = self.node.request("POST", "/api/v1/namespaces/default/configmaps",
+                                            body=json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                                             "metadata": {"name": "m2"}}),
+                                            headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 201)
+        app = json.loads(json.loads(data)["metadata"]["annotations"]["fakecloud/application"])
+        self.assertEqual((app["Key"], app["Verb"], app["Nodename"], app["Status"]),
+                         ("/core/v1/configmaps/default/null", "create", "edge-1", "InApplying"))
+        self.assertEqual(len(app["ID"]), 64)
+        self.assertEqual(json.loads(base64.b64decode(app["Option"])), {})
+
+    def test_patch_update_delete(self):
+        r = self.node.kubectl("patch", "pod", "nginx", "--type=merge", "-p", '{"metadata":{"labels":{"a":"b"}}}')
+        self.assertIn("pod/nginx patched", r.stdout)
+        status, _, data = self.node.request("PATCH", "/api/v1/namespaces/default/pods/nginx/status",
+                                            body='{"status":{"phase":"Running"}}',
+                                            headers={"Content-Type": "application/strategic-merge-patch+json"})
+        self.assertEqual(status, 200)
+        info = json.loads(json.loads(data)["metadata"]["annotations"]["fakecloud/application"])
+        self.assertEqual((info["Name"], info["PatchType"], info["Subresources"]),
+                         ("nginx", "application/strategic-merge-patch+json", ["status"]))
+        self.assertEqual(json.loads(base64.b64decode(info["Data"])), {"status": {"phase": "Running"}})
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "team-a"},
+              "data": {"greeting": "changed"}}
+        status, _, data = self.node.request("PUT", "/api/v1/namespaces/team-a/configmaps/settings",
+                                            body=json.dumps(cm), headers={"Content-Type": "application/json"})
+        self.assertEqual((status, json.loads(data)["data"]["greeting"]), (200, "changed"))
+        r = self.node.kubectl("delete", "pod", "nginx", "--wait=false")
+        self.assertIn('pod "nginx" deleted', r.stdout)
+
+    def test_cloud_errors(self):
+        r = self.node.kubectl("delete", "pod", "forbidden", check=False)
+        self.assertIn("Forbidden", r.stderr)
+        self.assertIn("fakecloud forbids this", r.stderr)
+        status, _, data = self.node.request("DELETE", "/api/v1/namespaces/default/pods/unreachable")
+        st = json.loads(data)
+        self.assertEqual((status, st["reason"]), (503, "ServiceUnavailable"))
+        self.assertIn("cloud unreachable", st["message"])
+        t0 = time.monotonic()
+        status, _, data = self.node.request("DELETE", "/api/v1/namespaces/default/pods/slow")
+        self.assertEqual((status, json.loads(data)["reason"]), (504, "Timeout"))
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_disconnect_makes_writes_503_again(self):
+        self.node.connect(False)
+        status, _, data = self.node.request("DELETE", "/api/v1/namespaces/default/pods/nginx")
+        self.assertEqual((status, json.loads(data)["reason"]), (503, "ServiceUnavailable"))
+        self.node.connect(True)
+        status, _, _ = self.node.request("DELETE", "/api/v1/namespaces/default/pods/nginx")
+        self.assertEqual(status, 200)
+
+
+class OldSchema(unittest.TestCase):
+    def test_v1_9_2_column_names_are_served(self):
+        node = Node(self, old_columns=True).start()
+        out = node.kubectl("get", "pods", "-A", "-o", "name").stdout.split()
+        self.assertEqual(sorted(out), ["pod/dns", "pod/nginx", "pod/other"])
+        self.assertGreaterEqual(int(node.get_json("/api/v1/pods")[1]["metadata"]["resourceVersion"]), 16)
+
+
+@unittest.skipUnless(OPENSSL, "openssl is not installed (scripts/deps.sh)")
+class Https(unittest.TestCase):
+    def make_pki(self, d):
+        def run(*args):
+            subprocess.run([OPENSSL] + list(args), check=True, capture_output=True, cwd=d, timeout=60)
+        for ca in ("ca", "rogue"):
+            run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "2", "-subj", f"/CN={ca} test CA")
+        with open(os.path.join(d, "san.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        with open(os.path.join(d, "client.ext"), "w") as f:
+            f.write("extendedKeyUsage=clientAuth\n")
+        for name, ca, ext in (("server", "ca", "san.ext"), ("client", "ca", "client.ext"),
+                              ("intruder", "rogue", "client.ext")):
+            run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}/O=kubeEdge")
+            run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", ext)
+        return {k: os.path.join(d, f"{v}") for k, v in
+                (("ca", "ca.crt"), ("cert", "server.crt"), ("key", "server.key"))}
+
+    def test_client_certificates_required(self):
+        pki = tempfile.mkdtemp(prefix="ec-ms-pki-")
+        self.addCleanup(shutil.rmtree, pki, True)
+        files = self.make_pki(pki)
+        node = Node(self, https=files).start()
+        creds = [f"--certificate-authority={files['ca']}",
+                 f"--client-certificate={os.path.join(pki, 'client.crt')}",
+                 f"--client-key={os.path.join(pki, 'client.key')}"]
+        out = node.kubectl("get", "pods", "-A", extra=creds).stdout
+        self.assertIn("nginx", out)
+
+        def https_get(cert):
+            ctx = ssl.create_default_context(cafile=files["ca"])
+            if cert:
+                ctx.load_cert_chain(os.path.join(pki, f"{cert}.crt"), os.path.join(pki, f"{cert}.key"))
+            c = http.client.HTTPSConnection("127.0.0.1", node.port, context=ctx, timeout=5)
+            try:
+                c.request("GET", "/api/v1/namespaces/default/pods/nginx")
+                r = c.getresponse()
+                return r.status, r.read()
+            finally:
+                c.close()
+        status, body = https_get("client")
+        self.assertEqual((status, json.loads(body)["metadata"]["name"]), (200, "nginx"))
+        for who in (None, "intruder"):
+            with self.assertRaises((ssl.SSLError, ConnectionError, OSError), msg=f"client {who}"):
+                https_get(who)
+        r = node.kubectl("get", "pods", check=False, extra=[f"--certificate-authority={files['ca']}"])
+        self.assertNotEqual(r.returncode, 0)
+        status, _ = https_get("client")   # still serving
+        self.assertEqual(status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
