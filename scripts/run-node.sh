@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Sets up a fresh Debian 12 machine (as root), builds and installs edgecore
 # under /usr/local, and runs the node in the foreground with the installed
 # default configuration (/usr/local/share/edgecore/conf.d; yours goes in
@@ -40,6 +40,18 @@ if [ -z "${EDGECORE_NO_CLOUDSIM:-}" ] && ! grep -qs '^websocket-server=.' /etc/e
     echo "tls-private-key-file=$dir/node/server.key"
   } >/run/edgecore/conf.d/50-cloudsim.conf
   echo "run-node: cloudsim is the cloud (log: $dir/cloudsim.log, traffic: $dir/record.jsonl)"
+fi
+
+# eventbus's default MQTT broker (external mode, tcp://127.0.0.1:1883): start
+# Debian's mosquitto on loopback when no broker answers there.
+broker_pid=
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && command -v mosquitto >/dev/null; then
+  mkdir -p /run/edgecore
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' >/run/edgecore/mosquitto.conf
+  mosquitto -c /run/edgecore/mosquitto.conf >/run/edgecore/mosquitto.log 2>&1 &
+  broker_pid=$!
+  trap 'kill $cloud_pid $broker_pid 2>/dev/null || true' EXIT INT TERM
+  sleep 0.3
 fi
 
 /usr/local/bin/edgecore "$@" || status=$?
