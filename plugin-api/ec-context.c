@@ -221,3 +221,42 @@ ec_plugin_context_log (EcPluginContext *context, GLogLevelFlags level, const cha
   g_log_structured (context->log_domain, level, "MESSAGE", "%s", text,
                     "EDGECORE_PLUGIN", context->name);
 }
+
+/**
+ * ec_plugin_context_log_limited: (skip)
+ * @context: a plugin context
+ * @limit: the line's rate limit state
+ * @level: the level
+ * @format: printf-style format
+ * @...: its arguments
+ *
+ * Logs like ec_plugin_context_log(), but at most once per
+ * @limit->interval_us; the next message that gets through says how many
+ * were suppressed in between.
+ */
+void
+ec_plugin_context_log_limited (EcPluginContext *context, EcLogLimit *limit, GLogLevelFlags level,
+                               const char *format, ...)
+{
+  gint64 now = g_get_monotonic_time ();
+  g_autofree char *text = NULL;
+  va_list args;
+  g_return_if_fail (context != NULL && limit != NULL && format != NULL);
+  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+    return;
+  if (limit->last_us && now - limit->last_us < limit->interval_us)
+    {
+      limit->suppressed++;
+      return;
+    }
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (limit->suppressed)
+    ec_plugin_context_log (context, level, "%s (%u similar messages suppressed)", text,
+                           limit->suppressed);
+  else
+    ec_plugin_context_log (context, level, "%s", text);
+  limit->last_us = now;
+  limit->suppressed = 0;
+}

@@ -43,6 +43,35 @@ EC_API void        ec_plugin_context_log            (EcPluginContext *context,
                                               const char      *format,
                                               ...) G_GNUC_PRINTF (3, 4);
 
+/**
+ * EcLogLimit:
+ * @interval_us: at most one message per this many microseconds
+ * @last_us: when the last message was logged (monotonic), 0 for never
+ * @suppressed: how many were dropped since
+ *
+ * State of a rate-limited log line: bad input arriving at line rate must
+ * not flood the log. Initialise with EC_LOG_LIMIT_INIT().
+ */
+typedef struct {
+  gint64 interval_us;
+  gint64 last_us;
+  guint  suppressed;
+} EcLogLimit;
+
+/**
+ * EC_LOG_LIMIT_INIT:
+ * @seconds: the shortest interval between two messages
+ *
+ * Initialiser of an #EcLogLimit.
+ */
+#define EC_LOG_LIMIT_INIT(seconds) { (gint64) (seconds) * G_USEC_PER_SEC, 0, 0 }
+
+EC_API void ec_plugin_context_log_limited (EcPluginContext *context,
+                                           EcLogLimit      *limit,
+                                           GLogLevelFlags   level,
+                                           const char      *format,
+                                           ...) G_GNUC_PRINTF (4, 5);
+
 #define ec_log_debug(ctx, ...)   ec_plugin_context_log ((ctx), G_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define ec_log_info(ctx, ...)    ec_plugin_context_log ((ctx), G_LOG_LEVEL_INFO, __VA_ARGS__)
 #define ec_log_message(ctx, ...) ec_plugin_context_log ((ctx), G_LOG_LEVEL_MESSAGE, __VA_ARGS__)
