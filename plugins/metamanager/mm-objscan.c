@@ -189,44 +189,51 @@ scan_literal (Scan *s, const char *word)
 static gboolean scan_value (Scan *s, int depth);
 
 /* Calls member() for each member of the object at s->p (its opening brace).
- * member() gets the key and must scan the value. */
-typedef gboolean (*MemberFunc) (Scan *s, const char *key, gpointer data, int depth);
+ * member() gets the key (unescaped only when it holds escapes, which
+ * Kubernetes keys never do; no allocation otherwise) and must scan the
+ * value. */
+typedef gboolean (*MemberFunc) (Scan *s, const char *key, gsize key_len, gpointer data,
+                                int depth);
 
 static gboolean
 scan_members (Scan *s, int depth, MemberFunc member, gpointer data)
 {
-  GString *key = g_string_sized_new (32);
-  gboolean ok = FALSE;
-
   if (depth > MAX_DEPTH)
-    {
-      fail (s, "nested too deeply");
-      goto out;
-    }
+    return fail (s, "nested too deeply");
   s->p++; /* '{' */
   skip_ws (s);
   if (s->p < s->end && *s->p == '}')
     {
       s->p++;
-      ok = TRUE;
-      goto out;
+      return TRUE;
     }
   for (;;)
     {
-      g_string_truncate (key, 0);
+      const char *key;
+      gsize key_len;
+      g_autoptr (GString) unescaped = NULL;
       skip_ws (s);
-      if (!scan_string (s, key))
-        goto out;
+      key = s->p + 1;
+      if (!scan_string (s, NULL))
+        return FALSE;
+      key_len = (gsize) (s->p - 1 - key);
+      if (memchr (key, '\\', key_len))
+        {
+          const char *after = s->p;
+          unescaped = g_string_new (NULL);
+          s->p = key - 1;
+          scan_string (s, unescaped);
+          s->p = after;
+          key = unescaped->str;
+          key_len = unescaped->len;
+        }
       skip_ws (s);
       if (s->p >= s->end || *s->p != ':')
-        {
-          fail (s, "expected ':'");
-          goto out;
-        }
+        return fail (s, "expected ':'");
       s->p++;
       skip_ws (s);
-      if (!member (s, key->str, data, depth + 1))
-        goto out;
+      if (!member (s, key, key_len, data, depth + 1))
+        return FALSE;
       skip_ws (s);
       if (s->p < s->end && *s->p == ',')
         {
@@ -236,19 +243,21 @@ scan_members (Scan *s, int depth, MemberFunc member, gpointer data)
       if (s->p < s->end && *s->p == '}')
         {
           s->p++;
-          ok = TRUE;
-          goto out;
+          return TRUE;
         }
-      fail (s, "expected ',' or '}'");
-      goto out;
+      return fail (s, "expected ',' or '}'");
     }
-out:
-  g_string_free (key, TRUE);
-  return ok;
+}
+
+/* Whether the key (key_len bytes) is word. */
+static gboolean
+key_is (const char *key, gsize key_len, const char *word)
+{
+  return key_len == strlen (word) && memcmp (key, word, key_len) == 0;
 }
 
 static gboolean
-skip_member (Scan *s, const char *key, gpointer data, int depth)
+skip_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
 {
   return scan_value (s, depth);
 }
@@ -308,44 +317,51 @@ scan_value (Scan *s, int depth)
 static gboolean
 take_string (Scan *s, char **out, int depth)
 {
+  const char *start = s->p + 1;
+  gsize len;
   GString *v;
   if (s->p >= s->end || *s->p != '"')
     return scan_value (s, depth);
-  v = g_string_sized_new (32);
-  if (!scan_string (s, v))
-    {
-      g_string_free (v, TRUE);
-      return FALSE;
-    }
+  if (!scan_string (s, NULL))
+    return FALSE;
   g_free (*out);
+  len = (gsize) (s->p - 1 - start);
+  if (!memchr (start, '\\', len))
+    {
+      *out = g_strndup (start, len);
+      return TRUE;
+    }
+  v = g_string_sized_new (len);
+  s->p = start - 1;
+  scan_string (s, v);
   *out = g_string_free (v, FALSE);
   return TRUE;
 }
 
 static gboolean
-metadata_member (Scan *s, const char *key, gpointer data, int depth)
+metadata_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
 {
   MmObjInfo *info = data;
-  if (strcmp (key, "name") == 0)
+  if (key_is (key, key_len, "name"))
     return take_string (s, &info->name, depth);
-  if (strcmp (key, "namespace") == 0)
+  if (key_is (key, key_len, "namespace"))
     return take_string (s, &info->namespace, depth);
-  if (strcmp (key, "resourceVersion") == 0)
+  if (key_is (key, key_len, "resourceVersion"))
     return take_string (s, &info->resource_version, depth);
-  if (strcmp (key, "uid") == 0)
+  if (key_is (key, key_len, "uid"))
     return take_string (s, &info->uid, depth);
   return scan_value (s, depth);
 }
 
 static gboolean
-top_member (Scan *s, const char *key, gpointer data, int depth)
+top_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
 {
   MmObjInfo *info = data;
-  if (strcmp (key, "apiVersion") == 0)
+  if (key_is (key, key_len, "apiVersion"))
     return take_string (s, &info->api_version, depth);
-  if (strcmp (key, "kind") == 0)
+  if (key_is (key, key_len, "kind"))
     return take_string (s, &info->kind, depth);
-  if (strcmp (key, "metadata") == 0 && s->p < s->end && *s->p == '{')
+  if (key_is (key, key_len, "metadata") && s->p < s->end && *s->p == '{')
     return scan_members (s, depth, metadata_member, info);
   return scan_value (s, depth);
 }

@@ -72,9 +72,11 @@ typedef struct {
   char    *ns;
   char    *name;
   guint64  rv;
-  char    *value;     /* owned copy when apiVersion/kind had to be filled in */
-  const char *text;   /* the object to store: value, or the caller's text */
-  gsize    text_len;
+  const char *src;    /* the object as received (the caller's text) */
+  gsize    src_len;
+  char    *head;      /* apiVersion/kind to put in front, or NULL */
+  gsize    head_len;
+  gsize    head_at;   /* where head goes: just after the opening brace */
 } MmV2Row;
 
 void      mm_v2_row_clear       (MmV2Row    *row);
@@ -86,6 +88,10 @@ gboolean  mm_v2_row_build       (MmV2Row    *row,
                                  gsize       len,
                                  MmObjInfo  *info,
                                  GError    **error);
+const char *mm_v2_row_text     (const MmV2Row *row,
+                                GString       *buf,
+                                gsize         *len);
+char     *mm_v2_row_dup_text    (const MmV2Row *row);
 
 /* ---- mm-schema.c: the tables ------------------------------------------- */
 
@@ -124,6 +130,7 @@ struct _MmWrite {
   gboolean       v2_changed;
   gboolean       v2_existed;
   char          *v2_old;       /* delete: the last stored object */
+  gsize          cost;         /* bytes it counts for while in flight */
 };
 
 struct _MetaManager {
@@ -150,10 +157,35 @@ struct _MetaManager {
   gint64           feed_absent_since; /* metaserver not on the bus */
   GHashTable      *seen;        /* cloud msg ids applied and acked */
   GQueue           seen_order;
+  GString         *scratch;     /* main loop: meta_v2 texts for the feed */
+
+  /* backpressure (mm-flow.c) */
+  guint            max_pending_writes;
+  guint64          max_pending_bytes;
+  guint            max_held;
+  guint            inflight;       /* changes queued or in the store, not done */
+  guint64          inflight_bytes;
+  GQueue           held;           /* EcMessage* waiting for the writer */
+  guint            held_source;
+  guint            held_peak;      /* since the last "caught up" log line */
+  guint            inflight_peak;
+  guint64          n_held, n_refused;
+  gboolean         hold_logged;
+  gint64           hold_log_time;
+  guint64          since_trim;     /* changes since memory was last given back */
+  guint            trim_source;
 };
 
 MetaManager *mm_ref              (MetaManager *self);
 void         mm_unref            (MetaManager *self);
+
+/* metamanager.c */
+void     mm_dispatch             (MetaManager *self, EcMessage *msg);
+
+/* mm-flow.c */
+gboolean mm_flow_hold            (MetaManager *self, EcMessage *msg);
+void     mm_flow_resume          (MetaManager *self);
+void     mm_flow_clear           (MetaManager *self);
 
 /* mm-send.c */
 void     mm_send_module          (MetaManager *self, const char *module, EcMessage *msg);

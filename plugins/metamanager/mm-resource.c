@@ -181,25 +181,24 @@ mm_v2_row_clear (MmV2Row *row)
   g_clear_pointer (&row->gvr, g_free);
   g_clear_pointer (&row->ns, g_free);
   g_clear_pointer (&row->name, g_free);
-  g_clear_pointer (&row->value, g_free);
-  row->text = NULL;
-  row->text_len = 0;
+  g_clear_pointer (&row->head, g_free);
+  row->src = NULL;
+  row->src_len = 0;
+  row->head_at = 0;
+  row->head_len = 0;
   row->rv = 0;
 }
 
-/* Copies json with the missing apiVersion and/or kind put first in the
- * object, so that the stored text differs from the received one only there. */
+/* The missing apiVersion and/or kind as they go first in the object, with
+ * the comma that separates them from the object's own members. */
 static char *
-fill_type_meta (const char *json, gsize len, MmObjInfo *info, const char *api_version,
+type_meta_head (const char *json, gsize len, MmObjInfo *info, const char *api_version,
                 const char *kind)
 {
-  GString *out = g_string_sized_new (len + 64);
+  GString *out = g_string_sized_new (64);
   const char *p = json + info->body_offset, *end = json + len;
-  gboolean empty;
-  g_string_append_len (out, json, info->body_offset);
   while (p < end && g_ascii_isspace (*p))
     p++;
-  empty = p < end && *p == '}';
   if (!info->api_version)
     {
       g_string_append (out, "\"apiVersion\":");
@@ -212,10 +211,48 @@ fill_type_meta (const char *json, gsize len, MmObjInfo *info, const char *api_ve
       g_string_append (out, "\"kind\":");
       mm_json_append_string (out, kind);
     }
-  if (!empty)
+  if (!(p < end && *p == '}'))
     g_string_append_c (out, ',');
-  g_string_append_len (out, json + info->body_offset, len - info->body_offset);
   return g_string_free (out, FALSE);
+}
+
+/**
+ * mm_v2_row_text:
+ * @row: a built row
+ * @buf: scratch space the text may be assembled in
+ * @len: (out): the text's length
+ *
+ * The object as it goes to `meta_v2`: the received text, or (when
+ * apiVersion/kind had to be filled in) that text with them put first in the
+ * object, assembled in @buf. The text differs from the received one only
+ * there. Valid until @buf or the row's source text changes.
+ *
+ * Returns: (transfer none): the text
+ */
+const char *
+mm_v2_row_text (const MmV2Row *row, GString *buf, gsize *len)
+{
+  if (!row->head)
+    {
+      *len = row->src_len;
+      return row->src;
+    }
+  g_string_truncate (buf, 0);
+  g_string_append_len (buf, row->src, row->head_at);
+  g_string_append_len (buf, row->head, row->head_len);
+  g_string_append_len (buf, row->src + row->head_at, row->src_len - row->head_at);
+  *len = buf->len;
+  return buf->str;
+}
+
+/* A copy of the row's text (see mm_v2_row_text()). */
+char *
+mm_v2_row_dup_text (const MmV2Row *row)
+{
+  g_autoptr (GString) buf = g_string_new (NULL);
+  gsize len;
+  const char *text = mm_v2_row_text (row, buf, &len);
+  return g_strndup (text, len);
 }
 
 /**
@@ -231,8 +268,9 @@ fill_type_meta (const char *json, gsize len, MmObjInfo *info, const char *api_ve
  *
  * Works out the object's `meta_v2` row, as KubeEdge's imitator keys it
  * (`/<group|core>/<version>/<resource>/<ns|null>/<name>`). An object without
- * apiVersion or kind gets them from its resource type. row->text may point
- * into @json, which must then outlive the row.
+ * apiVersion or kind gets them from its resource type; the row keeps only
+ * what goes in front (mm_v2_row_text() assembles the text when it is
+ * written), so @json must outlive the row.
  *
  * Returns: %TRUE with row->key set, or %TRUE with row->key %NULL when the
  *   type has no Kubernetes kind (meta only); %FALSE when the object cannot
@@ -287,16 +325,13 @@ mm_v2_row_build (MmV2Row *row, const char *type, const char *res_ns, const char 
   if (!info->resource_version
       || !g_ascii_string_to_unsigned (info->resource_version, 10, 0, G_MAXUINT64, &row->rv, NULL))
     row->rv = 0;
-  if (info->api_version && info->kind)
+  row->src = json;
+  row->src_len = len;
+  if (!info->api_version || !info->kind)
     {
-      row->text = json;
-      row->text_len = len;
-    }
-  else
-    {
-      row->value = fill_type_meta (json, len, info, api_version, kind);
-      row->text = row->value;
-      row->text_len = strlen (row->value);
+      row->head = type_meta_head (json, len, info, api_version, kind);
+      row->head_at = info->body_offset;
+      row->head_len = strlen (row->head);
     }
   return TRUE;
 }

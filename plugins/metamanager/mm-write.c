@@ -18,6 +18,7 @@ struct _MmStmts {
   sqlite3_stmt *savepoint, *release, *rollback;
   sqlite3_stmt *v2_get, *v2_put, *v2_del;
   sqlite3_stmt *meta_put, *meta_del, *meta_del_uid;
+  GString      *buf;      /* where meta_v2 texts are assembled */
 };
 
 typedef struct {
@@ -159,6 +160,8 @@ stmts_free (MmStmts *s)
                            &s->v2_del, &s->meta_put, &s->meta_del, &s->meta_del_uid };
   for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
     sqlite3_finalize (*all[i]);
+  if (s->buf)
+    g_string_free (s->buf, TRUE);
   g_free (s);
 }
 
@@ -171,6 +174,7 @@ stmts_get (MetaManager *self, sqlite3 *db, GError **error)
   stmts_free (s);
   self->stmts = s = g_new0 (MmStmts, 1);
   s->db = db;
+  s->buf = g_string_sized_new (4096);
   if (prepare (db, "SAVEPOINT mm_op", &s->savepoint, error)
       && prepare (db, "RELEASE mm_op", &s->release, error)
       && prepare (db, "ROLLBACK TO mm_op", &s->rollback, error)
@@ -238,6 +242,8 @@ apply_upsert (sqlite3 *db, MmStmts *s, MmWrite *w, GError **error)
     {
       gboolean found;
       guint64 stored = 0;
+      const char *text;
+      gsize text_len;
       if (!v2_lookup (db, s, w->v2.key, &found, &stored, NULL, error))
         return FALSE;
       /* a resent or older object changes nothing */
@@ -247,12 +253,13 @@ apply_upsert (sqlite3 *db, MmStmts *s, MmWrite *w, GError **error)
           return TRUE;
         }
       w->v2_existed = found;
+      text = mm_v2_row_text (&w->v2, s->buf, &text_len);
       bind_text (s->v2_put, 1, w->v2.key);
       bind_text (s->v2_put, 2, w->v2.gvr);
       bind_text (s->v2_put, 3, w->v2.ns);
       bind_text (s->v2_put, 4, w->v2.name);
       sqlite3_bind_int64 (s->v2_put, 5, (sqlite3_int64) w->v2.rv);
-      sqlite3_bind_text (s->v2_put, 6, w->v2.text, (int) w->v2.text_len, SQLITE_STATIC);
+      sqlite3_bind_text (s->v2_put, 6, text, (int) text_len, SQLITE_STATIC);
       if (!run (db, s->v2_put, error))
         return FALSE;
       w->v2_changed = TRUE;
@@ -396,8 +403,8 @@ feed_metaserver (MetaManager *self, MmWrite *w)
 {
   g_autoptr (EcMessage) m = NULL;
   const char *op = w->is_delete ? EC_OP_DELETE : w->v2_existed ? EC_OP_UPDATE : EC_OP_INSERT;
-  const char *value = w->is_delete ? w->v2_old : w->v2.text;
-  gssize value_len = w->is_delete ? -1 : (gssize) w->v2.text_len;
+  const char *value;
+  gsize value_len = 0;
   g_autoptr (GError) error = NULL;
   g_autofree char *rv = NULL;
 
@@ -406,6 +413,10 @@ feed_metaserver (MetaManager *self, MmWrite *w)
   if (self->feed_absent_since
       && g_get_monotonic_time () - self->feed_absent_since < FEED_RETRY_US)
     return;
+  if (w->is_delete)
+    value = w->v2_old;
+  else
+    value = mm_v2_row_text (&w->v2, self->scratch, &value_len);
   m = ec_message_new (MM_BUS_NAME, MM_BUS_GROUP, op, w->meta_key);
   if (w->v2.rv > 0)
     rv = g_strdup_printf ("%" G_GUINT64_FORMAT, w->v2.rv);
@@ -429,7 +440,8 @@ feed_metaserver (MetaManager *self, MmWrite *w)
           value = w->v2_old = g_steal_pointer (&updated);
         }
     }
-  if (value && !ec_message_set_content_json (m, value, value_len, &error))
+  if (value && !ec_message_set_content_json (m, value, w->is_delete ? -1 : (gssize) value_len,
+                                             &error))
     ec_log_warning (self->context, "stored object %s is not JSON: %s", w->v2.key, error->message);
   if (ec_endpoint_send_to_group (self->endpoint, "metaserver", m, &error))
     self->feed_absent_since = 0;
@@ -451,12 +463,15 @@ batch_done (const GError *error, gpointer data)
       MmWrite *w = b->ops->pdata[i];
       if (error && !w->error)
         w->error = g_error_copy (error);
+      self->inflight--;
+      self->inflight_bytes -= w->cost;
       if (!w->error && w->v2_changed)
         feed_metaserver (self, w);
       w->after (self, w);
     }
   self->seq_done++;
   mm_read_run_deferred (self);
+  mm_flow_resume (self);
 }
 
 static void
@@ -502,6 +517,12 @@ mm_write_queue (MetaManager *self, MmWrite *w)
       g_autofree char *ns = NULL, *name = NULL;
       mm_resource_parse (w->meta_key, &ns, &w->meta_type, &name);
     }
+  w->cost = sizeof *w + w->meta_len + w->v2.src_len + w->v2.head_len;
+  self->inflight++;
+  self->inflight_bytes += w->cost;
+  if (self->inflight > self->inflight_peak)
+    self->inflight_peak = self->inflight;
+  self->since_trim++;
   g_ptr_array_add (self->batch, w);
   if (self->batch->len >= BATCH_MAX)
     mm_write_flush (self);

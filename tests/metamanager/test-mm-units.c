@@ -40,6 +40,17 @@ test_scan_escapes (void)
   g_assert_cmpstr (info.name, ==, "a\"b\\c\xc3\xa9\xf0\x9f\x98\x80");
   g_assert_cmpuint (info.body_offset, ==, 2);
   mm_obj_info_clear (&info);
+
+  /* escaped keys are unescaped before they are compared; a key that only
+   * looks like one (a prefix, a longer word) is not taken */
+  obj = "{\"k\\u0069nd\":\"Pod\",\"metadat\":{\"name\":\"no\"},\"names\":\"no\","
+        "\"meta\\u0064ata\":{\"n\\u0061me\":\"yes\",\"nam\":\"no\",\"uid\":\"u\\/1\"}}";
+  g_assert_true (mm_scan_object (obj, strlen (obj), &info, NULL));
+  g_assert_cmpstr (info.kind, ==, "Pod");
+  g_assert_cmpstr (info.name, ==, "yes");
+  g_assert_cmpstr (info.uid, ==, "u/1");
+  g_assert_null (info.namespace);
+  mm_obj_info_clear (&info);
 }
 
 static void
@@ -136,12 +147,19 @@ row_of (MmV2Row *row, const char *type, const char *ns, const char *name, const 
   return ok;
 }
 
-/* Checks that text is a JSON object with the given apiVersion and kind. */
+/* Checks that the row's text is a JSON object with the given apiVersion and
+ * kind, and that assembling it in a scratch buffer gives the same text. */
 static void
-assert_typed (const char *text, const char *api_version, const char *kind)
+assert_typed (const MmV2Row *row, const char *api_version, const char *kind)
 {
   g_autoptr (JsonParser) p = json_parser_new ();
+  g_autofree char *text = mm_v2_row_dup_text (row);
+  g_autoptr (GString) buf = g_string_new ("left over from an earlier row");
+  gsize len;
+  const char *again = mm_v2_row_text (row, buf, &len);
   JsonObject *o;
+  g_assert_cmpuint (len, ==, strlen (text));
+  g_assert_cmpmem (again, len, text, strlen (text));
   g_assert_true (json_parser_load_from_data (p, text, -1, NULL));
   o = json_node_get_object (json_parser_get_root (p));
   g_assert_cmpstr (json_object_get_string_member (o, "apiVersion"), ==, api_version);
@@ -161,26 +179,26 @@ test_v2_rows (void)
   g_assert_cmpstr (row.ns, ==, "default");
   g_assert_cmpstr (row.name, ==, "nginx");
   g_assert_cmpuint (row.rv, ==, 17);
-  assert_typed (row.text, "v1", "Pod");
+  assert_typed (&row, "v1", "Pod");
   mm_v2_row_clear (&row);
 
   g_assert_true (row_of (&row, "node", "null", "edge-1", "{\"metadata\":{\"name\":\"edge-1\"}}"));
   g_assert_cmpstr (row.key, ==, "/core/v1/nodes/null/edge-1");
   g_assert_cmpstr (row.ns, ==, "");
-  assert_typed (row.text, "v1", "Node");
+  assert_typed (&row, "v1", "Node");
   mm_v2_row_clear (&row);
 
   /* an empty object gets its type from the resource, its name too */
   g_assert_true (row_of (&row, "configmap", "ns1", "cm1", "{ }"));
   g_assert_cmpstr (row.key, ==, "/core/v1/configmaps/ns1/cm1");
-  assert_typed (row.text, "v1", "ConfigMap");
+  assert_typed (&row, "v1", "ConfigMap");
   mm_v2_row_clear (&row);
 
   g_assert_true (row_of (&row, "lease", "kube-node-lease", "edge-1",
                          "{\"kind\":\"Lease\",\"metadata\":{\"name\":\"edge-1\"}}"));
   g_assert_cmpstr (row.key, ==, "/coordination.k8s.io/v1/leases/kube-node-lease/edge-1");
   g_assert_cmpstr (row.gvr, ==, "coordination.k8s.io/v1, Resource=leases");
-  assert_typed (row.text, "coordination.k8s.io/v1", "Lease");
+  assert_typed (&row, "coordination.k8s.io/v1", "Lease");
   mm_v2_row_clear (&row);
 
   /* dynamiccontroller objects carry their own type */
@@ -188,6 +206,14 @@ test_v2_rows (void)
                          "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\","
                          "\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"}}"));
   g_assert_cmpstr (row.key, ==, "/apps/v1/deployments/default/web");
+  /* nothing to fill in: the received text itself, not a copy */
+  g_assert_null (row.head);
+  {
+    gsize len;
+    g_autoptr (GString) buf = g_string_new (NULL);
+    g_assert_true (mm_v2_row_text (&row, buf, &len) == row.src);
+    g_assert_cmpuint (len, ==, row.src_len);
+  }
   mm_v2_row_clear (&row);
   g_assert_true (row_of (&row, "widget", "default", "w1",
                          "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\","

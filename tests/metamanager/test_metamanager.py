@@ -65,7 +65,7 @@ def pod(name, ns="default", rv=1, uid=None, labels=None, **extra):
 class Node:
     """One edgecore with metamanager and the stand-ins, in its own folder."""
 
-    def __init__(self, test, db=None, workdir=None):
+    def __init__(self, test, db=None, workdir=None, mm_conf=""):
         self.tmp = None
         if workdir is None:
             self.tmp = tempfile.TemporaryDirectory(prefix="ec-mm-")
@@ -84,7 +84,7 @@ class Node:
         with open(os.path.join(confd, "50-test.conf"), "w") as f:
             f.write(f"[core]\ncontrol-socket={self.sock}\ndata-dir={self.dir}\nstop-timeout=5\n"
                     f"node-name=edge-test\n[database]\ndata-source={self.db}\n"
-                    f"[metamanager]\nenable=true\nremote-query-timeout=5\n"
+                    f"[metamanager]\nenable=true\nremote-query-timeout=5\n{mm_conf}"
                     f"[fakehub]\nenable=true\nlog-file={self.hub_log}\nanswers={self.answers}\n"
                     f"[fakeedged]\nenable=true\nlog-file={self.edged_log}\n"
                     f"[fakemetaserver]\nenable=true\nlog-file={self.ms_log}\n")
@@ -543,6 +543,153 @@ class EdgedRequests(unittest.TestCase):
         self.assertTrue([m for m in n.hub() if m["header"]["msg_id"] == request["header"]["msg_id"]])
         self.assertEqual(n.sql("SELECT value FROM meta WHERE key='ns1/podpatch/p1'"),
                          [('{"status":{"phase":"Running"}}',)])
+
+
+class Lists(unittest.TestCase):
+    """servicelist and endpointslist, as KubeEdge HEAD keeps them: one `meta`
+    row under the message's resource, the content as received. KubeEdge
+    v1.2-v1.7 split them into a row per service/endpoints for EdgeMesh;
+    that went with "remove edgemesh from edgecore" (v1.8.0)."""
+
+    def test_lists_are_one_row(self):
+        n = Node(self).start()
+        services = [{"metadata": {"name": f"svc{i}", "namespace": "default",
+                                  "resourceVersion": str(10 + i)},
+                     "spec": {"ports": [{"port": 80 + i}]}} for i in range(3)]
+        endpoints = [{"metadata": {"name": f"svc{i}", "namespace": "default"},
+                      "subsets": [{"addresses": [{"ip": f"10.0.0.{i}"}]}]} for i in range(2)]
+        for resource, content, op in (("default/servicelist", services, "update"),
+                                      ("default/endpointslist", endpoints, "update"),
+                                      ("ns2/servicelist", services[:1], "insert")):
+            with self.subTest(resource=resource):
+                mid = n.send(msg(op, resource, content))
+                ack = n.reply_to(mid)
+                self.assertEqual((ack["route"]["operation"], ack["content"]), ("response", "OK"))
+                rows = n.sql("SELECT type, value FROM meta WHERE key=?", resource)
+                self.assertEqual(len(rows), 1)
+                self.assertEqual(rows[0][0], resource.split("/")[1])
+                self.assertEqual(json.loads(rows[0][1]), content)
+        # no row per object, nothing in meta_v2
+        self.assertEqual(n.sql("SELECT key FROM meta WHERE type IN ('service', 'endpoints')"), [])
+        self.assertEqual(n.sql("SELECT count(*) FROM meta_v2"), [(0,)])
+        # passed on to edged, and served back as one value
+        n.wait(lambda: [m for m in n.logged(n.edged_log)
+                        if m["route"]["resource"] == "default/servicelist"], "servicelist at edged")
+        reply, _, raw = n.call(msg("query", "default/servicelist", None, source="edged",
+                                   group="meta"))
+        self.assertEqual(reply["route"]["operation"], "response", raw)
+        values = sorted((json.loads(v) for v in reply["content"]), key=len)
+        self.assertEqual(values, [services[:1], services])  # both namespaces, as KubeEdge
+        # an update replaces the list as a whole
+        mid = n.send(msg("update", "default/servicelist", services[1:]))
+        n.reply_to(mid)
+        self.assertEqual(json.loads(n.sql("SELECT value FROM meta WHERE key='default/servicelist'")
+                                    [0][0]), services[1:])
+        # a list sent as a JSON string is stored as that string's text (KubeEdge's
+        # GetContentData), not split either
+        mid = n.send(msg("update", "default/endpointslist", json.dumps(endpoints[:1])))
+        self.assertEqual(n.reply_to(mid)["content"], "OK")
+        self.assertEqual(n.sql("SELECT value FROM meta WHERE key='default/endpointslist'"),
+                         [(json.dumps(endpoints[:1]),)])
+        self.assertEqual(n.sql("SELECT count(*) FROM meta"), [(3,)])
+
+
+SLOW_WRITER = """
+CREATE TABLE slow (x integer);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400)
+  INSERT INTO slow SELECT x FROM c;
+CREATE TRIGGER slow_writer AFTER INSERT ON meta_v2
+  BEGIN SELECT count(*) FROM slow a, slow b; END;
+"""
+
+
+class Backpressure(unittest.TestCase):
+    """A writer made slow with a trigger (every meta_v2 insert runs a 160,000
+    row join) and bursts far above a small high-water mark."""
+
+    def slow_node(self, mm_conf):
+        tmp = tempfile.TemporaryDirectory(prefix="ec-mm-bp-")
+        self.addCleanup(tmp.cleanup)
+        db = os.path.join(tmp.name, "edgecore.db")
+        con = sqlite3.connect(db)
+        con.executescript(HEAD_DDL + SLOW_WRITER)
+        con.close()
+        return Node(self, db=db, workdir=tmp.name, mm_conf=mm_conf).start()
+
+    def burst(self, node, count, prefix):
+        sent = []
+        for i in range(count):
+            m = msg("insert", f"default/pod/{prefix}-{i}", pod(f"{prefix}-{i}", rv=i + 1))
+            node.send(m)
+            sent.append(m)
+        return sent
+
+    def answers(self, node, sent):
+        ids = {m["header"]["msg_id"]: i for i, m in enumerate(sent)}
+        out = {}
+        for m in node.hub():
+            i = ids.get(m["header"].get("parent_msg_id"))
+            if i is not None:
+                out.setdefault(i, []).append(m)
+        return out
+
+    def test_burst_far_above_the_mark(self):
+        n = self.slow_node("max-pending-writes=8\n")
+        sent = self.burst(n, 300, "bp")
+        n.wait(lambda: len(self.answers(n, sent)) == len(sent), "300 answers", timeout=120)
+        answers = self.answers(n, sent)
+        # every message acked exactly once, none refused, acks in sending order
+        self.assertEqual(sorted(answers), list(range(300)))
+        self.assertTrue(all(len(a) == 1 and a[0]["content"] == "OK" for a in answers.values()))
+        index = {m["header"]["msg_id"]: i for i, m in enumerate(sent)}
+        order = [index[m["header"]["parent_msg_id"]] for m in n.hub()
+                 if m["content"] == "OK" and m["header"].get("parent_msg_id") in index]
+        self.assertEqual(order, list(range(300)))
+        self.assertEqual(n.sql("SELECT count(*) FROM meta_v2 WHERE name LIKE 'bp-%'"), [(300,)])
+        self.assertEqual(n.sql("SELECT count(*) FROM meta WHERE key LIKE 'default/pod/bp-%'"),
+                         [(300,)])
+        # it held messages, and never had more than the mark in flight
+        out = n.wait(lambda: "the database caught up" in n.output() and n.output(),
+                     "the caught-up log line")
+        self.assertIn("holding messages", out)
+        line = next(l for l in out.splitlines() if "the database caught up" in l)
+        held = int(line.split("caught up: ")[1].split()[0])
+        in_flight = int(line.split("at most ")[2].split()[0])
+        self.assertGreater(held, 100, line)
+        self.assertLessEqual(in_flight, 8, line)
+        self.assertIn(" 0 refused", line)
+        print(f"\n  {line.strip()}", file=sys.stderr)
+        # a query sent during a burst sees every write before it
+        more = self.burst(n, 40, "q")
+        reply, _, raw = n.call(msg("query", "default/pod/q-39", None, source="edged",
+                                   group="meta"), timeout_ms=60000)
+        self.assertEqual([json.loads(v)["metadata"]["name"] for v in reply["content"]], ["q-39"],
+                         raw)
+        n.wait(lambda: len(self.answers(n, more)) == 40, "40 more answers", timeout=60)
+
+    def test_past_the_bound_refused_never_acked_then_resent(self):
+        n = self.slow_node("max-pending-writes=4\nmax-held-messages=20\n")
+        sent = self.burst(n, 150, "rf")
+        n.wait(lambda: len(self.answers(n, sent)) == len(sent), "150 answers", timeout=120)
+        answers = self.answers(n, sent)
+        refused = [i for i, a in answers.items() if a[0]["route"]["operation"] == "error"]
+        acked = [i for i, a in answers.items() if a[0]["content"] == "OK"]
+        self.assertTrue(refused, "nothing was refused")
+        self.assertEqual(len(refused) + len(acked), 150)
+        for i in refused:
+            self.assertEqual(len(answers[i]), 1)
+            self.assertIn("metamanager is busy", answers[i][0]["content"])
+        # the refused ones are not stored, every acked one is
+        names = {r[0] for r in n.sql("SELECT name FROM meta_v2")}
+        self.assertEqual(names, {f"rf-{i}" for i in acked})
+        # the cloud sends them again (same ids): now they are stored and acked
+        for i in refused:
+            n.send(sent[i])
+            n.wait(lambda: len(self.answers(n, sent)[i]) == 2, f"answer to resent {i}")
+        answers = self.answers(n, sent)
+        self.assertTrue(all(answers[i][1]["content"] == "OK" for i in refused))
+        self.assertEqual(n.sql("SELECT count(*) FROM meta_v2 WHERE name LIKE 'rf-%'"), [(150,)])
+        self.assertIsNone(n.proc.poll())
 
 
 class Databases(unittest.TestCase):
