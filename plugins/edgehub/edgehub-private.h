@@ -22,6 +22,8 @@ typedef struct {
   gboolean rotate;
   gint64   heartbeat_s;
   gint64   handshake_timeout_s;
+  gint64   read_deadline_s;       /* 0: not applied */
+  gint64   write_deadline_s;      /* 0: not applied */
   gint64   max_message_size;
   double   backoff_initial_s, backoff_max_s, backoff_jitter;
   double   qps, burst;
@@ -32,6 +34,7 @@ typedef struct {
   guint64 from_cloud, to_cloud;
   guint64 invalid, oversized, unknown_group, unknown_operation, unroutable, backlog_dropped;
   guint64 connects;
+  guint64 dead_read, dead_write;
 } EhCounters;
 
 typedef struct {
@@ -59,6 +62,11 @@ typedef struct {
   GTlsCertificateFlags     tls_errors;
   EhBackoff                backoff;
   gint64                   connected_at;
+  gint64                   last_rx;       /* monotonic µs of the last frame or pong */
+  guint                    liveness_source;
+  guint                    ping_source;   /* a ping to send at the next idle */
+  guint64                  ping_next;     /* the number of the next ping */
+  gboolean                 ping_outstanding;
 
   /* cloud to edge (downlink.c) */
   GQueue                   backlog;     /* Pending deliveries while a bus queue is full */
@@ -83,6 +91,7 @@ void     eh_link_stop         (EdgeHub *self);
 void     eh_link_restart      (EdgeHub *self);
 gboolean eh_link_is_up        (EdgeHub *self);
 gboolean eh_link_write        (EdgeHub *self, const char *text, gsize len);
+guint64  eh_link_request_ping (EdgeHub *self);
 
 /* downlink.c */
 void     eh_downlink_receive  (EdgeHub *self, const char *data, gsize len);
@@ -95,4 +104,8 @@ void      eh_uplink_submit    (EdgeHub *self, EcMessage *message);
 void      eh_uplink_flush     (EdgeHub *self);
 void      eh_uplink_persist_all (EdgeHub *self);
 guint     eh_uplink_length    (EhUplink *up);
+void      eh_uplink_confirm   (EdgeHub *self, guint64 seq);
+void      eh_uplink_link_lost (EdgeHub *self);
+gint64    eh_uplink_oldest_unread (EdgeHub *self);
+gboolean  eh_uplink_has_unread (EdgeHub *self);
 gboolean  eh_write_message    (EdgeHub *self, EcMessage *message);

@@ -25,8 +25,8 @@ static const EcConfigKey edgehub_keys[] = {
   { EC_CONFIG_BOOL,   0, "websocket-enable", "true", "connect over websocket (exactly one of websocket and quic)" },
   { EC_CONFIG_STRING, 0, "websocket-server", "", "cloudcore's websocket address, host:port without scheme" },
   { EC_CONFIG_INT,    0, "websocket-handshake-timeout", "30", "websocket handshake timeout in seconds" },
-  { EC_CONFIG_INT,    0, "websocket-read-deadline", "15", "accepted for compatibility; KubeEdge does not apply it either" },
-  { EC_CONFIG_INT,    0, "websocket-write-deadline", "15", "accepted for compatibility; a stuck link is found by TCP and the keepalive" },
+  { EC_CONFIG_INT,    0, "websocket-read-deadline", "15", "seconds without any frame or pong from the cloud (it is pinged when idle) after which the link is dropped and redialled; 0 = never (KubeEdge does not apply it)" },
+  { EC_CONFIG_INT,    0, "websocket-write-deadline", "15", "seconds a written message may stay unread by the cloud (no pong to a ping sent after it) before the link is dropped and redialled; 0 = never" },
   { EC_CONFIG_INT,    0, "websocket-max-message-size", "67108864", "bytes; a larger message from the cloud is dropped and logged, the link stays up" },
   { EC_CONFIG_DOUBLE, 0, "reconnect-backoff-initial", "1", "seconds before the first reconnect attempt; doubled after each failure" },
   { EC_CONFIG_DOUBLE, 0, "reconnect-backoff-max", "30", "the longest wait between reconnect attempts, in seconds" },
@@ -58,6 +58,8 @@ read_config (EdgeHub *self)
   cfg->rotate = ec_plugin_context_get_bool (c, "rotate-certificates");
   cfg->heartbeat_s = ec_plugin_context_get_int (c, "heartbeat");
   cfg->handshake_timeout_s = ec_plugin_context_get_int (c, "websocket-handshake-timeout");
+  cfg->read_deadline_s = MAX (0, ec_plugin_context_get_int (c, "websocket-read-deadline"));
+  cfg->write_deadline_s = MAX (0, ec_plugin_context_get_int (c, "websocket-write-deadline"));
   cfg->max_message_size = ec_plugin_context_get_int (c, "websocket-max-message-size");
   cfg->backoff_initial_s = ec_plugin_context_get_double (c, "reconnect-backoff-initial");
   cfg->backoff_max_s = ec_plugin_context_get_double (c, "reconnect-backoff-max");
@@ -177,8 +179,10 @@ edgehub_stop (gpointer state)
                " from the cloud, %" G_GUINT64_FORMAT " to the cloud, dropped: %" G_GUINT64_FORMAT
                " invalid, %" G_GUINT64_FORMAT " oversized, %" G_GUINT64_FORMAT " unknown group, %"
                G_GUINT64_FORMAT " unroutable, %" G_GUINT64_FORMAT " backlog; %" G_GUINT64_FORMAT
-               " unknown operations", n->connects, n->from_cloud, n->to_cloud, n->invalid,
-               n->oversized, n->unknown_group, n->unroutable, n->backlog_dropped, n->unknown_operation);
+               " unknown operations; links found dead: %" G_GUINT64_FORMAT " silent, %" G_GUINT64_FORMAT
+               " not reading", n->connects, n->from_cloud, n->to_cloud, n->invalid,
+               n->oversized, n->unknown_group, n->unroutable, n->backlog_dropped, n->unknown_operation,
+               n->dead_read, n->dead_write);
 }
 
 /* A message for the cloud from any plugin. */

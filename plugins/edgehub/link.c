@@ -3,9 +3,14 @@
  * node_id, project_id and ConnectionUse: msg, the node's client
  * certificate, the server verified against the cloud CA (host name
  * included), no extensions, one JSON message per text frame, a keepalive
- * message right after connecting and every heartbeat seconds. When the link
- * fails it is dialled again after a bounded exponential backoff with
- * jitter. Connects and disconnects are broadcast on the bus. */
+ * message right after connecting and every heartbeat seconds. Liveness:
+ * websocket pings (answered by any RFC 6455 peer, Go's gorilla included)
+ * when the link is idle and after each batch of writes; a cloud that sends
+ * nothing, not even a pong, for websocket-read-deadline, or that leaves a
+ * written message unread (no pong to a later ping) for
+ * websocket-write-deadline, is treated as gone. When the link fails it is
+ * dialled again after a bounded exponential backoff with jitter. Connects
+ * and disconnects are broadcast on the bus. */
 #include "edgehub-private.h"
 
 #include <string.h>
@@ -112,6 +117,13 @@ schedule_reconnect (EdgeHub *self)
 static void
 drop_socket (EdgeHub *self)
 {
+  if (self->liveness_source)
+    g_source_remove (self->liveness_source);
+  self->liveness_source = 0;
+  if (self->ping_source)
+    g_source_remove (self->ping_source);
+  self->ping_source = 0;
+  self->ping_outstanding = FALSE;
   if (!self->ws)
     return;
   g_signal_handlers_disconnect_by_data (self->ws, self);
@@ -122,6 +134,20 @@ drop_socket (EdgeHub *self)
   if (self->keepalive_source)
     g_source_remove (self->keepalive_source);
   self->keepalive_source = 0;
+}
+
+/* The link is gone: forget it, requeue what the cloud may not have read,
+ * tell the bus, plan the next dial. */
+static void
+link_down (EdgeHub *self)
+{
+  gint64 up_s = (g_get_monotonic_time () - self->connected_at) / G_USEC_PER_SEC;
+  drop_socket (self);
+  eh_uplink_link_lost (self);
+  broadcast_state (self, FALSE);
+  if (up_s >= 10)
+    eh_backoff_reset (&self->backoff);
+  schedule_reconnect (self);
 }
 
 /* The link went down. */
@@ -137,11 +163,154 @@ on_closed (SoupWebsocketConnection *ws, gpointer data)
                   "(close code %u%s%s); %u message(s) wait for the cloud", up_s, code,
                   reason && *reason ? ", " : "", reason ? reason : "",
                   eh_uplink_length (self->uplink));
-  drop_socket (self);
-  broadcast_state (self, FALSE);
-  if (up_s >= 10)
-    eh_backoff_reset (&self->backoff);
-  schedule_reconnect (self);
+  link_down (self);
+}
+
+/* The socket under the websocket (libsoup wraps it in a TLS stream and its
+ * own stream), or NULL. */
+static GSocket *
+find_socket (GIOStream *io)
+{
+  for (int depth = 0; io && depth < 6; depth++)
+    {
+      static const char *const names[] = { "base-iostream", "base-io-stream" };
+      GIOStream *base = NULL;
+      if (G_IS_SOCKET_CONNECTION (io))
+        return g_socket_connection_get_socket (G_SOCKET_CONNECTION (io));
+      for (guint i = 0; i < G_N_ELEMENTS (names) && !base; i++)
+        {
+          GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (io), names[i]);
+          if (p && g_type_is_a (p->value_type, G_TYPE_IO_STREAM))
+            {
+              g_object_get (io, names[i], &base, NULL);
+              if (base)
+                g_object_unref (base);   /* io keeps it alive */
+            }
+        }
+      io = base;
+    }
+  return NULL;
+}
+
+/* The cloud stopped answering: shut the socket down at once (a TLS close
+ * would wait on a peer that does not read) and reconnect. */
+static void
+link_dead (EdgeHub *self, const char *why)
+{
+  GSocket *sock = find_socket (soup_websocket_connection_get_io_stream (self->ws));
+  ec_log_warning (self->context, "the cloud is not answering: %s; dropping the connection after %"
+                  G_GINT64_FORMAT " s, %u message(s) wait for the cloud", why,
+                  (g_get_monotonic_time () - self->connected_at) / G_USEC_PER_SEC,
+                  eh_uplink_length (self->uplink));
+  if (sock)
+    g_socket_shutdown (sock, TRUE, TRUE, NULL);
+  link_down (self);
+}
+
+/* Sends the next ping; its pong proves the cloud read everything before. The
+ * payload names the ping. libsoup 3 has no call for pings with a payload,
+ * but its send_message takes the opcode as the data type and sends it as
+ * is (0x9 = ping, at most 125 bytes). */
+static void
+send_ping (EdgeHub *self)
+{
+  char payload[40];
+  int n = g_snprintf (payload, sizeof payload, "edgecore-%" G_GUINT64_FORMAT, self->ping_next);
+  g_autoptr (GBytes) bytes = g_bytes_new (payload, (gsize) n);
+  if (!eh_link_is_up (self))
+    return;
+  soup_websocket_connection_send_message (self->ws, (SoupWebsocketDataType) 0x9, bytes);
+  self->ping_next++;
+  self->ping_outstanding = TRUE;
+}
+
+/* Sends the ping that writes asked for. */
+static gboolean
+on_ping_due (gpointer data)
+{
+  EdgeHub *self = data;
+  self->ping_source = 0;
+  if (!self->ping_outstanding)
+    send_ping (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A message was just written: returns the number of the ping whose pong
+ * will prove the cloud read it, and makes sure that ping is sent. */
+guint64
+eh_link_request_ping (EdgeHub *self)
+{
+  if (!self->ping_outstanding && !self->ping_source)
+    self->ping_source = g_idle_add_full (G_PRIORITY_DEFAULT, on_ping_due, self, NULL);
+  return self->ping_next;
+}
+
+/* A pong: the cloud is alive, and read everything written before the ping
+ * that waits for it (one ping at a time, so pongs need no matching; the
+ * payload is not read, as libsoup 3.2 hands it over as a GByteArray while
+ * declaring GBytes). */
+static void
+on_pong (SoupWebsocketConnection *ws, gpointer message, gpointer data)
+{
+  EdgeHub *self = data;
+  self->last_rx = g_get_monotonic_time ();
+  if (!self->ping_outstanding)
+    return;   /* unsolicited */
+  self->ping_outstanding = FALSE;
+  eh_uplink_confirm (self, self->ping_next - 1);
+  if (eh_uplink_has_unread (self))
+    eh_link_request_ping (self);
+}
+
+/* Checks the deadlines, and pings an idle link so that a live cloud has
+ * something to answer. */
+static gboolean
+on_liveness (gpointer data)
+{
+  EdgeHub *self = data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 rd = self->cfg.read_deadline_s * G_USEC_PER_SEC;
+  gint64 wd = self->cfg.write_deadline_s * G_USEC_PER_SEC;
+  gint64 oldest = eh_uplink_oldest_unread (self);
+
+  if (!eh_link_is_up (self))
+    return G_SOURCE_CONTINUE;
+  if (rd > 0 && now - self->last_rx > rd)
+    {
+      g_autofree char *why = g_strdup_printf ("nothing, not even a pong, came from it for %.1f s "
+                                              "(websocket-read-deadline %" G_GINT64_FORMAT " s)",
+                                              (now - self->last_rx) / 1e6, self->cfg.read_deadline_s);
+      self->n.dead_read++;
+      self->liveness_source = 0;
+      link_dead (self, why);
+      return G_SOURCE_REMOVE;
+    }
+  if (wd > 0 && oldest && now - oldest > wd)
+    {
+      g_autofree char *why = g_strdup_printf ("a message written %.1f s ago is still not read by it "
+                                              "(websocket-write-deadline %" G_GINT64_FORMAT " s)",
+                                              (now - oldest) / 1e6, self->cfg.write_deadline_s);
+      self->n.dead_write++;
+      self->liveness_source = 0;
+      link_dead (self, why);
+      return G_SOURCE_REMOVE;
+    }
+  if (!self->ping_outstanding && now - self->last_rx >= MAX (rd, wd) / 4)
+    send_ping (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Starts watching the link's deadlines. */
+static void
+start_liveness (EdgeHub *self)
+{
+  gint64 rd = self->cfg.read_deadline_s, wd = self->cfg.write_deadline_s;
+  gint64 shortest = rd && wd ? MIN (rd, wd) : MAX (rd, wd);
+  self->last_rx = g_get_monotonic_time ();
+  if (shortest <= 0)
+    return;
+  /* a check every fifth of the shortest deadline, between 0.2 and 1 s */
+  self->liveness_source = g_timeout_add ((guint) CLAMP (shortest * 1000 / 5, 200, 1000), on_liveness, self);
 }
 
 /* A protocol or I/O error on the link; "closed" follows. */
@@ -158,6 +327,7 @@ on_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer
 {
   gsize len;
   const char *p = g_bytes_get_data (message, &len);
+  ((EdgeHub *) data)->last_rx = g_get_monotonic_time ();
   eh_downlink_receive (data, p, len);
 }
 
@@ -232,8 +402,10 @@ on_dialed (GObject *source, GAsyncResult *res, gpointer data)
   g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
   g_signal_connect (ws, "closed", G_CALLBACK (on_closed), self);
   g_signal_connect (ws, "error", G_CALLBACK (on_ws_error), self);
+  g_signal_connect (ws, "pong", G_CALLBACK (on_pong), self);
   ec_log_message (self->context, "connected to the cloud at %s as node %s", d->url, self->cfg.node);
   dial_free (d);
+  start_liveness (self);
   send_keepalive (self);
   self->keepalive_source = g_timeout_add_seconds ((guint) MAX (self->cfg.heartbeat_s, 1), on_heartbeat, self);
   broadcast_state (self, TRUE);
@@ -341,6 +513,7 @@ eh_link_restart (EdgeHub *self)
     {
       ec_log_message (self->context, "reconnecting with the new certificate");
       drop_socket (self);
+      eh_uplink_link_lost (self);
       broadcast_state (self, FALSE);
     }
   if (self->reconnect_source)

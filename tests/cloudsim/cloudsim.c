@@ -137,6 +137,7 @@ main (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *record = NULL, *script = NULL, *server_name = NULL, *node = NULL;
   gint port = 10000, https_port = -1, resend_ms = 5000;
+  gboolean relay = FALSE;
   gint64 token_ttl = 86400, edge_validity = 365 * 86400, edge_offset = 0;
   gboolean bad_hash = FALSE, server_expired = FALSE;
   GOptionEntry entries[] = {
@@ -152,6 +153,7 @@ main (int argc, char **argv)
     { "server-cert-expired", 0, 0, G_OPTION_ARG_NONE, &server_expired, "serve an expired hub certificate", NULL },
     { "edge-cert-validity", 0, 0, G_OPTION_ARG_INT64, &edge_validity, "seconds a signed node certificate is valid", "S" },
     { "edge-cert-offset", 0, 0, G_OPTION_ARG_INT64, &edge_offset, "seconds added to a signed certificate's start", "S" },
+    { "relay", 0, 0, G_OPTION_ARG_NONE, &relay, "relay the WSS port through cloudsim itself, so that `silent` can freeze a live connection", NULL },
     { "resend-ms", 0, 0, G_OPTION_ARG_INT, &resend_ms, "resend unacked messages after this long (default 5000)", "MS" },
     { NULL }
   };
@@ -186,6 +188,7 @@ main (int argc, char **argv)
   hopt.edge_cert_validity = edge_validity;
   hopt.edge_cert_offset = edge_offset;
   hopt.resend_ms = (guint) MAX (resend_ms, 1);
+  hopt.relay = relay;
   sim.hub = cs_hub_new (pki, &hopt, &error);
   if (!sim.hub)
     {

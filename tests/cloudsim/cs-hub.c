@@ -12,6 +12,7 @@
  * deletes are answered "OK" as cloudcore's edgecontroller does.
  * Everything is appended to the record as JSON lines. */
 #include "cs-hub.h"
+#include "cs-relay.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -37,6 +38,7 @@ struct _CsHub {
   CsHubOptions             opt;
   SoupServer              *wss;
   SoupServer              *https;
+  CsRelay                 *relay;       /* in front of wss, or NULL */
   guint                    port, https_port;
   FILE                    *record;
   SoupWebsocketConnection *conn;
@@ -646,11 +648,22 @@ cs_hub_new (CsPki *pki, const CsHubOptions *options, GError **error)
           return NULL;
         }
     }
-  hub->wss = new_server (hub, options->port, G_TLS_AUTHENTICATION_REQUIRED, &hub->port, error);
+  hub->wss = new_server (hub, options->relay ? 0 : options->port, G_TLS_AUTHENTICATION_REQUIRED,
+                         &hub->port, error);
   if (!hub->wss)
     {
       cs_hub_free (hub);
       return NULL;
+    }
+  if (options->relay)
+    {
+      hub->relay = cs_relay_new (options->port, hub->port, error);
+      if (!hub->relay)
+        {
+          cs_hub_free (hub);
+          return NULL;
+        }
+      hub->port = cs_relay_get_port (hub->relay);
     }
   soup_server_add_websocket_handler (hub->wss, NULL, NULL, NULL, on_websocket, hub, NULL);
   hub->https = new_server (hub, options->https_port, G_TLS_AUTHENTICATION_REQUESTED,
@@ -682,6 +695,7 @@ cs_hub_free (CsHub *hub)
       g_signal_handlers_disconnect_by_data (hub->conn, hub);
       g_clear_object (&hub->conn);
     }
+  cs_relay_free (hub->relay);
   if (hub->wss)
     soup_server_disconnect (hub->wss);
   if (hub->https)
@@ -856,6 +870,21 @@ cs_hub_command (CsHub *hub, const char *line, GString *reply)
     {
       drop_connection (hub, FALSE);
       g_string_append (reply, "closing");
+    }
+  else if (!strcmp (cmd, "silent"))
+    {
+      guint n;
+      if (!hub->relay)
+        {
+          g_string_append (reply, "error: silent needs cloudsim --relay");
+          return FALSE;
+        }
+      n = cs_relay_silence (hub->relay);
+      {
+        g_autofree char *f = g_strdup_printf (",\"connections\":%u", n);
+        record (hub, "silent", f);
+      }
+      g_string_append_printf (reply, "silent on %u connection(s)", n);
     }
   else if (!strcmp (cmd, "ack-delay"))
     {

@@ -13,6 +13,7 @@ typedef struct {
   gint64       edge_cert_validity; /* seconds */
   gint64       edge_cert_offset;   /* seconds added to NotBefore (negative: in the past) */
   guint        resend_ms;          /* resend unacked messages after this long */
+  gboolean     relay;              /* put a relay in front of the WSS port (for `silent`) */
 } CsHubOptions;
 
 CsHub   *cs_hub_new             (CsPki              *pki,

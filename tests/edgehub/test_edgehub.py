@@ -195,6 +195,13 @@ class Node:
             self.log.close()
         self.proc = None
 
+    def crash(self):
+        """kill -9: no stop handler runs."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+        self.proc = None
+
     def stored(self):
         with sqlite3.connect(self.db, timeout=5) as db:
             return {r[0]: (r[1], r[2]) for r in db.execute("SELECT key, op, rv FROM fake_meta")}
@@ -410,6 +417,110 @@ class Reliability(Base):
         cloud2.wait_connects(2)
         time.sleep(0.5)
         self.assertEqual(uplinked(), ids + ["st-2"])
+
+    def test_crash_while_offline_keeps_every_kind_in_order(self):
+        cloud, node = self.joined()
+        port, https = cloud.port, cloud.https_port
+        cloud.kill()
+        node.wait_log(r"fake-metamanager: cloud_disconnected")
+        # several kinds: event inserts, a registration, node status (coalesced),
+        # pod status, an ack of a cloud message, a twin message, a user message
+        sent = [
+            ("ev-a", edge_msg("insert", "default/event/a", {"i": 1}, msg_id="ev-a")),
+            ("reg-1", edge_msg("insert", "default/nodestatus/edge-1", {"reg": 1}, msg_id="reg-1")),
+            ("st-0", edge_msg("update", "default/nodestatus/edge-1", {"n": 0}, msg_id="st-0")),
+            ("ps-1", edge_msg("update", "default/podstatus/web", {"phase": "Running"}, msg_id="ps-1")),
+            ("ack-1", json.dumps({"header": {"msg_id": "ack-1", "parent_msg_id": "cloud-9",
+                                             "timestamp": 1},
+                                  "route": {"source": "metaManager", "group": "resource",
+                                            "operation": "response", "resource": "default/pod/x"},
+                                  "content": "OK"})),
+            ("tw-1", edge_msg("update", "node/edge-1/device/d1/twin/edge_updated", {"t": 1},
+                              source="twin", group="twin", msg_id="tw-1")),
+            ("st-1", edge_msg("update", "default/nodestatus/edge-1", {"n": 1}, msg_id="st-1")),
+            ("ev-b", edge_msg("delete", "default/event/b", None, msg_id="ev-b")),
+            ("us-1", edge_msg("publish", "node/edge-1/user/topic", {"u": 1}, source="router_eventbus",
+                              group="user", msg_id="us-1")),
+        ]
+        for _, m in sent:
+            out = node.ctl("send websocket " + m)
+            self.assertTrue(out.startswith("ok"), out)
+        # st-0 is replaced by st-1 (latest status per object); everything is in
+        # the table before the crash (the batch commits within milliseconds)
+        expected = ["ev-a", "reg-1", "ps-1", "ack-1", "tw-1", "st-1", "ev-b", "us-1"]
+        wait_for(lambda: [r[2] for r in node.uplink_rows()] == expected, 5,
+                 "every queued message saved: " + repr(node.uplink_rows()))
+        node.crash()
+        self.assertEqual([r[2] for r in node.uplink_rows()], expected)
+        node.start()
+        node.wait_log(r"8 message\(s\) for the cloud kept from the last run")
+
+        cloud2 = Cloud(self, self.root, port=port, https_port=https).start()
+        cloud2.wait_connects(1)
+
+        def uplinked():
+            return [m["header"]["msg_id"] for m in cloud2.received()
+                    if m["header"].get("msg_id") in {k for k, _ in sent}]
+        wait_for(lambda: len(uplinked()) >= len(expected), 10, "the queued messages")
+        wait_for(lambda: node.uplink_rows() == [], 5, "the saved queue to be emptied")
+        self.assertEqual(uplinked(), expected)
+        # the texts are the ones sent (sync false), byte for byte in meaning
+        got = {m["header"]["msg_id"]: m for m in cloud2.received()}
+        self.assertEqual(got["ps-1"]["content"], {"phase": "Running"})
+        self.assertEqual(got["ack-1"]["header"]["parent_msg_id"], "cloud-9")
+        # another crash after delivery sends nothing twice
+        node.crash()
+        node.start()
+        cloud2.wait_connects(2)
+        time.sleep(1)
+        self.assertEqual(uplinked(), expected)
+
+    def silent_cloud(self, extra):
+        cloud, node = self.joined("--relay", extra="[edgehub]\n" + extra)
+        wait_for(lambda: len(cloud.received()) >= 1, 5, "the first keepalive")
+        cloud.cmd("silent")
+        cloud.wait_event(lambda e: e["event"] == "silent" and e["connections"] == 1)
+        return cloud, node, time.time()
+
+    def test_silent_cloud_found_by_read_deadline(self):
+        # idle link: only the read deadline (pings unanswered) can notice
+        cloud, node, t0 = self.silent_cloud("websocket-read-deadline=2\nwebsocket-write-deadline=0\n")
+        node.wait_log(r"the cloud is not answering: nothing, not even a pong, came from it for 2\.\d s "
+                      r"\(websocket-read-deadline 2 s\)", timeout=6)
+        took = time.time() - t0
+        self.assertLess(took, 2 + 1.5, "noticed too late")
+        self.assertGreaterEqual(took, 1.8, "noticed before the deadline")
+        node.wait_log(r"fake-metamanager: cloud_disconnected")
+        cloud.wait_connects(2, timeout=10)
+        node.wait_log(r"fake-metamanager: cloud_connected", count=2)
+        # the new link works both ways
+        cloud.cmd("send " + pod("after-silence", 4, msg_id="as-1"))
+        wait_for(lambda: self.acked(cloud, "as-1"), 10, "the ack on the new link")
+        # a healthy idle link stays up well past the deadline (pongs count)
+        n = len(cloud.events("connect"))
+        time.sleep(3.5)
+        self.assertEqual(len(cloud.events("connect")), n)
+
+    def test_cloud_not_reading_found_by_write_deadline_and_nothing_lost(self):
+        cloud, node, t0 = self.silent_cloud("websocket-read-deadline=0\nwebsocket-write-deadline=2\n")
+        ids = [f"quiet-{i}" for i in range(5)]
+        for i, mid in enumerate(ids):
+            out = node.ctl("send websocket " + edge_msg("insert", f"default/event/q{i}", {"i": i},
+                                                        msg_id=mid))
+            self.assertTrue(out.startswith("ok"), out)
+        t1 = time.time()
+        node.wait_log(r"the cloud is not answering: a message written 2\.\d s ago is still not read "
+                      r"by it \(websocket-write-deadline 2 s\)", timeout=6)
+        self.assertLess(time.time() - t1, 2 + 1.5, "noticed too late")
+        node.wait_log(r"5 message\(s\) the cloud did not confirm reading will be sent again")
+        cloud.wait_connects(2, timeout=10)
+
+        def got():
+            return [m["header"]["msg_id"] for m in cloud.received() if m["header"]["msg_id"] in ids]
+        wait_for(lambda: len(got()) >= 5, 10, "the messages written into the silent link")
+        time.sleep(0.5)
+        self.assertEqual(got(), ids)   # each once, in order
+        wait_for(lambda: node.uplink_rows() == [], 5, "their saved copies to be deleted")
 
 
 class BadInput(Base):
