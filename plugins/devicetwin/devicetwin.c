@@ -47,138 +47,88 @@ dt_warn_limited (DeviceTwin *self, DtRateLimit *rl, const char *format, ...)
   rl->suppressed = 0;
 }
 
-/* Decodes base64url (with or without padding); NULL if it is not. */
-static char *
-decode_topic (const char *resource)
-{
-  g_autofree char *b64 = g_strdup (resource);
-  gsize len = strlen (b64), out_len = 0;
-  guchar *raw;
-
-  if (len == 0 || len % 4 == 1)
-    return NULL;
-  for (char *p = b64; *p; p++)
-    {
-      if (*p == '-')
-        *p = '+';
-      else if (*p == '_')
-        *p = '/';
-      else if (!g_ascii_isalnum (*p) && *p != '=')
-        return NULL;
-    }
-  if (len % 4)
-    {
-      char *padded = g_strnfill (len + (4 - len % 4), '=');
-      memcpy (padded, b64, len);
-      g_free (b64);
-      b64 = padded;
-    }
-  raw = g_base64_decode (b64, &out_len);
-  if (!raw || out_len == 0 || memchr (raw, 0, out_len) || !g_utf8_validate ((char *) raw, out_len, NULL))
-    {
-      g_free (raw);
-      return NULL;
-    }
-  {
-    char *text = g_malloc (out_len + 1);
-    memcpy (text, raw, out_len);
-    text[out_len] = '\0';
-    g_free (raw);
-    return text;
-  }
-}
-
-/* Splits a device topic into id and suffix. Accepts HEAD's <ns>/<name>
- * and v1.9.2's single-level ids. */
-static const char *
-device_suffix (const char *topic, char **id)
-{
-  static const char *const suffixes[] = {
-    "/twin/update", "/twin/get", "/twin/cloud_updated", "/state/update", NULL,
-  };
-  const char *rest = topic + strlen ("$hw/events/device/");
-  gsize len = strlen (rest);
-
-  for (guint i = 0; suffixes[i]; i++)
-    {
-      gsize sl = strlen (suffixes[i]);
-      if (len >= sl && strcmp (rest + len - sl, suffixes[i]) == 0)
-        {
-          *id = g_strndup (rest, len - sl);
-          return suffixes[i];
-        }
-    }
-  return NULL;
-}
-
-/* Whether an id has one or two non-empty levels. */
-static gboolean
-id_well_formed (const char *id)
-{
-  const char *slash = strchr (id, '/');
-  if (!*id || id[0] == '/')
-    return FALSE;
-  if (!slash)
-    return TRUE;
-  return slash[1] && !strchr (slash + 1, '/');
-}
-
-/* An MQTT event from eventbus (reference section 1.2 / classifyMsg). */
+/* An MQTT event from eventbus (reference section 1.2 / classifyMsg). The
+ * content is a JSON object (read in place) or a string holding the
+ * payload. */
 static void
 handle_bus (DeviceTwin *self, EcMessage *message)
 {
-  g_autofree char *topic = decode_topic (ec_message_get_resource (message));
-  g_autofree char *payload = NULL;
-  g_autofree char *id = NULL;
+  GString *topic = self->topic_buf;
+  g_autofree char *owned = NULL;
+  g_autofree char *full_topic = NULL;
+  const char *payload;
+  gsize payload_len;
+  const char *id = NULL;
   const char *suffix;
 
-  if (!topic)
+  if (!dt_decode_topic (ec_message_get_resource (message), topic))
     {
       dt_warn_limited (self, &self->rl_bad_topic, "message %s from eventbus: resource is not a base64url topic",
                        ec_message_get_id (message));
       return;
     }
-  payload = ec_message_dup_content_string (message);
-  if (g_str_has_prefix (topic, "$hw/events/node/"))
+  payload = ec_message_get_content_json (message, &payload_len);
+  if (payload_len == 0 || payload[0] != '{')
     {
-      const char *rest = topic + strlen ("$hw/events/node/");
+      owned = ec_message_dup_content_string (message);
+      payload = owned;
+      payload_len = strlen (owned);
+    }
+  if (g_str_has_prefix (topic->str, "$hw/events/node/"))
+    {
+      const char *rest = topic->str + strlen ("$hw/events/node/");
       const char *slash = strchr (rest, '/');
       if (slash && slash != rest && strcmp (slash, "/membership/get") == 0)
-        dt_membership_handle_get (self, payload);
+        {
+          if (!owned)
+            payload = owned = g_strndup (payload, payload_len);
+          dt_membership_handle_get (self, payload);
+        }
       else
-        ec_log_debug (self->context, "no handler for topic %s", topic);
+        ec_log_debug (self->context, "no handler for topic %s", topic->str);
       return;
     }
-  if (!g_str_has_prefix (topic, "$hw/events/device/") || !(suffix = device_suffix (topic, &id)))
+  if (!g_str_has_prefix (topic->str, "$hw/events/device/"))
     {
-      ec_log_debug (self->context, "no handler for topic %s", topic);
+      ec_log_debug (self->context, "no handler for topic %s", topic->str);
       return;
     }
-  if (!id_well_formed (id))
+  full_topic = g_strdup (topic->str);
+  if (!(suffix = dt_device_suffix (topic->str, &id)))
     {
-      dt_warn_limited (self, &self->rl_bad_topic, "topic %s has no valid device id; ignored", topic);
+      ec_log_debug (self->context, "no handler for topic %s", full_topic);
+      return;
+    }
+  if (!dt_id_well_formed (id))
+    {
+      dt_warn_limited (self, &self->rl_bad_topic, "topic %s has no valid device id; ignored", full_topic);
       return;
     }
   if (strlen (id) > DT_MAX_ID_LEN)
     {
-      g_autofree char *result_topic = g_strconcat (topic, "/result", NULL);
+      g_autofree char *result_topic = g_strconcat (full_topic, "/result", NULL);
       g_autofree char *reason = g_strdup_printf ("device id longer than %d bytes", DT_MAX_ID_LEN);
       dt_warn_limited (self, &self->rl_bad_topic, "topic with a %zu-byte device id rejected", strlen (id));
       dt_publish_now (self, result_topic, dt_json_error ("", 400, reason));
       return;
     }
   if (strcmp (suffix, "/twin/update") == 0)
-    dt_twin_handle_update (self, id, payload);
+    dt_twin_handle_update (self, id, payload, payload_len);
   else if (strcmp (suffix, "/twin/get") == 0)
-    dt_twin_handle_get (self, id, payload);
-  else if (strcmp (suffix, "/state/update") == 0)
-    dt_device_handle_state (self, id, payload);
+    dt_twin_handle_get (self, id, payload, payload_len);
   else
     {
-      /* legacy twin/cloud_updated over MQTT: versions from the cloud */
-      g_autoptr (EcMessage) m = ec_message_new ("bus", "twin", EC_OP_UPDATE, topic);
-      ec_message_set_content_string (m, payload);
-      dt_twin_handle_cloud_sync (self, m, id);
+      if (!owned)
+        payload = owned = g_strndup (payload, payload_len);
+      if (strcmp (suffix, "/state/update") == 0)
+        dt_device_handle_state (self, id, payload);
+      else
+        {
+          /* legacy twin/cloud_updated over MQTT: versions from the cloud */
+          g_autoptr (EcMessage) m = ec_message_new ("bus", "twin", EC_OP_UPDATE, full_topic);
+          ec_message_set_content_string (m, payload);
+          dt_twin_handle_cloud_sync (self, m, id);
+        }
     }
 }
 
@@ -246,8 +196,19 @@ devicetwin_free (gpointer state)
     g_queue_free_full (self->pending, dt_txn_free);
   g_clear_pointer (&self->devices, g_hash_table_unref);
   g_clear_pointer (&self->outbox, outbox_free);
+  if (self->topic_buf)
+    g_string_free (self->topic_buf, TRUE);
+  if (self->json_buf)
+    g_string_free (self->json_buf, TRUE);
+  if (self->delta_buf)
+    g_string_free (self->delta_buf, TRUE);
+  if (self->out_topic)
+    g_string_free (self->out_topic, TRUE);
+  if (self->lasts)
+    g_string_free (self->lasts, TRUE);
   g_free (self->node_name);
   g_free (self);
+  dt_txn_pool_clear ();
 }
 
 /* Creates the tables and loads every device. */
@@ -255,7 +216,7 @@ static gboolean
 devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   DeviceTwin *self = g_new0 (DeviceTwin, 1);
-  g_autoptr (GPtrArray) uplinks = g_ptr_array_new_with_free_func (dt_uplink_free);
+  g_autoptr (GPtrArray) uplinks = g_ptr_array_new_with_free_func (g_free);
 
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
@@ -263,6 +224,11 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
   self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
   self->pending = g_queue_new ();
   self->outbox = outbox_new (context, 0);
+  self->topic_buf = g_string_sized_new (128);
+  self->json_buf = g_string_sized_new (1024);
+  self->delta_buf = g_string_sized_new (256);
+  self->out_topic = g_string_sized_new (128);
+  self->lasts = g_string_sized_new (256);
   self->store = ec_plugin_context_get_store (context, error);
   if (!self->store || !dt_store_create (self->store, error)
       || !dt_store_load (self->store, self->devices, uplinks, error))

@@ -15,19 +15,6 @@
 #define RESEND_AFTER_US  (60 * G_USEC_PER_SEC)
 #define MAX_UPLINKS      100000
 
-/* Frees an uplink. */
-void
-dt_uplink_free (gpointer data)
-{
-  DtUplink *u = data;
-  if (!u)
-    return;
-  g_free (u->msg_id);
-  g_free (u->resource);
-  g_free (u->content);
-  g_free (u);
-}
-
 /* A cloud-bound twin message: source twin, group resource, op update. */
 EcMessage *
 dt_cloud_message (const char *resource, const char *content, gboolean is_string)
@@ -42,12 +29,77 @@ dt_cloud_message (const char *resource, const char *content, gboolean is_string)
 
 /* Sends one uplink with its own msg_id. */
 static void
-send_uplink (DeviceTwin *self, DtUplink *u)
+send_uplink (DeviceTwin *self, DtUplink *u, const char *resource, const char *content,
+             gboolean is_string)
 {
-  EcMessage *m = dt_cloud_message (u->resource, u->content, u->is_string);
+  EcMessage *m = dt_cloud_message (resource, content, is_string);
   ec_message_set_id (m, u->msg_id);
   u->sent_at = g_get_monotonic_time ();
   outbox_send (self->outbox, "websocket", m);
+}
+
+/* Sends, oldest first, the committed uplinks for which want() holds. Their
+ * texts are read back from the store (only on reconnect and for re-sends,
+ * so a node without a cloud keeps no texts in memory). */
+static guint
+send_stored (DeviceTwin *self, gboolean (*want) (DtUplink *u, gint64 now))
+{
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (dt_uplink_row_free);
+  g_autoptr (GError) error = NULL;
+  gint64 now = g_get_monotonic_time ();
+  guint64 from = 0, to = 0;
+  GList *l;
+  guint n = 0;
+
+  for (l = self->uplinks->head; l; l = l->next)
+    {
+      DtUplink *u = l->data;
+      if (u->sent_at >= 0 && want (u, now))
+        {
+          if (!from)
+            from = u->seq;
+          to = u->seq;
+        }
+    }
+  if (!from)
+    return 0;
+  if (!dt_store_read_uplinks (self->store, from, to, rows, &error))
+    {
+      ec_log_warning (self->context, "reading twin messages for the cloud failed: %s",
+                      error->message);
+      return 0;
+    }
+  /* both lists are in seq order: walk them together */
+  l = self->uplinks->head;
+  for (guint i = 0; i < rows->len; i++)
+    {
+      DtUplinkRow *r = rows->pdata[i];
+      while (l && ((DtUplink *) l->data)->seq < r->seq)
+        l = l->next;
+      if (!l)
+        break;
+      if (((DtUplink *) l->data)->seq == r->seq && ((DtUplink *) l->data)->sent_at >= 0
+          && want (l->data, now))
+        {
+          send_uplink (self, l->data, r->resource, r->content, r->is_string);
+          n++;
+        }
+    }
+  return n;
+}
+
+/* Sent more than 60 s ago and not confirmed. */
+static gboolean
+want_resend (DtUplink *u, gint64 now)
+{
+  return u->sent_at > 0 && now - u->sent_at >= RESEND_AFTER_US;
+}
+
+/* Any committed uplink. */
+static gboolean
+want_all (DtUplink *u, gint64 now)
+{
+  return TRUE;
 }
 
 /* Re-sends what the cloud has not confirmed within 60 s. */
@@ -55,20 +107,11 @@ static gboolean
 on_resend (gpointer data)
 {
   DeviceTwin *self = data;
-  gint64 now = g_get_monotonic_time ();
-  guint n = 0;
+  guint n;
 
   if (!self->connected)
     return G_SOURCE_CONTINUE;
-  for (GList *l = self->uplinks->head; l; l = l->next)
-    {
-      DtUplink *u = l->data;
-      if (u->sent_at > 0 && now - u->sent_at >= RESEND_AFTER_US)
-        {
-          send_uplink (self, u);
-          n++;
-        }
-    }
+  n = send_stored (self, want_resend);
   if (n)
     ec_log_info (self->context, "re-sent %u unconfirmed twin messages to the cloud", n);
   return G_SOURCE_CONTINUE;
@@ -99,7 +142,7 @@ dt_cloud_fini (DeviceTwin *self)
   if (self->uplink_ids)
     g_hash_table_unref (self->uplink_ids);
   if (self->uplinks)
-    g_queue_free_full (self->uplinks, dt_uplink_free);
+    g_queue_free_full (self->uplinks, g_free);
   self->uplinks = NULL;
   self->uplink_ids = NULL;
 }
@@ -109,22 +152,22 @@ static void
 drop_uplink (DeviceTwin *self, GList *link, DtTxn *txn)
 {
   DtUplink *u = link->data;
-  DtOp *op = dt_txn_op (txn, DT_OP_UPLINK_DEL);
+  DtOp *op = dt_txn_op (txn, DT_OP_UPLINK_DEL, 0, NULL);
   op->i = (gint64) u->seq;
   g_hash_table_remove (self->uplink_ids, u->msg_id);
   g_queue_delete_link (self->uplinks, link);
-  dt_uplink_free (u);
+  g_free (u);
 }
 
 /* Records a cloud-bound message in txn; it is sent once committed (and the
  * cloud is connected). content is JSON text, or a string's text when
- * is_string. */
+ * is_string. Memory keeps only its key; the text is in the txn's row. */
 void
 dt_cloud_upload (DeviceTwin *self, DtTxn *txn, const char *resource, const char *content,
                  gboolean is_string)
 {
   DtUplink *u = g_new0 (DtUplink, 1);
-  DtSend *send;
+  DtSend send = { "websocket", NULL, 0, NULL };
   DtOp *op;
 
   if (g_queue_get_length (self->uplinks) >= MAX_UPLINKS)
@@ -134,30 +177,27 @@ dt_cloud_upload (DeviceTwin *self, DtTxn *txn, const char *resource, const char 
       drop_uplink (self, self->uplinks->head, txn);
     }
   u->seq = ++self->next_seq;
-  u->msg_id = ec_new_uuid ();
-  u->resource = g_strdup (resource);
-  u->content = g_strdup (content);
-  u->is_string = is_string;
+  {
+    g_autofree char *id = ec_new_uuid ();
+    g_strlcpy (u->msg_id, id, sizeof u->msg_id);
+  }
   u->sent_at = -1;   /* not committed yet */
   g_queue_push_tail (self->uplinks, u);
   g_hash_table_insert (self->uplink_ids, u->msg_id, self->uplinks->tail);
 
-  op = dt_txn_op (txn, DT_OP_UPLINK_PUT);
+  op = dt_txn_op (txn, DT_OP_UPLINK_PUT, 3, (const char *[]) { u->msg_id, resource, content });
   op->i = (gint64) u->seq;
-  op->s[0] = g_strdup (u->msg_id);
-  op->s[1] = g_strdup (resource);
-  op->s[2] = g_strdup (content);
   op->i2 = is_string;
 
-  send = g_new0 (DtSend, 1);
-  send->module = g_strdup ("websocket");
-  send->uplink_seq = u->seq;
-  g_ptr_array_add (txn->sends, send);
+  send.uplink_seq = u->seq;
+  send.uplink_op = op;
+  g_array_append_val (txn->sends, send);
 }
 
-/* The uplink with that seq is committed: send it if the cloud is there. */
+/* The uplink with that seq is committed (row: its DT_OP_UPLINK_PUT): send
+ * it if the cloud is there. */
 void
-dt_cloud_sent (DeviceTwin *self, guint64 seq)
+dt_cloud_sent (DeviceTwin *self, guint64 seq, const DtOp *row)
 {
   /* committed uplinks are in seq order; the newest is near the tail */
   for (GList *l = self->uplinks->tail; l; l = l->prev)
@@ -169,7 +209,7 @@ dt_cloud_sent (DeviceTwin *self, guint64 seq)
         {
           u->sent_at = 0;
           if (self->connected)
-            send_uplink (self, u);
+            send_uplink (self, u, row->s[1], row->s[2], row->i2 != 0);
           return;
         }
     }
@@ -200,7 +240,9 @@ request_detail (DeviceTwin *self)
   dt_json_string (s, event_id);
   g_string_append (s, ",\"operation\":\"detail\",\"group_id\":");
   dt_json_string (s, self->node_name);
-  g_string_append_printf (s, ",\"timestamp\":%" G_GINT64_FORMAT "}", g_get_real_time () / 1000);
+  g_string_append (s, ",\"timestamp\":");
+  dt_json_int (s, g_get_real_time () / 1000);
+  g_string_append_c (s, '}');
   ec_message_set_content_string (m, s->str);
   g_string_free (s, TRUE);
   outbox_send (self->outbox, "websocket", m);
@@ -223,15 +265,7 @@ dt_cloud_set_connected (DeviceTwin *self, gboolean connected)
       return;
     }
   request_detail (self);
-  for (GList *l = self->uplinks->head; l; l = l->next)
-    {
-      DtUplink *u = l->data;
-      if (u->sent_at >= 0)
-        {
-          send_uplink (self, u);
-          n++;
-        }
-    }
+  n = send_stored (self, want_all);
   ec_log_info (self->context, "cloud connected; sent %u twin messages kept while offline", n);
 }
 

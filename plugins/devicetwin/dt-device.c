@@ -179,9 +179,7 @@ replace_attrs (DtTxn *txn, DtDevice *d, GHashTable *given)
   while (g_hash_table_iter_next (&iter, &key, &value))
     if (!g_hash_table_contains (given, key))
       {
-        DtOp *op = dt_txn_op (txn, DT_OP_ATTR_DEL);
-        op->s[0] = g_strdup (d->id);
-        op->s[1] = g_strdup (key);
+        dt_txn_op (txn, DT_OP_ATTR_DEL, 2, (const char *[]) { d->id, key });
         START ();
         dt_json_string (s, key);
         g_string_append (s, ":null");
@@ -243,12 +241,10 @@ static void
 remove_device (DeviceTwin *self, DtTxn *txn, DtDevice *given)
 {
   DtDevice *d = g_hash_table_lookup (self->devices, given->id);
-  DtOp *op;
 
   if (!d)
     return;
-  op = dt_txn_op (txn, DT_OP_DEVICE_DEL);
-  op->s[0] = g_strdup (d->id);
+  dt_txn_op (txn, DT_OP_DEVICE_DEL, 1, (const char *[]) { d->id });
   publish_membership (self, txn, given, FALSE);
   g_hash_table_remove (self->devices, given->id);
 }

@@ -144,45 +144,75 @@ dt_sorted_keys (GHashTable *table, guint *n)
   return keys;
 }
 
-/* Appends text as a JSON string, escaped as Go does (<, >, & as \u00XX). */
+/* Appends text as a JSON string, escaped as Go does (<, >, & as \u00XX);
+ * runs of plain bytes are copied at once. */
 void
 dt_json_string (GString *s, const char *text)
 {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *) (text ? text : "");
+  const unsigned char *run = p;
 
   g_string_append_c (s, '"');
   for (; *p; p++)
     {
       unsigned char c = *p;
+      if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&')
+        continue;
+      g_string_append_len (s, (const char *) run, p - run);
+      run = p + 1;
       switch (c)
         {
-        case '"':  g_string_append (s, "\\\""); break;
-        case '\\': g_string_append (s, "\\\\"); break;
-        case '\n': g_string_append (s, "\\n"); break;
-        case '\r': g_string_append (s, "\\r"); break;
-        case '\t': g_string_append (s, "\\t"); break;
+        case '"':  g_string_append_len (s, "\\\"", 2); break;
+        case '\\': g_string_append_len (s, "\\\\", 2); break;
+        case '\n': g_string_append_len (s, "\\n", 2); break;
+        case '\r': g_string_append_len (s, "\\r", 2); break;
+        case '\t': g_string_append_len (s, "\\t", 2); break;
         default:
-          if (c < 0x20 || c == '<' || c == '>' || c == '&')
-            {
-              g_string_append (s, "\\u00");
-              g_string_append_c (s, hex[c >> 4]);
-              g_string_append_c (s, hex[c & 15]);
-            }
-          else
-            g_string_append_c (s, (char) c);
+          {
+            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            g_string_append_len (s, u, 6);
+          }
         }
     }
+  g_string_append_len (s, (const char *) run, p - run);
   g_string_append_c (s, '"');
+}
+
+/* Writes v in decimal ending just before end; returns the first digit. */
+static char *
+format_int (char *end, gint64 v)
+{
+  guint64 u = v < 0 ? 0 - (guint64) v : (guint64) v;
+  char *p = end;
+  do
+    {
+      *--p = (char) ('0' + u % 10);
+      u /= 10;
+    }
+  while (u);
+  if (v < 0)
+    *--p = '-';
+  return p;
+}
+
+/* Appends an integer in decimal (no printf on the hot path). */
+void
+dt_json_int (GString *s, gint64 value)
+{
+  char buf[24];
+  char *p = format_int (buf + sizeof buf, value);
+  g_string_append_len (s, p, buf + sizeof buf - p);
 }
 
 /* Appends `"event_id":...,"timestamp":...` (BaseMessage). */
 void
 dt_json_base (GString *s, const char *event_id, gint64 timestamp)
 {
-  g_string_append (s, "\"event_id\":");
+  g_string_append_len (s, "\"event_id\":", 11);
   dt_json_string (s, event_id);
-  g_string_append_printf (s, ",\"timestamp\":%" G_GINT64_FORMAT, timestamp);
+  g_string_append_len (s, ",\"timestamp\":", 13);
+  dt_json_int (s, timestamp);
 }
 
 /* Appends one TwinValue. */
@@ -202,7 +232,11 @@ json_value (GString *s, const DtValue *v)
       if (comma)
         g_string_append_c (s, ',');
       if (v->ts)
-        g_string_append_printf (s, "\"metadata\":{\"timestamp\":%" G_GINT64_FORMAT "}", v->ts);
+        {
+          g_string_append (s, "\"metadata\":{\"timestamp\":");
+          dt_json_int (s, v->ts);
+          g_string_append_c (s, '}');
+        }
       else
         g_string_append (s, "\"metadata\":{}");
     }
@@ -213,8 +247,11 @@ json_value (GString *s, const DtValue *v)
 static void
 json_version (GString *s, const DtVersion *v)
 {
-  g_string_append_printf (s, "{\"cloud\":%" G_GINT64_FORMAT ",\"edge\":%" G_GINT64_FORMAT "}",
-                          v->cloud, v->edge);
+  g_string_append (s, "{\"cloud\":");
+  dt_json_int (s, v->cloud);
+  g_string_append (s, ",\"edge\":");
+  dt_json_int (s, v->edge);
+  g_string_append_c (s, '}');
 }
 
 /* Appends a MsgTwin with the parts chosen by what (DT_W_*). */
@@ -359,7 +396,10 @@ dt_json_error (const char *event_id, int code, const char *reason)
   GString *s = g_string_new ("{");
   dt_json_base (s, event_id, g_get_real_time () / 1000);
   if (code)
-    g_string_append_printf (s, ",\"code\":%d", code);
+    {
+      g_string_append (s, ",\"code\":");
+      dt_json_int (s, code);
+    }
   if (reason && *reason)
     {
       g_string_append (s, ",\"reason\":");
@@ -369,22 +409,48 @@ dt_json_error (const char *event_id, int code, const char *reason)
   return g_string_free (s, FALSE);
 }
 
-/* The `{"cloud":n,"edge":m}` text stored in a version column. */
-char *
-dt_version_json (const DtVersion *v)
+/* The `{"cloud":n,"edge":m}` text stored in a version column, written
+ * into buf. */
+const char *
+dt_version_text (char buf[64], const DtVersion *v)
 {
-  return g_strdup_printf ("{\"cloud\":%" G_GINT64_FORMAT ",\"edge\":%" G_GINT64_FORMAT "}",
-                          v->cloud, v->edge);
+  char num[24];
+  char *p;
+  gsize len;
+
+  memcpy (buf, "{\"cloud\":", 9);
+  p = format_int (num + sizeof num, v->cloud);
+  len = num + sizeof num - p;
+  memcpy (buf + 9, p, len);
+  len += 9;
+  memcpy (buf + len, ",\"edge\":", 8);
+  len += 8;
+  p = format_int (num + sizeof num, v->edge);
+  memcpy (buf + len, p, num + sizeof num - p);
+  len += num + sizeof num - p;
+  buf[len++] = '}';
+  buf[len] = '\0';   /* at most 9 + 20 + 8 + 20 + 1 bytes */
+  return buf;
 }
 
 /* The `{"timestamp":n}` text stored in a *_meta column ("" when the side has
- * no metadata). */
-char *
-dt_meta_json (const DtValue *v)
+ * no metadata), written into buf. */
+const char *
+dt_meta_text (char buf[64], const DtValue *v)
 {
+  char num[24];
+  char *p;
+  gsize len;
+
   if (!v->has_meta)
-    return g_strdup ("");
+    return "";
   if (!v->ts)
-    return g_strdup ("{}");
-  return g_strdup_printf ("{\"timestamp\":%" G_GINT64_FORMAT "}", v->ts);
+    return "{}";
+  memcpy (buf, "{\"timestamp\":", 13);
+  p = format_int (num + sizeof num, v->ts);
+  len = num + sizeof num - p;
+  memcpy (buf + 13, p, len);
+  buf[13 + len] = '}';
+  buf[14 + len] = '\0';
+  return buf;
 }

@@ -2,6 +2,7 @@
  * Go's json.Unmarshal checks them for KubeEdge's structs: a wrong type is
  * an error, null leaves a field unset, unknown fields are ignored. */
 #include "dt-types.h"
+#include "dt-scan.h"
 
 #include <string.h>
 
@@ -97,38 +98,122 @@ get_object (JsonObject *o, const char *name, JsonObject **out, GError **error)
   return TRUE;
 }
 
-/* Reads a TwinValue. */
-static gboolean
-parse_value (JsonObject *o, const char *name, DtMsgValue *v, GError **error)
-{
-  JsonObject *obj, *meta;
-  gint64 ts = 0;
+/* ---- the scanner-based readers (mapper and cloud twin payloads) ---------- */
 
-  if (json_object_has_member (o, name))
-    {
-      v->present = TRUE;
-      v->is_null = is_null (json_object_get_member (o, name));
-    }
-  if (!get_object (o, name, &obj, error))
+/* Reads a string member's value; null clears it. */
+static gboolean
+scan_string (DtScan *s, GString *tmp, char **out)
+{
+  g_clear_pointer (out, g_free);
+  if (dt_scan_null (s) || s->failed)
+    return !s->failed;
+  if (!dt_scan_string (s, tmp))
     return FALSE;
-  if (!obj)
-    return TRUE;
-  return get_string (obj, "value", &v->value, error)
-         && get_object (obj, "metadata", &meta, error)
-         && (!meta || get_int (meta, "timestamp", &ts, error));
+  *out = g_strndup (tmp->str, tmp->len);
+  return TRUE;
 }
 
-/* Reads a TwinVersion. */
+/* Reads an int64 member's value; null leaves def. */
 static gboolean
-parse_version (JsonObject *o, const char *name, gboolean *has, DtVersion *v, GError **error)
+scan_int (DtScan *s, gint64 *out, gint64 def)
 {
-  JsonObject *obj;
-  if (!get_object (o, name, &obj, error))
+  *out = def;
+  if (dt_scan_null (s) || s->failed)
+    return !s->failed;
+  return dt_scan_int64 (s, out);
+}
+
+/* Reads a TwinValue's metadata (or null): an object whose timestamp is
+ * type-checked. */
+static gboolean
+scan_value_meta (DtScan *s, GString *key)
+{
+  guint n = 0;
+  gint64 ts;
+
+  if (dt_scan_null (s) || s->failed)
+    return !s->failed;
+  if (!dt_scan_object_begin (s))
     return FALSE;
-  if (!obj)
-    return TRUE;
+  while (dt_scan_member (s, &n, key))
+    if (!(strcmp (key->str, "timestamp") == 0 ? scan_int (s, &ts, 0) : dt_scan_skip (s)))
+      return FALSE;
+  return !s->failed;
+}
+
+/* Reads a TwinValue member (or null); the last occurrence wins. */
+static gboolean
+scan_value (DtScan *s, GString *key, GString *tmp, DtMsgValue *v)
+{
+  guint n = 0;
+
+  g_clear_pointer (&v->value, g_free);
+  v->present = TRUE;
+  v->is_null = dt_scan_null (s);
+  if (v->is_null || s->failed)
+    return !s->failed;
+  if (!dt_scan_object_begin (s))
+    return FALSE;
+  while (dt_scan_member (s, &n, key))
+    {
+      gboolean ok;
+      if (strcmp (key->str, "value") == 0)
+        ok = scan_string (s, tmp, &v->value);
+      else if (strcmp (key->str, "metadata") == 0)
+        ok = scan_value_meta (s, key);
+      else
+        ok = dt_scan_skip (s);
+      if (!ok)
+        return FALSE;
+    }
+  return !s->failed;
+}
+
+/* Reads a TwinVersion member (or null). */
+static gboolean
+scan_version (DtScan *s, GString *key, gboolean *has, DtVersion *v)
+{
+  guint n = 0;
+
+  *has = FALSE;
+  *v = (DtVersion) { 0, 0 };
+  if (dt_scan_null (s) || s->failed)
+    return !s->failed;
+  if (!dt_scan_object_begin (s))
+    return FALSE;
   *has = TRUE;
-  return get_int (obj, "cloud", &v->cloud, error) && get_int (obj, "edge", &v->edge, error);
+  while (dt_scan_member (s, &n, key))
+    {
+      gboolean ok;
+      if (strcmp (key->str, "cloud") == 0)
+        ok = scan_int (s, &v->cloud, 0);
+      else if (strcmp (key->str, "edge") == 0)
+        ok = scan_int (s, &v->edge, 0);
+      else
+        ok = dt_scan_skip (s);
+      if (!ok)
+        return FALSE;
+    }
+  return !s->failed;
+}
+
+/* Reads `metadata` of a MsgTwin: an object whose `type` is kept. */
+static gboolean
+scan_metadata (DtScan *s, GString *key, GString *tmp, DtMsgTwin *t)
+{
+  guint n = 0;
+
+  t->has_metadata = FALSE;
+  g_clear_pointer (&t->type, g_free);
+  if (dt_scan_null (s) || s->failed)
+    return !s->failed;
+  if (!dt_scan_object_begin (s))
+    return FALSE;
+  t->has_metadata = TRUE;
+  while (dt_scan_member (s, &n, key))
+    if (!(strcmp (key->str, "type") == 0 ? scan_string (s, tmp, &t->type) : dt_scan_skip (s)))
+      return FALSE;
+  return !s->failed;
 }
 
 /* Frees a DtMsgTwin. */
@@ -145,38 +230,57 @@ dt_msg_twin_free (gpointer data)
   g_free (t);
 }
 
-/* Reads one MsgTwin (or null). */
+/* Reads one MsgTwin (or null) named name. */
 static DtMsgTwin *
-parse_msg_twin (const char *name, JsonNode *node, GError **error)
+scan_msg_twin (DtScan *s, const char *name, GString *key, GString *tmp)
 {
   DtMsgTwin *t = g_new0 (DtMsgTwin, 1);
-  JsonObject *o, *meta;
+  guint n = 0;
 
   t->name = g_strdup (name);
-  if (is_null (node))
-    {
-      t->is_null = TRUE;
-      return t;
-    }
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      type_error (error, name);
-      dt_msg_twin_free (t);
-      return NULL;
-    }
-  o = json_node_get_object (node);
-  if (!parse_value (o, "expected", &t->expected, error)
-      || !parse_value (o, "actual", &t->actual, error)
-      || !get_bool (o, "optional", &t->has_optional, &t->optional, error)
-      || !get_object (o, "metadata", &meta, error)
-      || (meta && !get_string (meta, "type", &t->type, error))
-      || !parse_version (o, "expected_version", &t->has_ev, &t->ev, error)
-      || !parse_version (o, "actual_version", &t->has_av, &t->av, error))
+  t->is_null = dt_scan_null (s);
+  if (t->is_null && !s->failed)
+    return t;
+  if (s->failed || !dt_scan_object_begin (s))
     {
       dt_msg_twin_free (t);
       return NULL;
     }
-  t->has_metadata = meta != NULL;
+  while (dt_scan_member (s, &n, key))
+    {
+      gboolean ok;
+      const char *k = key->str;
+      if (strcmp (k, "expected") == 0)
+        ok = scan_value (s, key, tmp, &t->expected);
+      else if (strcmp (k, "actual") == 0)
+        ok = scan_value (s, key, tmp, &t->actual);
+      else if (strcmp (k, "optional") == 0)
+        {
+          t->has_optional = FALSE;
+          if (dt_scan_null (s) || s->failed)
+            ok = !s->failed;
+          else
+            ok = t->has_optional = dt_scan_bool (s, &t->optional);
+        }
+      else if (strcmp (k, "metadata") == 0)
+        ok = scan_metadata (s, key, tmp, t);
+      else if (strcmp (k, "expected_version") == 0)
+        ok = scan_version (s, key, &t->has_ev, &t->ev);
+      else if (strcmp (k, "actual_version") == 0)
+        ok = scan_version (s, key, &t->has_av, &t->av);
+      else
+        ok = dt_scan_skip (s);
+      if (!ok)
+        {
+          dt_msg_twin_free (t);
+          return NULL;
+        }
+    }
+  if (s->failed)
+    {
+      dt_msg_twin_free (t);
+      return NULL;
+    }
   return t;
 }
 
@@ -204,40 +308,52 @@ valid_token (const char *text, gsize max)
   return n >= 1 && n <= max;
 }
 
-/* Orders DtMsgTwin* by name. */
+/* Orders DtMsgTwin* by name (g_ptr_array_sort is stable). */
 static int
 cmp_twin_name (gconstpointer a, gconstpointer b)
 {
   return strcmp ((*(DtMsgTwin *const *) a)->name, (*(DtMsgTwin *const *) b)->name);
 }
 
-/* Reads the "twin" map of an object into u. */
+/* Reads the value of a "twin" member (a map of MsgTwin, or null) into u;
+ * a twin named twice keeps its last value, as in Go. */
 static gboolean
-parse_twin_map (JsonObject *root, DtTwinUpdate *u, gboolean check_tokens, GError **error)
+scan_twin_map (DtScan *s, DtTwinUpdate *u, GString *key, GString *tmp)
 {
-  JsonObject *map;
-  GList *members;
+  g_autoptr (GString) name = g_string_new (NULL);
+  guint n = 0;
 
-  if (!get_object (root, "twin", &map, error))
+  g_ptr_array_set_size (u->twins, 0);
+  u->has_twin = FALSE;
+  if (dt_scan_null (s) || s->failed)
+    return !s->failed;
+  if (!dt_scan_object_begin (s))
     return FALSE;
-  if (!map)
-    return TRUE;
   u->has_twin = TRUE;
-  members = json_object_get_members (map);
-  for (GList *l = members; l; l = l->next)
+  while (dt_scan_member (s, &n, name))
     {
-      DtMsgTwin *t = parse_msg_twin (l->data, json_object_get_member (map, l->data), error);
+      DtMsgTwin *t = scan_msg_twin (s, name->str, key, tmp);
       if (!t)
-        {
-          g_list_free (members);
-          return FALSE;
-        }
+        return FALSE;
       g_ptr_array_add (u->twins, t);
     }
-  g_list_free (members);
-  g_ptr_array_sort (u->twins, cmp_twin_name);
-  if (!check_tokens)
-    return TRUE;
+  if (s->failed)
+    return FALSE;
+  if (u->twins->len > 1)
+    {
+      g_ptr_array_sort (u->twins, cmp_twin_name);
+      for (guint i = u->twins->len - 1; i > 0; i--)
+        if (strcmp (((DtMsgTwin *) u->twins->pdata[i - 1])->name,
+                    ((DtMsgTwin *) u->twins->pdata[i])->name) == 0)
+          g_ptr_array_remove_index (u->twins, i - 1);
+    }
+  return TRUE;
+}
+
+/* Checks twin names and values against KubeEdge's token rule. */
+static gboolean
+check_tokens (DtTwinUpdate *u, GError **error)
+{
   for (guint i = 0; i < u->twins->len; i++)
     {
       DtMsgTwin *t = u->twins->pdata[i];
@@ -256,35 +372,49 @@ parse_twin_map (JsonObject *root, DtTwinUpdate *u, gboolean check_tokens, GError
   return TRUE;
 }
 
-/* Reads a DeviceTwinUpdate. The error message is KubeEdge's reason text. */
-DtTwinUpdate *
-dt_parse_twin_update (JsonNode *root, GError **error)
+/* An empty update. */
+static DtTwinUpdate *
+twin_update_new (void)
 {
-  g_autoptr (DtTwinUpdate) u = g_new0 (DtTwinUpdate, 1);
-  g_autoptr (GError) local = NULL;
-  JsonObject *o;
-
+  DtTwinUpdate *u = g_new0 (DtTwinUpdate, 1);
   u->twins = g_ptr_array_new_with_free_func (dt_msg_twin_free);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+  return u;
+}
+
+/* Reads a DeviceTwinUpdate from JSON text (length bytes). The error
+ * message is KubeEdge's reason text: a syntax or type error gives the
+ * unmarshal text, a bad key or value KubeEdge's rule text. */
+DtTwinUpdate *
+dt_parse_twin_update (const char *text, gsize length, GError **error)
+{
+  g_autoptr (DtTwinUpdate) u = twin_update_new ();
+  g_autoptr (GString) key = g_string_new (NULL);
+  g_autoptr (GString) tmp = g_string_new (NULL);
+  DtScan s;
+  guint n = 0;
+  gboolean ok = TRUE;
+
+  dt_scan_init (&s, text, length, NULL);
+  if (!dt_scan_object_begin (&s))
+    ok = FALSE;
+  while (ok && dt_scan_member (&s, &n, key))
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, ERR_UNMARSHAL);
-      return NULL;
-    }
-  o = json_node_get_object (root);
-  if (!get_string (o, "event_id", &u->event_id, &local)
-      || !get_int (o, "timestamp", &u->timestamp, &local))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, ERR_UNMARSHAL);
-      return NULL;
-    }
-  if (!parse_twin_map (o, u, TRUE, &local))
-    {
-      if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT))
-        g_propagate_error (error, g_steal_pointer (&local));
+      if (strcmp (key->str, "event_id") == 0)
+        ok = scan_string (&s, tmp, &u->event_id);
+      else if (strcmp (key->str, "timestamp") == 0)
+        ok = scan_int (&s, &u->timestamp, 0);
+      else if (strcmp (key->str, "twin") == 0)
+        ok = scan_twin_map (&s, u, key, tmp);
       else
-        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, ERR_UNMARSHAL);
+        ok = dt_scan_skip (&s);
+    }
+  if (!ok || !dt_scan_finish (&s))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, ERR_UNMARSHAL);
       return NULL;
     }
+  if (!check_tokens (u, error))
+    return NULL;
   if (!u->has_twin)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, ERR_NO_TWIN);
@@ -293,6 +423,47 @@ dt_parse_twin_update (JsonNode *root, GError **error)
   if (!u->event_id)
     u->event_id = g_strdup ("");
   return g_steal_pointer (&u);
+}
+
+/* Reads a BaseMessage from JSON text; *event_id gets the event id ("" when
+ * absent). */
+gboolean
+dt_parse_base_text (const char *text, gsize length, char **event_id, GError **error)
+{
+  g_autoptr (GString) key = g_string_new (NULL);
+  DtScan s;
+  guint n = 0;
+  gint64 ts;
+  gboolean ok = TRUE;
+
+  *event_id = NULL;
+  dt_scan_init (&s, text, length, error);
+  if (dt_scan_peek (&s) != '{')
+    {
+      if (dt_scan_skip (&s) && dt_scan_finish (&s))
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the payload is not a JSON object");
+      return FALSE;
+    }
+  dt_scan_object_begin (&s);
+  while (ok && dt_scan_member (&s, &n, key))
+    {
+      if (strcmp (key->str, "event_id") == 0)
+        ok = scan_string (&s, key, event_id);
+      else if (strcmp (key->str, "timestamp") == 0)
+        ok = scan_int (&s, &ts, 0);
+      else
+        ok = dt_scan_skip (&s);
+      if (!ok && !s.failed)
+        dt_scan_fail (&s, "a member has the wrong type");
+    }
+  if (!dt_scan_finish (&s))
+    {
+      g_clear_pointer (event_id, g_free);
+      return FALSE;
+    }
+  if (!*event_id)
+    *event_id = g_strdup ("");
+  return TRUE;
 }
 
 /* Reads a BaseMessage; *event_id gets the event id ("" when absent). */
@@ -388,10 +559,16 @@ dt_parse_device (JsonNode *node, DtTwinUpdate **twins, GError **error)
     }
   if (json_object_has_member (o, "twin") && !is_null (json_object_get_member (o, "twin")))
     {
-      g_autoptr (DtTwinUpdate) u = g_new0 (DtTwinUpdate, 1);
-      u->twins = g_ptr_array_new_with_free_func (dt_msg_twin_free);
+      /* the twin map is read by the same scanner as a mapper's update */
+      g_autoptr (DtTwinUpdate) u = twin_update_new ();
+      g_autoptr (GString) key = g_string_new (NULL);
+      g_autoptr (GString) tmp = g_string_new (NULL);
+      g_autofree char *text = json_to_string (json_object_get_member (o, "twin"), FALSE);
+      DtScan s;
+
       u->event_id = g_strdup ("");
-      if (!parse_twin_map (o, u, FALSE, error))
+      dt_scan_init (&s, text, strlen (text), error);
+      if (!scan_twin_map (&s, u, key, tmp) || !dt_scan_finish (&s))
         {
           dt_device_free (d);
           return NULL;

@@ -12,99 +12,166 @@
 
 /* ---- transactions -------------------------------------------------------- */
 
-/* Frees a DtOp. */
-static void
-op_free (gpointer data)
-{
-  DtOp *op = data;
-  for (guint i = 0; i < DT_OP_MAX_S; i++)
-    g_free (op->s[i]);
-  g_free (op);
-}
+/* Transactions are recycled: a busy node handles one per message, and the
+ * arrays inside keep their capacity. Main thread only. */
+#define TXN_POOL_MAX 256
+static GPtrArray *txn_pool;
+static gboolean   txn_pool_closed;   /* the plugin is gone: free for good */
 
-/* Frees a DtSend. */
+/* Drops a DtSend's message. */
 static void
-send_free (gpointer data)
+send_clear (gpointer data)
 {
   DtSend *s = data;
-  g_free (s->module);
-  if (s->message)
-    ec_message_unref (s->message);
-  g_free (s);
+  g_clear_pointer (&s->message, ec_message_unref);
 }
 
 /* An empty transaction. */
 DtTxn *
 dt_txn_new (void)
 {
-  DtTxn *t = g_new0 (DtTxn, 1);
-  t->ops = g_ptr_array_new_with_free_func (op_free);
-  t->sends = g_ptr_array_new_with_free_func (send_free);
-  t->fail_sends = g_ptr_array_new_with_free_func (send_free);
+  DtTxn *t;
+
+  if (txn_pool && txn_pool->len > 0)
+    return g_ptr_array_steal_index_fast (txn_pool, txn_pool->len - 1);
+  t = g_new0 (DtTxn, 1);
+  t->ops = g_ptr_array_new_with_free_func (g_free);
+  t->sends = g_array_new (FALSE, TRUE, sizeof (DtSend));
+  g_array_set_clear_func (t->sends, send_clear);
   return t;
 }
 
-/* Frees a transaction and what it would have sent. */
+/* Frees a transaction for good. */
+static void
+txn_destroy (gpointer data)
+{
+  DtTxn *t = data;
+  g_ptr_array_unref (t->ops);
+  g_array_unref (t->sends);
+  if (t->fail_sends)
+    g_array_unref (t->fail_sends);
+  g_free (t->fail_topic);
+  g_free (t->fail_event_id);
+  g_free (t);
+}
+
+/* Frees a transaction and what it would have sent (it goes back to the
+ * pool, emptied). */
 void
 dt_txn_free (gpointer data)
 {
   DtTxn *t = data;
   if (!t)
     return;
-  g_ptr_array_unref (t->ops);
-  g_ptr_array_unref (t->sends);
-  g_ptr_array_unref (t->fail_sends);
-  g_free (t);
+  if (txn_pool_closed)
+    {
+      txn_destroy (t);
+      return;
+    }
+  if (!txn_pool)
+    txn_pool = g_ptr_array_new_with_free_func (txn_destroy);
+  if (txn_pool->len >= TXN_POOL_MAX || t->ops->len > 64 || t->sends->len > 64)
+    {
+      txn_destroy (t);
+      return;
+    }
+  g_ptr_array_set_size (t->ops, 0);
+  g_array_set_size (t->sends, 0);
+  g_clear_pointer (&t->fail_sends, g_array_unref);
+  g_clear_pointer (&t->fail_topic, g_free);
+  g_clear_pointer (&t->fail_event_id, g_free);
+  g_ptr_array_add (txn_pool, t);
 }
 
-/* Appends an empty op of that kind. */
-DtOp *
-dt_txn_op (DtTxn *txn, DtOpKind kind)
+/* Frees the recycled transactions and stops recycling (when the plugin
+ * goes away: a write finishing later frees its transactions for good). */
+void
+dt_txn_pool_clear (void)
 {
-  DtOp *op = g_new0 (DtOp, 1);
+  g_clear_pointer (&txn_pool, g_ptr_array_unref);
+  txn_pool_closed = TRUE;
+}
+
+/* Appends an op of that kind with copies of n strings (NULL stays NULL),
+ * all in one allocation. */
+DtOp *
+dt_txn_op (DtTxn *txn, DtOpKind kind, guint n, const char *const *strings)
+{
+  gsize lens[DT_OP_MAX_S];
+  gsize total = sizeof (DtOp);
+  DtOp *op;
+  char *p;
+
+  g_assert (n <= DT_OP_MAX_S);
+  for (guint i = 0; i < n; i++)
+    {
+      lens[i] = strings[i] ? strlen (strings[i]) + 1 : 0;
+      total += lens[i];
+    }
+  op = g_malloc0 (total);
   op->kind = kind;
+  p = (char *) (op + 1);
+  for (guint i = 0; i < n; i++)
+    if (strings[i])
+      {
+        memcpy (p, strings[i], lens[i]);
+        op->s[i] = p;
+        p += lens[i];
+      }
   g_ptr_array_add (txn->ops, op);
   return op;
 }
 
-/* Queues message (taken) for module after the commit. */
+/* Queues message (taken) for module (a static string) after the commit. */
 void
 dt_txn_send (DtTxn *txn, const char *module, EcMessage *message)
 {
-  DtSend *s = g_new0 (DtSend, 1);
-  s->module = g_strdup (module);
-  s->message = message;
-  g_ptr_array_add (txn->sends, s);
+  DtSend s = { module, message, 0, NULL };
+  g_array_append_val (txn->sends, s);
 }
 
-/* Queues message (taken) for module if the commit fails. */
+/* Queues message (taken) for module (a static string) if the commit fails. */
 void
 dt_txn_fail_send (DtTxn *txn, const char *module, EcMessage *message)
 {
-  DtSend *s = g_new0 (DtSend, 1);
-  s->module = g_strdup (module);
-  s->message = message;
-  g_ptr_array_add (txn->fail_sends, s);
+  DtSend s = { module, message, 0, NULL };
+  if (!txn->fail_sends)
+    {
+      txn->fail_sends = g_array_new (FALSE, TRUE, sizeof (DtSend));
+      g_array_set_clear_func (txn->fail_sends, send_clear);
+    }
+  g_array_append_val (txn->fail_sends, s);
+}
+
+/* If the commit fails, publish KubeEdge's 500 result for event_id on
+ * topic (built only then). */
+void
+dt_txn_fail_result (DtTxn *txn, const char *topic, const char *event_id)
+{
+  g_free (txn->fail_topic);
+  g_free (txn->fail_event_id);
+  txn->fail_topic = g_strdup (topic);
+  txn->fail_event_id = g_strdup (event_id);
 }
 
 /* Writes the whole row of a twin (device_twin). */
 void
 dt_txn_twin_put (DtTxn *txn, const char *device_id, const DtTwin *t)
 {
-  DtOp *op = dt_txn_op (txn, DT_OP_TWIN_PUT);
-  op->s[0] = g_strdup (device_id);
-  op->s[1] = g_strdup (t->name);
+  char em[64], am[64], ev[64], av[64];
   /* a cleared side of a tombstone is NULL, an unset one "" (gorm's zero) */
-  op->s[2] = t->expected.value ? g_strdup (t->expected.value)
-                               : t->expected.present ? NULL : g_strdup ("");
-  op->s[3] = t->actual.value ? g_strdup (t->actual.value)
-                             : t->actual.present ? NULL : g_strdup ("");
-  op->s[4] = t->expected.value ? dt_meta_json (&t->expected) : t->expected.present ? NULL : g_strdup ("");
-  op->s[5] = t->actual.value ? dt_meta_json (&t->actual) : t->actual.present ? NULL : g_strdup ("");
-  op->s[6] = t->has_ev ? dt_version_json (&t->ev) : g_strdup ("");
-  op->s[7] = t->has_av ? dt_version_json (&t->av) : g_strdup ("");
-  op->s[8] = g_strdup (t->attr_type ? t->attr_type : "");
-  op->s[9] = g_strdup (t->metadata ? t->metadata : "");
+  const char *s[10] = {
+    device_id, t->name,
+    t->expected.value ? t->expected.value : t->expected.present ? NULL : "",
+    t->actual.value ? t->actual.value : t->actual.present ? NULL : "",
+    t->expected.value ? dt_meta_text (em, &t->expected) : t->expected.present ? NULL : "",
+    t->actual.value ? dt_meta_text (am, &t->actual) : t->actual.present ? NULL : "",
+    t->has_ev ? dt_version_text (ev, &t->ev) : "",
+    t->has_av ? dt_version_text (av, &t->av) : "",
+    t->attr_type ? t->attr_type : "",
+    t->metadata ? t->metadata : "",
+  };
+  DtOp *op = dt_txn_op (txn, DT_OP_TWIN_PUT, 10, s);
   op->i = t->optional;
 }
 
@@ -112,12 +179,11 @@ dt_txn_twin_put (DtTxn *txn, const char *device_id, const DtTwin *t)
 void
 dt_txn_attr_put (DtTxn *txn, const char *device_id, const DtAttr *a)
 {
-  DtOp *op = dt_txn_op (txn, DT_OP_ATTR_PUT);
-  op->s[0] = g_strdup (device_id);
-  op->s[1] = g_strdup (a->name);
-  op->s[2] = g_strdup (a->value ? a->value : "");
-  op->s[3] = g_strdup (a->attr_type ? a->attr_type : "");
-  op->s[4] = g_strdup (a->metadata ? a->metadata : "");
+  const char *s[5] = {
+    device_id, a->name, a->value ? a->value : "", a->attr_type ? a->attr_type : "",
+    a->metadata ? a->metadata : "",
+  };
+  DtOp *op = dt_txn_op (txn, DT_OP_ATTR_PUT, 5, s);
   op->i = a->optional;
 }
 
@@ -125,12 +191,11 @@ dt_txn_attr_put (DtTxn *txn, const char *device_id, const DtAttr *a)
 void
 dt_txn_device_put (DtTxn *txn, const DtDevice *d)
 {
-  DtOp *op = dt_txn_op (txn, DT_OP_DEVICE_PUT);
-  op->s[0] = g_strdup (d->id);
-  op->s[1] = g_strdup (d->name ? d->name : "");
-  op->s[2] = g_strdup (d->description ? d->description : "");
-  op->s[3] = g_strdup (d->state ? d->state : "");
-  op->s[4] = g_strdup (d->last_online ? d->last_online : "");
+  const char *s[5] = {
+    d->id, d->name ? d->name : "", d->description ? d->description : "",
+    d->state ? d->state : "", d->last_online ? d->last_online : "",
+  };
+  dt_txn_op (txn, DT_OP_DEVICE_PUT, 5, s);
 }
 
 /* ---- schema and loading --------------------------------------------------- */
@@ -291,23 +356,79 @@ load_job (sqlite3 *db, gpointer data, GError **error)
 
   if (!ld->uplinks)
     return TRUE;
-  if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id, resource, content, is_string"
-                          " FROM edgecore_twin_uplink ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+  /* only the keys: the texts stay in the store until they are sent */
+  if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id FROM edgecore_twin_uplink ORDER BY seq",
+                          -1, &st, NULL) != SQLITE_OK)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       DtUplink *u = g_new0 (DtUplink, 1);
       u->seq = (guint64) sqlite3_column_int64 (st, 0);
-      u->msg_id = g_strdup (col (st, 1));
-      u->resource = g_strdup (col (st, 2));
-      u->content = g_strdup (col (st, 3));
-      u->is_string = sqlite3_column_int (st, 4) != 0;
+      g_strlcpy (u->msg_id, col (st, 1), sizeof u->msg_id);
       g_ptr_array_add (ld->uplinks, u);
     }
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
   return TRUE;
+}
+
+typedef struct {
+  guint64    from, to;
+  GPtrArray *rows;
+} UplinkRead;
+
+/* Frees a DtUplinkRow. */
+void
+dt_uplink_row_free (gpointer data)
+{
+  DtUplinkRow *r = data;
+  if (!r)
+    return;
+  g_free (r->msg_id);
+  g_free (r->resource);
+  g_free (r->content);
+  g_free (r);
+}
+
+/* Reads the uplink rows with from <= seq <= to (read job). */
+static gboolean
+read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
+{
+  UplinkRead *ur = data;
+  sqlite3_stmt *st = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id, resource, content, is_string FROM"
+                          " edgecore_twin_uplink WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+                          -1, &st, NULL) != SQLITE_OK)
+    return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
+  sqlite3_bind_int64 (st, 1, (sqlite3_int64) ur->from);
+  sqlite3_bind_int64 (st, 2, (sqlite3_int64) MIN (ur->to, (guint64) G_MAXINT64));
+  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+    {
+      DtUplinkRow *r = g_new0 (DtUplinkRow, 1);
+      r->seq = (guint64) sqlite3_column_int64 (st, 0);
+      r->msg_id = g_strdup (col (st, 1));
+      r->resource = g_strdup (col (st, 2));
+      r->content = g_strdup (col (st, 3));
+      r->is_string = sqlite3_column_int (st, 4) != 0;
+      g_ptr_array_add (ur->rows, r);
+    }
+  sqlite3_finalize (st);
+  if (rc != SQLITE_DONE)
+    return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
+  return TRUE;
+}
+
+/* Reads the committed uplink rows with from_seq <= seq <= to_seq, in seq
+ * order, into rows (DtUplinkRow*). */
+gboolean
+dt_store_read_uplinks (EcStore *store, guint64 from_seq, guint64 to_seq, GPtrArray *rows,
+                       GError **error)
+{
+  UplinkRead ur = { from_seq, to_seq, rows };
+  return ec_store_read_sync (store, read_uplinks_job, &ur, error);
 }
 
 /* Loads all devices (and, if uplinks is not NULL, the unconfirmed uplinks)
@@ -448,9 +569,9 @@ run_op (Stmts *s, const DtOp *op, GError **error)
       if (!(st = stmt (s, ST_UPLINK_PUT, error)))
         return FALSE;
       sqlite3_bind_int64 (st, 1, op->i);
-      sqlite3_bind_text (st, 2, op->s[0], -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 3, op->s[1], -1, SQLITE_STATIC);
-      sqlite3_bind_text (st, 4, op->s[2], -1, SQLITE_STATIC);
+      sqlite3_bind_text (st, 2, op->s[0] ? op->s[0] : "", -1, SQLITE_STATIC);
+      sqlite3_bind_text (st, 3, op->s[1] ? op->s[1] : "", -1, SQLITE_STATIC);
+      sqlite3_bind_text (st, 4, op->s[2] ? op->s[2] : "", -1, SQLITE_STATIC);
       sqlite3_bind_int (st, 5, op->i2 ? 1 : 0);
       return run (s, st, error);
     case DT_OP_UPLINK_DEL:
@@ -511,15 +632,32 @@ static void flush (DeviceTwin *self);
 
 /* Sends what a transaction queued. */
 static void
-emit (DeviceTwin *self, GPtrArray *sends)
+emit (DeviceTwin *self, GArray *sends)
 {
+  if (!sends)
+    return;
   for (guint i = 0; i < sends->len; i++)
     {
-      DtSend *s = sends->pdata[i];
+      DtSend *s = &g_array_index (sends, DtSend, i);
       if (s->uplink_seq)
-        dt_cloud_sent (self, s->uplink_seq);
+        dt_cloud_sent (self, s->uplink_seq, s->uplink_op);
       else if (s->message)
         outbox_send (self->outbox, s->module, g_steal_pointer (&s->message));
+    }
+}
+
+/* A failed commit: what the transaction sends instead. */
+static void
+emit_failure (DeviceTwin *self, DtTxn *txn)
+{
+  emit (self, txn->fail_sends);
+  if (txn->fail_topic)
+    {
+      EcMessage *m = ec_message_new ("twin", "bus", EC_OP_PUBLISH, txn->fail_topic);
+      g_autofree char *err = dt_json_error (txn->fail_event_id, 500,
+                                            "update device twin failed due to writing sql error");
+      ec_message_set_content_string (m, err);
+      outbox_send (self->outbox, "eventbus", m);
     }
 }
 
@@ -562,7 +700,10 @@ batch_done (const GError *error, gpointer data)
   for (guint i = 0; i < b->txns->len; i++)
     {
       DtTxn *txn = b->txns->pdata[i];
-      emit (self, error ? txn->fail_sends : txn->sends);
+      if (error)
+        emit_failure (self, txn);
+      else
+        emit (self, txn->sends);
     }
   flush (self);
 }

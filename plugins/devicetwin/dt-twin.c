@@ -12,29 +12,28 @@
 
 #define TOPIC_PREFIX "$hw/events/device/"
 
-/* What one update did to one twin. */
+/* What one update did to one twin. The twins it points to are the live
+ * ones in the device: the outputs are written before anything else runs. */
 typedef struct {
-  char    *name;
-  DtTwin  *before;        /* for the document's "last"; NULL: null */
-  DtTwin  *after;         /* for "current"; NULL: null */
-  gboolean in_document;
-  gboolean in_result;
-  gboolean result_null;
-  guint    result_mask;   /* DT_W_* for update/result */
-  DtTwin  *sync;          /* for twin/edge_updated; NULL: not reported */
-  guint    sync_mask;
+  const char   *name;
+  const DtTwin *after;       /* for "current"; NULL: null */
+  gssize        last_at;     /* "last" as JSON in DeviceTwin.lasts; -1: null */
+  gsize         last_len;
+  gboolean      in_document;
+  gboolean      in_result;
+  gboolean      result_null;
+  guint         result_mask; /* DT_W_* for update/result */
+  const DtTwin *sync;        /* for twin/edge_updated; NULL: not reported */
+  guint         sync_mask;
 } Change;
 
-/* Frees a Change. */
+/* Writes the twin as it is now as the change's "last" (before changing it). */
 static void
-change_free (gpointer data)
+remember_last (GString *lasts, const DtTwin *t, Change *c)
 {
-  Change *c = data;
-  g_free (c->name);
-  dt_twin_free (c->before);
-  dt_twin_free (c->after);
-  dt_twin_free (c->sync);
-  g_free (c);
+  c->last_at = (gssize) lasts->len;
+  dt_json_twin (lasts, t, DT_W_ALL);
+  c->last_len = lasts->len - (gsize) c->last_at;
 }
 
 /* KubeEdge's ValidateValue: NULL when value fits the type, else the reason. */
@@ -143,30 +142,29 @@ apply_side (DtValue *side, gboolean *has_v, DtVersion *v, const DtMsgValue *mv,
   return TRUE;
 }
 
-/* A tombstone request for an existing twin (dealTwinDelete). */
-static Change *
-delete_twin (DtDevice *d, DtTwin *t, DtMsgTwin *mt, gboolean rest, DtTxn *txn)
+/* A tombstone request for an existing twin (dealTwinDelete); TRUE when c
+ * was filled. */
+static gboolean
+delete_twin (DtDevice *d, DtTwin *t, DtMsgTwin *mt, gboolean rest, DtTxn *txn, GString *lasts,
+             Change *c)
 {
-  DtTwin *before;
   gboolean changed = FALSE;
-  Change *c;
 
   if ((rest && !t->optional) || dt_twin_is_deleted (t))
-    return NULL;
+    return FALSE;
+  c->name = t->name;
   if (!rest)
     {
       /* a sync delete must not be older than the edge's versions */
       if ((t->has_ev && mt->has_ev && (t->ev.cloud > mt->ev.cloud || t->ev.edge > mt->ev.edge))
           || (t->has_av && mt->has_av && (t->av.cloud > mt->av.cloud || t->av.edge > mt->av.edge)))
         {
-          c = g_new0 (Change, 1);
-          c->name = g_strdup (t->name);
-          c->sync = dt_twin_copy (t);
+          c->sync = t;
           c->sync_mask = DT_W_ALL | DT_W_VERSIONS;
-          return c;
+          return TRUE;
         }
     }
-  before = dt_twin_copy (t);
+  remember_last (lasts, t, c);
   if (t->has_ev)
     {
       if (rest)
@@ -188,38 +186,34 @@ delete_twin (DtDevice *d, DtTwin *t, DtMsgTwin *mt, gboolean rest, DtTxn *txn)
       changed = TRUE;
     }
   if (!changed)
-    {
-      dt_twin_free (before);
-      return NULL;
-    }
+    return FALSE;
   g_free (t->attr_type);
   t->attr_type = g_strdup (DT_TYPE_DELETED);
   dt_txn_twin_put (txn, d->id, t);
-  c = g_new0 (Change, 1);
-  c->name = g_strdup (t->name);
-  c->before = before;
   c->in_document = TRUE;
   if (rest)
     {
       c->in_result = TRUE;
       c->result_null = TRUE;
-      c->sync = dt_twin_copy (t);
+      c->sync = t;
       c->sync_mask = DT_W_ALL | DT_W_VERSIONS;
     }
-  return c;
+  return TRUE;
 }
 
 /* An update of an existing twin (dealTwinCompare). */
-static Change *
-compare_twin (DtDevice *d, DtTwin *t, DtMsgTwin *mt, gboolean rest, gint64 now, DtTxn *txn)
+static gboolean
+compare_twin (DtDevice *d, DtTwin *t, DtMsgTwin *mt, gboolean rest, gint64 now, DtTxn *txn,
+              GString *lasts, Change *c)
 {
-  DtTwin *before = dt_twin_is_deleted (t) ? NULL : dt_twin_copy (t);
   const char *type = dt_twin_is_deleted (t) ? (mt->has_metadata ? mt->type : DT_TYPE_STRING)
                                             : t->attr_type;
   gboolean changed = FALSE, allowed = TRUE;
   guint mask = 0, conflict_mask = 0;
-  Change *c;
 
+  c->name = t->name;
+  if (!dt_twin_is_deleted (t))
+    remember_last (lasts, t, c);
   if (has_side (&mt->expected) && mt->expected.value && !validate_value (type, mt->expected.value))
     {
       if (apply_side (&t->expected, &t->has_ev, &t->ev, &mt->expected, mt->has_ev, &mt->ev, rest, now))
@@ -278,47 +272,38 @@ compare_twin (DtDevice *d, DtTwin *t, DtMsgTwin *mt, gboolean rest, gint64 now, 
         }
     }
   if (!changed && allowed)
-    {
-      dt_twin_free (before);
-      return NULL;
-    }
-  c = g_new0 (Change, 1);
-  c->name = g_strdup (t->name);
+    return FALSE;
   if (changed)
     {
       dt_txn_twin_put (txn, d->id, t);
       c->in_document = TRUE;
-      c->before = g_steal_pointer (&before);
-      c->after = dt_twin_copy (t);
+      c->after = t;
       if (rest)
         {
           c->in_result = TRUE;
           c->result_mask = mask;
-          c->sync = dt_twin_copy (t);
+          c->sync = t;
           c->sync_mask = mask | DT_W_VERSIONS;
         }
     }
-  dt_twin_free (before);
   if (!allowed)
     {
       /* rejected sync: tell the cloud what the edge has */
-      dt_twin_free (c->sync);
-      c->sync = dt_twin_copy (t);
+      c->sync = t;
       c->sync_mask = conflict_mask | DT_W_VERSIONS;
     }
-  return c;
+  return TRUE;
 }
 
 /* A twin the device does not have yet (dealTwinAdd). */
-static Change *
-add_twin (DtDevice *d, DtMsgTwin *mt, gboolean rest, gint64 now, DtTxn *txn)
+static gboolean
+add_twin (DtDevice *d, DtMsgTwin *mt, gboolean rest, gint64 now, DtTxn *txn, Change *c)
 {
   g_autoptr (DtTwin) t = NULL;
   const char *type = mt->has_metadata ? mt->type : DT_TYPE_STRING;
-  Change *c;
 
   if (mt->is_null)
-    return NULL;
+    return FALSE;
   t = dt_twin_new (mt->name);
   if (!rest && g_strcmp0 (mt->type, DT_TYPE_DELETED) == 0)
     {
@@ -331,13 +316,13 @@ add_twin (DtDevice *d, DtMsgTwin *mt, gboolean rest, gint64 now, DtTxn *txn)
     {
       if (!mt->expected.value || validate_value (type, mt->expected.value)
           || !apply_side (&t->expected, &t->has_ev, &t->ev, &mt->expected, mt->has_ev, &mt->ev, rest, now))
-        return NULL;
+        return FALSE;
     }
   if (has_side (&mt->actual))
     {
       if (!mt->actual.value || validate_value (type, mt->actual.value)
           || !apply_side (&t->actual, &t->has_av, &t->av, &mt->actual, mt->has_av, &mt->av, rest, now))
-        return NULL;
+        return FALSE;
     }
   /* as DeviceTwinToMsgTwin reads it back: an empty value is no value */
   if (t->expected.value && !*t->expected.value)
@@ -350,68 +335,86 @@ add_twin (DtDevice *d, DtMsgTwin *mt, gboolean rest, gint64 now, DtTxn *txn)
   t->metadata = g_strdup (mt->has_metadata ? "{}" : "");
   dt_txn_twin_put (txn, d->id, t);
 
-  c = g_new0 (Change, 1);
-  c->name = g_strdup (t->name);
+  c->name = t->name;
   c->in_document = TRUE;
-  c->after = dt_twin_is_deleted (t) ? NULL : dt_twin_copy (t);
+  c->after = dt_twin_is_deleted (t) ? NULL : t;
   if (rest)
     {
       c->in_result = TRUE;
       c->result_mask = DT_W_ALL;
-      c->sync = dt_twin_copy (t);
+      c->sync = t;
       c->sync_mask = DT_W_ALL | DT_W_VERSIONS;
     }
   g_hash_table_replace (d->twins, t->name, t);
   t = NULL;
-  return c;
+  return TRUE;
 }
 
-/* Applies every twin of u to d (in name order); changes are returned. */
-static GPtrArray *
-apply_twins (DtDevice *d, DtTwinUpdate *u, gboolean rest, gint64 now, DtTxn *txn)
+/* Applies every twin of u to d (in name order): rest is a mapper's update
+ * (edge versions bumped), otherwise a cloud sync (versions checked). The
+ * changes go to changes (from dt_twin_changes_new), the "last" JSON to
+ * lasts, the rows to txn. */
+void
+dt_twin_apply (DtDevice *d, DtTwinUpdate *u, gboolean rest, gint64 now, DtTxn *txn,
+             GString *lasts, GArray *changes)
 {
-  GPtrArray *changes = g_ptr_array_new_with_free_func (change_free);
-
+  g_string_truncate (lasts, 0);
+  g_array_set_size (changes, 0);
   for (guint i = 0; i < u->twins->len; i++)
     {
       DtMsgTwin *mt = u->twins->pdata[i];
       DtTwin *t = g_hash_table_lookup (d->twins, mt->name);
-      Change *c;
+      Change c = { .last_at = -1 };
+      gboolean any;
 
       if (t && ((rest && mt->is_null)
                 || (!rest && !mt->is_null && g_strcmp0 (mt->type, DT_TYPE_DELETED) == 0)))
-        c = delete_twin (d, t, mt, rest, txn);
+        any = delete_twin (d, t, mt, rest, txn, lasts, &c);
       else if (t && mt->is_null)
-        c = NULL;
+        any = FALSE;
       else if (t)
-        c = compare_twin (d, t, mt, rest, now, txn);
+        any = compare_twin (d, t, mt, rest, now, txn, lasts, &c);
       else
-        c = add_twin (d, mt, rest, now, txn);
-      if (c)
-        g_ptr_array_add (changes, c);
+        any = add_twin (d, mt, rest, now, txn, &c);
+      if (any)
+        g_array_append_val (changes, c);
     }
-  return changes;
 }
 
-/* The topic $hw/events/device/<id><suffix>. */
-static char *
-device_topic (const char *id, const char *suffix)
+/* The topic $hw/events/device/<id><suffix>, in self's scratch buffer. */
+static const char *
+device_topic (DeviceTwin *self, const char *id, const char *suffix)
 {
-  return g_strconcat (TOPIC_PREFIX, id, suffix, NULL);
+  GString *t = self->out_topic;
+  g_string_truncate (t, 0);
+  g_string_append (t, TOPIC_PREFIX);
+  g_string_append (t, id);
+  g_string_append (t, suffix);
+  return t->str;
 }
 
-/* Queues a publish (via eventbus) of payload (taken, a JSON document)
- * after the commit. */
+/* Queues a publish (via eventbus) of a JSON document (copied) after the
+ * commit. */
 void
-dt_publish (DtTxn *txn, const char *topic, char *payload)
+dt_publish_text (DtTxn *txn, const char *topic, const char *payload, gsize length)
 {
   EcMessage *m = ec_message_new ("twin", "bus", EC_OP_PUBLISH, topic);
   /* the payload is a JSON document: it travels as the content itself and
    * eventbus publishes its text verbatim (no string escaping) */
-  if (!ec_message_set_content_json (m, payload, -1, NULL))
-    ec_message_set_content_string (m, payload);
-  g_free (payload);
+  if (!ec_message_set_content_json (m, payload, (gssize) length, NULL))
+    {
+      g_autofree char *copy = g_strndup (payload, length);
+      ec_message_set_content_string (m, copy);
+    }
   dt_txn_send (txn, "eventbus", m);
+}
+
+/* Queues a publish of payload (taken, a JSON document) after the commit. */
+void
+dt_publish (DtTxn *txn, const char *topic, char *payload)
+{
+  dt_publish_text (txn, topic, payload, strlen (payload));
+  g_free (payload);
 }
 
 /* Publishes payload (taken) after whatever is being written. */
@@ -423,16 +426,18 @@ dt_publish_now (DeviceTwin *self, const char *topic, char *payload)
   dt_commit (self, txn);
 }
 
-/* The DeviceTwinDelta of a device, or NULL when nothing differs. */
-static char *
-build_delta (DtDevice *d)
+/* Writes the DeviceTwinDelta of a device into s; FALSE (s empty) when
+ * nothing differs. */
+gboolean
+dt_twin_build_delta (DeviceTwin *self, DtDevice *d, GString *s)
 {
+  GString *delta = self->delta_buf;
   guint n;
   g_autofree char **keys = dt_sorted_keys (d->twins, &n);
   g_autofree char *event_id = NULL;
-  GString *s, *delta;
   gboolean any_twin = FALSE, any_delta = FALSE;
 
+  g_string_truncate (s, 0);
   for (guint i = 0; i < n && !any_delta; i++)
     {
       DtTwin *t = g_hash_table_lookup (d->twins, keys[i]);
@@ -441,10 +446,11 @@ build_delta (DtDevice *d)
         any_delta = TRUE;
     }
   if (!any_delta)
-    return NULL;
+    return FALSE;
   event_id = ec_new_uuid ();
-  s = g_string_new ("{");
-  delta = g_string_new ("{");
+  g_string_truncate (delta, 0);
+  g_string_append_c (s, '{');
+  g_string_append_c (delta, '{');
   dt_json_base (s, event_id, g_get_real_time () / 1000);
   g_string_append (s, ",\"twin\":{");
   any_delta = FALSE;
@@ -469,34 +475,33 @@ build_delta (DtDevice *d)
           dt_json_string (delta, t->expected.value);
         }
     }
-  g_string_append (delta, "}");
+  g_string_append_c (delta, '}');
   g_string_append (s, "},\"delta\":");
   g_string_append_len (s, delta->str, delta->len);
   g_string_append_c (s, '}');
-  g_string_free (delta, TRUE);
-  return g_string_free (s, FALSE);
+  return TRUE;
 }
 
 /* Queues document, delta and the cloud report of a set of changes. */
 static void
-queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GPtrArray *changes,
+queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GArray *changes,
                const char *event_id, gint64 now)
 {
-  GString *s;
+  GString *s = self->json_buf;
   gboolean any = FALSE;
-  char *delta;
 
   for (guint i = 0; i < changes->len && !any; i++)
-    any = ((Change *) changes->pdata[i])->in_document;
+    any = g_array_index (changes, Change, i).in_document;
   if (any)
     {
-      s = g_string_new ("{");
+      g_string_truncate (s, 0);
+      g_string_append_c (s, '{');
       dt_json_base (s, event_id, now);
       g_string_append (s, ",\"twin\":{");
       any = FALSE;
       for (guint i = 0; i < changes->len; i++)
         {
-          Change *c = changes->pdata[i];
+          Change *c = &g_array_index (changes, Change, i);
           if (!c->in_document)
             continue;
           if (any)
@@ -504,8 +509,8 @@ queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GPtrArray *changes,
           any = TRUE;
           dt_json_string (s, c->name);
           g_string_append (s, ":{\"last\":");
-          if (c->before)
-            dt_json_twin (s, c->before, DT_W_ALL);
+          if (c->last_at >= 0)
+            g_string_append_len (s, self->lasts->str + c->last_at, (gssize) c->last_len);
           else
             g_string_append (s, "null");
           g_string_append (s, ",\"current\":");
@@ -516,28 +521,24 @@ queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GPtrArray *changes,
           g_string_append_c (s, '}');
         }
       g_string_append (s, "}}");
-      g_autofree char *topic = device_topic (d->id, "/twin/update/document");
-      dt_publish (txn, topic, g_string_free (s, FALSE));
+      dt_publish_text (txn, device_topic (self, d->id, "/twin/update/document"), s->str, s->len);
     }
-  if ((delta = build_delta (d)))
-    {
-      g_autofree char *topic = device_topic (d->id, "/twin/update/delta");
-      dt_publish (txn, topic, delta);
-    }
+  if (dt_twin_build_delta (self, d, s))
+    dt_publish_text (txn, device_topic (self, d->id, "/twin/update/delta"), s->str, s->len);
   any = FALSE;
   for (guint i = 0; i < changes->len && !any; i++)
-    any = ((Change *) changes->pdata[i])->sync != NULL;
+    any = g_array_index (changes, Change, i).sync != NULL;
   if (any)
     {
       g_autofree char *sync_id = ec_new_uuid ();
-      g_autofree char *resource = g_strconcat ("device/", d->id, "/twin/edge_updated", NULL);
-      s = g_string_new ("{");
+      g_string_truncate (s, 0);
+      g_string_append_c (s, '{');
       dt_json_base (s, sync_id, now);
       g_string_append (s, ",\"twin\":{");
       any = FALSE;
       for (guint i = 0; i < changes->len; i++)
         {
-          Change *c = changes->pdata[i];
+          Change *c = &g_array_index (changes, Change, i);
           if (!c->sync)
             continue;
           if (any)
@@ -548,8 +549,11 @@ queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GPtrArray *changes,
           dt_json_twin (s, c->sync, c->sync_mask);
         }
       g_string_append (s, "}}");
-      dt_cloud_upload (self, txn, resource, s->str, FALSE);
-      g_string_free (s, TRUE);
+      g_string_truncate (self->out_topic, 0);
+      g_string_append (self->out_topic, "device/");
+      g_string_append (self->out_topic, d->id);
+      g_string_append (self->out_topic, "/twin/edge_updated");
+      dt_cloud_upload (self, txn, self->out_topic->str, s->str, FALSE);
     }
 }
 
@@ -558,24 +562,30 @@ static void
 publish_error (DeviceTwin *self, const char *device_id, const char *suffix,
                const char *event_id, int code, const char *reason)
 {
-  g_autofree char *topic = device_topic (device_id, suffix);
-  dt_publish_now (self, topic, dt_json_error (event_id, code, reason));
+  dt_publish_now (self, device_topic (self, device_id, suffix),
+                  dt_json_error (event_id, code, reason));
 }
 
-/* $hw/events/device/<id>/twin/update from a mapper. */
+/* An empty array for dt_twin_apply's changes. */
+GArray *
+dt_twin_changes_new (void)
+{
+  return g_array_sized_new (FALSE, TRUE, sizeof (Change), 8);
+}
+
+/* $hw/events/device/<id>/twin/update from a mapper (payload: length bytes
+ * of JSON text). */
 void
-dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payload)
+dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payload, gsize length)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) root = dt_parse_text (payload, NULL);
-  g_autoptr (DtTwinUpdate) u = dt_parse_twin_update (root, &error);
-  g_autoptr (GPtrArray) changes = NULL;
-  g_autofree char *topic = NULL;
+  g_autoptr (DtTwinUpdate) u = dt_parse_twin_update (payload, length, &error);
+  g_autoptr (GArray) changes = NULL;
   gint64 now = g_get_real_time () / 1000;
+  GString *s = self->json_buf;
   const char *why;
   DtDevice *d;
   DtTxn *txn;
-  GString *s;
 
   if (!u)
     {
@@ -600,13 +610,15 @@ dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payl
     }
 
   txn = dt_txn_new ();
-  changes = apply_twins (d, u, TRUE, now, txn);
-  s = g_string_new ("{");
+  changes = dt_twin_changes_new ();
+  dt_twin_apply (d, u, TRUE, now, txn, self->lasts, changes);
+  g_string_truncate (s, 0);
+  g_string_append_c (s, '{');
   dt_json_base (s, u->event_id, now);
   g_string_append (s, ",\"twin\":{");
   for (guint i = 0, n = 0; i < changes->len; i++)
     {
-      Change *c = changes->pdata[i];
+      Change *c = &g_array_index (changes, Change, i);
       if (!c->in_result)
         continue;
       if (n++)
@@ -619,39 +631,33 @@ dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payl
         dt_json_twin (s, c->after, c->result_mask);
     }
   g_string_append (s, "}}");
-  topic = device_topic (device_id, "/twin/update/result");
-  dt_publish (txn, topic, g_string_free (s, FALSE));
+  device_topic (self, device_id, "/twin/update/result");
+  /* if the write fails the mapper gets a 500 instead of the result */
+  dt_txn_fail_result (txn, self->out_topic->str, u->event_id);
+  dt_publish_text (txn, self->out_topic->str, s->str, s->len);
   queue_outputs (self, txn, d, changes, u->event_id, now);
-  {
-    /* if the write fails the mapper gets a 500 instead of the result */
-    EcMessage *m = ec_message_new ("twin", "bus", EC_OP_PUBLISH, topic);
-    g_autofree char *err = dt_json_error (u->event_id, 500,
-                                          "update device twin failed due to writing sql error");
-    ec_message_set_content_string (m, err);
-    dt_txn_fail_send (txn, "eventbus", m);
-  }
   dt_commit (self, txn);
 }
 
 /* $hw/events/device/<id>/twin/get from a mapper: all twins, no versions,
  * tombstones left out. */
 void
-dt_twin_handle_get (DeviceTwin *self, const char *device_id, const char *payload)
+dt_twin_handle_get (DeviceTwin *self, const char *device_id, const char *payload, gsize length)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) root = dt_parse_text (payload, &error);
   g_autofree char *event_id = NULL;
-  g_autofree char *topic = device_topic (device_id, "/twin/get/result");
+  const char *topic = device_topic (self, device_id, "/twin/get/result");
+  GString *s = self->json_buf;
   DtDevice *d;
-  GString *s;
   guint n;
   g_autofree char **keys = NULL;
   gboolean comma = FALSE;
 
-  if (!root || !dt_parse_base (root, &event_id, &error))
+  if (!dt_parse_base_text (payload, length, &event_id, &error))
     {
-      g_autofree char *reason = g_strdup_printf ("Unmarshal twin info %.200s failed , err: %s",
-                                                 payload, error ? error->message : "invalid");
+      g_autofree char *reason = g_strdup_printf ("Unmarshal twin info %.*s failed , err: %s",
+                                                 (int) MIN (length, 200), payload,
+                                                 error ? error->message : "invalid");
       dt_warn_limited (self, &self->rl_bad_payload, "twin get for %s rejected: %s", device_id,
                        error ? error->message : "invalid");
       dt_publish_now (self, topic, dt_json_error ("", 400, reason));
@@ -664,7 +670,8 @@ dt_twin_handle_get (DeviceTwin *self, const char *device_id, const char *payload
       dt_publish_now (self, topic, dt_json_error (event_id, 404, reason));
       return;
     }
-  s = g_string_new ("{");
+  g_string_truncate (s, 0);
+  g_string_append_c (s, '{');
   dt_json_base (s, event_id, g_get_real_time () / 1000);
   g_string_append (s, ",\"twin\":{");
   keys = dt_sorted_keys (d->twins, &n);
@@ -681,7 +688,11 @@ dt_twin_handle_get (DeviceTwin *self, const char *device_id, const char *payload
       dt_json_twin (s, t, DT_W_ALL);
     }
   g_string_append (s, "}}");
-  dt_publish_now (self, topic, g_string_free (s, FALSE));
+  {
+    DtTxn *txn = dt_txn_new ();
+    dt_publish_text (txn, topic, s->str, s->len);
+    dt_commit (self, txn);
+  }
 }
 
 /* Applies twins from the cloud (membership, cloud_updated) within txn:
@@ -690,8 +701,9 @@ void
 dt_twin_apply_sync (DeviceTwin *self, DtTxn *txn, DtDevice *d, DtTwinUpdate *u)
 {
   gint64 now = g_get_real_time () / 1000;
-  g_autoptr (GPtrArray) changes = apply_twins (d, u, FALSE, now, txn);
+  g_autoptr (GArray) changes = dt_twin_changes_new ();
 
+  dt_twin_apply (d, u, FALSE, now, txn, self->lasts, changes);
   queue_outputs (self, txn, d, changes, u->event_id ? u->event_id : "", now);
 }
 
@@ -700,7 +712,6 @@ void
 dt_twin_handle_cloud_sync (DeviceTwin *self, EcMessage *message, const char *device_id)
 {
   g_autofree char *text = ec_message_dup_content_string (message);
-  g_autoptr (JsonNode) root = dt_parse_text (text, NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (DtTwinUpdate) u = NULL;
   DtDevice *d = g_hash_table_lookup (self->devices, device_id);
@@ -711,7 +722,7 @@ dt_twin_handle_cloud_sync (DeviceTwin *self, EcMessage *message, const char *dev
       dt_warn_limited (self, &self->rl_bad_payload, "cloud twin sync for unknown device %s", device_id);
       return;
     }
-  u = dt_parse_twin_update (root, &error);
+  u = dt_parse_twin_update (text, strlen (text), &error);
   if (!u)
     {
       dt_warn_limited (self, &self->rl_bad_payload, "cloud twin sync for %s rejected: %s",

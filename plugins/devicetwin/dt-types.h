@@ -84,8 +84,9 @@ void dt_json_twin       (GString *s, const DtTwin *twin, guint what);
 void dt_json_attrs      (GString *s, GHashTable *attrs);
 void dt_json_device     (GString *s, const DtDevice *device, gboolean with_twins);
 char *dt_json_error     (const char *event_id, int code, const char *reason);
-char *dt_version_json   (const DtVersion *v);
-char *dt_meta_json      (const DtValue *v);
+void dt_json_int        (GString *s, gint64 value);
+const char *dt_version_text (char buf[64], const DtVersion *v);
+const char *dt_meta_text    (char buf[64], const DtValue *v);
 
 /* ---- input parsing (strict about types, like Go's json.Unmarshal) ------ */
 
@@ -119,7 +120,9 @@ typedef struct {
 
 void          dt_msg_twin_free      (gpointer twin);
 void          dt_twin_update_free   (DtTwinUpdate *update);
-DtTwinUpdate *dt_parse_twin_update  (JsonNode *root, GError **error);
+DtTwinUpdate *dt_parse_twin_update  (const char *text, gsize length, GError **error);
+gboolean      dt_parse_base_text    (const char *text, gsize length, char **event_id,
+                                     GError **error);
 gboolean      dt_parse_base         (JsonNode *root, char **event_id, GError **error);
 DtDevice     *dt_parse_device       (JsonNode *node, DtTwinUpdate **twins, GError **error);
 JsonNode     *dt_parse_text         (const char *text, GError **error);
@@ -142,34 +145,44 @@ typedef enum {
 
 #define DT_OP_MAX_S 10
 
+/* One row change. The strings live in the op's own allocation (one block
+ * per op); NULL binds SQL NULL. */
 typedef struct {
-  DtOpKind kind;
-  char    *s[DT_OP_MAX_S];
-  gint64   i;
-  gint64   i2;
+  DtOpKind    kind;
+  gint64      i;
+  gint64      i2;
+  const char *s[DT_OP_MAX_S];
 } DtOp;
 
 typedef struct _DeviceTwin DeviceTwin;
 
+/* A message to send once the transaction is committed. */
+typedef struct {
+  const char *module;       /* a static string */
+  EcMessage  *message;      /* NULL for an uplink */
+  guint64     uplink_seq;   /* >0: a cloud upload, sent if the cloud is there */
+  const DtOp *uplink_op;    /* its DT_OP_UPLINK_PUT row (owned by the txn) */
+} DtSend;
+
 /* One unit of work: rows to write, then messages to send once they are
- * committed. A failed commit sends fail_messages instead. */
+ * committed. A failed commit sends fail_sends instead, and a 500 result on
+ * fail_topic when that is set. Transactions are recycled (dt_txn_new). */
 typedef struct {
   GPtrArray *ops;           /* DtOp* */
-  GPtrArray *sends;         /* DtSend* */
-  GPtrArray *fail_sends;    /* DtSend* */
+  GArray    *sends;         /* DtSend */
+  GArray    *fail_sends;    /* DtSend */
+  char      *fail_topic;
+  char      *fail_event_id;
 } DtTxn;
-
-typedef struct {
-  char      *module;
-  EcMessage *message;
-  guint64    uplink_seq;    /* >0: a cloud upload that must wait for the cloud link */
-} DtSend;
 
 DtTxn *dt_txn_new          (void);
 void   dt_txn_free         (gpointer txn);
-DtOp  *dt_txn_op           (DtTxn *txn, DtOpKind kind);
+void   dt_txn_pool_clear   (void);
+DtOp  *dt_txn_op           (DtTxn *txn, DtOpKind kind, guint n_strings,
+                            const char *const *strings);
 void   dt_txn_send         (DtTxn *txn, const char *module, EcMessage *message);
 void   dt_txn_fail_send    (DtTxn *txn, const char *module, EcMessage *message);
+void   dt_txn_fail_result  (DtTxn *txn, const char *topic, const char *event_id);
 void   dt_txn_twin_put     (DtTxn *txn, const char *device_id, const DtTwin *twin);
 void   dt_txn_attr_put     (DtTxn *txn, const char *device_id, const DtAttr *attr);
 void   dt_txn_device_put   (DtTxn *txn, const DtDevice *device);
@@ -180,16 +193,27 @@ gboolean dt_store_load     (EcStore *store, GHashTable *devices, GPtrArray *upli
 
 /* ---- cloud uplinks ------------------------------------------------------ */
 
+/* A cloud-bound message not yet confirmed. Its text lives in the store
+ * (edgecore_twin_uplink) and, until committed, in its transaction. */
 typedef struct {
   guint64 seq;
-  char   *msg_id;
-  char   *resource;
-  char   *content;        /* JSON object text, or the string's text */
-  gboolean is_string;
-  gint64  sent_at;        /* monotonic us, 0: not sent since (re)connect */
+  gint64  sent_at;        /* monotonic us; 0: committed, not sent since (re)connect;
+                             -1: not committed yet */
+  char    msg_id[40];
 } DtUplink;
 
-void dt_uplink_free (gpointer uplink);
+/* An uplink row as read back from the store. */
+typedef struct {
+  guint64  seq;
+  char    *msg_id;
+  char    *resource;
+  char    *content;       /* JSON object text, or the string's text */
+  gboolean is_string;
+} DtUplinkRow;
+
+void dt_uplink_row_free (gpointer row);
+gboolean dt_store_read_uplinks (EcStore *store, guint64 from_seq, guint64 to_seq,
+                                GPtrArray *rows, GError **error);
 
 /* ---- the plugin state --------------------------------------------------- */
 
@@ -221,19 +245,38 @@ struct _DeviceTwin {
 
   DtRateLimit      rl_bad_topic;
   DtRateLimit      rl_bad_payload;
+
+  /* scratch buffers of the hot paths, reused */
+  GString         *topic_buf;
+  GString         *json_buf;
+  GString         *delta_buf;
+  GString         *out_topic;
+  GString         *lasts;        /* "last" twins of a document being built */
 };
 
 void dt_commit            (DeviceTwin *self, DtTxn *txn);
 void dt_warn_limited      (DeviceTwin *self, DtRateLimit *rl, const char *format, ...) G_GNUC_PRINTF (3, 4);
 void dt_publish           (DtTxn *txn, const char *topic, char *payload);
+void dt_publish_text      (DtTxn *txn, const char *topic, const char *payload, gsize length);
 void dt_publish_now       (DeviceTwin *self, const char *topic, char *payload);
 EcMessage *dt_cloud_message (const char *resource, const char *content, gboolean is_string);
 
+/* devicetwin.c: topics */
+gboolean    dt_decode_topic   (const char *resource, GString *out);
+const char *dt_device_suffix  (char *topic, const char **id);
+gboolean    dt_id_well_formed (const char *id);
+
 /* dt-twin.c */
-void dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payload);
-void dt_twin_handle_get    (DeviceTwin *self, const char *device_id, const char *payload);
+void dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payload,
+                            gsize length);
+void dt_twin_handle_get    (DeviceTwin *self, const char *device_id, const char *payload,
+                            gsize length);
 void dt_twin_apply_sync    (DeviceTwin *self, DtTxn *txn, DtDevice *device,
                             DtTwinUpdate *update);
+GArray  *dt_twin_changes_new (void);
+void     dt_twin_apply       (DtDevice *device, DtTwinUpdate *update, gboolean rest, gint64 now,
+                              DtTxn *txn, GString *lasts, GArray *changes);
+gboolean dt_twin_build_delta (DeviceTwin *self, DtDevice *device, GString *out);
 void dt_twin_handle_cloud_sync (DeviceTwin *self, EcMessage *message, const char *device_id);
 
 /* dt-device.c */
@@ -246,7 +289,7 @@ void dt_cloud_init        (DeviceTwin *self, GPtrArray *loaded);
 void dt_cloud_fini        (DeviceTwin *self);
 void dt_cloud_upload      (DeviceTwin *self, DtTxn *txn, const char *resource,
                            const char *content, gboolean is_string);
-void dt_cloud_sent        (DeviceTwin *self, guint64 seq);
+void dt_cloud_sent        (DeviceTwin *self, guint64 seq, const DtOp *row);
 void dt_cloud_confirm     (DeviceTwin *self, const char *parent_id);
 void dt_cloud_set_connected (DeviceTwin *self, gboolean connected);
 void dt_cloud_ack         (DeviceTwin *self, DtTxn *txn, EcMessage *request);

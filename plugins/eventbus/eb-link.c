@@ -2,17 +2,29 @@
  * on the main loop (no mosquitto thread): reads, writes and callbacks all
  * run on the main loop, so received messages go onto the bus without a
  * thread hop and publishing needs no locks. Connection loss and failed
- * connects are retried with exponential backoff (0.2 s doubling to 5 s). */
+ * connects are retried with exponential backoff (0.2 s doubling to 5 s).
+ *
+ * Publishing at QoS 0 over plain TCP (the mappers' case) is batched: the
+ * PUBLISH packets are encoded here into one buffer and written with one
+ * send() per main-loop iteration, instead of libmosquitto's write (plus a
+ * wake-up byte on its socket pair) per packet. libmosquitto is told it is
+ * threaded, so it never writes on its own: its own packets (CONNECT,
+ * PINGREQ, ...) go out from the GSource, never in the middle of ours.
+ * QoS 1/2 and TLS publishes go through mosquitto_publish. */
 #include "eb-link.h"
+#include "eb-util.h"
 
 #include <errno.h>
 #include <mosquitto.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define BACKOFF_MIN_MS  200
 #define BACKOFF_MAX_MS  5000
 #define KEEPALIVE_S     60
 #define READS_PER_DISPATCH 256
+#define RAW_FLUSH_AT       (256 * 1024)   /* write at once beyond this */
+#define RAW_KEEP_MAX       (1024 * 1024)  /* buffer capacity kept when empty */
 
 typedef struct {
   GSource      source;
@@ -43,6 +55,11 @@ struct _EbLink {
   gboolean            connected;   /* CONNACK received */
   gboolean            paused;      /* do not read */
   guint               failures;    /* connect failures since last success */
+
+  gboolean            raw;         /* QoS 0 on plain TCP: batched publishes */
+  GByteArray         *out;         /* encoded PUBLISH packets to write */
+  gsize               out_pos;     /* bytes of out already written */
+  gboolean            out_blocked; /* the socket was full: wait for G_IO_OUT */
 };
 
 /* Parses tcp://host:port or ssl://host:port (paho's forms; ws:// is not
@@ -89,10 +106,11 @@ source_prepare (GSource *source, gint *timeout)
   LinkSource *ls = (LinkSource *) source;
   EbLink *self = ls->link;
   GIOCondition cond = G_IO_ERR | G_IO_HUP;
+  gboolean raw_pending = self->out && self->out->len > self->out_pos;
 
   if (!self->paused)
     cond |= G_IO_IN;
-  if (mosquitto_want_write (self->mosq))
+  if (mosquitto_want_write (self->mosq) || raw_pending)
     cond |= G_IO_OUT;
   /* modifying wakes the context up, so only on a change */
   if (cond != ls->cond)
@@ -101,7 +119,8 @@ source_prepare (GSource *source, gint *timeout)
       ls->cond = cond;
     }
   *timeout = -1;
-  return FALSE;
+  /* publishes queued during this iteration go out now, in one write */
+  return raw_pending && !self->out_blocked;
 }
 
 /* Ready when the socket reported anything. */
@@ -112,8 +131,71 @@ source_check (GSource *source)
   return g_source_query_unix_fd (source, ls->tag) != 0;
 }
 
-/* Reads (a bounded number of packets, until the socket would block) and
- * writes queued output. */
+/* Writes libmosquitto's queued packets, then the batched publishes.
+ * Returns a MOSQ_ERR_* code. */
+static int
+flush_output (EbLink *self)
+{
+  int fd = mosquitto_socket (self->mosq);
+  int rc;
+
+  if (mosquitto_want_write (self->mosq))
+    {
+      rc = mosquitto_loop_write (self->mosq, 1);
+      if (rc != MOSQ_ERR_SUCCESS)
+        return rc;
+      if (mosquitto_want_write (self->mosq))
+        {
+          self->out_blocked = TRUE;   /* ours must wait for libmosquitto's */
+          return MOSQ_ERR_SUCCESS;
+        }
+    }
+  self->out_blocked = FALSE;
+  while (self->out && self->out_pos < self->out->len)
+    {
+      ssize_t n;
+      if (fd < 0)
+        return MOSQ_ERR_NO_CONN;
+      n = send (fd, self->out->data + self->out_pos, self->out->len - self->out_pos, MSG_NOSIGNAL);
+      if (n > 0)
+        self->out_pos += (gsize) n;
+      else if (n < 0 && errno == EINTR)
+        continue;
+      else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        {
+          self->out_blocked = TRUE;
+          return MOSQ_ERR_SUCCESS;
+        }
+      else
+        return MOSQ_ERR_CONN_LOST;
+    }
+  if (self->out && self->out_pos == self->out->len)
+    {
+      if (self->out->len > RAW_KEEP_MAX)
+        {
+          g_byte_array_unref (self->out);
+          self->out = g_byte_array_new ();
+        }
+      else
+        g_byte_array_set_size (self->out, 0);
+      self->out_pos = 0;
+    }
+  return MOSQ_ERR_SUCCESS;
+}
+
+/* Drops the batched publishes (the connection is gone; QoS 0 is lost, as
+ * libmosquitto loses its queue). */
+static void
+drop_output (EbLink *self)
+{
+  if (self->out)
+    g_byte_array_set_size (self->out, 0);
+  self->out_pos = 0;
+  self->out_blocked = FALSE;
+}
+
+/* Writes queued output and reads (a bounded number of packets, until the
+ * socket would block). */
 static gboolean
 source_dispatch (GSource *source, GSourceFunc unused, gpointer unused2)
 {
@@ -123,7 +205,9 @@ source_dispatch (GSource *source, GSourceFunc unused, gpointer unused2)
   int rc = MOSQ_ERR_SUCCESS;
 
   if (rev & G_IO_OUT)
-    rc = mosquitto_loop_write (self->mosq, 1);
+    self->out_blocked = FALSE;
+  if ((rev & G_IO_OUT) || (self->out && self->out->len > self->out_pos && !self->out_blocked))
+    rc = flush_output (self);
   if (rc == MOSQ_ERR_SUCCESS && (rev & (G_IO_IN | G_IO_ERR | G_IO_HUP)))
     {
       for (int i = 0; i < READS_PER_DISPATCH && !self->paused; i++)
@@ -154,6 +238,7 @@ static GSourceFuncs link_source_funcs = {
 static void
 stop_watching (EbLink *self)
 {
+  drop_output (self);
   if (self->io)
     {
       g_source_destroy (self->io);
@@ -318,6 +403,14 @@ eb_link_new (EcPluginContext *context, const EbLinkConfig *config,
       eb_link_free (self);
       return NULL;
     }
+  /* QoS 0 on plain TCP: publishes are batched here; libmosquitto must
+   * then never write by itself (see the top of this file) */
+  self->raw = !tls && config->qos == 0;
+  if (self->raw)
+    {
+      self->out = g_byte_array_new ();
+      mosquitto_threaded_set (self->mosq, TRUE);
+    }
   mosquitto_connect_callback_set (self->mosq, on_connect_cb);
   mosquitto_message_callback_set (self->mosq, on_message_cb);
   mosquitto_max_inflight_messages_set (self->mosq, 0);
@@ -363,14 +456,21 @@ eb_link_free (EbLink *self)
 {
   if (!self)
     return;
+  if (self->mosq && self->connected)
+    {
+      /* best effort: what is batched, then DISCONNECT (libmosquitto only
+       * queues it, being told it is threaded) */
+      flush_output (self);
+      mosquitto_disconnect (self->mosq);
+      if (self->raw)
+        mosquitto_loop_write (self->mosq, 1);
+    }
   stop_watching (self);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   if (self->mosq)
-    {
-      if (self->connected)
-        mosquitto_disconnect (self->mosq);
-      mosquitto_destroy (self->mosq);
-    }
+    mosquitto_destroy (self->mosq);
+  if (self->out)
+    g_byte_array_unref (self->out);
   g_free (self->role);
   g_free (self->url);
   g_free (self->host);
@@ -400,6 +500,20 @@ eb_link_publish (EbLink *self, const char *topic, const void *payload, gsize len
 
   if (!self->connected || length > G_MAXINT)
     return FALSE;
+  if (self->raw)
+    {
+      /* mosquitto_publish's checks: a valid UTF-8 topic name */
+      if (!*topic || strpbrk (topic, "+#") || !g_utf8_validate (topic, -1, NULL)
+          || !eb_mqtt_encode_publish (self->out, topic, payload, length, self->retain))
+        return FALSE;
+      if (self->out->len - self->out_pos >= RAW_FLUSH_AT && !self->out_blocked
+          && (rc = flush_output (self)) != MOSQ_ERR_SUCCESS)
+        {
+          link_lost (self, rc);
+          return FALSE;
+        }
+      return TRUE;
+    }
   rc = mosquitto_publish (self->mosq, NULL, topic, (int) length, payload, self->qos, self->retain);
   if (rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN)
     {

@@ -14,6 +14,7 @@
 
 #include "eb-broker.h"
 #include "eb-link.h"
+#include "eb-util.h"
 #include "../devicetwin/outbox.h"
 
 #define EVENTBUS_BUS_NAME  "eventbus"
@@ -40,6 +41,7 @@ typedef struct {
   GPtrArray       *sub_topics;   /* topics the cloud subscribed (sub_topics table) */
   gboolean         paused;
   RateLimit        bad_publish;
+  GString         *resource_buf;  /* scratch for base64url resources */
 } EventBus;
 
 enum { EXT_SUB, EXT_PUB, INT_SUB, INT_PUB };
@@ -194,17 +196,17 @@ store_topic (EventBus *self, const char *topic, gboolean insert)
 
 /* ---- MQTT -> bus ------------------------------------------------------- */
 
-/* base64url (RFC 4648 URL alphabet, with padding) of text. */
-static char *
-base64url (const char *text)
+/* Sets the content to a JSON string of length bytes of text. */
+static void
+set_content_text (EcMessage *msg, const char *text, gsize len)
 {
-  char *s = g_base64_encode ((const guchar *) text, strlen (text));
-  for (char *p = s; *p; p++)
-    if (*p == '+')
-      *p = '-';
-    else if (*p == '/')
-      *p = '_';
-  return s;
+  if (text[len] == '\0')
+    ec_message_set_content_string (msg, text);
+  else
+    {
+      g_autofree char *copy = g_strndup (text, len);
+      ec_message_set_content_string (msg, copy);
+    }
 }
 
 /* Resumes reading once the backlog has been delivered. */
@@ -227,24 +229,32 @@ static void
 on_mqtt_message (gpointer data, const char *topic, const void *payload, int length)
 {
   EventBus *self = data;
-  g_autofree char *text = NULL;
+  g_autofree char *fixed = NULL;
+  const char *text = payload ? payload : "";
+  gsize len = payload && length > 0 ? (gsize) length : 0;
   EcMessage *msg;
 
-  text = g_utf8_make_valid (payload ? payload : "", length);
-  if (g_str_has_prefix (topic, "$hw/events/device/") || g_str_has_prefix (topic, "$hw/events/node/"))
+  /* the payload is used in place unless it must be made valid UTF-8 */
+  if (!g_utf8_validate_len (text, len, NULL) || memchr (text, 0, len))
     {
-      g_autofree char *resource = base64url (topic);
-      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, resource);
+      fixed = g_utf8_make_valid (text, (gssize) len);
+      text = fixed;
+      len = strlen (fixed);
+    }
+  if (eb_topic_is_twin (topic))
+    {
+      eb_base64url (self->resource_buf, topic, strlen (topic));
+      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, self->resource_buf->str);
       /* a JSON object travels as the content itself (devicetwin reads the
        * text either way); anything else as a string, as KubeEdge sends it */
-      if (text[0] != '{' || !ec_message_set_content_json (msg, text, -1, NULL))
-        ec_message_set_content_string (msg, text);
+      if (len == 0 || text[0] != '{' || !ec_message_set_content_json (msg, text, (gssize) len, NULL))
+        set_content_text (msg, text, len);
       outbox_send (self->outbox, "twin", msg);
     }
   else
     {
       msg = ec_message_new ("bus", "user", EC_OP_UPLOAD, topic);
-      ec_message_set_content_string (msg, text);
+      set_content_text (msg, text, len);
       outbox_send (self->outbox, "websocket", msg);
     }
   if (!self->paused && outbox_get_pending (self->outbox) >= BACKLOG_HIGH)
@@ -429,20 +439,12 @@ eventbus_handle_message (gpointer state, EcMessage *message)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-/* KubeEdge's generated client id: hub-client-<role>-<first 10 digits of
- * the Unix time in ms>. */
+/* The configured client id, or KubeEdge's generated one. */
 static char *
 client_id (EcPluginContext *context, const char *key, const char *role)
 {
   g_autofree char *configured = ec_plugin_context_get_string (context, key);
-  g_autofree char *ms = NULL;
-
-  if (configured && *configured)
-    return g_steal_pointer (&configured);
-  ms = g_strdup_printf ("%" G_GINT64_FORMAT, g_get_real_time () / 1000);
-  if (strlen (ms) > 10)
-    ms[10] = '\0';
-  return g_strdup_printf ("hub-client-%s-%s", role, ms);
+  return eb_client_id (configured, role, g_get_real_time () / 1000);
 }
 
 /* Creates the subscriber and publisher of one broker. */
@@ -493,6 +495,8 @@ eventbus_free (gpointer state)
   g_clear_pointer (&self->broker, eb_broker_free);
   g_clear_pointer (&self->outbox, outbox_free);
   g_clear_pointer (&self->sub_topics, g_ptr_array_unref);
+  if (self->resource_buf)
+    g_string_free (self->resource_buf, TRUE);
   g_free (self->node_name);
   g_free (self);
   mosquitto_lib_cleanup ();
@@ -515,6 +519,7 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
   self->sub_topics = g_ptr_array_new_with_free_func (g_free);
+  self->resource_buf = g_string_sized_new (128);
   self->outbox = outbox_new (context, 0);
   outbox_set_drained (self->outbox, on_drained, self);
 

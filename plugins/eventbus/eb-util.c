@@ -1,0 +1,91 @@
+/* eb-util.c: eventbus's pure helpers: topic classification, the base64url
+ * resource of a topic, client ids. */
+#include "eb-util.h"
+
+#include <string.h>
+
+/* Writes base64url (RFC 4648 URL alphabet, with padding) of length bytes
+ * of data into out. */
+void
+eb_base64url (GString *out, const void *data, gsize length)
+{
+  static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const guchar *p = data;
+  gsize i = 0;
+
+  g_string_truncate (out, 0);
+  for (; i + 3 <= length; i += 3)
+    {
+      guint32 v = ((guint32) p[i] << 16) | ((guint32) p[i + 1] << 8) | p[i + 2];
+      char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63],
+                       alphabet[v & 63] };
+      g_string_append_len (out, quad, 4);
+    }
+  if (length - i == 1)
+    {
+      guint32 v = (guint32) p[i] << 16;
+      char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], '=', '=' };
+      g_string_append_len (out, quad, 4);
+    }
+  else if (length - i == 2)
+    {
+      guint32 v = ((guint32) p[i] << 16) | ((guint32) p[i + 1] << 8);
+      char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], '=' };
+      g_string_append_len (out, quad, 4);
+    }
+}
+
+/* Whether topic goes to devicetwin (reference section 1.2); everything
+ * else goes up to the cloud. */
+gboolean
+eb_topic_is_twin (const char *topic)
+{
+  return g_str_has_prefix (topic, "$hw/events/device/") || g_str_has_prefix (topic, "$hw/events/node/");
+}
+
+/* KubeEdge's client id: the configured one, else hub-client-<role>-<the
+ * first 10 digits of the Unix time in ms>. */
+char *
+eb_client_id (const char *configured, const char *role, gint64 unix_ms)
+{
+  g_autofree char *ms = NULL;
+
+  if (configured && *configured)
+    return g_strdup (configured);
+  ms = g_strdup_printf ("%" G_GINT64_FORMAT, unix_ms);
+  if (strlen (ms) > 10)
+    ms[10] = '\0';
+  return g_strdup_printf ("hub-client-%s-%s", role, ms);
+}
+
+/* Appends an MQTT 3.1.1 PUBLISH packet at QoS 0 (fixed header, topic,
+ * payload) to out. FALSE (out unchanged) if the topic or payload is too
+ * long for MQTT. */
+gboolean
+eb_mqtt_encode_publish (GByteArray *out, const char *topic, const void *payload, gsize length,
+                        gboolean retain)
+{
+  gsize topic_len = strlen (topic);
+  gsize remaining = 2 + topic_len + length;
+  guint8 head[7];
+  guint n = 0;
+
+  if (topic_len > 65535 || remaining > 268435455)
+    return FALSE;
+  head[n++] = (guint8) (0x30 | (retain ? 1 : 0));
+  do
+    {
+      guint8 b = remaining % 128;
+      remaining /= 128;
+      head[n++] = (guint8) (remaining ? b | 0x80 : b);
+    }
+  while (remaining);
+  head[n++] = (guint8) (topic_len >> 8);
+  head[n++] = (guint8) (topic_len & 0xff);
+  g_byte_array_append (out, head, n);
+  g_byte_array_append (out, (const guint8 *) topic, (guint) topic_len);
+  if (length)
+    g_byte_array_append (out, payload, (guint) length);
+  return TRUE;
+}
