@@ -23,30 +23,6 @@ static const EcConfigKey devicetwin_keys[] = {
   { 0 }
 };
 
-/* Logs a warning at most once per 10 s, saying how many were suppressed. */
-void
-dt_warn_limited (DeviceTwin *self, DtRateLimit *rl, const char *format, ...)
-{
-  gint64 now = g_get_monotonic_time ();
-  g_autofree char *text = NULL;
-  va_list args;
-
-  if (rl->last_us && now - rl->last_us < 10 * G_USEC_PER_SEC)
-    {
-      rl->suppressed++;
-      return;
-    }
-  va_start (args, format);
-  text = g_strdup_vprintf (format, args);
-  va_end (args);
-  if (rl->suppressed)
-    ec_log_warning (self->context, "%s (%u similar messages suppressed)", text, rl->suppressed);
-  else
-    ec_log_warning (self->context, "%s", text);
-  rl->last_us = now;
-  rl->suppressed = 0;
-}
-
 /* An MQTT event from eventbus (reference section 1.2 / classifyMsg). The
  * content is a JSON object (read in place) or a string holding the
  * payload. */
@@ -63,7 +39,7 @@ handle_bus (DeviceTwin *self, EcMessage *message)
 
   if (!dt_decode_topic (ec_message_get_resource (message), topic))
     {
-      dt_warn_limited (self, &self->rl_bad_topic, "message %s from eventbus: resource is not a base64url topic",
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "message %s from eventbus: resource is not a base64url topic",
                        ec_message_get_id (message));
       return;
     }
@@ -101,14 +77,14 @@ handle_bus (DeviceTwin *self, EcMessage *message)
     }
   if (!dt_id_well_formed (id))
     {
-      dt_warn_limited (self, &self->rl_bad_topic, "topic %s has no valid device id; ignored", full_topic);
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "topic %s has no valid device id; ignored", full_topic);
       return;
     }
   if (strlen (id) > DT_MAX_ID_LEN)
     {
       g_autofree char *result_topic = g_strconcat (full_topic, "/result", NULL);
       g_autofree char *reason = g_strdup_printf ("device id longer than %d bytes", DT_MAX_ID_LEN);
-      dt_warn_limited (self, &self->rl_bad_topic, "topic with a %zu-byte device id rejected", strlen (id));
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "topic with a %zu-byte device id rejected", strlen (id));
       dt_publish_now (self, result_topic, dt_json_error ("", 400, reason));
       return;
     }
@@ -216,9 +192,12 @@ static gboolean
 devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   DeviceTwin *self = g_new0 (DeviceTwin, 1);
+  EcLogLimit limit = EC_LOG_LIMIT_INIT (10);
   g_autoptr (GPtrArray) uplinks = g_ptr_array_new_with_free_func (g_free);
 
   self->context = context;
+  self->rl_bad_topic = limit;
+  self->rl_bad_payload = limit;
   self->endpoint = ec_plugin_context_get_endpoint (context);
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);

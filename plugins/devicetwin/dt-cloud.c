@@ -172,7 +172,7 @@ dt_cloud_upload (DeviceTwin *self, DtTxn *txn, const char *resource, const char 
 
   if (g_queue_get_length (self->uplinks) >= MAX_UPLINKS)
     {
-      dt_warn_limited (self, &self->rl_bad_payload,
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING,
                        "%u twin messages wait for the cloud; dropping the oldest", MAX_UPLINKS);
       drop_uplink (self, self->uplinks->head, txn);
     }

@@ -35,7 +35,7 @@ dt_device_handle_state (DeviceTwin *self, const char *device_id, const char *pay
     }
   if (error)
     {
-      dt_warn_limited (self, &self->rl_bad_payload, "state update for %s ignored: %s",
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "state update for %s ignored: %s",
                        device_id, error->message);
       return;
     }
@@ -110,7 +110,7 @@ dt_membership_handle_get (DeviceTwin *self, const char *payload)
     {
       g_autofree char *reason = g_strdup_printf ("Unmarshal get membership info %.200s failed , err: %s",
                                                  payload, error->message);
-      dt_warn_limited (self, &self->rl_bad_payload, "membership get rejected: %s", error->message);
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "membership get rejected: %s", error->message);
       dt_publish_now (self, topic, dt_json_error ("", 400, reason));
       return;
     }
@@ -305,7 +305,7 @@ dt_membership_handle_update (DeviceTwin *self, EcMessage *message, gboolean deta
     }
   if (error)
     {
-      dt_warn_limited (self, &self->rl_bad_payload, "membership message %s from %s ignored: %s",
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "membership message %s from %s ignored: %s",
                        ec_message_get_id (message), ec_message_get_source (message), error->message);
       return;
     }

@@ -154,6 +154,8 @@ typedef struct {
   const char *s[DT_OP_MAX_S];
 } DtOp;
 
+/* ---- the plugin state --------------------------------------------------- */
+
 typedef struct _DeviceTwin DeviceTwin;
 
 /* A message to send once the transaction is committed. */
@@ -215,12 +217,6 @@ void dt_uplink_row_free (gpointer row);
 gboolean dt_store_read_uplinks (EcStore *store, guint64 from_seq, guint64 to_seq,
                                 GPtrArray *rows, GError **error);
 
-/* ---- the plugin state --------------------------------------------------- */
-
-typedef struct {
-  gint64 last_us;
-  guint  suppressed;
-} DtRateLimit;
 
 struct _DeviceTwin {
   EcPluginContext *context;
@@ -243,8 +239,8 @@ struct _DeviceTwin {
   guint            resend_id;
   gint64           last_activity;
 
-  DtRateLimit      rl_bad_topic;
-  DtRateLimit      rl_bad_payload;
+  EcLogLimit       rl_bad_topic;
+  EcLogLimit       rl_bad_payload;
 
   /* scratch buffers of the hot paths, reused */
   GString         *topic_buf;
@@ -255,7 +251,6 @@ struct _DeviceTwin {
 };
 
 void dt_commit            (DeviceTwin *self, DtTxn *txn);
-void dt_warn_limited      (DeviceTwin *self, DtRateLimit *rl, const char *format, ...) G_GNUC_PRINTF (3, 4);
 void dt_publish           (DtTxn *txn, const char *topic, char *payload);
 void dt_publish_text      (DtTxn *txn, const char *topic, const char *payload, gsize length);
 void dt_publish_now       (DeviceTwin *self, const char *topic, char *payload);

@@ -25,11 +25,6 @@
 #define BACKLOG_HIGH 2048
 
 typedef struct {
-  gint64 last_us;
-  guint  suppressed;
-} RateLimit;
-
-typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
   EcStore         *store;
@@ -40,7 +35,7 @@ typedef struct {
   EbBroker        *broker;
   GPtrArray       *sub_topics;   /* topics the cloud subscribed (sub_topics table) */
   gboolean         paused;
-  RateLimit        bad_publish;
+  EcLogLimit       bad_publish;
   GString         *resource_buf;  /* scratch for base64url resources */
 } EventBus;
 
@@ -79,32 +74,6 @@ static const EcConfigKey eventbus_keys[] = {
   { EC_CONFIG_STRING, 0, "tls-mqtt-private-key-file", "/etc/kubeedge/certs/server.key", "client key for the MQTT broker (PEM)" },
   { 0 }
 };
-
-/* Logs a warning at most once per 10 s, saying how many were suppressed. */
-static void
-warn_limited (EventBus *self, RateLimit *rl, const char *format, ...) G_GNUC_PRINTF (3, 4);
-static void
-warn_limited (EventBus *self, RateLimit *rl, const char *format, ...)
-{
-  gint64 now = g_get_monotonic_time ();
-  g_autofree char *text = NULL;
-  va_list args;
-
-  if (rl->last_us && now - rl->last_us < 10 * G_USEC_PER_SEC)
-    {
-      rl->suppressed++;
-      return;
-    }
-  va_start (args, format);
-  text = g_strdup_vprintf (format, args);
-  va_end (args);
-  if (rl->suppressed)
-    ec_log_warning (self->context, "%s (%u similar messages suppressed)", text, rl->suppressed);
-  else
-    ec_log_warning (self->context, "%s", text);
-  rl->last_us = now;
-  rl->suppressed = 0;
-}
 
 /* ---- sub_topics -------------------------------------------------------- */
 
@@ -287,7 +256,7 @@ publish (EventBus *self, const char *topic, const char *payload, gsize length)
 
   if (!topic || !*topic || strpbrk (topic, "+#"))
     {
-      warn_limited (self, &self->bad_publish, "not publishing to invalid MQTT topic “%s”",
+      ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, "not publishing to invalid MQTT topic “%s”",
                     topic ? topic : "");
       return;
     }
@@ -372,7 +341,7 @@ publish_legacy (EventBus *self, EcMessage *message)
           return;
         }
     }
-  warn_limited (self, &self->bad_publish, "message %s: content has no message.topic; not published",
+  ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, "message %s: content has no message.topic; not published",
                 ec_message_get_id (message));
 }
 
@@ -507,6 +476,7 @@ static gboolean
 eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   EventBus *self = g_new0 (EventBus, 1);
+  EcLogLimit limit = EC_LOG_LIMIT_INIT (10);
   g_autofree char *external = ec_plugin_context_get_string (context, "mqtt-server-external");
   g_autofree char *internal = ec_plugin_context_get_string (context, "mqtt-server-internal");
   g_autoptr (GError) store_error = NULL;
@@ -515,6 +485,7 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
 
   mosquitto_lib_init ();
   self->context = context;
+  self->bad_publish = limit;
   self->endpoint = ec_plugin_context_get_endpoint (context);
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
