@@ -724,10 +724,18 @@ bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
   return TRUE;
 }
 
+/* The call table belongs to the main loop: another thread must not read
+ * it while the main loop changes it. */
 static gboolean
 bus_is_awaited (EcEndpoint *ep, const char *parent_msg_id)
 {
-  return g_hash_table_contains (((Member *) ep)->bus->calls, parent_msg_id);
+  EcBus *bus = ((Member *) ep)->bus;
+  if (G_UNLIKELY (g_thread_self () != bus->owner))
+    {
+      g_critical ("ec_endpoint_is_awaited() called outside the main loop's thread");
+      return FALSE;
+    }
+  return g_hash_table_contains (bus->calls, parent_msg_id);
 }
 
 static const EcEndpointOps bus_ops = {

@@ -234,16 +234,19 @@ scan_lines (EcConfig *config, const char *path, const char *data, GPtrArray *ent
 void
 ec_config_load_file (EcConfig *config, const char *path)
 {
-  g_autofree char *data = NULL;
+  g_autofree char *contents = NULL;
+  const char *data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func (g_free);
 
-  if (!g_file_get_contents (path, &data, NULL, &error))
+  if (!g_file_get_contents (path, &contents, NULL, &error))
     {
       ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, "%s", error->message);
       return;
     }
+  /* a UTF-8 byte order mark, as some editors write, is not content */
+  data = g_str_has_prefix (contents, "\xEF\xBB\xBF") ? contents + 3 : contents;
   if (!g_utf8_validate (data, -1, NULL))
     {
       ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, _("the file is not UTF-8 text"));

@@ -1,7 +1,7 @@
 /* control.c: a unix socket through which operators and tests look into a
  * running host and put messages on its bus.
  *
- * One command per connection, one line. The answer's first line is `ok` or
+ * One command per connection, one line of at most 16 MiB. The answer's first line is `ok` or
  * `error: <text>`; data follows. Commands:
  *   members                       the bus members and their counters
  *   plugins                       the plugin table of --list-plugins
@@ -22,25 +22,37 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The longest command line accepted, newline excluded. */
+#define MAX_LINE (16u << 20)
+#define READ_CHUNK 65536
+
 struct _EcControl {
   EcHost          *host;
   EcEndpoint      *endpoint;
   GSocketService  *service;
   char            *path;
+  GHashTable      *clients;   /* Client* */
 };
 
 typedef struct {
-  EcControl         *control;
+  EcControl         *control;  /* NULL once the control is freed */
   GSocketConnection *conn;
-  GDataInputStream  *in;
+  GCancellable      *cancel;
+  GString           *line;
+  guint8            *buf;
+  gboolean           calling;  /* waits for a bus reply, no I/O pending */
 } Client;
 
 static void
 client_free (Client *c)
 {
+  if (c->control)
+    g_hash_table_remove (c->control->clients, c);
   g_io_stream_close (G_IO_STREAM (c->conn), NULL, NULL);
-  g_object_unref (c->in);
   g_object_unref (c->conn);
+  g_object_unref (c->cancel);
+  g_string_free (c->line, TRUE);
+  g_free (c->buf);
   g_free (c);
 }
 
@@ -60,7 +72,7 @@ answer (Client *c, char *text)
   gsize len;
   const void *data = g_bytes_get_data (bytes, &len);
   g_object_set_data_full (G_OBJECT (c->conn), "answer", bytes, (GDestroyNotify) g_bytes_unref);
-  g_output_stream_write_all_async (out, data, len, G_PRIORITY_DEFAULT, NULL, on_written, c);
+  g_output_stream_write_all_async (out, data, len, G_PRIORITY_DEFAULT, c->cancel, on_written, c);
 }
 
 static void
@@ -73,6 +85,7 @@ static void
 on_reply (EcMessage *reply, const GError *error, gpointer data)
 {
   Client *c = data;
+  c->calling = FALSE;
   if (error)
     {
       answer_error (c, error->message);
@@ -142,6 +155,7 @@ run_command (Client *c, char *line)
         }
       if (strcmp (cmd, "call") == 0)
         {
+          c->calling = TRUE;
           ec_endpoint_call (ctl->endpoint, target, msg, (guint) timeout, on_reply, c, NULL);
           return;
         }
@@ -156,32 +170,59 @@ run_command (Client *c, char *line)
     answer_error (c, _("unknown command; try members, plugins, send, group or call"));
 }
 
+/* Reads up to the first newline, at most MAX_LINE bytes, then runs the
+ * command. A client that leaves before its newline is dropped unanswered. */
 static void
-on_line (GObject *stream, GAsyncResult *res, gpointer data)
+on_read (GObject *stream, GAsyncResult *res, gpointer data)
 {
   Client *c = data;
   g_autoptr (GError) error = NULL;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (stream),
-                                                                     res, NULL, &error);
-  if (!line)
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (stream), res, &error);
+  gsize old_len = c->line->len;
+  char *nl;
+
+  if (n <= 0 || !c->control)
     {
-      if (error)
-        answer_error (c, error->message);
-      else
-        client_free (c);
+      client_free (c);
       return;
     }
-  run_command (c, line);
+  g_string_append_len (c->line, (const char *) c->buf, n);
+  nl = memchr (c->line->str + old_len, '\n', n);
+  if (nl)
+    g_string_truncate (c->line, nl - c->line->str);
+  if (c->line->len > MAX_LINE)
+    {
+      g_autofree char *text = g_strdup_printf (_("command line longer than %u bytes"), MAX_LINE);
+      answer_error (c, text);
+      return;
+    }
+  if (!nl)
+    {
+      g_input_stream_read_async (G_INPUT_STREAM (stream), c->buf, READ_CHUNK, G_PRIORITY_DEFAULT,
+                                 c->cancel, on_read, c);
+      return;
+    }
+  if (!g_utf8_validate (c->line->str, c->line->len, NULL))
+    {
+      answer_error (c, _("the command is not UTF-8 text"));
+      return;
+    }
+  run_command (c, c->line->str);
 }
 
 static gboolean
 on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
+  EcControl *ctl = data;
   Client *c = g_new0 (Client, 1);
-  c->control = data;
+  c->control = ctl;
   c->conn = g_object_ref (conn);
-  c->in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (conn)));
-  g_data_input_stream_read_line_async (c->in, G_PRIORITY_DEFAULT, NULL, on_line, c);
+  c->cancel = g_cancellable_new ();
+  c->line = g_string_new (NULL);
+  c->buf = g_malloc (READ_CHUNK);
+  g_hash_table_add (ctl->clients, c);
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (conn)), c->buf, READ_CHUNK,
+                             G_PRIORITY_DEFAULT, c->cancel, on_read, c);
   return TRUE;
 }
 
@@ -213,6 +254,7 @@ ec_control_new (EcHost *host, const char *path, GError **error)
   ctl->host = host;
   ctl->path = g_strdup (path);
   ctl->service = g_socket_service_new ();
+  ctl->clients = g_hash_table_new (NULL, NULL);
   addr = g_unix_socket_address_new (path);
   mode_t old = umask (0077);
   gboolean ok = g_socket_listener_add_address (G_SOCKET_LISTENER (ctl->service), addr,
@@ -221,6 +263,7 @@ ec_control_new (EcHost *host, const char *path, GError **error)
   umask (old);
   if (!ok)
     {
+      g_hash_table_unref (ctl->clients);
       g_object_unref (ctl->service);
       g_free (ctl->path);
       g_free (ctl);
@@ -233,10 +276,14 @@ ec_control_new (EcHost *host, const char *path, GError **error)
   return ctl;
 }
 
-/* Stops listening and removes the socket. */
+/* Stops listening and removes the socket. Connected clients are closed
+ * unanswered: one waiting for a call at once, the others when their
+ * cancelled read or write returns to the main loop. */
 void
 ec_control_free (EcControl *ctl)
 {
+  GHashTableIter it;
+  gpointer key;
   if (!ctl)
     return;
   g_socket_service_stop (ctl->service);
@@ -244,6 +291,19 @@ ec_control_free (EcControl *ctl)
   g_object_unref (ctl->service);
   if (ctl->endpoint)
     ec_bus_remove_member (ec_host_get_bus (ctl->host), ctl->endpoint);
+  /* the removal dropped the pending calls: their callbacks never run */
+  g_hash_table_iter_init (&it, ctl->clients);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    {
+      Client *c = key;
+      g_hash_table_iter_remove (&it);
+      c->control = NULL;
+      if (c->calling)
+        client_free (c);
+      else
+        g_cancellable_cancel (c->cancel);
+    }
+  g_hash_table_unref (ctl->clients);
   g_unlink (ctl->path);
   g_free (ctl->path);
   g_free (ctl);

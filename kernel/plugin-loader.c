@@ -86,6 +86,12 @@ ec_plugin_check_keys (const EcConfigKey *keys, guint n_keys, char **reason)
             *reason = g_strdup_printf (_("config key “%s” is declared twice"), keys[i].name);
             return FALSE;
           }
+      if ((guint) keys[i].type > EC_CONFIG_STRING_LIST)
+        {
+          *reason = g_strdup_printf (_("config key “%s” has an unknown type %u"),
+                                     keys[i].name, (guint) keys[i].type);
+          return FALSE;
+        }
       if (!default_fits (&keys[i]))
         {
           *reason = g_strdup_printf (_("config key “%s” has a default “%s” of the wrong type"),

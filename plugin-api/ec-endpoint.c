@@ -165,7 +165,9 @@ ec_endpoint_respond_error (EcEndpoint *endpoint, EcMessage *request, const char 
  * @endpoint: an endpoint
  * @parent_msg_id: a message id
  *
- * Tells whether a sync call waits for a reply to @parent_msg_id.
+ * Tells whether a sync call waits for a reply to @parent_msg_id. Only from
+ * the main loop's thread: elsewhere it is a programming error and answers
+ * %FALSE.
  *
  * Returns: %TRUE if someone waits
  */

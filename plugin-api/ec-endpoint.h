@@ -24,7 +24,7 @@ G_BEGIN_DECLS
  *
  * Sends and calls may be made from any thread; those from other threads
  * than the main loop's are passed to it. Replies (ec_endpoint_respond())
- * must be sent from the main loop.
+ * must be sent, and ec_endpoint_is_awaited() asked, from the main loop.
  */
 typedef struct _EcEndpoint EcEndpoint;
 

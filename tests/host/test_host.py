@@ -295,6 +295,56 @@ class Running(unittest.TestCase):
         self.assertLess(log.index("beta: stopped"), log.index("alpha: stopped"))
         self.assertFalse(os.path.exists(node.sock))
 
+    def test_control_socket_bad_clients(self):
+        node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstop-sleep=1\n"}).start()
+        node.wait_log(r"alpha: started")
+        # a line longer than the limit is refused; the connection is closed
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(node.sock)
+            try:
+                s.sendall(b"send alpha " + b"x" * (17 << 20))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data = b""
+            try:
+                while chunk := s.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+            self.assertTrue(data.startswith(b"error: command line longer than"), data[:200])
+        # a client that leaves before its newline, and one that closes at once
+        for partial in (b"memb", b""):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(node.sock)
+                s.sendall(partial)
+        self.assertTrue(node.ctl("members").startswith("ok\n"))
+        # a client idle while the node stops, one whose call is pending, and
+        # one whose line arrives while the plugins stop: nothing is left
+        # behind, nothing is touched after the socket is gone
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        calling = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        for s in (idle, late, calling):
+            self.addCleanup(s.close)
+            s.settimeout(10)
+            s.connect(node.sock)
+        calling.sendall(b"call edgecore-ctl 60000 " + message(msg_id="pending").encode() + b"\n")
+        self.assertTrue(node.ctl("members").startswith("ok\n"))
+        node.proc.send_signal(signal.SIGTERM)
+        node.wait_log(r"stopping on signal")
+        try:
+            late.sendall(b"members\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertEqual(node.proc.wait(timeout=20), 0, node.output())
+        for s in (idle, late, calling):
+            try:
+                self.assertFalse(s.recv(100).startswith(b"ok"))
+            except ConnectionResetError:
+                pass
+        self.assertNotIn("ERROR", node.output())
+
     def test_dependency_on_disabled_keeps_others(self):
         node = Node(self, {"10-p.conf": "[beta]\nenable=true\n[delta]\nenable=true\n"}).start()
         node.wait_log(r"delta: started")

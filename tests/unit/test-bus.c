@@ -341,6 +341,36 @@ test_send_from_thread (Fixture *f, gconstpointer unused)
 }
 
 static void
+ignore_reply (EcMessage *reply, const GError *error, gpointer data)
+{
+}
+
+static gpointer
+thread_is_awaited (gpointer data)
+{
+  Fixture *f = data;
+  return GINT_TO_POINTER (ec_endpoint_is_awaited (f->b.ep, "x"));
+}
+
+/* is_awaited reads the main loop's call table: from another thread it is
+ * refused with a critical instead of racing with the main loop. */
+static void
+test_is_awaited_from_thread (Fixture *f, gconstpointer unused)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr (EcMessage) m = ec_message_new ("a", NULL, "q", "r");
+      ec_endpoint_call (f->a.ep, "c", m, 5000, ignore_reply, NULL, NULL);
+      g_assert_true (ec_endpoint_is_awaited (f->b.ep, ec_message_get_id (m)));
+      g_thread_join (g_thread_new ("asker", thread_is_awaited, f));
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*ec_endpoint_is_awaited() called outside the main loop's thread*");
+}
+
+static void
 test_describe (Fixture *f, gconstpointer unused)
 {
   g_autofree char *text = ec_bus_describe (f->bus);
@@ -368,6 +398,7 @@ main (int argc, char **argv)
   ADD ("call/respond-error", test_respond_error, 0);
   ADD ("remove-member", test_remove_member, 0);
   ADD ("send-from-thread", test_send_from_thread, 0);
+  ADD ("is-awaited-from-thread", test_is_awaited_from_thread, 0);
   ADD ("describe", test_describe, 0);
   return g_test_run ();
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "confd.h"
+#include "plugin-loader.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -221,6 +222,31 @@ test_unknown_section (Dirs *d, gconstpointer unused)
   ec_config_free (c);
 }
 
+/* A declared key of a type the host does not know is refused, with or
+ * without a default; a BOM before the first line is not an error. */
+static void
+test_key_types_and_bom (Dirs *d, gconstpointer unused)
+{
+  EcConfigKey decl[] = {
+    { EC_CONFIG_INT, 0, "good", "1", "fine" },
+    { (EcConfigType) 42, 0, "odd", NULL, "unknown type, no default" },
+  };
+  g_autofree char *why = NULL;
+  g_autofree char *value = NULL;
+  EcConfig *c;
+
+  g_assert_true (ec_plugin_check_keys (decl, 1, &why));
+  g_assert_false (ec_plugin_check_keys (decl, 2, &why));
+  g_assert_nonnull (strstr (why, "“odd” has an unknown type 42"));
+
+  write_file (d->etc, "10-bom.conf", "\xEF\xBB\xBF[hub]\r\nheartbeat=30\r\n");
+  c = load (d);
+  g_assert_false (ec_config_has_errors (c));
+  value = g_key_file_get_value (ec_config_get_keyfile (c), "hub", "heartbeat", NULL);
+  g_assert_cmpstr (value, ==, "30");
+  ec_config_free (c);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -232,5 +258,6 @@ main (int argc, char **argv)
   ADD ("validate", test_validate);
   ADD ("disabled-needs-nothing", test_disabled_needs_nothing);
   ADD ("unknown-section", test_unknown_section);
+  ADD ("key-types-and-bom", test_key_types_and_bom);
   return g_test_run ();
 }
