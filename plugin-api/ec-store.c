@@ -148,7 +148,7 @@ writer_thread (gpointer data)
 
       if (exec (store->wdb, "BEGIN IMMEDIATE", &commit_error))
         {
-          for (guint i = 0; i < batch->len; i++)
+          for (guint i = 0; i < batch->len && !commit_error; i++)
             {
               Job *job = batch->pdata[i];
               exec (store->wdb, "SAVEPOINT job", NULL);
@@ -156,12 +156,32 @@ writer_thread (gpointer data)
                 {
                   if (!job->error)
                     g_set_error (&job->error, EC_STORE_ERROR, EC_STORE_ERROR_SQL, "write failed");
+                  /* some errors (a full disk, I/O) make sqlite roll back the
+                   * whole transaction: then nothing of the batch is kept,
+                   * and the rest must not run in autocommit */
+                  if (sqlite3_get_autocommit (store->wdb))
+                    {
+                      commit_error = g_error_new (EC_STORE_ERROR, EC_STORE_ERROR_SQL,
+                                                  "the transaction was rolled back: %s",
+                                                  job->error->message);
+                      break;
+                    }
                   exec (store->wdb, "ROLLBACK TO job", NULL);
                 }
               exec (store->wdb, "RELEASE job", NULL);
             }
-          if (!exec (store->wdb, "COMMIT", &commit_error))
+          if (!commit_error && !exec (store->wdb, "COMMIT", &commit_error))
             exec (store->wdb, "ROLLBACK", NULL);
+        }
+      if (commit_error)
+        {
+          /* nothing of the batch was committed: every job fails */
+          for (guint i = 0; i < batch->len; i++)
+            {
+              Job *job = batch->pdata[i];
+              if (!job->error)
+                job->error = g_error_copy (commit_error);
+            }
         }
       for (guint i = 0; i < batch->len; i++)
         {

@@ -84,6 +84,13 @@ put_free (gpointer data)
 }
 
 static gboolean
+put_slow (sqlite3 *db, gpointer data, GError **error)
+{
+  g_usleep (200000);
+  return TRUE;
+}
+
+static gboolean
 count_rows (sqlite3 *db, gpointer data, GError **error)
 {
   if (!data)
@@ -203,6 +210,51 @@ test_unwritable (void)
   g_assert_error (error, EC_STORE_ERROR, EC_STORE_ERROR_OPEN);
 }
 
+static gboolean
+rollback_all (sqlite3 *db, gpointer data, GError **error)
+{
+  /* a job that ends the transaction, as sqlite does itself on a full disk */
+  sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+  return ec_store_set_sql_error (error, db, "simulated full disk");
+}
+
+static void
+rollback_done (const GError *error, gpointer data)
+{
+  int *failures = data;
+  if (error)
+    (*failures)++;
+  failures[1]++;
+}
+
+static void
+test_whole_transaction_lost (Fixture *f, gconstpointer unused)
+{
+  int counts[2] = { 0, 0 };  /* failures, callbacks */
+  int rows = -1;
+  g_autoptr (GError) error = NULL;
+  /* hold the writer so that the three jobs land in one batch */
+  ec_store_write (f->store, put_slow, NULL, NULL, NULL);
+  Put *before = g_new0 (Put, 1), *after = g_new0 (Put, 1);
+  int done = 0, failed = 0;
+  before->key = g_strdup ("before");
+  before->done = &done;
+  before->failed = &failed;
+  after->key = g_strdup ("after");
+  after->done = &done;
+  after->failed = &failed;
+  ec_store_write (f->store, put, put_done, before, put_free);
+  ec_store_write (f->store, rollback_all, rollback_done, counts, NULL);
+  ec_store_write (f->store, put, put_done, after, put_free);
+  while (done < 2 || counts[1] < 1)
+    g_main_context_iteration (NULL, TRUE);
+  /* none of the batch is committed, so every job is told it failed */
+  g_assert_cmpint (failed, ==, 2);
+  g_assert_cmpint (counts[0], ==, 1);
+  g_assert_true (ec_store_read_sync (f->store, count_rows, &rows, &error));
+  g_assert_cmpint (rows, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -210,6 +262,7 @@ main (int argc, char **argv)
   g_test_add ("/store/batch-and-isolation", Fixture, NULL, setup, test_batch_and_isolation, teardown);
   g_test_add ("/store/async-read-sees-commits", Fixture, NULL, setup, test_async_read_sees_commits, teardown);
   g_test_add ("/store/reopen-durable", Fixture, NULL, setup, test_reopen_durable, teardown);
+  g_test_add ("/store/whole-transaction-lost", Fixture, NULL, setup, test_whole_transaction_lost, teardown);
   g_test_add_func ("/store/not-a-database", test_not_a_database);
   g_test_add_func ("/store/unwritable", test_unwritable);
   return g_test_run ();
