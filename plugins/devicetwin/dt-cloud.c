@@ -38,56 +38,6 @@ send_uplink (DeviceTwin *self, DtUplink *u, const char *resource, const char *co
   outbox_send (self->outbox, "websocket", m);
 }
 
-/* Sends, oldest first, the committed uplinks for which want() holds. Their
- * texts are read back from the store (only on reconnect and for re-sends,
- * so a node without a cloud keeps no texts in memory). */
-static guint
-send_stored (DeviceTwin *self, gboolean (*want) (DtUplink *u, gint64 now))
-{
-  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (dt_uplink_row_free);
-  g_autoptr (GError) error = NULL;
-  gint64 now = g_get_monotonic_time ();
-  guint64 from = 0, to = 0;
-  GList *l;
-  guint n = 0;
-
-  for (l = self->uplinks->head; l; l = l->next)
-    {
-      DtUplink *u = l->data;
-      if (u->sent_at >= 0 && want (u, now))
-        {
-          if (!from)
-            from = u->seq;
-          to = u->seq;
-        }
-    }
-  if (!from)
-    return 0;
-  if (!dt_store_read_uplinks (self->store, from, to, rows, &error))
-    {
-      ec_log_warning (self->context, "reading twin messages for the cloud failed: %s",
-                      error->message);
-      return 0;
-    }
-  /* both lists are in seq order: walk them together */
-  l = self->uplinks->head;
-  for (guint i = 0; i < rows->len; i++)
-    {
-      DtUplinkRow *r = rows->pdata[i];
-      while (l && ((DtUplink *) l->data)->seq < r->seq)
-        l = l->next;
-      if (!l)
-        break;
-      if (((DtUplink *) l->data)->seq == r->seq && ((DtUplink *) l->data)->sent_at >= 0
-          && want (l->data, now))
-        {
-          send_uplink (self, l->data, r->resource, r->content, r->is_string);
-          n++;
-        }
-    }
-  return n;
-}
-
 /* Sent more than 60 s ago and not confirmed. */
 static gboolean
 want_resend (DtUplink *u, gint64 now)
@@ -95,11 +45,94 @@ want_resend (DtUplink *u, gint64 now)
   return u->sent_at > 0 && now - u->sent_at >= RESEND_AFTER_US;
 }
 
-/* Any committed uplink. */
+/* Committed and not sent since the cloud connected. */
 static gboolean
-want_all (DtUplink *u, gint64 now)
+want_unsent (DtUplink *u, gint64 now)
 {
-  return TRUE;
+  return u->sent_at == 0;
+}
+
+static void read_stored (DeviceTwin *self);
+
+/* The stored uplinks were read: sends, oldest first, those still wanted
+ * (all unsent ones while catching up after a connect, else the overdue
+ * ones). While catching up, uplinks committed after the read are read in a
+ * next round, so the cloud gets them in order. */
+static void
+on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
+{
+  gboolean (*want) (DtUplink *u, gint64 now) = self->catching_up ? want_unsent : want_resend;
+  gint64 now = g_get_monotonic_time ();
+  GList *l = self->uplinks->head;
+  guint n = 0;
+
+  self->uplink_read = FALSE;
+  if (self->read_connects != self->connects || self->read_catching_up != self->catching_up)
+    {
+      /* the link went down and up meanwhile: start over for this connection */
+      if (self->connected && self->catching_up)
+        read_stored (self);
+      return;
+    }
+  if (error)
+    {
+      ec_log_warning (self->context, "reading twin messages for the cloud failed: %s",
+                      error->message);
+      self->catching_up = FALSE;
+      return;
+    }
+  if (!self->connected)
+    return;
+  /* both lists are in seq order: walk them together */
+  for (guint i = 0; i < rows->len && l; i++)
+    {
+      DtUplinkRow *r = rows->pdata[i];
+      while (l && ((DtUplink *) l->data)->seq < r->seq)
+        l = l->next;
+      if (l && ((DtUplink *) l->data)->seq == r->seq && want (l->data, now))
+        {
+          send_uplink (self, l->data, r->resource, r->content, r->is_string);
+          n++;
+        }
+    }
+  if (n)
+    ec_log_info (self->context, "%s %u twin messages to the cloud",
+                 self->catching_up ? "sent kept" : "re-sent unconfirmed", n);
+  if (self->catching_up)
+    {
+      self->catching_up = FALSE;
+      for (l = self->uplinks->head; n && l; l = l->next)
+        if (want_unsent (l->data, now))
+          {
+            self->catching_up = TRUE;
+            break;
+          }
+      if (self->catching_up)
+        read_stored (self);
+    }
+}
+
+/* Reads the stored texts of the uplinks to send (while catching up: the
+ * unsent ones, else the overdue ones) off the main loop; only on connect
+ * and for re-sends, so a node without a cloud keeps no texts in memory. */
+static void
+read_stored (DeviceTwin *self)
+{
+  gboolean (*want) (DtUplink *u, gint64 now) = self->catching_up ? want_unsent : want_resend;
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->uplink_read)
+    return;   /* on_stored_read starts the next round */
+  for (GList *l = self->uplinks->head; l; l = l->next)
+    if (want (l->data, now))
+      {
+        self->uplink_read = TRUE;
+        self->read_connects = self->connects;
+        self->read_catching_up = self->catching_up;
+        dt_store_read_uplinks (self, ((DtUplink *) l->data)->seq, on_stored_read);
+        return;
+      }
+  self->catching_up = FALSE;
 }
 
 /* Re-sends what the cloud has not confirmed within 60 s. */
@@ -107,13 +140,9 @@ static gboolean
 on_resend (gpointer data)
 {
   DeviceTwin *self = data;
-  guint n;
 
-  if (!self->connected)
-    return G_SOURCE_CONTINUE;
-  n = send_stored (self, want_resend);
-  if (n)
-    ec_log_info (self->context, "re-sent %u unconfirmed twin messages to the cloud", n);
+  if (self->connected && !self->catching_up)
+    read_stored (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -208,7 +237,8 @@ dt_cloud_sent (DeviceTwin *self, guint64 seq, const DtOp *row)
       if (u->seq == seq)
         {
           u->sent_at = 0;
-          if (self->connected)
+          /* while catching up, older ones go first (on_stored_read) */
+          if (self->connected && !self->catching_up)
             send_uplink (self, u, row->s[1], row->s[2], row->i2 != 0);
           return;
         }
@@ -253,20 +283,26 @@ request_detail (DeviceTwin *self)
 void
 dt_cloud_set_connected (DeviceTwin *self, gboolean connected)
 {
-  guint n = 0;
-
   if (connected == self->connected)
     return;
   self->connected = connected;
   if (!connected)
     {
+      self->catching_up = FALSE;
       ec_log_info (self->context, "cloud disconnected; %u twin messages await confirmation",
                    g_queue_get_length (self->uplinks));
       return;
     }
+  self->connects++;
   request_detail (self);
-  n = send_stored (self, want_all);
-  ec_log_info (self->context, "cloud connected; sent %u twin messages kept while offline", n);
+  /* everything committed is unsent on this connection */
+  for (GList *l = self->uplinks->head; l; l = l->next)
+    if (((DtUplink *) l->data)->sent_at > 0)
+      ((DtUplink *) l->data)->sent_at = 0;
+  self->catching_up = TRUE;
+  read_stored (self);
+  ec_log_info (self->context, "cloud connected; %u twin messages wait for confirmation",
+               g_queue_get_length (self->uplinks));
 }
 
 /* Queues the "OK" acknowledgement of a cloud message, sent after txn is

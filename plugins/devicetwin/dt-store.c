@@ -373,9 +373,13 @@ load_job (sqlite3 *db, gpointer data, GError **error)
   return TRUE;
 }
 
+typedef struct _Alive Alive;
+
 typedef struct {
-  guint64    from, to;
-  GPtrArray *rows;
+  Alive        *alive;
+  guint64       from;
+  GPtrArray    *rows;
+  DtUplinksFunc func;
 } UplinkRead;
 
 /* Frees a DtUplinkRow. */
@@ -400,11 +404,10 @@ read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
   int rc;
 
   if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id, resource, content, is_string FROM"
-                          " edgecore_twin_uplink WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq",
+                          " edgecore_twin_uplink WHERE seq >= ?1 ORDER BY seq",
                           -1, &st, NULL) != SQLITE_OK)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
-  sqlite3_bind_int64 (st, 1, (sqlite3_int64) ur->from);
-  sqlite3_bind_int64 (st, 2, (sqlite3_int64) MIN (ur->to, (guint64) G_MAXINT64));
+  sqlite3_bind_int64 (st, 1, (sqlite3_int64) MIN (ur->from, (guint64) G_MAXINT64));
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       DtUplinkRow *r = g_new0 (DtUplinkRow, 1);
@@ -419,16 +422,6 @@ read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
   if (rc != SQLITE_DONE)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
   return TRUE;
-}
-
-/* Reads the committed uplink rows with from_seq <= seq <= to_seq, in seq
- * order, into rows (DtUplinkRow*). */
-gboolean
-dt_store_read_uplinks (EcStore *store, guint64 from_seq, guint64 to_seq, GPtrArray *rows,
-                       GError **error)
-{
-  UplinkRead ur = { from_seq, to_seq, rows };
-  return ec_store_read_sync (store, read_uplinks_job, &ur, error);
 }
 
 /* Loads all devices (and, if uplinks is not NULL, the unconfirmed uplinks)
@@ -585,10 +578,10 @@ run_op (Stmts *s, const DtOp *op, GError **error)
 
 /* Shared between the plugin and its jobs: jobs finishing after the plugin
  * is gone see self == NULL. */
-typedef struct {
+struct _Alive {
   gint        refs;
   DeviceTwin *self;
-} Alive;
+};
 
 typedef struct {
   Alive     *alive;
@@ -597,15 +590,68 @@ typedef struct {
 
 static Alive *the_alive;   /* one devicetwin per process */
 
+/* A new reference to the plugin's Alive (created on first use). */
+static Alive *
+alive_ref (DeviceTwin *self)
+{
+  if (!the_alive)
+    {
+      the_alive = g_new0 (Alive, 1);
+      the_alive->refs = 1;
+      the_alive->self = self;
+    }
+  g_atomic_int_inc (&the_alive->refs);
+  return the_alive;
+}
+
+/* Drops a reference taken with alive_ref(). */
+static void
+alive_unref (Alive *alive)
+{
+  if (g_atomic_int_dec_and_test (&alive->refs))
+    g_free (alive);
+}
+
 /* Frees a batch. */
 static void
 batch_free (gpointer data)
 {
   Batch *b = data;
   g_ptr_array_unref (b->txns);
-  if (g_atomic_int_dec_and_test (&b->alive->refs))
-    g_free (b->alive);
+  alive_unref (b->alive);
   g_free (b);
+}
+
+/* Frees an UplinkRead. */
+static void
+uplink_read_free (gpointer data)
+{
+  UplinkRead *ur = data;
+  g_ptr_array_unref (ur->rows);
+  alive_unref (ur->alive);
+  g_free (ur);
+}
+
+/* The uplink rows were read: hand them over if the plugin still exists. */
+static void
+uplink_read_done (const GError *error, gpointer data)
+{
+  UplinkRead *ur = data;
+  if (ur->alive->self)
+    ur->func (ur->alive->self, ur->rows, error);
+}
+
+/* Reads the committed uplink rows with seq >= from_seq, in seq order, on a
+ * reader thread; func gets them (DtUplinkRow*) on the main loop. */
+void
+dt_store_read_uplinks (DeviceTwin *self, guint64 from_seq, DtUplinksFunc func)
+{
+  UplinkRead *ur = g_new0 (UplinkRead, 1);
+  ur->alive = alive_ref (self);
+  ur->from = from_seq;
+  ur->rows = g_ptr_array_new_with_free_func (dt_uplink_row_free);
+  ur->func = func;
+  ec_store_read (self->store, read_uplinks_job, uplink_read_done, ur, uplink_read_free);
 }
 
 /* Writes every op of every transaction of the batch (writer thread). */
@@ -661,22 +707,78 @@ emit_failure (DeviceTwin *self, DtTxn *txn)
     }
 }
 
-/* Re-reads all devices after a failed write, so memory matches the store. */
+typedef struct {
+  Alive      *alive;
+  guint64     n_commits;   /* the plugin's count when the read was queued */
+  GHashTable *devices;
+} Reload;
+
+/* Frees a Reload. */
+static void
+reload_free (gpointer data)
+{
+  Reload *r = data;
+  if (r->devices)
+    g_hash_table_unref (r->devices);
+  alive_unref (r->alive);
+  g_free (r);
+}
+
+/* Reads every device (read job). */
+static gboolean
+reload_job (sqlite3 *db, gpointer data, GError **error)
+{
+  Reload *r = data;
+  LoadData ld = { r->devices, NULL };
+  return load_job (db, &ld, error);
+}
+
+static gboolean reload (gpointer data);
+
+/* The devices were re-read: they replace memory unless something was
+ * written meanwhile (then they are read again). */
+static void
+reload_done (const GError *error, gpointer data)
+{
+  Reload *r = data;
+  DeviceTwin *self = r->alive->self;
+
+  if (!self)
+    return;
+  if (error)
+    {
+      ec_log_warning (self->context, "re-reading devices failed: %s", error->message);
+      return;
+    }
+  if (self->in_flight || !g_queue_is_empty (self->pending) || self->n_commits != r->n_commits)
+    {
+      if (!self->reload_id)
+        self->reload_id = g_idle_add (reload, self);
+      return;
+    }
+  g_hash_table_unref (self->devices);
+  self->devices = g_steal_pointer (&r->devices);
+}
+
+/* Re-reads all devices after a failed write, so memory matches the store:
+ * on a reader thread, once no write is pending. */
 static gboolean
 reload (gpointer data)
 {
   DeviceTwin *self = data;
-  g_autoptr (GHashTable) fresh = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
-  g_autoptr (GError) error = NULL;
+  Reload *r;
 
   self->reload_id = 0;
-  if (!dt_store_load (self->store, fresh, NULL, &error))
+  if (self->in_flight || !g_queue_is_empty (self->pending))
     {
-      ec_log_warning (self->context, "re-reading devices failed: %s", error->message);
+      self->reload_id = g_timeout_add (100, reload, self);
       return G_SOURCE_REMOVE;
     }
-  g_hash_table_unref (self->devices);
-  self->devices = g_steal_pointer (&fresh);
+  r = g_new0 (Reload, 1);
+  r->alive = alive_ref (self);
+  r->n_commits = self->n_commits;
+  r->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
+  ec_store_read (self->store, reload_job, reload_done, r, reload_free);
   return G_SOURCE_REMOVE;
 }
 
@@ -718,14 +820,7 @@ flush (DeviceTwin *self)
   if (self->in_flight || g_queue_is_empty (self->pending))
     return;
   b = g_new0 (Batch, 1);
-  if (!the_alive)
-    {
-      the_alive = g_new0 (Alive, 1);
-      the_alive->refs = 1;
-      the_alive->self = self;
-    }
-  b->alive = the_alive;
-  g_atomic_int_inc (&the_alive->refs);
+  b->alive = alive_ref (self);
   b->txns = g_ptr_array_new_full (g_queue_get_length (self->pending), dt_txn_free);
   while (!g_queue_is_empty (self->pending))
     {
@@ -754,6 +849,7 @@ dt_commit (DeviceTwin *self, DtTxn *txn)
       dt_txn_free (txn);
       return;
     }
+  self->n_commits++;
   g_queue_push_tail (self->pending, txn);
   flush (self);
 }
@@ -781,8 +877,7 @@ dt_store_finish (DeviceTwin *self)
   if (the_alive)
     {
       the_alive->self = NULL;
-      if (g_atomic_int_dec_and_test (&the_alive->refs))
-        g_free (the_alive);
+      alive_unref (the_alive);
       the_alive = NULL;
     }
 }

@@ -213,9 +213,12 @@ typedef struct {
   gboolean is_string;
 } DtUplinkRow;
 
+/* Gets the uplink rows read by dt_store_read_uplinks (only while the
+ * plugin exists). */
+typedef void (*DtUplinksFunc) (DeviceTwin *self, GPtrArray *rows, const GError *error);
+
 void dt_uplink_row_free (gpointer row);
-gboolean dt_store_read_uplinks (EcStore *store, guint64 from_seq, guint64 to_seq,
-                                GPtrArray *rows, GError **error);
+void dt_store_read_uplinks (DeviceTwin *self, guint64 from_seq, DtUplinksFunc func);
 
 
 struct _DeviceTwin {
@@ -230,6 +233,7 @@ struct _DeviceTwin {
   GQueue          *pending;      /* DtTxn* waiting to be written */
   GPtrArray       *in_flight;    /* DtTxn* of the batch being written, or NULL */
   guint            reload_id;
+  guint64          n_commits;    /* transactions queued so far */
 
   /* cloud */
   gboolean         connected;
@@ -237,6 +241,11 @@ struct _DeviceTwin {
   GHashTable      *uplink_ids;   /* msg_id -> GList link in uplinks */
   guint64          next_seq;
   guint            resend_id;
+  gboolean         uplink_read;  /* a read of stored uplinks is in flight */
+  gboolean         catching_up;  /* connected: sending what was kept, oldest first */
+  guint            connects;     /* cloud connects so far */
+  guint            read_connects;     /* connects when the read began */
+  gboolean         read_catching_up;  /* catching_up when the read began */
   gint64           last_activity;
 
   EcLogLimit       rl_bad_topic;

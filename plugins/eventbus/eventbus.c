@@ -98,7 +98,8 @@ load_topics (sqlite3 *db, gpointer data, GError **error)
   if (sqlite3_prepare_v2 (db, "SELECT topic FROM sub_topics ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
     return ec_store_set_sql_error (error, db, "read sub_topics");
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-    if (sqlite3_column_text (st, 0))
+    if (sqlite3_column_text (st, 0)
+        && mosquitto_sub_topic_check ((const char *) sqlite3_column_text (st, 0)) == MOSQ_ERR_SUCCESS)
       g_ptr_array_add (topics, g_strdup ((const char *) sqlite3_column_text (st, 0)));
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
@@ -277,6 +278,12 @@ cloud_subscribe (EventBus *self, const char *topic, gboolean subscribe)
 
   if (!topic || !*topic)
     return;
+  if (subscribe && mosquitto_sub_topic_check (topic) != MOSQ_ERR_SUCCESS)
+    {
+      /* stored, it would make the subscription of every topic fail */
+      ec_log_warning (self->context, "not subscribing to invalid MQTT topic filter “%s”", topic);
+      return;
+    }
   known = g_ptr_array_find_with_equal_func (self->sub_topics, topic, g_str_equal, &index);
   if (subscribe)
     {

@@ -154,6 +154,14 @@ lex (Lexer *lx)
   return T_ID;
 }
 
+/* Whether a token is a value where a value is expected ("in" and "notin"
+ * are plain values there, as in Kubernetes' parser). */
+static gboolean
+is_value (Tok t)
+{
+  return t == T_ID || t == T_IN || t == T_NOTIN;
+}
+
 static gboolean
 fail (GError **error, const char *text, const char *why)
 {
@@ -174,7 +182,7 @@ parse_set (Lexer *lx, const char *text, GPtrArray *values, GError **error)
       t = lex (lx);
       if (t == T_CLOSE && values->len == 0)
         return fail (error, text, "empty set of values");
-      if (t == T_ID)
+      if (is_value (t))
         {
           if (!valid_label_value (lx->text))
             return fail (error, text, "invalid label value");
@@ -254,7 +262,7 @@ ms_label_selector_parse (const char *text, GError **error)
         {
           op = t == T_NE ? OP_NE : t == T_GT ? OP_GT : t == T_LT ? OP_LT : OP_EQ;
           t = lex (&lx);
-          if (t == T_ID)
+          if (is_value (t))
             {
               if (!valid_label_value (lx.text))
                 {

@@ -48,6 +48,7 @@ typedef struct {
   guint64            written;
   gulong             finished_id;
   gulong             wrote_id;
+  GSource           *hangup;      /* the client's socket became readable: it left */
   struct _SnapshotCall *pending;  /* the initial read in flight */
 } Watcher;
 
@@ -121,6 +122,17 @@ ms_watch_set_floor (MsWatchHub *hub, guint64 floor)
 
 static void watcher_free (Watcher *w);
 
+/* Stops looking at the client's socket. */
+static void
+watcher_unwatch_socket (Watcher *w)
+{
+  if (w->hangup)
+    {
+      g_source_destroy (w->hangup);
+      g_clear_pointer (&w->hangup, g_source_unref);
+    }
+}
+
 /* Ends every watch and frees the hub. */
 void
 ms_watch_hub_free (MsWatchHub *hub)
@@ -139,6 +151,7 @@ watcher_free (Watcher *w)
   if (w->pending)
     w->pending->w = NULL;
   w->hub->watchers = g_list_remove (w->hub->watchers, w);
+  watcher_unwatch_socket (w);
   g_clear_handle_id (&w->timeout_id, g_source_remove);
   g_clear_handle_id (&w->bookmark_id, g_source_remove);
   if (w->msg)
@@ -168,6 +181,7 @@ watcher_end (Watcher *w)
   if (w->ending)
     return;
   w->ending = TRUE;
+  watcher_unwatch_socket (w);
   g_clear_handle_id (&w->timeout_id, g_source_remove);
   g_clear_handle_id (&w->bookmark_id, g_source_remove);
   soup_message_body_complete (soup_server_message_get_response_body (w->msg));
@@ -334,6 +348,19 @@ ms_watch_publish (MsWatchHub *hub, MsEventType type, guint64 rv, const char *sto
       if (w->live && !w->ending)
         watcher_offer (w, ev);
     }
+}
+
+/* The client's socket is readable while its watch streams: a watch client
+ * sends nothing more, so it closed the connection (plain EOF, or a TLS
+ * close_notify). libsoup only notices on a write, which may not come for
+ * the whole timeout: end the stream now, so the connection is closed. */
+static gboolean
+on_client_gone (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  Watcher *w = data;
+  g_clear_pointer (&w->hangup, g_source_unref);   /* removed by returning */
+  watcher_end (w);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -511,6 +538,13 @@ ms_watch_start (MetaServer *self, SoupServerMessage *msg, MsRequestInfo *info,
   soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
   w->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_finished), w);
   w->wrote_id = g_signal_connect (msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk), w);
+  if (soup_server_message_get_socket (msg))
+    {
+      w->hangup = g_socket_create_source (soup_server_message_get_socket (msg),
+                                          G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+      g_source_set_callback (w->hangup, (GSourceFunc) (void (*) (void)) on_client_gone, w, NULL);
+      g_source_attach (w->hangup, NULL);
+    }
   if (timeout > 0)
     w->timeout_id = g_timeout_add_seconds ((guint) MIN (timeout, G_MAXUINT / 2), on_timeout, w);
   if (bookmarks && self->bookmark_interval > 0)

@@ -326,6 +326,30 @@ class OfflineUplink(Base):
         n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("edge_updated")
                         and m["content"]["twin"]["speed"]["actual"]["value"] == "4")
 
+    def test_kept_messages_go_before_new_ones_after_reconnect(self):
+        """The kept messages are read off the main loop on connect; one made
+        right after the connect still reaches the cloud after them."""
+        n = self.node(auto_ack=False)
+        n.membership(added=[device("default/fan", {"rpm": {"expected": {"value": "0"}}})])
+        self.answer(f"$hw/events/node/{NODE}/membership/updated")
+        t = "$hw/events/device/default/fan/twin/update"
+        for v in range(1, 41):
+            self.pub(t, json.dumps({"event_id": str(v), "twin": {"rpm": {"actual": {"value": str(v)}}}}))
+        self.answer(t + "/result", 40)
+        n.cloud(True)
+        self.pub(t, json.dumps({"event_id": "41", "twin": {"rpm": {"actual": {"value": "41"}}}}))
+        ups = n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("edge_updated"), count=41)
+        self.assertEqual([int(m["content"]["twin"]["rpm"]["actual"]["value"]) for m in ups],
+                         list(range(1, 42)))
+        # a second connect sends the unconfirmed ones again, once each, in order
+        n.cloud(False)
+        n.cloud(True)
+        ups = n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("edge_updated"), count=82)
+        time.sleep(0.3)
+        ups = [m for m in n.recorded() if m["route"].get("resource", "").endswith("edge_updated")]
+        self.assertEqual([int(m["content"]["twin"]["rpm"]["actual"]["value"]) for m in ups[41:]],
+                         list(range(1, 42)))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -44,7 +44,10 @@ class External(unittest.TestCase):
         node.ctl("send eventbus " + bus_message("publish", "bad/#", "x"))
         node.ctl("send eventbus " + bus_message("message", "", {"nothing": 1}))
         node.wait_log("not publishing to invalid MQTT topic")
-        # cloud subscriptions: stored in sub_topics, kept across restarts
+        # cloud subscriptions: stored in sub_topics, kept across restarts; an
+        # invalid filter is refused (stored, it would fail every subscription)
+        node.ctl("send eventbus " + bus_message("subscribe", "bad/#/filter", None))
+        node.wait_log("not subscribing to invalid MQTT topic filter")
         node.ctl("send eventbus " + bus_message("subscribe", "plant/sensors", None))
         node.wait_log("subscribed MQTT topic plant/sensors")
         time.sleep(0.3)

@@ -47,6 +47,10 @@ test_label_selectors (void)
   g_assert_true (label_match ("example.com/role=db", pod));
   g_assert_true (label_match ("tier>0", pod));
   g_assert_false (label_match ("tier<1", pod));
+  /* "in" and "notin" are plain values after an operator, as in Kubernetes */
+  g_assert_true (label_match ("word=in", "{\"metadata\":{\"labels\":{\"word\":\"in\"}}}"));
+  g_assert_true (label_match ("word in (notin,x)", "{\"metadata\":{\"labels\":{\"word\":\"notin\"}}}"));
+  g_assert_false (label_match ("word!=in", "{\"metadata\":{\"labels\":{\"word\":\"in\"}}}"));
 }
 
 static void
@@ -55,6 +59,7 @@ test_label_selector_errors (void)
   static const char *const bad[] = {
     "app in (x", "app in x", "=x", "app=web,", "!app=x", "a b", "app in ()", "-bad=x",
     "app=-bad-", "tier>x", "a/b/c=1", "app=(x)", ",",
+    "tier>in", "tier<notin",
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {

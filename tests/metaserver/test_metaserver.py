@@ -618,6 +618,26 @@ class Watches(unittest.TestCase):
         self.assertEqual(marks[0]["object"]["kind"], "ConfigMap")
         self.assertTrue(marks[0]["object"]["metadata"]["resourceVersion"])
 
+    def test_idle_watches_of_gone_clients_are_closed(self):
+        """A client that goes away from a quiet watch does not leave its
+        connection open on the node."""
+        def sockets():
+            fd_dir = f"/proc/{self.node.proc.pid}/fd"
+            n = 0
+            for fd in os.listdir(fd_dir):
+                try:
+                    n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+                except OSError:
+                    pass
+            return n
+        before = sockets()
+        streams = [WatchStream(self.node, "/api/v1/namespaces/nowhere/pods?watch=1") for _ in range(20)]
+        wait_for(lambda: sockets() >= before + 20, what="20 watch connections")
+        for w in streams:
+            w.resp.close()
+            w.close()
+        wait_for(lambda: sockets() <= before, timeout=5, what="the watch connections to close")
+
     def test_watch_filters_and_single_object(self):
         w1 = WatchStream(self.node, "/api/v1/watch/namespaces/default/pods/solo?timeoutSeconds=5")
         w2 = WatchStream(self.node, "/api/v1/pods?watch=1&labelSelector=team%3Dblue&timeoutSeconds=5")
