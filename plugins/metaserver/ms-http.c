@@ -25,6 +25,8 @@ typedef struct {
 
 static void dispatch (MetaServer *self, SoupServerMessage *msg, const char *path,
                       GHashTable *query, gboolean scanned);
+static gboolean body_too_large (SoupServerMessage *msg);
+static void respond_too_large (SoupServerMessage *msg);
 
 static void
 on_pending_finished (SoupServerMessage *msg, gpointer data)
@@ -557,8 +559,8 @@ dispatch (MetaServer *self, SoupServerMessage *msg, const char *path, GHashTable
     case MS_VERB_UPDATE:
     case MS_VERB_PATCH:
     case MS_VERB_DELETE:
-      if (soup_message_headers_get_content_length (req) > MAX_BODY)
-        ms_respond_status (msg, 413, "RequestEntityTooLarge", "the request body is too large");
+      if (body_too_large (msg))
+        respond_too_large (msg);
       else
         ms_cloud_write (self, msg, &info, res, query);
       break;
@@ -570,11 +572,111 @@ dispatch (MetaServer *self, SoupServerMessage *msg, const char *path, GHashTable
     }
 }
 
+/* TRUE when the request body passed MAX_BODY: declared, seen while it
+ * arrived, or as read. */
+static gboolean
+body_too_large (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  return g_object_get_data (G_OBJECT (msg), "ms-body-too-large") != NULL
+         || (soup_message_headers_get_encoding (req) == SOUP_ENCODING_CONTENT_LENGTH
+             && soup_message_headers_get_content_length (req) > MAX_BODY)
+         || (body && body->length > MAX_BODY);
+}
+
+/* 413 with a Status for a body found too large once read (a last check
+ * behind refuse_body); the connection is closed after it. */
+static void
+respond_too_large (SoupServerMessage *msg)
+{
+  g_autofree char *m = g_strdup_printf ("the request body is larger than %d bytes", MAX_BODY);
+  ms_respond_status (msg, 413, "RequestEntityTooLarge", m);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+}
+
+/* Closes a refused request's connection, once the 413 had time to arrive. */
+static gboolean
+close_refused (gpointer data)
+{
+  g_io_stream_close (data, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Refuses a request whose body is too large without reading any more of
+ * it: takes the connection from libsoup, writes the 413 Status itself,
+ * ends its side of the connection, and closes it a moment later (so the
+ * client can read the answer before its unread body resets the line). */
+static void
+refuse_body (SoupServerMessage *msg)
+{
+  g_autofree char *m = g_strdup_printf ("the request body is larger than %d bytes", MAX_BODY);
+  g_autofree char *status = ms_status_json (413, "RequestEntityTooLarge", m, NULL, NULL, NULL);
+  g_autofree char *text = g_strdup_printf ("HTTP/1.1 413 Request Entity Too Large\r\n"
+                                           "Content-Type: application/json\r\n"
+                                           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                                           strlen (status), status);
+  GSocket *sock = soup_server_message_get_socket (msg);
+  GIOStream *io;
+
+  g_object_set_data (G_OBJECT (msg), "ms-body-too-large", GINT_TO_POINTER (1));
+  if (sock)
+    g_object_ref (sock);
+  io = soup_server_message_steal_connection (msg);
+  if (io)
+    {
+      g_output_stream_write_all (g_io_stream_get_output_stream (io), text, strlen (text), NULL, NULL, NULL);
+      g_output_stream_flush (g_io_stream_get_output_stream (io), NULL, NULL);
+      if (sock && !G_IS_TLS_CONNECTION (io))
+        g_socket_shutdown (sock, FALSE, TRUE, NULL);
+      g_timeout_add_full (G_PRIORITY_DEFAULT, 500, close_refused, io, g_object_unref);
+    }
+  if (sock)
+    g_object_unref (sock);
+}
+
+/* A piece of a body of unknown length (chunked) arrived: past MAX_BODY,
+ * stop reading it and answer 413. */
+static void
+on_body_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer data)
+{
+  gsize *seen = g_object_get_data (G_OBJECT (msg), "ms-body-seen");
+  if (!seen || g_object_get_data (G_OBJECT (msg), "ms-body-too-large"))
+    return;
+  *seen += g_bytes_get_size (chunk);
+  if (*seen > MAX_BODY)
+    refuse_body (msg);
+}
+
+/* Runs once the request headers are in, before the body is read: a body
+ * declared too large is refused outright; one of unknown length (chunked)
+ * is counted as it arrives. */
+static void
+on_request_headers (SoupServer *server, SoupServerMessage *msg, const char *path,
+                    GHashTable *query, gpointer data)
+{
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupEncoding enc = soup_message_headers_get_encoding (req);
+
+  if (enc == SOUP_ENCODING_CONTENT_LENGTH && soup_message_headers_get_content_length (req) > MAX_BODY)
+    {
+      refuse_body (msg);
+      return;
+    }
+  if (enc == SOUP_ENCODING_CHUNKED || enc == SOUP_ENCODING_EOF)
+    {
+      g_object_set_data_full (G_OBJECT (msg), "ms-body-seen", g_new0 (gsize, 1), g_free);
+      g_signal_connect (msg, "got-chunk", G_CALLBACK (on_body_chunk), NULL);
+    }
+}
+
 static void
 on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer data)
 {
   MetaServer *self = data;
+  if (g_object_get_data (G_OBJECT (msg), "ms-body-too-large"))
+    return;   /* already answered by refuse_body */
   if (self->stopped)
     {
       ms_respond_status (msg, 503, "ServiceUnavailable", "metaserver is stopping");
@@ -698,6 +800,7 @@ ms_http_start (MetaServer *self, GError **error)
   self->server = soup_server_new ("server-header", "edgecore-metaserver", NULL);
   if (https && !setup_tls (self, error))
     return FALSE;
+  soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);
   if (!soup_server_listen (self->server, addr, https ? SOUP_SERVER_LISTEN_HTTPS : 0, &local))
     {

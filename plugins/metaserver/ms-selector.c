@@ -340,10 +340,18 @@ ms_field_selector_parse (const char *text, gboolean pod_fields, GError **error)
     return g_steal_pointer (&sel);
   for (;;)
     {
-      g_autofree char *key = field_unescape (&p, "=!,");
+      g_autofree char *key = NULL;
       g_autofree char *value = NULL;
       Requirement *r;
       Op op;
+
+      /* empty terms ("a=b,", ",a=b", "a=b,,c=d") are skipped, as
+       * apimachinery's fields.ParseSelector does */
+      while (*p == ',')
+        p++;
+      if (!*p)
+        break;
+      key = field_unescape (&p, "=!,");
 
       g_strstrip (key);
       if (*p == '!' && p[1] == '=')

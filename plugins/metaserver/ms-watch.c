@@ -188,6 +188,23 @@ watcher_end (Watcher *w)
   soup_server_message_unpause (w->msg);
 }
 
+/* Closes a client's connection outright (it fell too far behind): the
+ * socket is shut down both ways, so libsoup's next write fails, it
+ * finishes the message and the queued chunks are freed with it, instead
+ * of waiting for TCP to give up. */
+static void
+watcher_drop (Watcher *w)
+{
+  GSocket *sock = soup_server_message_get_socket (w->msg);
+  w->ending = TRUE;
+  watcher_unwatch_socket (w);
+  g_clear_handle_id (&w->timeout_id, g_source_remove);
+  g_clear_handle_id (&w->bookmark_id, g_source_remove);
+  if (sock)
+    g_socket_shutdown (sock, TRUE, TRUE, NULL);
+  soup_server_message_unpause (w->msg);
+}
+
 /* Ends every watch at once (the server stops). */
 void
 ms_watch_close_all (MsWatchHub *hub)
@@ -217,8 +234,8 @@ watcher_write (Watcher *w, GBytes *bytes)
   if (w->queued - w->written > MAX_UNWRITTEN_CHUNKS)
     {
       ec_log_warning (w->hub->ms->context, "watch client too slow (%" G_GUINT64_FORMAT
-                      " events unread): closing its watch", w->queued - w->written);
-      watcher_end (w);
+                      " events unread): closing its connection", w->queued - w->written);
+      watcher_drop (w);
     }
 }
 
@@ -458,6 +475,25 @@ parse_bool_param (GHashTable *query, const char *key, gboolean *out, GError **er
 }
 
 /**
+ * ms_watch_timeout_parse:
+ * The watch's timeoutSeconds in seconds. Absent, empty or 0 all mean the
+ * server's default (DEFAULT_TIMEOUT_S), as kube-apiserver treats 0 like an
+ * absent value (its minimum request timeout), never as "no timeout".
+ */
+gboolean
+ms_watch_timeout_parse (const char *text, guint64 *seconds, GError **error)
+{
+  guint64 v = 0;
+  if (text && *text && !ms_parse_uint64 (text, &v))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "invalid timeoutSeconds \"%s\"", text);
+      return FALSE;
+    }
+  *seconds = v > 0 ? v : DEFAULT_TIMEOUT_S;
+  return TRUE;
+}
+
+/**
  * ms_watch_start:
  * Serves a watch request: validates it (400, 410 as a Status), then opens
  * the stream. Takes nothing; @output is copied.
@@ -486,10 +522,9 @@ ms_watch_start (MetaServer *self, SoupServerMessage *msg, MsRequestInfo *info,
       ms_respond_status (msg, 400, "BadRequest", error->message);
       return;
     }
-  if (timeout_text && *timeout_text && !ms_parse_uint64 (timeout_text, &timeout))
+  if (!ms_watch_timeout_parse (timeout_text, &timeout, &error))
     {
-      g_autofree char *m = g_strdup_printf ("invalid timeoutSeconds \"%s\"", timeout_text);
-      ms_respond_status (msg, 400, "BadRequest", m);
+      ms_respond_status (msg, 400, "BadRequest", error->message);
       return;
     }
   if (rv_text && *rv_text && strcmp (rv_text, "0") != 0)

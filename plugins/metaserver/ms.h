@@ -243,6 +243,7 @@ void        ms_watch_close_all   (MsWatchHub *hub);
 guint       ms_watch_count       (MsWatchHub *hub);
 guint64     ms_watch_floor       (MsWatchHub *hub);
 void        ms_watch_set_floor   (MsWatchHub *hub, guint64 floor);
+gboolean    ms_watch_timeout_parse (const char *text, guint64 *seconds, GError **error);
 
 /* ---- writes to the cloud (ms-cloud.c) ---- */
 

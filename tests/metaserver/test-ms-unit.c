@@ -57,6 +57,8 @@ static void
 test_label_selector_errors (void)
 {
   static const char *const bad[] = {
+    /* a trailing comma is refused, as apimachinery's labels parser does
+     * ("found '', expected: identifier after ','") */
     "app in (x", "app in x", "=x", "app=web,", "!app=x", "a b", "app in ()", "-bad=x",
     "app=-bad-", "tier>x", "a/b/c=1", "app=(x)", ",",
     "tier>in", "tier<notin",
@@ -102,10 +104,42 @@ test_field_selectors (void)
     g_assert_null (s);
     g_assert_nonnull (error);
   }
+  /* empty terms are skipped, as apimachinery's fields parser does */
+  {
+    static const char *const ok[] = { "metadata.name=p1,", ",metadata.name=p1",
+                                      "metadata.name=p1,,metadata.namespace=ns", "," };
+    for (guint i = 0; i < G_N_ELEMENTS (ok); i++)
+      {
+        g_autoptr (GError) error = NULL;
+        g_autoptr (MsSelector) s = ms_field_selector_parse (ok[i], TRUE, &error);
+        g_assert_no_error (error);
+        g_assert_true (ms_selector_matches (s, a));
+      }
+    g_autoptr (MsSelector) s = ms_field_selector_parse ("metadata.name=p2,", TRUE, NULL);
+    g_assert_false (ms_selector_matches (s, a));
+  }
   {
     g_autoptr (MsSelector) s = ms_field_selector_parse ("metadata.name=a\\,b", TRUE, NULL);
     g_assert_cmpstr (ms_field_selector_exact (s, "metadata.name"), ==, "a,b");
   }
+}
+
+/* timeoutSeconds: 0 is the server default (as kube-apiserver), not forever */
+static void
+test_watch_timeout (void)
+{
+  guint64 t = 1;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ms_watch_timeout_parse ("0", &t, NULL));
+  g_assert_cmpuint (t, ==, 1800);
+  g_assert_true (ms_watch_timeout_parse (NULL, &t, NULL));
+  g_assert_cmpuint (t, ==, 1800);
+  g_assert_true (ms_watch_timeout_parse ("", &t, NULL));
+  g_assert_cmpuint (t, ==, 1800);
+  g_assert_true (ms_watch_timeout_parse ("7", &t, NULL));
+  g_assert_cmpuint (t, ==, 7);
+  g_assert_false (ms_watch_timeout_parse ("soon", &t, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 }
 
 static void
@@ -392,6 +426,7 @@ main (int argc, char **argv)
   g_test_add_func ("/metaserver/label-selectors", test_label_selectors);
   g_test_add_func ("/metaserver/label-selector-errors", test_label_selector_errors);
   g_test_add_func ("/metaserver/field-selectors", test_field_selectors);
+  g_test_add_func ("/metaserver/watch-timeout", test_watch_timeout);
   g_test_add_func ("/metaserver/request-paths", test_request_paths);
   g_test_add_func ("/metaserver/kinds", test_kinds);
   g_test_add_func ("/metaserver/continue-tokens", test_continue_tokens);

@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import sqlite3
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 import urllib.parse
 
 BIN = os.environ["EDGECORE_BIN"]
@@ -464,6 +466,56 @@ class Reads(unittest.TestCase):
         # nothing changed
         self.assertEqual(self.node.get_json("/api/v1/namespaces/default/pods/nginx")[0], 200)
 
+    def test_oversized_bodies_are_413_before_they_are_read(self):
+        """A body over 3 MiB is refused: a declared one before any of it is
+        sent, a chunked one once it passes the limit."""
+        def exchange(head, chunks=()):
+            with socket.create_connection(("127.0.0.1", self.node.port), timeout=10) as s:
+                s.sendall(head)
+                sent = 0
+                try:
+                    for c in chunks:
+                        if select.select([s], [], [], 0)[0]:
+                            break   # the server answered: stop sending
+                        s.sendall(c)
+                        sent += len(c)
+                except OSError:
+                    pass
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                        more = s.recv(65536)
+                        if not more:
+                            break
+                        data += more
+                except (ConnectionResetError, socket.timeout):
+                    pass
+                return data, sent
+        head = (b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\n")
+        # declared too large: answered without sending a byte of the body
+        data, _ = exchange(head + b"Content-Length: 5000000\r\n\r\n")
+        self.assertRegex(data, rb"^HTTP/1\.1 413 ")
+        st = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual((st["kind"], st["reason"], st["code"]), ("Status", "RequestEntityTooLarge", 413))
+
+        def chunked(total):
+            piece = b"x" * 65536
+            for _ in range(total // len(piece)):
+                yield b"10000\r\n" + piece + b"\r\n"
+            yield b"0\r\n\r\n"
+        data, sent = exchange(head + b"Transfer-Encoding: chunked\r\n\r\n", chunked(64 * 1024 * 1024))
+        self.assertRegex(data, rb"^HTTP/1\.1 413 ")
+        self.assertLess(sent, 16 * 1024 * 1024)   # refused near the limit, not after the whole body
+        st = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual((st["reason"], st["code"]), ("RequestEntityTooLarge", 413))
+        # a small chunked body still goes through to the write path (offline: 503)
+        body = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}'
+        data, _ = exchange(head + b"Transfer-Encoding: chunked\r\n\r\n",
+                           [b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"])
+        self.assertRegex(data, rb"^HTTP/1\.1 503 ")
+        self.assertEqual(self.node.request("GET", "/healthz")[0], 200)
+
     def test_bad_requests_are_400_and_server_keeps_serving(self):
         r = self.node.kubectl("get", "pods", "-l", "app in (x", check=False)
         self.assertIn("BadRequest", r.stderr)
@@ -659,6 +711,59 @@ class Watches(unittest.TestCase):
         self.assertTrue(self.node.ctl("group metaserver {broken").startswith("error"))
         wait_for(lambda: "no apiVersion/kind" in self.node.output(), what="the warning")
         self.assertEqual(self.node.get_json("/api/v1/pods")[0], 200)
+
+
+class SlowWatchClient(unittest.TestCase):
+    def test_client_far_behind_is_disconnected(self):
+        """A watch client that reads nothing and falls more than 20000 events
+        behind has its connection closed on the node at once (not only its
+        stream ended while the queued events wait for TCP to give up)."""
+        node = Node(self).start()
+        fd_dir = f"/proc/{node.proc.pid}/fd"
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", node.port))
+        self.addCleanup(s.close)
+        client_port = s.getsockname()[1]
+
+        def server_side_open():
+            """Whether edgecore still holds its end of this connection."""
+            inodes = set()
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    local, remote = fields[1], fields[2]
+                    if (int(local.split(":")[1], 16) == node.port
+                            and int(remote.split(":")[1], 16) == client_port):
+                        inodes.add(fields[9])
+            for fd in os.listdir(fd_dir):
+                try:
+                    link = os.readlink(os.path.join(fd_dir, fd))
+                except OSError:
+                    continue
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return True
+            return False
+        s.sendall(b"GET /api/v1/namespaces/slow/pods?watch=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(server_side_open, what="the watch connection")
+        pad = "x" * 1024
+        # the change feed straight to metaserver: one event per message
+        with ThreadPoolExecutor(4) as pool:
+            def feed(i):
+                o = pod(f"p{i}", ns="slow", rv=1000 + i, labels={"pad": "y"})
+                o["metadata"]["annotations"] = {"pad": pad}
+                msg = {"header": {"msg_id": f"slow-{i}", "timestamp": 1, "resourceversion": str(1000 + i)},
+                       "route": {"source": "metamanager", "group": "meta", "operation": "insert",
+                                 "resource": f"slow/pod/p{i}"},
+                       "content": o}
+                node.assert_ok(node.ctl("group metaserver " + json.dumps(msg)))
+            for i in range(0, 26000, 1000):
+                list(pool.map(feed, range(i, i + 1000)))
+                if "too slow" in node.output():
+                    break
+        wait_for(lambda: "closing its connection" in node.output(), timeout=20, what="the slow client's drop")
+        wait_for(lambda: not server_side_open(), timeout=10, what="the slow client's connection to close")
+        self.assertEqual(node.get_json("/api/v1/namespaces/slow/pods?limit=1")[0], 200)
 
 
 class CloudWrites(unittest.TestCase):
