@@ -82,19 +82,6 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
   return TRUE;
 }
 
-/* Nothing to start yet. */
-static gboolean
-edged_start (gpointer state, GError **error)
-{
-  return TRUE;
-}
-
-/* Nothing to stop yet. */
-static void
-edged_stop (gpointer state)
-{
-}
-
 /* Frees the plugin's state. */
 static void
 edged_free (gpointer state)
@@ -124,8 +111,6 @@ EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   .bus_group = EDGED_BUS_GROUP,
   .config_keys = edged_keys,
   .init = edged_init,
-  .start = edged_start,
-  .stop = edged_stop,
   .free = edged_free,
   .handle_message = edged_handle_message,
 };

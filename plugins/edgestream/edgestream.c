@@ -39,19 +39,6 @@ edgestream_init (EcPluginContext *context, gpointer *state, GError **error)
   return TRUE;
 }
 
-/* Nothing to start yet. */
-static gboolean
-edgestream_start (gpointer state, GError **error)
-{
-  return TRUE;
-}
-
-/* Nothing to stop yet. */
-static void
-edgestream_stop (gpointer state)
-{
-}
-
 /* Frees the plugin's state. */
 static void
 edgestream_free (gpointer state)
@@ -81,8 +68,6 @@ EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   .bus_group = EDGESTREAM_BUS_GROUP,
   .config_keys = edgestream_keys,
   .init = edgestream_init,
-  .start = edgestream_start,
-  .stop = edgestream_stop,
   .free = edgestream_free,
   .handle_message = edgestream_handle_message,
 };
