@@ -677,3 +677,46 @@ ec_message_set_content_node (EcMessage *message, JsonNode *node)
   text = json_to_string (node, FALSE);
   _ec_message_take_content (message, text, strlen (text));
 }
+
+/**
+ * ec_message_new_cloud_state:
+ * @connected: whether the cloud is reachable
+ *
+ * Builds edgehub's connection news as KubeEdge does: source `edgehub`,
+ * group `meta`, operation `connect`, resource `node/connection`, content
+ * `"cloud_connected"` or `"cloud_disconnected"`.
+ *
+ * Returns: (transfer full): the message
+ */
+EcMessage *
+ec_message_new_cloud_state (gboolean connected)
+{
+  EcMessage *m = ec_message_new ("edgehub", "meta", EC_OP_CONNECT, "node/connection");
+  ec_message_set_content_string (m, connected ? "cloud_connected" : "cloud_disconnected");
+  return m;
+}
+
+/**
+ * ec_message_get_cloud_state:
+ * @message: a message
+ *
+ * Reads edgehub's connection news.
+ *
+ * Returns: what @message says about the cloud, or %EC_CLOUD_STATE_NONE if
+ *   it is not connection news
+ */
+EcCloudState
+ec_message_get_cloud_state (EcMessage *message)
+{
+  g_autofree char *state = NULL;
+  g_return_val_if_fail (message != NULL, EC_CLOUD_STATE_NONE);
+  if (g_strcmp0 (message->operation, EC_OP_CONNECT) != 0
+      || g_strcmp0 (message->resource, "node/connection") != 0)
+    return EC_CLOUD_STATE_NONE;
+  state = ec_message_dup_content_string (message);
+  if (strcmp (state, "cloud_connected") == 0)
+    return EC_CLOUD_STATE_CONNECTED;
+  if (strcmp (state, "cloud_disconnected") == 0)
+    return EC_CLOUD_STATE_DISCONNECTED;
+  return EC_CLOUD_STATE_INVALID;
+}

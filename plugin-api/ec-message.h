@@ -123,6 +123,25 @@ EC_API JsonNode   *ec_message_get_content_node    (EcMessage  *message,
 EC_API void        ec_message_set_content_node    (EcMessage  *message,
                                             JsonNode   *node);
 
+/**
+ * EcCloudState:
+ * @EC_CLOUD_STATE_NONE: the message is not edgehub's connection news
+ * @EC_CLOUD_STATE_CONNECTED: the cloud is reachable
+ * @EC_CLOUD_STATE_DISCONNECTED: the cloud is unreachable
+ * @EC_CLOUD_STATE_INVALID: connection news with content that is neither
+ *
+ * What edgehub's connection message (docs/bus-contracts.md) says.
+ */
+typedef enum {
+  EC_CLOUD_STATE_NONE,
+  EC_CLOUD_STATE_CONNECTED,
+  EC_CLOUD_STATE_DISCONNECTED,
+  EC_CLOUD_STATE_INVALID,
+} EcCloudState;
+
+EC_API EcMessage   *ec_message_new_cloud_state     (gboolean   connected);
+EC_API EcCloudState ec_message_get_cloud_state     (EcMessage *message);
+
 EC_API char       *ec_new_uuid                    (void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcMessage, ec_message_unref)

@@ -129,13 +129,11 @@ devicetwin_handle_message (gpointer state, EcMessage *message)
       handle_bus (self, message);
       return;
     }
-  if (g_strcmp0 (op, EC_OP_CONNECT) == 0 && g_strcmp0 (resource, "node/connection") == 0)
+  EcCloudState cloud = ec_message_get_cloud_state (message);
+  if (cloud != EC_CLOUD_STATE_NONE)
     {
-      g_autofree char *what = ec_message_dup_content_string (message);
-      if (g_strcmp0 (what, "cloud_connected") == 0)
-        dt_cloud_set_connected (self, TRUE);
-      else if (g_strcmp0 (what, "cloud_disconnected") == 0)
-        dt_cloud_set_connected (self, FALSE);
+      if (cloud != EC_CLOUD_STATE_INVALID)
+        dt_cloud_set_connected (self, cloud == EC_CLOUD_STATE_CONNECTED);
       return;
     }
   if (resource && strstr (resource, "membership/detail"))

@@ -69,8 +69,7 @@ describe_tls_errors (GTlsCertificateFlags f)
 static void
 broadcast_state (EdgeHub *self, gboolean connected)
 {
-  g_autoptr (EcMessage) m = ec_message_new ("edgehub", "meta", EC_OP_CONNECT, "node/connection");
-  ec_message_set_content_string (m, connected ? "cloud_connected" : "cloud_disconnected");
+  g_autoptr (EcMessage) m = ec_message_new_cloud_state (connected);
   ec_endpoint_broadcast (self->endpoint, m);
 }
 

@@ -518,8 +518,7 @@ eh_uplink_submit (EdgeHub *self, EcMessage *message)
   GList *old;
   Item *it;
 
-  if (g_strcmp0 (op, EC_OP_CONNECT) == 0
-      && g_strcmp0 (ec_message_get_resource (message), "node/connection") == 0)
+  if (ec_message_get_cloud_state (message) != EC_CLOUD_STATE_NONE)
     return;   /* the bus's own connection news, not for the cloud */
   if (is_call)
     {

@@ -347,15 +347,11 @@ on_query (MetaManager *self, EcMessage *msg, const char *type, const char *name)
 }
 
 static void
-on_connect (MetaManager *self, EcMessage *msg)
+on_connect (MetaManager *self, EcCloudState state)
 {
-  g_autofree char *state = ec_message_dup_content_string (msg);
-  if (g_strcmp0 (state, "cloud_connected") == 0)
-    self->connected = TRUE;
-  else if (g_strcmp0 (state, "cloud_disconnected") == 0)
-    self->connected = FALSE;
-  else
+  if (state != EC_CLOUD_STATE_CONNECTED && state != EC_CLOUD_STATE_DISCONNECTED)
     return;
+  self->connected = state == EC_CLOUD_STATE_CONNECTED;
   ec_log_info (self->context, "cloud %s", self->connected ? "connected" : "disconnected");
 }
 
@@ -379,7 +375,7 @@ metamanager_handle_message (gpointer state, EcMessage *msg)
 
   if (g_strcmp0 (op, EC_OP_CONNECT) == 0)
     {
-      on_connect (self, msg);
+      on_connect (self, ec_message_get_cloud_state (msg));
       return;
     }
   if (self->dead || g_strcmp0 (source, MM_BUS_NAME) == 0 || g_strcmp0 (op, EC_OP_ERROR) == 0)

@@ -107,18 +107,15 @@ is_reply (EcMessage *message)
 
 /* edgehub's cloud_connected / cloud_disconnected. */
 static void
-handle_connect (MetaServer *self, EcMessage *message)
+handle_connect (MetaServer *self, EcMessage *message, EcCloudState state)
 {
-  g_autofree char *state = ec_message_dup_content_string (message);
-  if (g_strcmp0 (state, "cloud_connected") == 0)
-    self->connected = TRUE;
-  else if (g_strcmp0 (state, "cloud_disconnected") == 0)
-    self->connected = FALSE;
-  else
+  if (state == EC_CLOUD_STATE_INVALID)
     {
-      ec_log_warning (self->context, "connect message with unknown state %s", state ? state : "(none)");
+      g_autofree char *text = ec_message_dup_content_string (message);
+      ec_log_warning (self->context, "connect message with unknown state %s", text);
       return;
     }
+  self->connected = state == EC_CLOUD_STATE_CONNECTED;
   ec_log_info (self->context, "cloud %s", self->connected ? "connected" : "disconnected");
 }
 
@@ -243,10 +240,10 @@ metaserver_handle_message (gpointer state, EcMessage *message)
 
   if (self->stopped)
     return;
-  if (g_strcmp0 (op, EC_OP_CONNECT) == 0
-      && g_strcmp0 (ec_message_get_resource (message), "node/connection") == 0)
+  EcCloudState cloud = ec_message_get_cloud_state (message);
+  if (cloud != EC_CLOUD_STATE_NONE)
     {
-      handle_connect (self, message);
+      handle_connect (self, message, cloud);
       return;
     }
   if (g_strcmp0 (ec_message_get_source (message), "metamanager") == 0 && !is_reply (message))

@@ -299,6 +299,25 @@ test_captured_session (void)
   g_assert_cmpuint (n, >, 20);
 }
 
+static void
+test_cloud_state (void)
+{
+  g_autoptr (EcMessage) up = ec_message_new_cloud_state (TRUE);
+  g_autoptr (EcMessage) down = ec_message_new_cloud_state (FALSE);
+  g_autoptr (EcMessage) odd = ec_message_copy (up);
+  g_autoptr (EcMessage) other = ec_message_new ("edgehub", "meta", "connect", "elsewhere");
+  g_autofree char *json = NULL;
+  ec_message_set_content_string (odd, "maybe");
+  g_assert_cmpint (ec_message_get_cloud_state (up), ==, EC_CLOUD_STATE_CONNECTED);
+  g_assert_cmpint (ec_message_get_cloud_state (down), ==, EC_CLOUD_STATE_DISCONNECTED);
+  g_assert_cmpint (ec_message_get_cloud_state (odd), ==, EC_CLOUD_STATE_INVALID);
+  g_assert_cmpint (ec_message_get_cloud_state (other), ==, EC_CLOUD_STATE_NONE);
+  json = ec_message_to_json (up, NULL);
+  g_assert_nonnull (strstr (json, "\"route\":{\"source\":\"edgehub\",\"group\":\"meta\","
+                                  "\"operation\":\"connect\",\"resource\":\"node/connection\"},"
+                                  "\"content\":\"cloud_connected\"}"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -317,5 +336,6 @@ main (int argc, char **argv)
   g_test_add_func ("/message/response-and-error", test_response_and_error);
   g_test_add_func ("/message/content", test_content_access);
   g_test_add_func ("/message/frozen", test_frozen);
+  g_test_add_func ("/message/cloud-state", test_cloud_state);
   return g_test_run ();
 }
