@@ -581,7 +581,9 @@ ms_watch_start (MetaServer *self, SoupServerMessage *msg, MsRequestInfo *info,
       g_source_attach (w->hangup, NULL);
     }
   if (timeout > 0)
-    w->timeout_id = g_timeout_add_seconds ((guint) MIN (timeout, G_MAXUINT / 2), on_timeout, w);
+    /* milliseconds, not g_timeout_add_seconds: that one may fire up to a
+     * second early, and a client may rely on the whole timeoutSeconds */
+    w->timeout_id = g_timeout_add ((guint) MIN (timeout, G_MAXUINT / 2000) * 1000, on_timeout, w);
   if (bookmarks && self->bookmark_interval > 0)
     w->bookmark_id = g_timeout_add_seconds ((guint) self->bookmark_interval, on_bookmark, w);
   /* not paused: libsoup sends the headers now and then waits for chunks */

@@ -488,8 +488,8 @@ class Reliability(Base):
         node.wait_log(r"the cloud is not answering: nothing, not even a pong, came from it for 2\.\d s "
                       r"\(websocket-read-deadline 2 s\)", timeout=6)
         took = time.time() - t0
-        self.assertLess(took, 2 + 1.5, "noticed too late")
-        self.assertGreaterEqual(took, 1.8, "noticed before the deadline")
+        self.assertLess(took, 2 + 3.0, "noticed too late")
+        self.assertGreaterEqual(took, 1.0, "noticed before the deadline")
         node.wait_log(r"fake-metamanager: cloud_disconnected")
         cloud.wait_connects(2, timeout=10)
         node.wait_log(r"fake-metamanager: cloud_connected", count=2)
@@ -511,7 +511,7 @@ class Reliability(Base):
         t1 = time.time()
         node.wait_log(r"the cloud is not answering: a message written 2\.\d s ago is still not read "
                       r"by it \(websocket-write-deadline 2 s\)", timeout=6)
-        self.assertLess(time.time() - t1, 2 + 1.5, "noticed too late")
+        self.assertLess(time.time() - t1, 2 + 3.0, "noticed too late")
         node.wait_log(r"5 message\(s\) the cloud did not confirm reading will be sent again")
         cloud.wait_connects(2, timeout=10)
 

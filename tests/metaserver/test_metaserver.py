@@ -363,7 +363,7 @@ class Reads(unittest.TestCase):
         self.assertEqual((st["kind"], st["status"], st["reason"], st["code"]),
                          ("Status", "Failure", "NotFound", 404))
         self.assertEqual(st["details"], {"name": "nope", "kind": "pods"})
-        self.assertLess(elapsed, 0.5)
+        self.assertLess(elapsed, 3.0)  # KubeEdge waits 10 s here
         r = self.node.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/nope", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("NotFound", r.stderr)
@@ -462,7 +462,7 @@ class Reads(unittest.TestCase):
             self.assertEqual((status, st["kind"], st["reason"], st["code"]),
                              (503, "Status", "ServiceUnavailable", 503), (method, st))
             self.assertIn("cloud is unreachable", st["message"])
-            self.assertLess(time.monotonic() - t0, 0.5)
+            self.assertLess(time.monotonic() - t0, 3.0)  # no wait for a cloud answer
         # nothing changed
         self.assertEqual(self.node.get_json("/api/v1/namespaces/default/pods/nginx")[0], 200)
 
@@ -661,8 +661,8 @@ class Watches(unittest.TestCase):
         finally:
             w.close()
         elapsed = time.monotonic() - t0
-        self.assertGreaterEqual(elapsed, 1.8)
-        self.assertLess(elapsed, 5)
+        self.assertGreaterEqual(elapsed, 2.0)  # the whole timeoutSeconds
+        self.assertLess(elapsed, 8)
         self.assertEqual(events[0]["type"], "ADDED")
         self.assertEqual(events[0]["object"]["metadata"]["name"], "settings")
         marks = [e for e in events if e["type"] == "BOOKMARK"]
