@@ -155,7 +155,8 @@ class Node:
     def logged(self, path):
         try:
             with open(path) as f:
-                return [json.loads(line) for line in f if line.strip()]
+                # a line still being written (no newline yet) is read next time
+                return [json.loads(line) for line in f if line.endswith("\n") and line.strip()]
         except FileNotFoundError:
             return []
 
