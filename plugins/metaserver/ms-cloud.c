@@ -2,7 +2,9 @@
  * KubeEdge "Application" requests: a sync call to module websocket with
  * source metaserver, group dynamiccontroller, operation and resource "null";
  * the cloud's dynamiccontroller answers with an applicationResponse. While
- * the cloud is unreachable the answer is 503 at once. */
+ * the cloud is unreachable the answer is 503 at once. The Application, the
+ * call and the reading of the reply are shared with the pass-through
+ * (ms-passthrough.c). */
 #include "ms.h"
 
 #include <string.h>
@@ -127,10 +129,10 @@ patch_info (const MsRequestInfo *info, const char *patch_type, GBytes *body, con
   return json_to_string (root, FALSE);
 }
 
-/* The Application sent for a write, as KubeEdge's Go structure marshals. */
-static JsonNode *
-build_application (MetaServer *self, const char *key, const char *verb, const char *subresource,
-                   GBytes *option, GBytes *req_body)
+/* The Application sent to the cloud, as KubeEdge's Go structure marshals. */
+JsonNode *
+ms_cloud_application (MetaServer *self, const char *key, const char *verb, const char *subresource,
+                      GBytes *option, GBytes *req_body)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
@@ -180,6 +182,68 @@ build_application (MetaServer *self, const char *key, const char *verb, const ch
   return json_builder_get_root (b);
 }
 
+/**
+ * ms_cloud_rejection:
+ * Reads a Rejected Application's Error.ErrStatus: returns its HTTP code
+ * (500 when it names none in 400..599) and sets @reason (may be NULL) and
+ * @message (never NULL; borrowed from @app).
+ */
+guint
+ms_cloud_rejection (JsonObject *app, const char **reason, const char **message)
+{
+  JsonObject *err = ms_json_get_object (ms_json_get_object (app, "Error"), "ErrStatus");
+  JsonNode *code_node = err ? json_object_get_member (err, "code") : NULL;
+  gint64 code = code_node && JSON_NODE_HOLDS_VALUE (code_node) ? json_node_get_int (code_node) : 0;
+  const char *app_reason = ms_json_get_string (app, "Reason");
+
+  *reason = ms_json_get_string (err, "reason");
+  *message = ms_json_get_string (err, "message");
+  if (!*message || !**message)
+    *message = app_reason && *app_reason ? app_reason : "the cloud rejected the request";
+  return code < 400 || code > 599 ? 500 : (guint) code;
+}
+
+/**
+ * ms_cloud_failed:
+ * TRUE when a call to the cloud brought no Application: the bus gave an
+ * error (no answer in time: 504, else 503) or edgehub answered "error"
+ * (the cloud is unreachable: 503). Sets @code and @message (to free).
+ */
+gboolean
+ms_cloud_failed (EcMessage *reply, const GError *error, guint *code, char **message)
+{
+  if (error)
+    {
+      *code = g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_TIMEOUT) ? 504 : 503;
+      *message = g_strdup_printf ("the cloud did not answer: %s", error->message);
+      return TRUE;
+    }
+  if (g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
+    {
+      g_autofree char *why = ec_message_dup_content_string (reply);
+      *code = 503;
+      *message = g_strdup_printf ("the cloud is unreachable: %s", why && *why ? why : "no reason given");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/**
+ * ms_cloud_call:
+ * Sends an Application to the cloud (module websocket, source metaserver,
+ * group dynamiccontroller, operation and resource "null") as a sync call
+ * that waits cloud-timeout.
+ */
+void
+ms_cloud_call (MetaServer *self, JsonNode *app, EcReplyFunc callback, gpointer data,
+               GDestroyNotify destroy)
+{
+  g_autoptr (EcMessage) m = ec_message_new (METASERVER_BUS_NAME, "dynamiccontroller", "null", "null");
+  ec_message_set_content_node (m, app);
+  ec_endpoint_call (self->endpoint, "websocket", m, (guint) self->cloud_timeout_ms,
+                    callback, data, destroy);
+}
+
 /* Decodes a base64 []byte member; NULL when absent or null. */
 static GBytes *
 bytes_member (JsonObject *obj, const char *name)
@@ -223,17 +287,10 @@ answer_from_application (WriteCall *c, JsonObject *app)
     }
   if (g_strcmp0 (status, "Rejected") == 0)
     {
-      JsonObject *err = ms_json_get_object (ms_json_get_object (app, "Error"), "ErrStatus");
-      JsonNode *code_node = err ? json_object_get_member (err, "code") : NULL;
-      gint64 code = code_node && JSON_NODE_HOLDS_VALUE (code_node) ? json_node_get_int (code_node) : 0;
-      const char *message = ms_json_get_string (err, "message");
-      if (code < 400 || code > 599)
-        code = 500;
-      if (!message || !*message)
-        message = reason && *reason ? reason : "the cloud rejected the request";
-      ms_respond_json (msg, (guint) code,
-                       ms_status_json ((guint) code, ms_json_get_string (err, "reason"), message,
-                                       c->info->name, c->info->group, c->res->resource));
+      const char *why, *message;
+      guint code = ms_cloud_rejection (app, &why, &message);
+      ms_respond_json (msg, code, ms_status_json (code, why, message, c->info->name,
+                                                  c->info->group, c->res->resource));
       return;
     }
   {
@@ -251,22 +308,13 @@ on_cloud_reply (EcMessage *reply, const GError *error, gpointer data)
   WriteCall *c = data;
   JsonNode *content = NULL;   /* borrowed from the reply */
   g_autoptr (GError) parse_error = NULL;
+  g_autofree char *text = NULL;
+  guint code;
 
   if (c->ms->stopped || c->finished)
     return;
-  if (error)
-    {
-      g_autofree char *text = g_strdup_printf ("the cloud did not answer: %s", error->message);
-      guint code = g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_TIMEOUT) ? 504 : 503;
-      ms_respond_status (c->msg, code, NULL, text);
-    }
-  else if (g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
-    {
-      g_autofree char *why = ec_message_dup_content_string (reply);
-      g_autofree char *text = g_strdup_printf ("the cloud is unreachable: %s",
-                                               why && *why ? why : "no reason given");
-      ms_respond_status (c->msg, 503, "ServiceUnavailable", text);
-    }
+  if (ms_cloud_failed (reply, error, &code, &text))
+    ms_respond_status (c->msg, code, NULL, text);
   else if (!(content = ec_message_get_content_node (reply, &parse_error))
            || !JSON_NODE_HOLDS_OBJECT (content))
     ms_respond_status (c->msg, 502, "InternalError",
@@ -304,7 +352,6 @@ ms_cloud_write (MetaServer *self, SoupServerMessage *msg, MsRequestInfo **infop,
   g_autoptr (GBytes) option = NULL;
   g_autoptr (GBytes) req_body = NULL;
   g_autoptr (JsonNode) app = NULL;
-  g_autoptr (EcMessage) m = NULL;
   gsize body_len = g_bytes_get_size (body);
   const char *verb = app_verb (info);
   WriteCall *c;
@@ -387,10 +434,8 @@ ms_cloud_write (MetaServer *self, SoupServerMessage *msg, MsRequestInfo **infop,
       req_body = g_bytes_ref (body);
     }
   option = g_bytes_new (option_text, strlen (option_text));
-  app = build_application (self, key, verb, info->subresource, option, req_body);
+  app = ms_cloud_application (self, key, verb, info->subresource, option, req_body);
 
-  m = ec_message_new (METASERVER_BUS_NAME, "dynamiccontroller", "null", "null");
-  ec_message_set_content_node (m, app);
   c = g_new0 (WriteCall, 1);
   c->ms = ms_ref (self);
   c->msg = g_object_ref (msg);
@@ -399,6 +444,5 @@ ms_cloud_write (MetaServer *self, SoupServerMessage *msg, MsRequestInfo **infop,
   c->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_write_finished), c);
   self->pending++;
   soup_server_message_pause (msg);
-  ec_endpoint_call (self->endpoint, "websocket", m, (guint) self->cloud_timeout_ms,
-                    on_cloud_reply, c, write_call_free);
+  ms_cloud_call (self, app, on_cloud_reply, c, write_call_free);
 }

@@ -1,7 +1,8 @@
 /* ms-http.c: the HTTP(S) front of metaserver: the listener, request
- * routing, discovery, and the reads (get, list) served from meta_v2. Every
- * store read runs on a store thread; the handler pauses the message and
- * answers from the read's callback. */
+ * routing (the OpenAPI pass-through is in ms-passthrough.c), discovery,
+ * and the reads (get, list) served from meta_v2. Every store read runs on
+ * a store thread; the handler pauses the message and answers from the
+ * read's callback. */
 #include "ms.h"
 
 #include <string.h>
@@ -490,9 +491,18 @@ dispatch (MetaServer *self, SoupServerMessage *msg, const char *path, GHashTable
         ms_respond_json (msg, 200, version_json ());
       else if (path[1] == '\0')
         ms_respond_json (msg, 200, g_strdup ("{\"paths\":[\"/api\",\"/api/v1\",\"/apis\",\"/healthz\","
-                                             "\"/livez\",\"/readyz\",\"/version\"]}"));
+                                             "\"/livez\",\"/openapi/v2\",\"/openapi/v3\",\"/readyz\","
+                                             "\"/version\"]}"));
       else
         respond_text (msg, 200, "ok");
+      return;
+    }
+  if (ms_passthrough_path (path))
+    {
+      if (!read_only)
+        ms_respond_status (msg, 405, "MethodNotAllowed", "only GET is allowed here");
+      else
+        ms_passthrough_serve (self, msg, path);
       return;
     }
 

@@ -247,5 +247,18 @@ gboolean    ms_watch_timeout_parse (const char *text, guint64 *seconds, GError *
 
 /* ---- writes to the cloud (ms-cloud.c) ---- */
 
-void ms_cloud_write (MetaServer *self, SoupServerMessage *msg, MsRequestInfo **infop,
-                     const MsResource *res, GHashTable *query);
+void      ms_cloud_write       (MetaServer *self, SoupServerMessage *msg, MsRequestInfo **infop,
+                                const MsResource *res, GHashTable *query);
+JsonNode *ms_cloud_application (MetaServer *self, const char *key, const char *verb,
+                                const char *subresource, GBytes *option, GBytes *req_body);
+void      ms_cloud_call        (MetaServer *self, JsonNode *app, EcReplyFunc callback,
+                                gpointer data, GDestroyNotify destroy);
+gboolean  ms_cloud_failed      (EcMessage *reply, const GError *error, guint *code, char **message);
+guint     ms_cloud_rejection   (JsonObject *app, const char **reason, const char **message);
+
+/* ---- non-resource pass-through: the OpenAPI documents (ms-passthrough.c) ---- */
+
+#define MS_PASSTHROUGH_MAX_BODY (32 * 1024 * 1024)   /* a document from the cloud, decoded */
+
+gboolean ms_passthrough_path  (const char *path);
+void     ms_passthrough_serve (MetaServer *self, SoupServerMessage *msg, const char *path);

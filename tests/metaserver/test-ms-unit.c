@@ -213,6 +213,35 @@ test_request_paths (void)
   }
 }
 
+/* The paths passed through to the cloud (the OpenAPI documents). */
+static void
+test_passthrough_paths (void)
+{
+  static const char *const yes[] = {
+    "/openapi/v2", "/openapi/v3", "/openapi/v3/api/v1", "/openapi/v3/apis/apps/v1",
+    "/openapi/v3/apis/storage.k8s.io/v1beta1", "/openapi/v3/.well-known/openid-configuration",
+    "/openapi/v3/openid/v1/jwks",
+  };
+  static const char *const no[] = {
+    "/openapi", "/openapi/v1", "/openapi/v2/x", "/openapi/v3/", "/openapi/v3/api/v1/",
+    "/openapi/v3//api", "/openapi/v3/api/../v1", "/openapi/v3/./api", "/openapi/v3/api v1",
+    "/openapi/v3/api%2Fv1", "/openapi/v3x", "/api/v1",
+  };
+  g_autofree char *longest = g_strnfill (256 - strlen ("/openapi/v3/"), 'a');
+  g_autofree char *too_long = g_strnfill (257 - strlen ("/openapi/v3/"), 'a');
+  g_autofree char *ok = g_strconcat ("/openapi/v3/", longest, NULL);
+  g_autofree char *bad = g_strconcat ("/openapi/v3/", too_long, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (yes); i++)
+    if (!ms_passthrough_path (yes[i]))
+      g_error ("path \"%s\" was not passed through", yes[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (no); i++)
+    if (ms_passthrough_path (no[i]))
+      g_error ("path \"%s\" was passed through", no[i]);
+  g_assert_true (ms_passthrough_path (ok));
+  g_assert_false (ms_passthrough_path (bad));
+}
+
 static void
 test_kinds (void)
 {
@@ -428,6 +457,7 @@ main (int argc, char **argv)
   g_test_add_func ("/metaserver/field-selectors", test_field_selectors);
   g_test_add_func ("/metaserver/watch-timeout", test_watch_timeout);
   g_test_add_func ("/metaserver/request-paths", test_request_paths);
+  g_test_add_func ("/metaserver/passthrough-paths", test_passthrough_paths);
   g_test_add_func ("/metaserver/kinds", test_kinds);
   g_test_add_func ("/metaserver/continue-tokens", test_continue_tokens);
   g_test_add_func ("/metaserver/accept", test_accept);

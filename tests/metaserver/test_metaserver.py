@@ -836,6 +836,169 @@ class CloudWrites(unittest.TestCase):
         self.assertEqual(status, 200)
 
 
+CM_YAML = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {name}
+  namespace: {ns}
+data:
+  greeting: {value}
+"""
+
+
+class OpenApi(unittest.TestCase):
+    """The OpenAPI pass-through: kubectl create/apply without --validate=false
+    through the stand-in cloud, and the copies cached in meta_v2."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls, fakecloud=True, extra_conf="cloud-timeout=2\n").start()
+
+    def setUp(self):
+        self.node.connect(True)
+
+    def manifest(self, name, ns="default", value="hello"):
+        path = os.path.join(self.node.dir, f"{name}-{ns}.yaml")
+        with open(path, "w") as f:
+            f.write(CM_YAML.format(name=name, ns=ns, value=value))
+        return path
+
+    def cloud_gets(self):
+        """The pass-through Applications the stand-in cloud received, in order."""
+        return [line.split("application get ", 1)[1].strip()
+                for line in self.node.output().splitlines() if "application get " in line]
+
+    def cached(self, key):
+        db = sqlite3.connect(self.node.db, timeout=10)
+        try:
+            return db.execute("SELECT group_version_resource, namespace, name, resource_version, value "
+                              "FROM meta_v2 WHERE key = ?", (key,)).fetchone()
+        finally:
+            db.close()
+
+    def application_of(self, out):
+        """The Application the stand-in cloud saw, from the object kubectl printed."""
+        return json.loads(json.loads(out)["metadata"]["annotations"]["fakecloud/application"])
+
+    def test_raw_documents_come_from_the_cloud_and_are_cached(self):
+        root = json.loads(self.node.kubectl("get", "--raw", "/openapi/v3").stdout)
+        url = root["paths"]["api/v1"]["serverRelativeURL"]
+        self.assertRegex(url, r"^/openapi/v3/api/v1\?hash=[0-9A-F]{128}$")
+        doc = json.loads(self.node.kubectl("get", "--raw", url).stdout)
+        patch = doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]
+        self.assertEqual(patch["x-kubernetes-group-version-kind"], {"group": "", "version": "v1", "kind": "ConfigMap"})
+        self.assertIn("fieldValidation", [p["name"] for p in patch["parameters"]])
+        # the Key is the path: the query (kubectl's ?hash=) is not part of it
+        gets = self.cloud_gets()
+        self.assertIn("/openapi/v3", gets)
+        self.assertIn("/openapi/v3/api/v1", gets)
+        self.assertFalse([g for g in gets if "?" in g], gets)
+        status, ctype, body = self.node.request("GET", url)
+        self.assertEqual((status, ctype), (200, "application/json"))
+        self.assertEqual(json.loads(body), doc)
+        # cached as KubeEdge's imitator stores a pass-through answer
+        row = wait_for(lambda: self.cached("/openapi/v3/api/v1"), what="the cached /openapi/v3/api/v1")
+        self.assertEqual(row[:4], ("", "", "", 0))
+        self.assertEqual(json.loads(row[4]), doc)
+        self.assertIsNone(self.cached(url))
+        # the cache rows are not mistaken for objects by discovery
+        wait_for(lambda: self.cached("/openapi/v3"), what="the cached /openapi/v3")
+        self.assertEqual(self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")[0], 200)
+        wait_for(lambda: self.cached("/openapi/v3/apis/flaky.example/v1"), what="the cached flaky document")
+        groups = {g["name"] for g in self.node.get_json("/apis")[1]["groups"]}
+        self.assertNotIn("openapi", groups)
+        self.assertIn("configmaps", self.node.kubectl("api-resources").stdout)
+
+    def test_openapi_errors_are_statuses(self):
+        # the stand-in cloud has no /openapi/v2: its 404 Status comes through
+        status, ctype, data = self.node.request("GET", "/openapi/v2", headers={"Accept": "application/json"})
+        st = json.loads(data)
+        self.assertEqual((status, ctype, st["kind"], st["reason"], st["code"]),
+                         (404, "application/json", "Status", "NotFound", 404))
+        # kubectl's protobuf-only request for /openapi/v2: refused here, the cloud is not asked
+        before = len(self.cloud_gets())
+        status, _, data = self.node.request(
+            "GET", "/openapi/v2", headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+        self.assertEqual((status, json.loads(data)["reason"]), (406, "NotAcceptable"))
+        self.assertEqual(len(self.cloud_gets()), before)
+        status, _, data = self.node.request("POST", "/openapi/v3", body="{}",
+                                            headers={"Content-Type": "application/json"})
+        self.assertEqual((status, json.loads(data)["reason"]), (405, "MethodNotAllowed"))
+        # paths that are not documents are not passed through
+        before = len(self.cloud_gets())
+        for path in ("/openapi/v3/api//v1", "/openapi/v3/api/v1/", "/openapi/v3/api%20v1",
+                     "/openapi/v3/" + "x" * 250, "/openapi/v4"):
+            status, _, data = self.node.request("GET", path)
+            self.assertIn(status, (400, 404), path)
+            self.assertEqual(json.loads(data)["kind"], "Status")
+        self.assertEqual(len(self.cloud_gets()), before)
+        status, _, data = self.node.request("GET", "/openapi/v3/apis/absent.example/v1")
+        self.assertEqual((status, json.loads(data)["reason"]), (404, "NotFound"))
+        self.assertEqual(self.cloud_gets()[-1], "/openapi/v3/apis/absent.example/v1")
+
+    def test_cloud_failure_serves_the_cached_copy(self):
+        status, _, first = self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")
+        self.assertEqual(status, 200)
+        wait_for(lambda: self.cached("/openapi/v3/apis/flaky.example/v1"), what="the cached flaky document")
+        # the stand-in cloud is "unreachable" for this path from now on
+        status, ctype, again = self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")
+        self.assertEqual((status, ctype, again), (200, "application/json", first))
+        wait_for(lambda: "/openapi/v3/apis/flaky.example/v1: no document from the cloud (503 ServiceUnavailable); "
+                         "served the copy cached in meta_v2" in self.node.output(), what="the cache log line")
+        self.assertGreaterEqual(self.cloud_gets().count("/openapi/v3/apis/flaky.example/v1"), 2)
+
+    def test_create_and_apply_without_validate_flag(self):
+        r = self.node.kubectl("create", "-f", self.manifest("made"), "-o", "json")
+        app = self.application_of(r.stdout)
+        self.assertEqual((app["Verb"], app["Key"]), ("create", "/core/v1/configmaps/default/null"))
+        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
+        self.assertNotIn("validat", r.stderr)
+        # apply of a new object: a create
+        r = self.node.kubectl("apply", "-f", self.manifest("applied"), "-o", "json")
+        app = self.application_of(r.stdout)
+        self.assertEqual(app["Verb"], "create")
+        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
+        # apply of a stored object: a patch, fieldValidation in the PatchInfo's options
+        r = self.node.kubectl("apply", "-f", self.manifest("settings", "team-a", "changed"), "-o", "json")
+        info = self.application_of(r.stdout)
+        self.assertEqual((info["Name"], info["Options"]["fieldValidation"]), ("settings", "Strict"))
+        self.assertIn("changed", base64.b64decode(info["Data"]).decode())
+        self.assertNotIn("failed to download openapi", r.stderr)
+
+    def test_offline_create_validates_from_the_cache(self):
+        # online, kubectl's validation brings the documents into the cache
+        self.node.kubectl("create", "-f", self.manifest("warmup"))
+        for key in ("/openapi/v3", "/openapi/v3/api/v1"):
+            wait_for(lambda: self.cached(key), what=f"the cached {key}")
+        self.node.connect(False)
+        served = "/openapi/v3/api/v1: no document from the cloud (503 ServiceUnavailable); " \
+                 "served the copy cached in meta_v2"
+        try:
+            before = len(self.cloud_gets())
+            served_before = self.node.output().count(served)
+            # a fresh kubectl cache: the documents can only come from metaserver's
+            fresh = os.path.join(self.node.dir, "kcache-offline")
+            r = self.node.kubectl("create", "-f", self.manifest("offline"), check=False,
+                                  extra=[f"--cache-dir={fresh}"])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertNotIn("failed to download openapi", r.stderr)
+            self.assertNotIn("error validating", r.stderr)
+            self.assertIn("ServiceUnavailable", r.stderr)
+            self.assertIn("cloud is unreachable", r.stderr)
+            self.assertIn("error when creating", r.stderr)   # the write's own error
+            self.assertEqual(len(self.cloud_gets()), before)
+            self.assertGreater(self.node.output().count(served), served_before)
+            # nothing cached: a 503 Status
+            r = self.node.kubectl("get", "--raw", "/openapi/v3/apis/never.example/v1", check=False)
+            self.assertNotEqual(r.returncode, 0)
+            status, _, data = self.node.request("GET", "/openapi/v3/apis/never.example/v1")
+            st = json.loads(data)
+            self.assertEqual((status, st["kind"], st["reason"]), (503, "Status", "ServiceUnavailable"))
+            self.assertIn("no cached copy", st["message"])
+        finally:
+            self.node.connect(True)
+
+
 class OldSchema(unittest.TestCase):
     def test_v1_9_2_column_names_are_served(self):
         node = Node(self, old_columns=True).start()

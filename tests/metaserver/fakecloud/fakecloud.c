@@ -6,11 +6,21 @@
  *   patch: Approved, RespBody = a Pod named after the patch, with the
  *     PatchInfo in that annotation
  *   delete: Approved, no RespBody
- * and by the object name in the Application's Key:
+ *   get (the pass-through), by Key:
+ *     "/openapi/v3": Approved, the OpenAPI v3 root document, listing
+ *       api/v1 (serverRelativeURL with a ?hash=) and apis/flaky.example/v1
+ *     "/openapi/v3/api/v1": Approved, a small OpenAPI v3 document with
+ *       get and patch of namespaced configmaps and pods (the patch lists
+ *       the fieldValidation parameter, as kube-apiserver's does)
+ *     "/openapi/v3/apis/flaky.example/v1": Approved with a small document
+ *       the first time, an "error" reply "cloud unreachable" afterwards
+ *     anything else (e.g. "/openapi/v2"): Rejected with a 404 NotFound Status
+ * and by the object name (last segment) in the Application's Key:
  *   ".../forbidden": Rejected with a 403 Forbidden Status
  *   ".../unreachable": an "error" reply "cloud unreachable" (edgehub offline)
  *   ".../slow": no answer at all (the caller's timeout)
- * Everything else is ignored. */
+ * Every Application is logged ("application <verb> <key>"). Messages other
+ * than metaserver's sync Applications are ignored. */
 #include <edgecore.h>
 
 #include <string.h>
@@ -18,6 +28,7 @@
 typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
+  guint            flaky_gets;   /* gets of /openapi/v3/apis/flaky.example/v1 */
 } FakeCloud;
 
 static gboolean
@@ -89,6 +100,162 @@ annotate (JsonObject *obj, const char *summary)
   json_object_set_string_member (ann, "fakecloud/application", summary);
 }
 
+/* Makes @out a rejection with a Kubernetes Status. */
+static void
+reject (JsonObject *out, gint64 code, const char *reason, const char *message)
+{
+  JsonObject *err = json_object_new ();
+  JsonObject *st = json_object_new ();
+  json_object_set_string_member (st, "kind", "Status");
+  json_object_set_string_member (st, "apiVersion", "v1");
+  json_object_set_string_member (st, "status", "Failure");
+  json_object_set_string_member (st, "message", message);
+  json_object_set_string_member (st, "reason", reason);
+  json_object_set_int_member (st, "code", code);
+  json_object_set_object_member (err, "ErrStatus", st);
+  json_object_set_object_member (out, "Error", err);
+  json_object_set_string_member (out, "Status", "Rejected");
+  json_object_set_null_member (out, "RespBody");
+}
+
+/* The "patch" and "get" operations of one namespaced core/v1 object path,
+ * as kube-apiserver's OpenAPI v3 document has them (shortened). */
+static char *
+object_path (const char *kind, const char *plural)
+{
+  static const char *const query_param =
+    "{\"name\":\"%s\",\"in\":\"query\",\"description\":\"%s\","
+    "\"schema\":{\"type\":\"%s\",\"uniqueItems\":true}}";
+  g_autofree char *dry = g_strdup_printf (query_param, "dryRun",
+    "When present, indicates that modifications should not be persisted.", "string");
+  g_autofree char *manager = g_strdup_printf (query_param, "fieldManager",
+    "fieldManager is a name associated with the actor or entity that is making these changes.",
+    "string");
+  g_autofree char *validation = g_strdup_printf (query_param, "fieldValidation",
+    "fieldValidation instructs the server on how to handle objects in the request "
+    "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: "
+    "- Ignore - Warn - Strict", "string");
+  g_autofree char *force = g_strdup_printf (query_param, "force",
+    "Force is going to \\\"force\\\" Apply requests.", "boolean");
+  g_autofree char *pretty = g_strdup_printf (query_param, "pretty",
+    "If 'true', then the output is pretty printed.", "string");
+  g_autofree char *gvk = g_strdup_printf (
+    "{\"group\":\"\",\"version\":\"v1\",\"kind\":\"%s\"}", kind);
+  g_autofree char *ok = g_strdup_printf (
+    "{\"description\":\"OK\",\"content\":{\"application/json\":{\"schema\":"
+    "{\"$ref\":\"#/components/schemas/io.k8s.api.core.v1.%s\"}}}}", kind);
+  const char *patch_body =
+    "{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch\"}}";
+
+  return g_strdup_printf (
+    "\"/api/v1/namespaces/{namespace}/%s/{name}\":{"
+    "\"get\":{\"tags\":[\"core_v1\"],\"description\":\"read the specified %s\","
+    "\"operationId\":\"readCoreV1Namespaced%s\",\"responses\":{\"200\":%s},"
+    "\"x-kubernetes-action\":\"get\",\"x-kubernetes-group-version-kind\":%s},"
+    "\"patch\":{\"tags\":[\"core_v1\"],\"description\":\"partially update the specified %s\","
+    "\"operationId\":\"patchCoreV1Namespaced%s\",\"parameters\":[%s,%s,%s,%s],"
+    "\"requestBody\":{\"content\":{\"application/apply-patch+yaml\":%s,"
+    "\"application/json-patch+json\":%s,\"application/merge-patch+json\":%s,"
+    "\"application/strategic-merge-patch+json\":%s},\"required\":true},"
+    "\"responses\":{\"200\":%s,\"201\":%s},"
+    "\"x-kubernetes-action\":\"patch\",\"x-kubernetes-group-version-kind\":%s},"
+    "\"parameters\":[{\"name\":\"name\",\"in\":\"path\",\"description\":\"name of the %s\","
+    "\"required\":true,\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},"
+    "{\"name\":\"namespace\",\"in\":\"path\",\"description\":\"object name and auth scope\","
+    "\"required\":true,\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},%s]}",
+    plural, kind, kind, ok, gvk, kind, kind, dry, manager, validation, force,
+    patch_body, patch_body, patch_body, patch_body, ok, ok, gvk, kind, pretty);
+}
+
+/* The OpenAPI v3 document of core/v1 (a small part of it). */
+static char *
+core_v1_document (void)
+{
+  g_autofree char *cm = object_path ("ConfigMap", "configmaps");
+  g_autofree char *pod = object_path ("Pod", "pods");
+  static const char *const schemas =
+    "\"io.k8s.api.core.v1.ConfigMap\":{\"description\":\"ConfigMap holds configuration data for pods "
+    "to consume.\",\"type\":\"object\",\"properties\":{\"apiVersion\":{\"type\":\"string\"},"
+    "\"binaryData\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"format\":\"byte\"}},"
+    "\"data\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"default\":\"\"}},"
+    "\"immutable\":{\"type\":\"boolean\"},\"kind\":{\"type\":\"string\"},"
+    "\"metadata\":{\"default\":{},\"allOf\":[{\"$ref\":\"#/components/schemas/"
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta\"}]}},"
+    "\"x-kubernetes-group-version-kind\":[{\"group\":\"\",\"kind\":\"ConfigMap\",\"version\":\"v1\"}]},"
+    "\"io.k8s.api.core.v1.Pod\":{\"description\":\"Pod is a collection of containers that can run on a "
+    "host.\",\"type\":\"object\",\"properties\":{\"apiVersion\":{\"type\":\"string\"},"
+    "\"kind\":{\"type\":\"string\"},\"metadata\":{\"default\":{},\"allOf\":[{\"$ref\":"
+    "\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta\"}]},"
+    "\"spec\":{\"type\":\"object\"},\"status\":{\"type\":\"object\"}},"
+    "\"x-kubernetes-group-version-kind\":[{\"group\":\"\",\"kind\":\"Pod\",\"version\":\"v1\"}]},"
+    "\"io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta\":{\"type\":\"object\",\"properties\":{"
+    "\"annotations\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"default\":\"\"}},"
+    "\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"default\":\"\"}},"
+    "\"name\":{\"type\":\"string\"},\"namespace\":{\"type\":\"string\"},"
+    "\"resourceVersion\":{\"type\":\"string\"},\"uid\":{\"type\":\"string\"}}},"
+    "\"io.k8s.apimachinery.pkg.apis.meta.v1.Patch\":{\"description\":\"Patch is provided to give a "
+    "concrete name and type to the Kubernetes PATCH request body.\",\"type\":\"object\"}";
+
+  return g_strdup_printf ("{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"Kubernetes\","
+                          "\"version\":\"v1.32.0\"},\"paths\":{%s,%s},"
+                          "\"components\":{\"schemas\":{%s}}}", cm, pod, schemas);
+}
+
+/* A document of a group nothing uses, for the cache tests. */
+static const char flaky_document[] =
+  "{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"Kubernetes\",\"version\":\"v1.32.0\"},"
+  "\"paths\":{},\"components\":{\"schemas\":{}}}";
+
+/* A document's hash as kube-apiserver puts it in the OpenAPI v3 root
+ * (upper-case SHA-512 hex). */
+static char *
+document_hash (const char *doc)
+{
+  g_autofree char *hex = g_compute_checksum_for_string (G_CHECKSUM_SHA512, doc, -1);
+  return g_ascii_strup (hex, -1);
+}
+
+/* The OpenAPI v3 root: each group-version with its document's URL. */
+static char *
+root_document (void)
+{
+  g_autofree char *v1 = core_v1_document ();
+  g_autofree char *v1_hash = document_hash (v1);
+  g_autofree char *flaky_hash = document_hash (flaky_document);
+  return g_strdup_printf ("{\"paths\":{\"api/v1\":{\"serverRelativeURL\":\"/openapi/v3/api/v1?hash=%s\"},"
+                          "\"apis/flaky.example/v1\":{\"serverRelativeURL\":"
+                          "\"/openapi/v3/apis/flaky.example/v1?hash=%s\"}}}", v1_hash, flaky_hash);
+}
+
+/* Answers a "get" (the pass-through) in @out; FALSE when the answer is an
+ * "error" reply instead. */
+static gboolean
+answer_get (FakeCloud *self, const char *key, JsonObject *out)
+{
+  g_autofree char *doc = NULL;
+  g_autofree char *b64 = NULL;
+
+  if (strcmp (key, "/openapi/v3") == 0)
+    doc = root_document ();
+  else if (strcmp (key, "/openapi/v3/api/v1") == 0)
+    doc = core_v1_document ();
+  else if (strcmp (key, "/openapi/v3/apis/flaky.example/v1") == 0)
+    {
+      if (self->flaky_gets++ > 0)
+        return FALSE;
+      doc = g_strdup (flaky_document);
+    }
+  if (!doc)
+    {
+      reject (out, 404, "NotFound", "the server could not find the requested resource");
+      return TRUE;
+    }
+  b64 = g_base64_encode ((const guchar *) doc, strlen (doc));
+  json_object_set_string_member (out, "RespBody", b64);
+  json_object_set_string_member (out, "Status", "Approved");
+  return TRUE;
+}
+
 static void
 fc_handle (gpointer state, EcMessage *message)
 {
@@ -116,12 +283,7 @@ fc_handle (gpointer state, EcMessage *message)
   if (g_str_has_suffix (key, "/slow"))
     return;
   if (g_str_has_suffix (key, "/unreachable"))
-    {
-      reply = ec_message_new_error (message, "cloud unreachable");
-      ec_message_set_source (reply, "websocket");
-      ec_endpoint_respond (self->endpoint, reply, &error);
-      return;
-    }
+    goto unreachable;
   summary = app_summary (app);
   out = json_object_new ();
   json_object_set_string_member (out, "ID", json_object_get_string_member_with_default (app, "ID", ""));
@@ -133,19 +295,11 @@ fc_handle (gpointer state, EcMessage *message)
   json_object_set_null_member (out, "ReqBody");
   json_object_set_null_member (out, "Option");
   if (g_str_has_suffix (key, "/forbidden"))
+    reject (out, 403, "Forbidden", "fakecloud forbids this");
+  else if (strcmp (verb, "get") == 0)
     {
-      JsonObject *err = json_object_new ();
-      JsonObject *st = json_object_new ();
-      json_object_set_string_member (st, "kind", "Status");
-      json_object_set_string_member (st, "apiVersion", "v1");
-      json_object_set_string_member (st, "status", "Failure");
-      json_object_set_string_member (st, "message", "fakecloud forbids this");
-      json_object_set_string_member (st, "reason", "Forbidden");
-      json_object_set_int_member (st, "code", 403);
-      json_object_set_object_member (err, "ErrStatus", st);
-      json_object_set_object_member (out, "Error", err);
-      json_object_set_string_member (out, "Status", "Rejected");
-      json_object_set_null_member (out, "RespBody");
+      if (!answer_get (self, key, out))
+        goto unreachable;
     }
   else
     {
@@ -188,6 +342,12 @@ fc_handle (gpointer state, EcMessage *message)
   ec_message_set_content_node (reply, resp);
   if (!ec_endpoint_respond (self->endpoint, reply, &error))
     ec_log_warning (self->context, "reply not delivered: %s", error->message);
+  return;
+
+unreachable:
+  reply = ec_message_new_error (message, "cloud unreachable");
+  ec_message_set_source (reply, "websocket");
+  ec_endpoint_respond (self->endpoint, reply, &error);
 }
 
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
