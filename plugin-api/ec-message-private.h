@@ -21,6 +21,8 @@ struct _EcMessage {
   gsize     content_len;
   JsonNode *content_node;   /* parsed on demand, main thread only */
   char      id_buf[40];     /* holds msg_id when it is a UUID */
+  guint     arena_used;
+  char      arena[112];     /* short header/route strings, never freed alone */
 };
 
 /* ec-json.c: JSON string escaping as Go's encoding/json does it, and a

@@ -83,13 +83,40 @@ _ec_message_alloc (void)
   return m;
 }
 
-static void
-set_str (char **field, const char *value)
+/* Whether p points into the message's arena (and so is not freed alone). */
+static inline gboolean
+in_arena (const EcMessage *m, const char *p)
 {
-  if (*field == value)
+  return p >= m->arena && p < m->arena + sizeof m->arena;
+}
+
+static inline void
+field_free (EcMessage *m, char *p)
+{
+  if (!in_arena (m, p))
+    g_free (p);
+}
+
+/* Sets a string field: short values go into the arena (most messages carry
+ * a handful of short route strings, and this saves a malloc/free each). */
+static void
+set_str (EcMessage *m, char **field, const char *value)
+{
+  char *old = *field;
+  gsize len;
+  if (old == value)
     return;
-  g_free (*field);
-  *field = (value && *value) ? g_strdup (value) : NULL;
+  /* copy first: value may point into the old string */
+  if (!value || !*value)
+    *field = NULL;
+  else if ((len = strlen (value) + 1) <= sizeof m->arena - m->arena_used)
+    {
+      *field = memcpy (m->arena + m->arena_used, value, len);
+      m->arena_used += (guint) len;
+    }
+  else
+    *field = g_memdup2 (value, len);
+  field_free (m, old);
 }
 
 static void
@@ -139,10 +166,10 @@ ec_message_new (const char *source, const char *group, const char *operation,
   uuid_format (m->id_buf);
   m->msg_id = m->id_buf;
   m->timestamp = g_get_real_time () / 1000;
-  set_str (&m->source, source);
-  set_str (&m->group, group);
-  set_str (&m->operation, operation);
-  set_str (&m->resource, resource);
+  set_str (m, &m->source, source);
+  set_str (m, &m->group, group);
+  set_str (m, &m->operation, operation);
+  set_str (m, &m->resource, resource);
   return m;
 }
 
@@ -163,8 +190,8 @@ ec_message_new_response (EcMessage *request, const char *content_json)
   EcMessage *m;
   g_return_val_if_fail (request != NULL, NULL);
   m = ec_message_new (request->source, request->group, EC_OP_RESPONSE, request->resource);
-  set_str (&m->parent_msg_id, request->msg_id);
-  set_str (&m->type, request->type);
+  set_str (m, &m->parent_msg_id, request->msg_id);
+  set_str (m, &m->type, request->type);
   if (content_json)
     {
       g_autoptr (GError) error = NULL;
@@ -192,7 +219,7 @@ ec_message_new_error (EcMessage *request, const char *text)
   EcMessage *m;
   g_return_val_if_fail (request != NULL, NULL);
   m = ec_message_new (NULL, request->group, EC_OP_ERROR, request->resource);
-  set_str (&m->parent_msg_id, request->msg_id);
+  set_str (m, &m->parent_msg_id, request->msg_id);
   ec_message_set_content_string (m, text);
   return m;
 }
@@ -214,14 +241,14 @@ ec_message_copy (EcMessage *message)
   set_id (m, message->msg_id);
   m->timestamp = message->timestamp;
   m->sync = message->sync;
-  set_str (&m->parent_msg_id, message->parent_msg_id);
-  set_str (&m->resource_version, message->resource_version);
-  set_str (&m->type, message->type);
-  set_str (&m->source, message->source);
-  set_str (&m->destination, message->destination);
-  set_str (&m->group, message->group);
-  set_str (&m->operation, message->operation);
-  set_str (&m->resource, message->resource);
+  set_str (m, &m->parent_msg_id, message->parent_msg_id);
+  set_str (m, &m->resource_version, message->resource_version);
+  set_str (m, &m->type, message->type);
+  set_str (m, &m->source, message->source);
+  set_str (m, &m->destination, message->destination);
+  set_str (m, &m->group, message->group);
+  set_str (m, &m->operation, message->operation);
+  set_str (m, &m->resource, message->resource);
   if (message->content != null_content)
     _ec_message_take_content (m, g_memdup2 (message->content, message->content_len + 1), message->content_len);
   return m;
@@ -257,14 +284,14 @@ ec_message_unref (EcMessage *message)
     return;
   if (message->msg_id != message->id_buf)
     g_free (message->msg_id);
-  g_free (message->parent_msg_id);
-  g_free (message->resource_version);
-  g_free (message->type);
-  g_free (message->source);
-  g_free (message->destination);
-  g_free (message->group);
-  g_free (message->operation);
-  g_free (message->resource);
+  field_free (message, message->parent_msg_id);
+  field_free (message, message->resource_version);
+  field_free (message, message->type);
+  field_free (message, message->source);
+  field_free (message, message->destination);
+  field_free (message, message->group);
+  field_free (message, message->operation);
+  field_free (message, message->resource);
   _ec_message_take_content (message, NULL, 0);
   g_free (message);
 }
@@ -316,7 +343,7 @@ ec_message_is_frozen (EcMessage *message)
   void setter (EcMessage *message, const char *value)                     \
   {                                                                       \
     CHECK_MUTABLE (message);                                              \
-    set_str (&message->field, value);                                     \
+    set_str (message, &message->field, value);                                     \
   }
 
 /**

@@ -318,6 +318,37 @@ test_cloud_state (void)
                                   "\"content\":\"cloud_connected\"}"));
 }
 
+/* Setters: a value taken from the field itself, and many resets (short
+ * strings live in a per-message arena that fills up, then the heap). */
+static void
+test_setters_reuse_and_overflow (void)
+{
+  g_autoptr (EcMessage) m = ec_message_new ("src", "grp", "update", "ns/pod/name");
+  g_autoptr (EcMessage) copy = NULL;
+  g_autofree char *expect = NULL;
+
+  ec_message_set_resource (m, ec_message_get_resource (m) + 3);
+  g_assert_cmpstr (ec_message_get_resource (m), ==, "pod/name");
+  ec_message_set_source (m, ec_message_get_group (m));
+  g_assert_cmpstr (ec_message_get_source (m), ==, "grp");
+  for (int i = 0; i < 200; i++)
+    {
+      g_autofree char *v = g_strdup_printf ("resource-%d", i);
+      ec_message_set_resource (m, v);
+      ec_message_set_resource (m, ec_message_get_resource (m) + 1);
+      g_assert_cmpstr (ec_message_get_resource (m), ==, v + 1);
+    }
+  expect = g_strnfill (4000, 'x');
+  ec_message_set_operation (m, expect);
+  g_assert_cmpstr (ec_message_get_operation (m), ==, expect);
+  ec_message_set_group (m, NULL);
+  g_assert_cmpstr (ec_message_get_group (m), ==, "");
+  copy = ec_message_copy (m);
+  g_assert_cmpstr (ec_message_get_source (copy), ==, "grp");
+  g_assert_cmpstr (ec_message_get_resource (copy), ==, "esource-199");
+  g_assert_cmpstr (ec_message_get_operation (copy), ==, expect);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -336,6 +367,7 @@ main (int argc, char **argv)
   g_test_add_func ("/message/response-and-error", test_response_and_error);
   g_test_add_func ("/message/content", test_content_access);
   g_test_add_func ("/message/frozen", test_frozen);
+  g_test_add_func ("/message/setters", test_setters_reuse_and_overflow);
   g_test_add_func ("/message/cloud-state", test_cloud_state);
   return g_test_run ();
 }
