@@ -4,9 +4,12 @@
  * path (the query, e.g. kubectl's ?hash=, is not part of it); an approved
  * answer is cached in meta_v2 under the path (only key and value filled, as
  * KubeEdge's imitator stores it) and returned as application/json. Offline,
- * or when the cloud fails, the cached copy is served; without one, a Status.
- * The cloud's answer is decoded, and the cache read, on a store reader
- * thread; the cache is written through the store's writer. */
+ * or when the cloud fails, the cached copy is served; without one, the root
+ * and the documents of the group-versions metaserver serves are written by
+ * metaserver itself (ms-openapi.c); anything else is a Status. The
+ * X-Metaserver-Source header says where a document came from: cloud, cache
+ * or metaserver. The cloud's answer is decoded, and the cache read, on a
+ * store reader thread; the cache is written through the store's writer. */
 #include "ms.h"
 
 #include <string.h>
@@ -27,6 +30,7 @@ typedef struct {
   /* found on the reader thread */
   GBytes            *body;
   gboolean           from_cloud;
+  MsScanJob         *scan;          /* the store's resources, read when neither has a document */
 } PassCall;
 
 static void
@@ -55,6 +59,7 @@ pass_call_unref (gpointer data)
   g_object_unref (c->msg);
   g_clear_pointer (&c->reply, ec_message_unref);
   g_clear_pointer (&c->body, g_bytes_unref);
+  g_clear_pointer (&c->scan, ms_scan_job_free);
   g_free (c->key);
   g_free (c->fail_reason);
   g_free (c->fail_message);
@@ -207,7 +212,19 @@ take_answer (PassCall *c)
   return TRUE;
 }
 
-/* Reader thread: the document from the cloud's answer, else from the cache. */
+/* TRUE for the paths metaserver can write a document of: the root and
+ * the documents of group-versions. */
+static gboolean
+own_document_path (const char *key)
+{
+  g_autofree char *group = NULL;
+  g_autofree char *version = NULL;
+  return strcmp (key, "/openapi/v3") == 0 || ms_openapi_group_version_path (key, &group, &version);
+}
+
+/* Reader thread: the document from the cloud's answer, else from the
+ * cache; else what meta_v2 holds (the registry is refreshed from it, as
+ * for discovery, before metaserver writes its own document). */
 static gboolean
 resolve_func (sqlite3 *db, gpointer data, GError **error)
 {
@@ -222,8 +239,12 @@ resolve_func (sqlite3 *db, gpointer data, GError **error)
     {
       gsize len = strlen (job.value);
       c->body = g_bytes_new_take (job.value, len);
+      return TRUE;
     }
-  return TRUE;
+  if (!own_document_path (c->key))
+    return TRUE;
+  c->scan = g_new0 (MsScanJob, 1);
+  return ms_store_scan_func (db, c->scan, error);
 }
 
 /* One cache row to write. */
@@ -284,15 +305,47 @@ on_cache_written (const GError *error, gpointer data)
     ec_log_debug (w->ms->context, "cached %s in meta_v2 (%zu bytes)", w->key, g_bytes_get_size (w->body));
 }
 
+/* Main loop: metaserver's own document of the path, when neither the cloud
+ * nor the cache has one: the root, or the document of a group-version the
+ * registry knows. NULL otherwise; a group-version it does not know is then
+ * a 404, unless the cloud was out of reach (it may know it). */
+static char *
+own_document (PassCall *c)
+{
+  MsRegistry *reg = c->ms->registry;
+  g_autofree char *group = NULL;
+  g_autofree char *version = NULL;
+  g_autofree char *gv = NULL;
+  char *doc;
+
+  if (strcmp (c->key, "/openapi/v3") == 0)
+    return ms_openapi_root (reg);
+  if (!ms_openapi_group_version_path (c->key, &group, &version))
+    return NULL;
+  doc = ms_openapi_document (reg, group, version);
+  if (doc || c->fail_code == 503 || c->fail_code == 504)
+    return doc;
+  gv = ms_registry_group_version_string (group, version);
+  set_failure (c, 404, "NotFound",
+               g_strdup_printf ("metaserver serves no resources of %s, and the cloud gave no "
+                                "document of it (%u: %s)", gv, c->fail_code,
+                                c->fail_message ? c->fail_message : "no reason given"));
+  return NULL;
+}
+
 /* Main loop: answers with the document, or with the Status of the failure. */
 static void
 on_resolved (const GError *error, gpointer data)
 {
   PassCall *c = data;
   MetaServer *self = c->ms;
+  g_autofree char *own = NULL;
+  const char *source = "cloud";
 
   if (self->stopped)
     return;
+  if (c->scan)
+    ms_apply_scan (self, c->scan);
   if (c->body && c->from_cloud)
     {
       CacheWrite *w = g_new0 (CacheWrite, 1);
@@ -303,18 +356,36 @@ on_resolved (const GError *error, gpointer data)
       ec_store_write (self->store, cache_write_func, on_cache_written, w, cache_write_free);
     }
   else if (c->body)
-    ec_log_info (self->context, "%s: no document from the cloud (%u %s); served the copy cached in meta_v2",
-                 c->key, c->fail_code, c->fail_reason ? c->fail_reason : ms_reason_for_code (c->fail_code));
+    {
+      source = "cache";
+      ec_log_info (self->context, "%s: no document from the cloud (%u %s); served the copy cached in meta_v2",
+                   c->key, c->fail_code, c->fail_reason ? c->fail_reason : ms_reason_for_code (c->fail_code));
+    }
   else if (error)
     ec_log_warning (self->context, "reading the cached %s: %s", c->key, error->message);
   if (c->finished)
     return;
-  if (c->body)
+  if (!c->body && (own = own_document (c)))
+    {
+      source = "metaserver";
+      ec_log_debug (self->context, "%s: no document from the cloud (%u %s) nor in meta_v2; served "
+                    "metaserver's own", c->key, c->fail_code,
+                    c->fail_reason ? c->fail_reason : ms_reason_for_code (c->fail_code));
+    }
+  if (c->body || own)
     {
       SoupMessageHeaders *h = soup_server_message_get_response_headers (c->msg);
+      SoupMessageBody *body = soup_server_message_get_response_body (c->msg);
       soup_server_message_set_status (c->msg, 200, NULL);
       soup_message_headers_set_content_type (h, "application/json", NULL);
-      soup_message_body_append_bytes (soup_server_message_get_response_body (c->msg), c->body);
+      soup_message_headers_replace (h, "X-Metaserver-Source", source);
+      if (own)
+        {
+          gsize len = strlen (own);
+          soup_message_body_append (body, SOUP_MEMORY_TAKE, g_steal_pointer (&own), len);
+        }
+      else
+        soup_message_body_append_bytes (body, c->body);
     }
   else
     ms_respond_status (c->msg, c->fail_code, c->fail_reason, c->fail_message);
@@ -348,8 +419,9 @@ on_cloud_reply (EcMessage *reply, const GError *error, gpointer data)
 /**
  * ms_passthrough_serve:
  * Answers a GET of a pass-through path: asks the cloud while connected,
- * else (or when the cloud fails) serves the cached copy. Only JSON is
- * served: an Accept without it is a 406, not asked of the cloud.
+ * else (or when the cloud fails) serves the cached copy, else metaserver's
+ * own document when it has one. Only JSON is served: an Accept without it
+ * is a 406, not asked of the cloud.
  */
 void
 ms_passthrough_serve (MetaServer *self, SoupServerMessage *msg, const char *path)

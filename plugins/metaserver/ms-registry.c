@@ -12,6 +12,7 @@ struct _MsRegistry {
 typedef struct {
   const char *group, *version, *resource, *kind, *short_names;
   gboolean namespaced;
+  gboolean crd;   /* a CustomResourceDefinition in the cloud, not a type of kube-apiserver */
 } Builtin;
 
 static const Builtin builtins[] = {
@@ -37,8 +38,8 @@ static const Builtin builtins[] = {
   { "rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", "", TRUE },
   { "rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", "", FALSE },
   { "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", "", FALSE },
-  { "devices.kubeedge.io", "v1beta1", "devices", "Device", "", TRUE },
-  { "devices.kubeedge.io", "v1beta1", "devicemodels", "DeviceModel", "", TRUE },
+  { "devices.kubeedge.io", "v1beta1", "devices", "Device", "", TRUE, TRUE },
+  { "devices.kubeedge.io", "v1beta1", "devicemodels", "DeviceModel", "", TRUE, TRUE },
 };
 
 static void
@@ -80,8 +81,10 @@ ms_registry_new (void)
   for (guint i = 0; i < G_N_ELEMENTS (builtins); i++)
     {
       const Builtin *b = &builtins[i];
-      g_ptr_array_add (reg->resources, resource_new (b->group, b->version, b->resource, b->kind,
-                                                     b->short_names, b->namespaced, TRUE));
+      MsResource *r = resource_new (b->group, b->version, b->resource, b->kind,
+                                    b->short_names, b->namespaced, TRUE);
+      r->strategic_merge = !b->crd;
+      g_ptr_array_add (reg->resources, r);
     }
   return reg;
 }
@@ -150,6 +153,42 @@ ms_registry_has_group_version (MsRegistry *reg, const char *group, const char *v
         return TRUE;
     }
   return FALSE;
+}
+
+/* The resources of group/version, in discovery order (borrowed; empty
+ * when the group-version is unknown). */
+GPtrArray *
+ms_registry_resources_of (MsRegistry *reg, const char *group, const char *version)
+{
+  GPtrArray *found = g_ptr_array_new ();
+  for (guint i = 0; i < reg->resources->len; i++)
+    {
+      MsResource *r = reg->resources->pdata[i];
+      if (strcmp (r->group, group) == 0 && strcmp (r->version, version) == 0)
+        g_ptr_array_add (found, r);
+    }
+  return found;
+}
+
+/* One resource of each group-version (its first), in discovery order
+ * (borrowed): the list of the group-versions served. */
+GPtrArray *
+ms_registry_group_versions (MsRegistry *reg)
+{
+  GPtrArray *firsts = g_ptr_array_new ();
+  for (guint i = 0; i < reg->resources->len; i++)
+    {
+      MsResource *r = reg->resources->pdata[i];
+      gboolean seen = FALSE;
+      for (guint k = 0; k < firsts->len && !seen; k++)
+        {
+          const MsResource *f = firsts->pdata[k];
+          seen = strcmp (f->group, r->group) == 0 && strcmp (f->version, r->version) == 0;
+        }
+      if (!seen)
+        g_ptr_array_add (firsts, r);
+    }
+  return firsts;
 }
 
 /* "v1" for core, "apps/v1" otherwise. */

@@ -19,6 +19,8 @@ typedef struct {
   char    **short_names;  /* NULL-terminated, may be empty */
   gboolean  namespaced;
   gboolean  builtin;      /* from the built-in table, not learned from the store */
+  gboolean  strategic_merge; /* the cloud takes strategic merge patches of it: a built-in
+                              * Kubernetes type (CRDs and unknown learned ones: FALSE) */
 } MsResource;
 
 typedef struct _MsRegistry MsRegistry;
@@ -40,6 +42,9 @@ char             *ms_registry_group          (MsRegistry *reg, const char *group
 char             *ms_registry_resource_list  (MsRegistry *reg, const char *group,
                                               const char *version);
 char             *ms_registry_group_version_string (const char *group, const char *version);
+GPtrArray        *ms_registry_resources_of   (MsRegistry *reg, const char *group,
+                                              const char *version);
+GPtrArray        *ms_registry_group_versions (MsRegistry *reg);
 
 /* ---- objects (ms-object.c) ---- */
 
@@ -262,3 +267,10 @@ guint     ms_cloud_rejection   (JsonObject *app, const char **reason, const char
 
 gboolean ms_passthrough_path  (const char *path);
 void     ms_passthrough_serve (MetaServer *self, SoupServerMessage *msg, const char *path);
+
+/* ---- metaserver's own OpenAPI v3 documents, when the cloud gives none (ms-openapi.c) ---- */
+
+gboolean ms_openapi_group_version_path (const char *path, char **group, char **version);
+char    *ms_openapi_document          (MsRegistry *reg, const char *group, const char *version);
+char    *ms_openapi_root              (MsRegistry *reg);
+char    *ms_openapi_hash              (const char *document);

@@ -1,5 +1,6 @@
 /* test-ms-unit.c: metaserver's pure parts: selectors, paths, kinds,
- * continue tokens, content negotiation, tables and Status objects. */
+ * continue tokens, content negotiation, tables, Status objects, discovery
+ * and metaserver's own OpenAPI documents. */
 #include "ms.h"
 
 #include <string.h>
@@ -448,6 +449,186 @@ test_registry (void)
   ms_registry_free (reg);
 }
 
+/* The operation @method of @path in an OpenAPI document, or NULL. */
+static JsonObject *
+openapi_operation (JsonObject *doc, const char *path, const char *method)
+{
+  JsonObject *item = ms_json_get_object (ms_json_get_object (doc, "paths"), path);
+  return ms_json_get_object (item, method);
+}
+
+/* Tells whether an operation lists the query parameter @name. */
+static gboolean
+has_query_param (JsonObject *op, const char *name)
+{
+  JsonArray *params = ms_json_get_array (op, "parameters");
+  for (guint i = 0; params && i < json_array_get_length (params); i++)
+    {
+      JsonObject *p = json_array_get_object_element (params, i);
+      if (g_strcmp0 (ms_json_get_string (p, "name"), name) == 0
+          && g_strcmp0 (ms_json_get_string (p, "in"), "query") == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_openapi_paths (void)
+{
+  static const char *const not_gv[] = {
+    "/openapi/v3", "/openapi/v3/", "/openapi/v3/api", "/openapi/v3/apis/apps",
+    "/openapi/v3/apis/a/b/c", "/openapi/v3/api/v1/x", "/openapi/v3/api//v1",
+    "/openapi/v3/apps/v1", "/openapi/v2", "/api/v1",
+  };
+  char *group = NULL, *version = NULL;
+
+  g_assert_true (ms_openapi_group_version_path ("/openapi/v3/api/v1", &group, &version));
+  g_assert_cmpstr (group, ==, "");
+  g_assert_cmpstr (version, ==, "v1");
+  g_clear_pointer (&group, g_free);
+  g_clear_pointer (&version, g_free);
+  g_assert_true (ms_openapi_group_version_path ("/openapi/v3/apis/rbac.authorization.k8s.io/v1",
+                                                &group, &version));
+  g_assert_cmpstr (group, ==, "rbac.authorization.k8s.io");
+  g_assert_cmpstr (version, ==, "v1");
+  g_clear_pointer (&group, g_free);
+  g_clear_pointer (&version, g_free);
+  for (guint i = 0; i < G_N_ELEMENTS (not_gv); i++)
+    {
+      g_assert_false (ms_openapi_group_version_path (not_gv[i], &group, &version));
+      g_assert_null (group);
+      g_assert_null (version);
+    }
+}
+
+static void
+test_openapi_documents (void)
+{
+  MsRegistry *reg = ms_registry_new ();
+  g_autofree char *core = ms_openapi_document (reg, "", "v1");
+  g_autofree char *rbac_text = ms_openapi_document (reg, "rbac.authorization.k8s.io", "v1");
+  g_autofree char *devices_text = ms_openapi_document (reg, "devices.kubeedge.io", "v1beta1");
+  g_autofree char *widgets_text = NULL;
+  g_autoptr (JsonNode) node = ms_json_parse (core, -1, NULL);
+  g_autoptr (JsonNode) rbac = ms_json_parse (rbac_text, -1, NULL);
+  g_autoptr (JsonNode) devices = ms_json_parse (devices_text, -1, NULL);
+  g_autoptr (JsonNode) widgets = NULL;
+  JsonObject *doc, *op, *gvk, *content, *item;
+
+  g_assert_null (ms_openapi_document (reg, "example.com", "v1"));
+  g_assert_null (ms_openapi_document (reg, "", "v2"));
+  g_assert_nonnull (node);
+  doc = json_node_get_object (node);
+  g_assert_cmpstr (ms_json_get_string (doc, "openapi"), ==, "3.0.0");
+  g_assert_cmpuint (json_object_get_size (ms_json_get_object (doc, "components")), ==, 0);
+
+  /* a namespaced built-in kind: what kubectl's fieldValidation check and
+   * apply's patch-type check look at */
+  op = openapi_operation (doc, "/api/v1/namespaces/{namespace}/configmaps/{name}", "patch");
+  g_assert_nonnull (op);
+  g_assert_cmpstr (ms_json_get_string (op, "operationId"), ==, "patchCoreV1NamespacedConfigMap");
+  g_assert_cmpstr (ms_json_get_string (op, "x-kubernetes-action"), ==, "patch");
+  gvk = ms_json_get_object (op, "x-kubernetes-group-version-kind");
+  g_assert_cmpstr (ms_json_get_string (gvk, "group"), ==, "");
+  g_assert_cmpstr (ms_json_get_string (gvk, "version"), ==, "v1");
+  g_assert_cmpstr (ms_json_get_string (gvk, "kind"), ==, "ConfigMap");
+  g_assert_true (has_query_param (op, "fieldValidation"));
+  g_assert_true (has_query_param (op, "dryRun"));
+  g_assert_true (has_query_param (op, "fieldManager"));
+  g_assert_false (has_query_param (op, "force"));   /* not forwarded to the cloud */
+  content = ms_json_get_object (ms_json_get_object (op, "requestBody"), "content");
+  g_assert_cmpuint (json_object_get_size (content), ==, 4);
+  g_assert_true (json_object_has_member (content, "application/strategic-merge-patch+json"));
+  g_assert_true (json_object_has_member (content, "application/apply-patch+yaml"));
+  op = openapi_operation (doc, "/api/v1/namespaces/{namespace}/configmaps", "get");
+  g_assert_cmpstr (ms_json_get_string (op, "x-kubernetes-action"), ==, "list");
+  g_assert_true (has_query_param (op, "labelSelector"));
+  g_assert_true (has_query_param (op, "watch"));
+  g_assert_true (has_query_param (op, "allowWatchBookmarks"));
+  g_assert_false (has_query_param (op, "fieldValidation"));
+  op = openapi_operation (doc, "/api/v1/namespaces/{namespace}/configmaps", "post");
+  g_assert_cmpstr (ms_json_get_string (op, "operationId"), ==, "createCoreV1NamespacedConfigMap");
+  g_assert_true (has_query_param (op, "fieldValidation"));
+  g_assert_nonnull (ms_json_get_object (ms_json_get_object (op, "responses"), "201"));
+  op = openapi_operation (doc, "/api/v1/configmaps", "get");
+  g_assert_cmpstr (ms_json_get_string (op, "operationId"), ==, "listCoreV1ConfigMapForAllNamespaces");
+  g_assert_null (openapi_operation (doc, "/api/v1/configmaps", "post"));
+  item = ms_json_get_object (ms_json_get_object (doc, "paths"),
+                             "/api/v1/namespaces/{namespace}/configmaps/{name}");
+  g_assert_cmpuint (json_array_get_length (ms_json_get_array (item, "parameters")), ==, 2);
+  g_assert_nonnull (ms_json_get_object (item, "delete"));
+  g_assert_nonnull (ms_json_get_object (item, "put"));
+  /* cluster-scoped */
+  op = openapi_operation (doc, "/api/v1/nodes/{name}", "get");
+  g_assert_cmpstr (ms_json_get_string (op, "operationId"), ==, "readCoreV1Node");
+  g_assert_null (openapi_operation (doc, "/api/v1/namespaces/{namespace}/nodes/{name}", "get"));
+
+  /* a built-in group: ".k8s.io" dropped, dots capitalise as kube-apiserver's ids */
+  op = openapi_operation (json_node_get_object (rbac),
+                          "/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}", "patch");
+  g_assert_cmpstr (ms_json_get_string (op, "operationId"), ==, "patchRbacAuthorizationV1ClusterRole");
+  g_assert_cmpstr (json_array_get_string_element (ms_json_get_array (op, "tags"), 0), ==,
+                   "rbacAuthorization_v1");
+  /* KubeEdge's devices are CRDs in the cloud: no strategic merge patch */
+  op = openapi_operation (json_node_get_object (devices),
+                          "/apis/devices.kubeedge.io/v1beta1/namespaces/{namespace}/devices/{name}", "patch");
+  content = ms_json_get_object (ms_json_get_object (op, "requestBody"), "content");
+  g_assert_false (json_object_has_member (content, "application/strategic-merge-patch+json"));
+  g_assert_true (json_object_has_member (content, "application/merge-patch+json"));
+
+  /* a kind learned from the store, cluster-scoped */
+  ms_registry_learn (reg, "example.com", "v1", "widgets", "Widget", FALSE);
+  widgets_text = ms_openapi_document (reg, "example.com", "v1");
+  widgets = ms_json_parse (widgets_text, -1, NULL);
+  doc = json_node_get_object (widgets);
+  g_assert_cmpuint (json_object_get_size (ms_json_get_object (doc, "paths")), ==, 2);
+  op = openapi_operation (doc, "/apis/example.com/v1/widgets/{name}", "patch");
+  g_assert_cmpstr (ms_json_get_string (op, "operationId"), ==, "patchExampleComV1Widget");
+  gvk = ms_json_get_object (op, "x-kubernetes-group-version-kind");
+  g_assert_cmpstr (ms_json_get_string (gvk, "group"), ==, "example.com");
+  g_assert_cmpstr (ms_json_get_string (gvk, "kind"), ==, "Widget");
+  content = ms_json_get_object (ms_json_get_object (op, "requestBody"), "content");
+  g_assert_false (json_object_has_member (content, "application/strategic-merge-patch+json"));
+  g_assert_nonnull (openapi_operation (doc, "/apis/example.com/v1/widgets", "post"));
+  ms_registry_free (reg);
+}
+
+static void
+test_openapi_root (void)
+{
+  MsRegistry *reg = ms_registry_new ();
+  g_autofree char *text = NULL;
+  g_autofree char *core = NULL;
+  g_autofree char *core_hash = NULL;
+  g_autofree char *core_url = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  g_autoptr (GPtrArray) gvs = NULL;
+  JsonObject *paths;
+
+  ms_registry_learn (reg, "example.com", "v1", "widgets", "Widget", TRUE);
+  ms_registry_learn (reg, "example.com", "v1", "gizmos", "Gizmo", TRUE);
+  text = ms_openapi_root (reg);
+  node = ms_json_parse (text, -1, NULL);
+  paths = ms_json_get_object (json_node_get_object (node), "paths");
+  gvs = ms_registry_group_versions (reg);
+  g_assert_cmpuint (gvs->len, ==, 8);   /* 7 built-in group-versions and example.com/v1 */
+  g_assert_cmpuint (json_object_get_size (paths), ==, gvs->len);
+  core = ms_openapi_document (reg, "", "v1");
+  core_hash = ms_openapi_hash (core);
+  g_assert_cmpuint (strlen (core_hash), ==, 128);
+  for (const char *h = core_hash; *h; h++)
+    g_assert_true (g_ascii_isdigit (*h) || (*h >= 'A' && *h <= 'F'));
+  core_url = g_strdup_printf ("/openapi/v3/api/v1?hash=%s", core_hash);
+  g_assert_cmpstr (ms_json_get_string (ms_json_get_object (paths, "api/v1"), "serverRelativeURL"), ==,
+                   core_url);
+  g_assert_true (g_str_has_prefix (ms_json_get_string (ms_json_get_object (paths, "apis/example.com/v1"),
+                                                       "serverRelativeURL"),
+                                   "/openapi/v3/apis/example.com/v1?hash="));
+  g_assert_nonnull (ms_json_get_object (paths, "apis/rbac.authorization.k8s.io/v1"));
+  g_assert_null (ms_json_get_object (paths, "apis/apps"));
+  ms_registry_free (reg);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -465,5 +646,8 @@ main (int argc, char **argv)
   g_test_add_func ("/metaserver/tables", test_tables);
   g_test_add_func ("/metaserver/status", test_status);
   g_test_add_func ("/metaserver/registry", test_registry);
+  g_test_add_func ("/metaserver/openapi-paths", test_openapi_paths);
+  g_test_add_func ("/metaserver/openapi-documents", test_openapi_documents);
+  g_test_add_func ("/metaserver/openapi-root", test_openapi_root);
   return g_test_run ();
 }

@@ -7,6 +7,7 @@ Changes after start go through metamanager (a cloud message on the bus)
 when it is built, else straight into meta_v2 plus metamanager's change-feed
 message, injected through the control socket."""
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -61,7 +62,8 @@ def pod(name, ns="default", rv=1, labels=None, phase="Running", node="edge-1"):
 
 RESOURCES = {"Pod": ("core", "v1", "pods"), "Service": ("core", "v1", "services"),
              "ConfigMap": ("core", "v1", "configmaps"), "Node": ("core", "v1", "nodes"),
-             "Widget": ("example.com", "v1", "widgets")}
+             "Widget": ("example.com", "v1", "widgets"),
+             "Gadget": ("gadgets.example.org", "v1alpha1", "gadgets")}
 
 
 def store_key(o):
@@ -846,21 +848,29 @@ data:
 """
 
 
-class OpenApi(unittest.TestCase):
-    """The OpenAPI pass-through: kubectl create/apply without --validate=false
-    through the stand-in cloud, and the copies cached in meta_v2."""
+WIDGET_YAML = """apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  size: {size}
+"""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.node = Node(cls, fakecloud=True, extra_conf="cloud-timeout=2\n").start()
 
-    def setUp(self):
-        self.node.connect(True)
+class OpenApiHelpers:
+    """What the OpenAPI tests share; self.node is their edgecore."""
 
     def manifest(self, name, ns="default", value="hello"):
         path = os.path.join(self.node.dir, f"{name}-{ns}.yaml")
         with open(path, "w") as f:
             f.write(CM_YAML.format(name=name, ns=ns, value=value))
+        return path
+
+    def widget(self, name, size=1):
+        path = os.path.join(self.node.dir, f"widget-{name}.yaml")
+        with open(path, "w") as f:
+            f.write(WIDGET_YAML.format(name=name, size=size))
         return path
 
     def cloud_gets(self):
@@ -876,38 +886,156 @@ class OpenApi(unittest.TestCase):
         finally:
             db.close()
 
+    def cached_keys(self):
+        db = sqlite3.connect(self.node.db, timeout=10)
+        try:
+            return [k for (k,) in db.execute("SELECT key FROM meta_v2 WHERE key LIKE '/openapi/%'")]
+        finally:
+            db.close()
+
     def application_of(self, out):
         """The Application the stand-in cloud saw, from the object kubectl printed."""
         return json.loads(json.loads(out)["metadata"]["annotations"]["fakecloud/application"])
 
-    def test_raw_documents_come_from_the_cloud_and_are_cached(self):
+    def document(self, path):
+        """GET of a document: (status, X-Metaserver-Source, parsed body, raw body)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.node.port, timeout=20)
+        try:
+            c.request("GET", path, headers={"Accept": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, r.getheader("X-Metaserver-Source"), json.loads(data), data
+        finally:
+            c.close()
+
+    def assert_own_core_v1(self, doc):
+        """metaserver's own api/v1 document: what kubectl's checks look at."""
+        self.assertEqual(doc["openapi"], "3.0.0")
+        self.assertEqual(doc["components"], {})   # no schemas: none are made up
+        paths = doc["paths"]
+        item = paths["/api/v1/namespaces/{namespace}/configmaps/{name}"]
+        patch = item["patch"]
+        self.assertEqual(patch["x-kubernetes-group-version-kind"], {"group": "", "version": "v1", "kind": "ConfigMap"})
+        self.assertEqual(patch["x-kubernetes-action"], "patch")
+        self.assertEqual(patch["operationId"], "patchCoreV1NamespacedConfigMap")
+        self.assertEqual({p["name"] for p in patch["parameters"] if p["in"] == "query"},
+                         {"dryRun", "fieldManager", "fieldValidation"})
+        self.assertEqual(sorted(patch["requestBody"]["content"]),
+                         ["application/apply-patch+yaml", "application/json-patch+json",
+                          "application/merge-patch+json", "application/strategic-merge-patch+json"])
+        self.assertEqual({p["name"] for p in item["parameters"]}, {"name", "namespace"})
+        self.assertEqual(set(item), {"get", "put", "patch", "delete", "parameters"})
+        collection = paths["/api/v1/namespaces/{namespace}/configmaps"]
+        self.assertEqual((collection["get"]["x-kubernetes-action"], collection["post"]["x-kubernetes-action"]),
+                         ("list", "post"))
+        self.assertEqual({p["name"] for p in collection["get"]["parameters"]},
+                         {"labelSelector", "fieldSelector", "resourceVersion", "resourceVersionMatch", "watch",
+                          "timeoutSeconds", "limit", "continue", "allowWatchBookmarks"})
+        self.assertIn("fieldValidation", [p["name"] for p in collection["post"]["parameters"]])
+        self.assertEqual(paths["/api/v1/configmaps"]["get"]["operationId"], "listCoreV1ConfigMapForAllNamespaces")
+        # cluster-scoped: no namespace in the paths
+        self.assertEqual(paths["/api/v1/nodes/{name}"]["get"]["operationId"], "readCoreV1Node")
+        self.assertNotIn("/api/v1/namespaces/{namespace}/nodes", paths)
+
+
+class OpenApi(OpenApiHelpers, unittest.TestCase):
+    """OpenAPI through a stand-in cloud that answers as CloudCore HEAD does:
+    it passes /openapi/v3 through but not /openapi/v3/<group-version>, so
+    metaserver writes those documents itself; kubectl create/apply work
+    without --validate=false."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls, fakecloud=True, extra_conf="cloud-timeout=2\n").start()
+
+    def setUp(self):
+        self.node.connect(True)
+
+    def test_root_from_the_cloud_group_version_from_metaserver(self):
         root = json.loads(self.node.kubectl("get", "--raw", "/openapi/v3").stdout)
         url = root["paths"]["api/v1"]["serverRelativeURL"]
         self.assertRegex(url, r"^/openapi/v3/api/v1\?hash=[0-9A-F]{128}$")
-        doc = json.loads(self.node.kubectl("get", "--raw", url).stdout)
-        patch = doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]
-        self.assertEqual(patch["x-kubernetes-group-version-kind"], {"group": "", "version": "v1", "kind": "ConfigMap"})
-        self.assertIn("fieldValidation", [p["name"] for p in patch["parameters"]])
-        # the Key is the path: the query (kubectl's ?hash=) is not part of it
+        status, source, doc, _ = self.document(url)
+        self.assertEqual((status, source), (200, "metaserver"))
+        self.assert_own_core_v1(doc)
+        self.assertEqual(json.loads(self.node.kubectl("get", "--raw", url).stdout), doc)
+        # the cloud was asked first (the Key without the query) and refused
         gets = self.cloud_gets()
         self.assertIn("/openapi/v3", gets)
         self.assertIn("/openapi/v3/api/v1", gets)
         self.assertFalse([g for g in gets if "?" in g], gets)
-        status, ctype, body = self.node.request("GET", url)
-        self.assertEqual((status, ctype), (200, "application/json"))
-        self.assertEqual(json.loads(body), doc)
-        # cached as KubeEdge's imitator stores a pass-through answer
-        row = wait_for(lambda: self.cached("/openapi/v3/api/v1"), what="the cached /openapi/v3/api/v1")
+        # the cloud's root is cached; metaserver's own documents are not
+        row = wait_for(lambda: self.cached("/openapi/v3"), what="the cached /openapi/v3")
         self.assertEqual(row[:4], ("", "", "", 0))
-        self.assertEqual(json.loads(row[4]), doc)
-        self.assertIsNone(self.cached(url))
+        self.assertEqual(json.loads(row[4]), root)
+        self.assertEqual(self.document("/openapi/v3")[1], "cloud")
+        self.assertIsNone(self.cached("/openapi/v3/api/v1"))
+        # nothing logged per request at info level
+        self.assertNotIn("/openapi/v3/api/v1:", self.node.output())
         # the cache rows are not mistaken for objects by discovery
-        wait_for(lambda: self.cached("/openapi/v3"), what="the cached /openapi/v3")
-        self.assertEqual(self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")[0], 200)
-        wait_for(lambda: self.cached("/openapi/v3/apis/flaky.example/v1"), what="the cached flaky document")
         groups = {g["name"] for g in self.node.get_json("/apis")[1]["groups"]}
         self.assertNotIn("openapi", groups)
-        self.assertIn("configmaps", self.node.kubectl("api-resources").stdout)
+
+    def test_create_and_apply_without_validate_flag(self):
+        before = self.cloud_gets().count("/openapi/v3/api/v1")
+        r = self.node.kubectl("create", "-f", self.manifest("made"), "-o", "json")
+        app = self.application_of(r.stdout)
+        self.assertEqual((app["Verb"], app["Key"]), ("create", "/core/v1/configmaps/default/null"))
+        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
+        self.assertNotIn("validat", r.stderr)
+        self.assertGreater(self.cloud_gets().count("/openapi/v3/api/v1"), before)
+        # apply of a new object: a create
+        r = self.node.kubectl("apply", "-f", self.manifest("applied"), "-o", "json")
+        app = self.application_of(r.stdout)
+        self.assertEqual(app["Verb"], "create")
+        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
+        self.assertNotIn("openapi", r.stderr.lower())
+        # apply of a stored object: a patch, fieldValidation in the PatchInfo's
+        # options; kubectl builds the strategic merge patch from its own types
+        r = self.node.kubectl("apply", "-f", self.manifest("settings", "team-a", "changed"), "-o", "json")
+        info = self.application_of(r.stdout)
+        self.assertEqual((info["Name"], info["Options"]["fieldValidation"]), ("settings", "Strict"))
+        self.assertEqual(info["PatchType"], "application/strategic-merge-patch+json")
+        self.assertEqual(json.loads(base64.b64decode(info["Data"]))["data"]["greeting"], "changed")
+        self.assertNotIn("openapi", r.stderr.lower())   # e.g. "error calculating patch from openapi v3 spec"
+
+    def test_custom_resources_are_in_their_documents(self):
+        # a CRD kind seeded in meta_v2 (Widget, example.com/v1, namespaced)
+        status, source, doc, _ = self.document("/openapi/v3/apis/example.com/v1")
+        self.assertEqual((status, source), (200, "metaserver"))
+        patch = doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
+        self.assertEqual(patch["x-kubernetes-group-version-kind"],
+                         {"group": "example.com", "version": "v1", "kind": "Widget"})
+        self.assertEqual(patch["operationId"], "patchExampleComV1NamespacedWidget")
+        self.assertIn("fieldValidation", [p["name"] for p in patch["parameters"]])
+        # the cloud takes no strategic merge patch of a custom resource
+        self.assertNotIn("application/strategic-merge-patch+json", patch["requestBody"]["content"])
+        self.assertIn("application/merge-patch+json", patch["requestBody"]["content"])
+        # kubectl validates it by that document: create and apply without --validate=false
+        r = self.node.kubectl("create", "-f", self.widget("w2"), "-o", "json")
+        app = self.application_of(r.stdout)
+        self.assertEqual((app["Verb"], app["Key"]), ("create", "/example.com/v1/widgets/default/null"))
+        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
+        # apply of the stored w1: a merge patch (kubectl has no built-in type for it)
+        r = self.node.kubectl("apply", "-f", self.widget("w1", size=5), "-o", "json")
+        info = self.application_of(r.stdout)
+        self.assertEqual((info["Name"], info["PatchType"], info["Options"]["fieldValidation"]),
+                         ("w1", "application/merge-patch+json", "Strict"))
+        self.assertEqual(json.loads(base64.b64decode(info["Data"]))["spec"], {"size": 5})
+        self.assertNotIn("openapi", r.stderr.lower())
+        # a kind written to meta_v2 later is found there when the document is asked for
+        gadget = obj("Gadget", "g1", None, 40, api="gadgets.example.org/v1alpha1", spec={"on": True})
+        db = sqlite3.connect(self.node.db, timeout=10)
+        put_row(db, gadget)
+        db.commit()
+        db.close()
+        status, source, doc, _ = self.document("/openapi/v3/apis/gadgets.example.org/v1alpha1")
+        self.assertEqual((status, source), (200, "metaserver"))
+        read = doc["paths"]["/apis/gadgets.example.org/v1alpha1/gadgets/{name}"]["get"]
+        self.assertEqual((read["operationId"], read["x-kubernetes-group-version-kind"]["kind"]),
+                         ("readGadgetsExampleOrgV1alpha1Gadget", "Gadget"))
+        self.assertEqual(list(doc["paths"]), ["/apis/gadgets.example.org/v1alpha1/gadgets",
+                                              "/apis/gadgets.example.org/v1alpha1/gadgets/{name}"])
 
     def test_openapi_errors_are_statuses(self):
         # the stand-in cloud has no /openapi/v2: its 404 Status comes through
@@ -932,51 +1060,32 @@ class OpenApi(unittest.TestCase):
             self.assertIn(status, (400, 404), path)
             self.assertEqual(json.loads(data)["kind"], "Status")
         self.assertEqual(len(self.cloud_gets()), before)
-        status, _, data = self.node.request("GET", "/openapi/v3/apis/absent.example/v1")
-        self.assertEqual((status, json.loads(data)["reason"]), (404, "NotFound"))
-        self.assertEqual(self.cloud_gets()[-1], "/openapi/v3/apis/absent.example/v1")
+        # group-versions metaserver does not serve: 404, whatever the cloud said
+        # (kube-apiserver's 404 here, "name is required" for api/<v>)
+        for path, cloud_said in (("/openapi/v3/apis/absent.example/v1", "could not find"),
+                                 ("/openapi/v3/api/v9", "name is required")):
+            status, _, data = self.node.request("GET", path)
+            st = json.loads(data)
+            self.assertEqual((status, st["reason"]), (404, "NotFound"), path)
+            self.assertIn("metaserver serves no resources of", st["message"])
+            self.assertIn(cloud_said, st["message"])
+            self.assertEqual(self.cloud_gets()[-1], path)
+        # other documents: the cloud's refusal as it is
+        status, _, data = self.node.request("GET", "/openapi/v3/other")
+        st = json.loads(data)
+        self.assertEqual((status, st["kind"], st["message"]), (500, "Status", "name is required"))
 
-    def test_cloud_failure_serves_the_cached_copy(self):
-        status, _, first = self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")
-        self.assertEqual(status, 200)
-        wait_for(lambda: self.cached("/openapi/v3/apis/flaky.example/v1"), what="the cached flaky document")
-        # the stand-in cloud is "unreachable" for this path from now on
-        status, ctype, again = self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")
-        self.assertEqual((status, ctype, again), (200, "application/json", first))
-        wait_for(lambda: "/openapi/v3/apis/flaky.example/v1: no document from the cloud (503 ServiceUnavailable); "
-                         "served the copy cached in meta_v2" in self.node.output(), what="the cache log line")
-        self.assertGreaterEqual(self.cloud_gets().count("/openapi/v3/apis/flaky.example/v1"), 2)
-
-    def test_create_and_apply_without_validate_flag(self):
-        r = self.node.kubectl("create", "-f", self.manifest("made"), "-o", "json")
-        app = self.application_of(r.stdout)
-        self.assertEqual((app["Verb"], app["Key"]), ("create", "/core/v1/configmaps/default/null"))
-        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
-        self.assertNotIn("validat", r.stderr)
-        # apply of a new object: a create
-        r = self.node.kubectl("apply", "-f", self.manifest("applied"), "-o", "json")
-        app = self.application_of(r.stdout)
-        self.assertEqual(app["Verb"], "create")
-        self.assertEqual(json.loads(base64.b64decode(app["Option"]))["fieldValidation"], "Strict")
-        # apply of a stored object: a patch, fieldValidation in the PatchInfo's options
-        r = self.node.kubectl("apply", "-f", self.manifest("settings", "team-a", "changed"), "-o", "json")
-        info = self.application_of(r.stdout)
-        self.assertEqual((info["Name"], info["Options"]["fieldValidation"]), ("settings", "Strict"))
-        self.assertIn("changed", base64.b64decode(info["Data"]).decode())
-        self.assertNotIn("failed to download openapi", r.stderr)
-
-    def test_offline_create_validates_from_the_cache(self):
-        # online, kubectl's validation brings the documents into the cache
+    def test_offline_create_validates_with_cached_root_and_own_document(self):
+        # online, kubectl's validation brings the cloud's root into the cache
         self.node.kubectl("create", "-f", self.manifest("warmup"))
-        for key in ("/openapi/v3", "/openapi/v3/api/v1"):
-            wait_for(lambda: self.cached(key), what=f"the cached {key}")
+        wait_for(lambda: self.cached("/openapi/v3"), what="the cached /openapi/v3")
         self.node.connect(False)
-        served = "/openapi/v3/api/v1: no document from the cloud (503 ServiceUnavailable); " \
+        served = "/openapi/v3: no document from the cloud (503 ServiceUnavailable); " \
                  "served the copy cached in meta_v2"
         try:
             before = len(self.cloud_gets())
             served_before = self.node.output().count(served)
-            # a fresh kubectl cache: the documents can only come from metaserver's
+            # a fresh kubectl cache: the documents can only come from metaserver
             fresh = os.path.join(self.node.dir, "kcache-offline")
             r = self.node.kubectl("create", "-f", self.manifest("offline"), check=False,
                                   extra=[f"--cache-dir={fresh}"])
@@ -988,13 +1097,138 @@ class OpenApi(unittest.TestCase):
             self.assertIn("error when creating", r.stderr)   # the write's own error
             self.assertEqual(len(self.cloud_gets()), before)
             self.assertGreater(self.node.output().count(served), served_before)
-            # nothing cached: a 503 Status
-            r = self.node.kubectl("get", "--raw", "/openapi/v3/apis/never.example/v1", check=False)
-            self.assertNotEqual(r.returncode, 0)
+            self.assertEqual(self.document("/openapi/v3/api/v1")[1], "metaserver")
+            # a group-version nobody serves, offline: 503 (the cloud may know it)
             status, _, data = self.node.request("GET", "/openapi/v3/apis/never.example/v1")
             st = json.loads(data)
             self.assertEqual((status, st["kind"], st["reason"]), (503, "Status", "ServiceUnavailable"))
             self.assertIn("no cached copy", st["message"])
+        finally:
+            self.node.connect(True)
+
+
+class OpenApiOffline(OpenApiHelpers, unittest.TestCase):
+    """No cloud ever, nothing cached: metaserver's own documents."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls).start()
+
+    def test_create_gets_the_writes_own_503(self):
+        fresh = os.path.join(self.node.dir, "kcache-fresh")
+        for verb, manifest in (("create", self.manifest("offline-create")),
+                               ("apply", self.manifest("offline-apply")),
+                               ("create", self.widget("offline-widget"))):
+            r = self.node.kubectl(verb, "-f", manifest, check=False,
+                                  extra=[f"--cache-dir={fresh}-{os.path.basename(manifest)}"])
+            self.assertNotEqual(r.returncode, 0, verb)
+            self.assertNotIn("failed to download openapi", r.stderr)
+            self.assertNotIn("error validating", r.stderr)
+            self.assertIn("ServiceUnavailable", r.stderr)
+            self.assertIn("cloud is unreachable", r.stderr)
+        self.assertEqual(self.cached_keys(), [])   # metaserver's own documents are not cached
+
+    def test_documents_and_hashes(self):
+        root = json.loads(self.node.kubectl("get", "--raw", "/openapi/v3").stdout)
+        self.assertEqual(self.document("/openapi/v3")[1], "metaserver")
+        self.assertEqual(root["paths"]["api/v1"]["serverRelativeURL"].split("?")[0], "/openapi/v3/api/v1")
+        for gv in ("api/v1", "apis/apps/v1", "apis/rbac.authorization.k8s.io/v1",
+                   "apis/devices.kubeedge.io/v1beta1", "apis/example.com/v1"):
+            self.assertIn(gv, root["paths"])
+        for gv, entry in root["paths"].items():
+            url = entry["serverRelativeURL"]
+            self.assertTrue(url.startswith(f"/openapi/v3/{gv}?hash="), url)
+            status, source, doc, raw = self.document(url)
+            self.assertEqual((status, source), (200, "metaserver"), gv)
+            self.assertEqual(url.split("?hash=")[1], hashlib.sha512(raw).hexdigest().upper(), gv)
+        doc = json.loads(self.node.kubectl("get", "--raw", "/openapi/v3/api/v1").stdout)
+        self.assert_own_core_v1(doc)
+        rbac = self.document("/openapi/v3/apis/rbac.authorization.k8s.io/v1")[2]
+        self.assertEqual(rbac["paths"]["/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"]["patch"]
+                         ["operationId"], "patchRbacAuthorizationV1ClusterRole")
+        # KubeEdge's devices are CRDs in the cloud: no strategic merge patch
+        devices = self.document("/openapi/v3/apis/devices.kubeedge.io/v1beta1")[2]
+        content = devices["paths"]["/apis/devices.kubeedge.io/v1beta1/namespaces/{namespace}/devices/{name}"][
+            "patch"]["requestBody"]["content"]
+        self.assertNotIn("application/strategic-merge-patch+json", content)
+        self.assertEqual(self.cached_keys(), [])
+        status, _, data = self.node.request("GET", "/openapi/v3/apis/never.example/v1")
+        self.assertEqual((status, json.loads(data)["reason"]), (503, "ServiceUnavailable"))
+
+
+class OpenApiServingCloud(OpenApiHelpers, unittest.TestCase):
+    """A cloud that does pass the group-version documents through (not
+    CloudCore HEAD): its documents are served and cached, and preferred to
+    metaserver's own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(cls, fakecloud=True,
+                        extra_conf="cloud-timeout=2\n[fakecloud]\nserve-group-versions=true\n").start()
+
+    def setUp(self):
+        self.node.connect(True)
+
+    def test_raw_documents_come_from_the_cloud_and_are_cached(self):
+        root = json.loads(self.node.kubectl("get", "--raw", "/openapi/v3").stdout)
+        url = root["paths"]["api/v1"]["serverRelativeURL"]
+        doc = json.loads(self.node.kubectl("get", "--raw", url).stdout)
+        patch = doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]
+        self.assertEqual(patch["x-kubernetes-group-version-kind"], {"group": "", "version": "v1", "kind": "ConfigMap"})
+        self.assertIn("fieldValidation", [p["name"] for p in patch["parameters"]])
+        self.assertIn("io.k8s.api.core.v1.ConfigMap", doc["components"]["schemas"])   # the cloud's, not ours
+        self.assertIn("/openapi/v3/api/v1", self.cloud_gets())
+        status, source, again, _ = self.document(url)
+        self.assertEqual((status, source, again), (200, "cloud", doc))
+        # cached as KubeEdge's imitator stores a pass-through answer
+        row = wait_for(lambda: self.cached("/openapi/v3/api/v1"), what="the cached /openapi/v3/api/v1")
+        self.assertEqual(row[:4], ("", "", "", 0))
+        self.assertEqual(json.loads(row[4]), doc)
+        self.assertIsNone(self.cached(url))
+        self.assertEqual(self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")[0], 200)
+        wait_for(lambda: self.cached("/openapi/v3/apis/flaky.example/v1"), what="the cached flaky document")
+        groups = {g["name"] for g in self.node.get_json("/apis")[1]["groups"]}
+        self.assertNotIn("openapi", groups)
+        self.assertNotIn("flaky.example", groups)
+
+    def test_cloud_failure_serves_the_cached_copy(self):
+        status, _, first = self.node.request("GET", "/openapi/v3/apis/flaky.example/v1")
+        self.assertEqual(status, 200)
+        wait_for(lambda: self.cached("/openapi/v3/apis/flaky.example/v1"), what="the cached flaky document")
+        # the stand-in cloud is "unreachable" for this path from now on
+        status, source, again, raw = self.document("/openapi/v3/apis/flaky.example/v1")
+        self.assertEqual((status, source, raw), (200, "cache", first))
+        wait_for(lambda: "/openapi/v3/apis/flaky.example/v1: no document from the cloud (503 ServiceUnavailable); "
+                         "served the copy cached in meta_v2" in self.node.output(), what="the cache log line")
+        self.assertGreaterEqual(self.cloud_gets().count("/openapi/v3/apis/flaky.example/v1"), 2)
+
+    def test_offline_create_validates_from_the_cache(self):
+        # online, kubectl's validation brings the cloud's documents into the cache
+        r = self.node.kubectl("create", "-f", self.manifest("warmup"), "-o", "json")
+        self.assertEqual(json.loads(base64.b64decode(self.application_of(r.stdout)["Option"]))["fieldValidation"],
+                         "Strict")
+        for key in ("/openapi/v3", "/openapi/v3/api/v1"):
+            wait_for(lambda: self.cached(key), what=f"the cached {key}")
+        self.node.connect(False)
+        served = "/openapi/v3/api/v1: no document from the cloud (503 ServiceUnavailable); " \
+                 "served the copy cached in meta_v2"
+        try:
+            before = len(self.cloud_gets())
+            served_before = self.node.output().count(served)
+            fresh = os.path.join(self.node.dir, "kcache-offline")
+            r = self.node.kubectl("create", "-f", self.manifest("offline"), check=False,
+                                  extra=[f"--cache-dir={fresh}"])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertNotIn("failed to download openapi", r.stderr)
+            self.assertNotIn("error validating", r.stderr)
+            self.assertIn("cloud is unreachable", r.stderr)
+            self.assertIn("error when creating", r.stderr)   # the write's own error
+            self.assertEqual(len(self.cloud_gets()), before)
+            self.assertGreater(self.node.output().count(served), served_before)
+            # the cached copy of the cloud's document is preferred to metaserver's own
+            status, source, doc, _ = self.document("/openapi/v3/api/v1")
+            self.assertEqual((status, source), (200, "cache"))
+            self.assertIn("schemas", doc["components"])
         finally:
             self.node.connect(True)
 

@@ -8,13 +8,31 @@
  *   delete: Approved, no RespBody
  *   get (the pass-through), by Key:
  *     "/openapi/v3": Approved, the OpenAPI v3 root document, listing
- *       api/v1 (serverRelativeURL with a ?hash=) and apis/flaky.example/v1
- *     "/openapi/v3/api/v1": Approved, a small OpenAPI v3 document with
- *       get and patch of namespaced configmaps and pods (the patch lists
- *       the fieldValidation parameter, as kube-apiserver's does)
- *     "/openapi/v3/apis/flaky.example/v1": Approved with a small document
- *       the first time, an "error" reply "cloud unreachable" afterwards
- *     anything else (e.g. "/openapi/v2"): Rejected with a 404 NotFound Status
+ *       api/v1 (serverRelativeURL with a ?hash=), apis/example.com/v1 (the
+ *       tests' custom resource, whose document it never serves) and
+ *       apis/flaky.example/v1
+ *     "/openapi/v3/<anything deeper>": as CloudCore HEAD answers it. Its
+ *       dynamiccontroller passes only the exact discovery paths
+ *       (pkg/util/pass-through, isDiscoveryPath: /openapi/v2, /openapi/v3)
+ *       to kube-apiserver; any other Key is read as an object key
+ *       (pkg/metaserver ParseKey, /<group>/<version>/<resource>/<ns>/<name>)
+ *       and fetched with the dynamic client: group "openapi", version "v3".
+ *       With fewer than six segments (/openapi/v3/api/v1) there is no name
+ *       and the client fails before asking ("name is required", a plain
+ *       error): Rejected with that Reason and an empty Error.ErrStatus.
+ *       Deeper (/openapi/v3/apis/<g>/<v>) kube-apiserver has no group
+ *       "openapi": Rejected with its 404 NotFound Status.
+ *     with [fakecloud] serve-group-versions=true, a cloud that does pass
+ *       the documents under /openapi/v3/ through (not CloudCore HEAD):
+ *       "/openapi/v3/api/v1": Approved, a small OpenAPI v3 document with
+ *         get and patch of namespaced configmaps and pods (the patch lists
+ *         the fieldValidation parameter, as kube-apiserver's does)
+ *       "/openapi/v3/apis/flaky.example/v1": Approved with a small document
+ *         the first time, an "error" reply "cloud unreachable" afterwards
+ *       other "/openapi/v3/..." Keys: Rejected with a 404 NotFound Status
+ *     anything else (e.g. "/openapi/v2"): Rejected with a 404 NotFound
+ *       Status (CloudCore HEAD would pass /openapi/v2 through; metaserver
+ *       refuses kubectl's protobuf-only request for it before asking)
  * and by the object name (last segment) in the Application's Key:
  *   ".../forbidden": Rejected with a 403 Forbidden Status
  *   ".../unreachable": an "error" reply "cloud unreachable" (edgehub offline)
@@ -25,9 +43,16 @@
 
 #include <string.h>
 
+static const EcConfigKey fc_keys[] = {
+  { EC_CONFIG_BOOL, 0, "serve-group-versions", "false",
+    "answer gets of /openapi/v3/<group-version> with documents (CloudCore HEAD does not)" },
+  { 0 }
+};
+
 typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
+  gboolean         serve_group_versions;
   guint            flaky_gets;   /* gets of /openapi/v3/apis/flaky.example/v1 */
 } FakeCloud;
 
@@ -37,6 +62,7 @@ fc_init (EcPluginContext *context, gpointer *state, GError **error)
   FakeCloud *self = g_new0 (FakeCloud, 1);
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
+  self->serve_group_versions = ec_plugin_context_get_bool (context, "serve-group-versions");
   *state = self;
   return TRUE;
 }
@@ -123,21 +149,21 @@ reject (JsonObject *out, gint64 code, const char *reason, const char *message)
 static char *
 object_path (const char *kind, const char *plural)
 {
-  static const char *const query_param =
-    "{\"name\":\"%s\",\"in\":\"query\",\"description\":\"%s\","
-    "\"schema\":{\"type\":\"%s\",\"uniqueItems\":true}}";
-  g_autofree char *dry = g_strdup_printf (query_param, "dryRun",
+#define QUERY_PARAM \
+  "{\"name\":\"%s\",\"in\":\"query\",\"description\":\"%s\"," \
+  "\"schema\":{\"type\":\"%s\",\"uniqueItems\":true}}"
+  g_autofree char *dry = g_strdup_printf (QUERY_PARAM, "dryRun",
     "When present, indicates that modifications should not be persisted.", "string");
-  g_autofree char *manager = g_strdup_printf (query_param, "fieldManager",
+  g_autofree char *manager = g_strdup_printf (QUERY_PARAM, "fieldManager",
     "fieldManager is a name associated with the actor or entity that is making these changes.",
     "string");
-  g_autofree char *validation = g_strdup_printf (query_param, "fieldValidation",
+  g_autofree char *validation = g_strdup_printf (QUERY_PARAM, "fieldValidation",
     "fieldValidation instructs the server on how to handle objects in the request "
     "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: "
     "- Ignore - Warn - Strict", "string");
-  g_autofree char *force = g_strdup_printf (query_param, "force",
+  g_autofree char *force = g_strdup_printf (QUERY_PARAM, "force",
     "Force is going to \\\"force\\\" Apply requests.", "boolean");
-  g_autofree char *pretty = g_strdup_printf (query_param, "pretty",
+  g_autofree char *pretty = g_strdup_printf (QUERY_PARAM, "pretty",
     "If 'true', then the output is pretty printed.", "string");
   g_autofree char *gvk = g_strdup_printf (
     "{\"group\":\"\",\"version\":\"v1\",\"kind\":\"%s\"}", kind);
@@ -223,8 +249,38 @@ root_document (void)
   g_autofree char *v1_hash = document_hash (v1);
   g_autofree char *flaky_hash = document_hash (flaky_document);
   return g_strdup_printf ("{\"paths\":{\"api/v1\":{\"serverRelativeURL\":\"/openapi/v3/api/v1?hash=%s\"},"
+                          "\"apis/example.com/v1\":{\"serverRelativeURL\":"
+                          "\"/openapi/v3/apis/example.com/v1?hash=%s\"},"
                           "\"apis/flaky.example/v1\":{\"serverRelativeURL\":"
-                          "\"/openapi/v3/apis/flaky.example/v1?hash=%s\"}}}", v1_hash, flaky_hash);
+                          "\"/openapi/v3/apis/flaky.example/v1?hash=%s\"}}}", v1_hash, flaky_hash, flaky_hash);
+}
+
+/* CloudCore HEAD's answer to a get whose Key is not one of its
+ * pass-through paths: the Key read as /<group>/<version>/<resource>/<ns>/
+ * <name> (missing parts empty, "null" an empty namespace or name), then a
+ * dynamic-client get of that object. */
+static void
+answer_as_object_key (const char *key, JsonObject *out)
+{
+  g_auto (GStrv) parts = g_strsplit (key, "/", -1);
+  const char *name = g_strv_length (parts) > 5 ? parts[5] : "";
+
+  if (!*name || strcmp (name, "null") == 0)
+    {
+      /* client-go's dynamic client refuses a get without a name before any
+       * request; the error is not a Status, so only Reason carries it */
+      JsonObject *err = json_object_new ();
+      JsonObject *st = json_object_new ();
+      json_object_set_object_member (st, "metadata", json_object_new ());
+      json_object_set_object_member (err, "ErrStatus", st);
+      json_object_set_object_member (out, "Error", err);
+      json_object_set_string_member (out, "Status", "Rejected");
+      json_object_set_string_member (out, "Reason", "name is required");
+      json_object_set_null_member (out, "RespBody");
+      return;
+    }
+  /* GET /apis/openapi/v3/namespaces/<ns>/<resource>/<name>: no such group */
+  reject (out, 404, "NotFound", "the server could not find the requested resource");
 }
 
 /* Answers a "get" (the pass-through) in @out; FALSE when the answer is an
@@ -237,6 +293,11 @@ answer_get (FakeCloud *self, const char *key, JsonObject *out)
 
   if (strcmp (key, "/openapi/v3") == 0)
     doc = root_document ();
+  else if (!self->serve_group_versions && strcmp (key, "/openapi/v2") != 0)
+    {
+      answer_as_object_key (key, out);
+      return TRUE;
+    }
   else if (strcmp (key, "/openapi/v3/api/v1") == 0)
     doc = core_v1_document ();
   else if (strcmp (key, "/openapi/v3/apis/flaky.example/v1") == 0)
@@ -357,6 +418,7 @@ EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   .summary = "test stand-in for edgehub and the cloud's dynamiccontroller",
   .bus_name = "websocket",
   .bus_group = "hub",
+  .config_keys = fc_keys,
   .init = fc_init,
   .free = fc_free,
   .handle_message = fc_handle,
