@@ -21,6 +21,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 /* The longest command line accepted, newline excluded. */
 #define MAX_LINE (16u << 20)
@@ -240,6 +242,7 @@ ec_control_new (EcHost *host, const char *path, GError **error)
 {
   g_autoptr (GSocketAddress) addr = NULL;
   g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *tmp = NULL;
   EcControl *ctl;
   GStatBuf st;
 
@@ -255,12 +258,29 @@ ec_control_new (EcHost *host, const char *path, GError **error)
   ctl->path = g_strdup (path);
   ctl->service = g_socket_service_new ();
   ctl->clients = g_hash_table_new (NULL, NULL);
-  addr = g_unix_socket_address_new (path);
+  /* Bind and listen under a temporary name, then rename: the socket only
+   * appears at path once it accepts connections (a client that waits for
+   * the file never meets ECONNREFUSED). Paths too long for the temporary
+   * name are bound directly. */
+  tmp = g_strdup_printf ("%s.%d.new", path, (int) getpid ());
+  if (strlen (tmp) >= sizeof (((struct sockaddr_un *) NULL)->sun_path))
+    g_clear_pointer (&tmp, g_free);
+  addr = g_unix_socket_address_new (tmp ? tmp : path);
   mode_t old = umask (0077);
   gboolean ok = g_socket_listener_add_address (G_SOCKET_LISTENER (ctl->service), addr,
                                                G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
                                                NULL, NULL, error);
   umask (old);
+  if (ok)
+    g_chmod (tmp ? tmp : path, 0600);   /* the socket was created 0700 */
+  if (ok && tmp && g_rename (tmp, path) != 0)
+    {
+      int err = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "%s: %s", path, g_strerror (err));
+      g_socket_listener_close (G_SOCKET_LISTENER (ctl->service));
+      g_unlink (tmp);
+      ok = FALSE;
+    }
   if (!ok)
     {
       g_hash_table_unref (ctl->clients);

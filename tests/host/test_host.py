@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -294,6 +295,25 @@ class Running(unittest.TestCase):
         self.assertLess(log.index("alpha: started"), log.index("beta: started"))
         self.assertLess(log.index("beta: stopped"), log.index("alpha: stopped"))
         self.assertFalse(os.path.exists(node.sock))
+
+    def test_control_socket_appears_only_when_listening(self):
+        """The socket file is renamed into place after listen(): a client
+        that connects the moment the file appears is never refused."""
+        for _ in range(5):
+            node = Node(self, {"10-p.conf": "[alpha]\nenable=true\n[beta]\nenable=true\n"})
+            node.log = open(node.log_path, "w")
+            node.proc = subprocess.Popen(node.args, stdout=node.log, stderr=subprocess.STDOUT,
+                                         env=node.env)
+            deadline = time.time() + 20
+            while not os.path.exists(node.sock):
+                self.assertLess(time.time(), deadline, node.output())
+                self.assertIsNone(node.proc.poll(), node.output())
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(node.sock)   # ECONNREFUSED here was the bug
+            self.assertEqual(stat.S_IMODE(os.stat(node.sock).st_mode), 0o600)
+            self.assertEqual([f for f in os.listdir(node.dir.name) if f.endswith(".new")], [])
+            self.assertEqual(node.stop(), 0)
 
     def test_control_socket_bad_clients(self):
         node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstop-sleep=1\n"}).start()

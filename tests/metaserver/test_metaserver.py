@@ -171,7 +171,9 @@ class Node:
 
     def close(self):
         problem = None
-        if self.proc and self.proc.poll() is None:
+        if self.proc and self.proc.poll() is not None:
+            problem = f"edgecore had exited by itself (status {self.proc.returncode})"
+        elif self.proc:
             self.proc.terminate()
             try:
                 code = self.proc.wait(timeout=30)
@@ -196,7 +198,12 @@ class Node:
     def ctl(self, command):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(10)
-            s.connect(self.sock)
+            try:
+                s.connect(self.sock)
+            except OSError as e:
+                state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+                raise AssertionError(f"control socket: {e} (edgecore {state}):\n"
+                                     + self.output()[-4000:]) from e
             s.sendall(command.encode() + b"\n")
             data = b""
             while True:
