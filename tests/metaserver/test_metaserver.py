@@ -868,6 +868,25 @@ spec:
 class OpenApiHelpers:
     """What the OpenAPI tests share; self.node is their edgecore."""
 
+    def create_offline_fails_on_the_write(self, served):
+        """Offline, with a fresh kubectl cache: `kubectl create -f` (no
+        --validate flag) validates with the documents metaserver has and
+        fails on the write itself (503), without asking the cloud; the log
+        line `served` shows a cached document was used."""
+        before = len(self.cloud_gets())
+        served_before = self.node.output().count(served)
+        fresh = os.path.join(self.node.dir, "kcache-offline")
+        r = self.node.kubectl("create", "-f", self.manifest("offline"), check=False,
+                              extra=[f"--cache-dir={fresh}"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("failed to download openapi", r.stderr)
+        self.assertNotIn("error validating", r.stderr)
+        self.assertIn("ServiceUnavailable", r.stderr)
+        self.assertIn("cloud is unreachable", r.stderr)
+        self.assertIn("error when creating", r.stderr)   # the write's own error
+        self.assertEqual(len(self.cloud_gets()), before)
+        self.assertGreater(self.node.output().count(served), served_before)
+
     def manifest(self, name, ns="default", value="hello"):
         path = os.path.join(self.node.dir, f"{name}-{ns}.yaml")
         with open(path, "w") as f:
@@ -1090,20 +1109,7 @@ class OpenApi(OpenApiHelpers, unittest.TestCase):
         served = "/openapi/v3: no document from the cloud (503 ServiceUnavailable); " \
                  "served the copy cached in meta_v2"
         try:
-            before = len(self.cloud_gets())
-            served_before = self.node.output().count(served)
-            # a fresh kubectl cache: the documents can only come from metaserver
-            fresh = os.path.join(self.node.dir, "kcache-offline")
-            r = self.node.kubectl("create", "-f", self.manifest("offline"), check=False,
-                                  extra=[f"--cache-dir={fresh}"])
-            self.assertNotEqual(r.returncode, 0)
-            self.assertNotIn("failed to download openapi", r.stderr)
-            self.assertNotIn("error validating", r.stderr)
-            self.assertIn("ServiceUnavailable", r.stderr)
-            self.assertIn("cloud is unreachable", r.stderr)
-            self.assertIn("error when creating", r.stderr)   # the write's own error
-            self.assertEqual(len(self.cloud_gets()), before)
-            self.assertGreater(self.node.output().count(served), served_before)
+            self.create_offline_fails_on_the_write(served)
             self.assertEqual(self.document("/openapi/v3/api/v1")[1], "metaserver")
             # a group-version nobody serves, offline: 503 (the cloud may know it)
             status, _, data = self.node.request("GET", "/openapi/v3/apis/never.example/v1")
@@ -1220,18 +1226,7 @@ class OpenApiServingCloud(OpenApiHelpers, unittest.TestCase):
         served = "/openapi/v3/api/v1: no document from the cloud (503 ServiceUnavailable); " \
                  "served the copy cached in meta_v2"
         try:
-            before = len(self.cloud_gets())
-            served_before = self.node.output().count(served)
-            fresh = os.path.join(self.node.dir, "kcache-offline")
-            r = self.node.kubectl("create", "-f", self.manifest("offline"), check=False,
-                                  extra=[f"--cache-dir={fresh}"])
-            self.assertNotEqual(r.returncode, 0)
-            self.assertNotIn("failed to download openapi", r.stderr)
-            self.assertNotIn("error validating", r.stderr)
-            self.assertIn("cloud is unreachable", r.stderr)
-            self.assertIn("error when creating", r.stderr)   # the write's own error
-            self.assertEqual(len(self.cloud_gets()), before)
-            self.assertGreater(self.node.output().count(served), served_before)
+            self.create_offline_fails_on_the_write(served)
             # the cached copy of the cloud's document is preferred to metaserver's own
             status, source, doc, _ = self.document("/openapi/v3/api/v1")
             self.assertEqual((status, source), (200, "cache"))
