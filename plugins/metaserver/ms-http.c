@@ -114,6 +114,7 @@ ms_output_from_accept (const char *accept, GHashTable *query, MsOutput *out, GEr
                    "invalid includeObject \"%s\": want None, Metadata or Object", inc);
       return FALSE;
     }
+  out->json = json_ok;
   if (!accept)
     return TRUE;
   ranges = g_strsplit (accept, ",", -1);
@@ -147,6 +148,7 @@ ms_output_from_accept (const char *accept, GHashTable *query, MsOutput *out, GEr
           out->table_version = g_strdup (v);
         }
     }
+  out->json = json_ok;
   if (!out->table && !json_ok)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,

@@ -110,28 +110,6 @@ ms_passthrough_path (const char *path)
     }
 }
 
-/* TRUE when an Accept header admits JSON (or there is none). */
-static gboolean
-accepts_json (const char *accept)
-{
-  g_auto (GStrv) ranges = NULL;
-  if (!accept || !*accept)
-    return TRUE;
-  ranges = g_strsplit (accept, ",", -1);
-  for (guint i = 0; ranges[i]; i++)
-    {
-      char *semi = strchr (ranges[i], ';');
-      char *type;
-      if (semi)
-        *semi = '\0';
-      type = g_strstrip (ranges[i]);
-      if (g_ascii_strcasecmp (type, "application/json") == 0
-          || g_ascii_strcasecmp (type, "application/*") == 0 || strcmp (type, "*/*") == 0)
-        return TRUE;
-    }
-  return FALSE;
-}
-
 /* A cheap check that a document is a JSON object. */
 static gboolean
 looks_like_json_object (const char *v, gsize len)
@@ -428,9 +406,10 @@ ms_passthrough_serve (MetaServer *self, SoupServerMessage *msg, const char *path
 {
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
   const char *accept = soup_message_headers_get_one (req, "Accept");
+  g_auto (MsOutput) output = { 0 };
   PassCall *c;
 
-  if (!accepts_json (accept))
+  if (!ms_output_from_accept (accept, NULL, &output, NULL) || !output.json)
     {
       g_autofree char *m = g_strdup_printf ("%s is served only as application/json, not \"%s\"",
                                             path, accept);

@@ -134,6 +134,7 @@ typedef enum {
 
 /* How a response is wanted: plain JSON or a meta.k8s.io Table. */
 typedef struct {
+  gboolean        json;            /* plain JSON is acceptable */
   gboolean        table;
   char           *table_version;   /* "v1" or "v1beta1" */
   MsIncludeObject include;
