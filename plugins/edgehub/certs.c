@@ -85,7 +85,6 @@ on_fetched (GObject *source, GAsyncResult *res, gpointer data)
     self->bootstrapping = FALSE;
   if (ok)
     {
-      eh_log_failure (self, NULL, NULL);
       ec_log_message (self->context, "%s node certificate %s and key %s (CN=system:node:%s)",
                       rotation ? "rotated" : "wrote", self->cfg.cert_file, self->cfg.key_file, self->cfg.node);
     }

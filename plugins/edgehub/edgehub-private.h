@@ -52,6 +52,7 @@ typedef struct {
   guint                    rotation_source;
   guint                    rotation_attempts;
   char                    *last_failure;  /* the cause logged last (eh_log_failure) */
+  char                    *last_unusable; /* why the certificates were last found unusable */
 
   /* the link (link.c) */
   SoupWebsocketConnection *ws;

@@ -98,6 +98,7 @@ edgehub_free (gpointer state)
   g_clear_object (&self->cert_cancel);
   clear_config (&self->cfg);
   g_free (self->last_failure);
+  g_free (self->last_unusable);
   g_free (self);
 }
 

@@ -13,6 +13,7 @@ typedef struct {
   EhHttpResponse *resp;
   gboolean        head_done;
   gboolean        eof;
+  GError         *write_error;   /* the request could not be written: the answer may say why */
   guint8          chunk[8192];
 } Exchange;
 
@@ -23,6 +24,7 @@ exchange_free (gpointer data)
   g_clear_object (&x->stream);
   g_byte_array_unref (x->buf);
   g_clear_pointer (&x->resp, eh_http_response_free);
+  g_clear_error (&x->write_error);
   g_free (x);
 }
 
@@ -202,8 +204,15 @@ on_read (GObject *source, GAsyncResult *res, gpointer data)
   Exchange *x = g_task_get_task_data (task);
   GError *error = NULL;
   gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), res, &error);
-  if (n < 0)
+  if (n < 0 || (n == 0 && x->write_error))
     {
+      /* after a failed write, a refusal read here (a TLS alert) is the real
+       * cause; anything else, the write's error is */
+      if (x->write_error && !g_error_matches (error, EH_TLS_ERROR, EH_TLS_ERROR_CLIENT_REFUSED))
+        {
+          g_clear_error (&error);
+          error = g_steal_pointer (&x->write_error);
+        }
       g_task_return_error (task, error);
       g_object_unref (task);
       return;
@@ -233,9 +242,14 @@ on_written (GObject *source, GAsyncResult *res, gpointer data)
   GError *error = NULL;
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), res, NULL, &error))
     {
-      g_task_return_error (task, error);
-      g_object_unref (task);
-      return;
+      Exchange *x = g_task_get_task_data (task);
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_task_return_error (task, error);
+          g_object_unref (task);
+          return;
+        }
+      x->write_error = error;   /* the peer may have said why before closing */
     }
   read_more (task);
 }

@@ -540,11 +540,16 @@ try_connect (EdgeHub *self)
     return;
   if (!eh_certs_usable (self, &error))
     {
-      ec_log_message (self->context, "%s; applying for a new certificate with the join token",
-                      error->message);
+      /* said once; again only when the reason changes */
+      if (g_strcmp0 (self->last_unusable, error->message) != 0)
+        ec_log_message (self->context, "%s; applying for a new certificate with the join token",
+                        error->message);
+      g_free (self->last_unusable);
+      self->last_unusable = g_strdup (error->message);
       eh_certs_bootstrap (self, on_bootstrapped);
       return;
     }
+  g_clear_pointer (&self->last_unusable, g_free);
   eh_certs_schedule_rotation (self);
   dial (self);
 }

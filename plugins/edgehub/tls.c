@@ -44,7 +44,9 @@ struct _EhTlsStream {
   GInputStream      *input;
   GOutputStream     *output;
   GByteArray        *pushback;
-  GIOCondition       want;        /* what the last operation waited for */
+  GIOCondition       want;        /* what the handshake waits for */
+  GIOCondition       read_want;   /* what the last read waited for */
+  GIOCondition       write_want;  /* what the last write waited for */
   gboolean           closed;
 };
 
@@ -97,7 +99,7 @@ set_ssl_error (GError **error, const char *what)
  * -1 error (set); for reads, 0 bytes at a clean end is returned as 0 with
  * *eof set. */
 static gssize
-ssl_result (EhTlsStream *self, int rc, const char *what, gboolean *eof, GError **error)
+ssl_result (EhTlsStream *self, int rc, GIOCondition *want, const char *what, gboolean *eof, GError **error)
 {
   int err;
   if (rc > 0)
@@ -106,10 +108,10 @@ ssl_result (EhTlsStream *self, int rc, const char *what, gboolean *eof, GError *
   switch (err)
     {
     case SSL_ERROR_WANT_READ:
-      self->want = G_IO_IN;
+      *want = G_IO_IN;
       return 0;
     case SSL_ERROR_WANT_WRITE:
-      self->want = G_IO_OUT;
+      *want = G_IO_OUT;
       return 0;
     case SSL_ERROR_ZERO_RETURN:
       if (eof)
@@ -152,7 +154,9 @@ tls_read_nb (EhTlsStream *self, void *buf, gsize count, GError **error)
       return (gssize) take;
     }
   ERR_clear_error ();
-  n = ssl_result (self, SSL_read (self->ssl, buf, (int) MIN (count, G_MAXINT)), "TLS read", &eof, error);
+  self->read_want = 0;
+  n = ssl_result (self, SSL_read (self->ssl, buf, (int) MIN (count, G_MAXINT)), &self->read_want, "TLS read",
+                  &eof, error);
   if (n == 0 && !eof)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "would block");
@@ -169,7 +173,9 @@ tls_write_nb (EhTlsStream *self, const void *buf, gsize count, GError **error)
   if (count == 0)
     return 0;
   ERR_clear_error ();
-  n = ssl_result (self, SSL_write (self->ssl, buf, (int) MIN (count, G_MAXINT)), "TLS write", NULL, error);
+  self->write_want = 0;
+  n = ssl_result (self, SSL_write (self->ssl, buf, (int) MIN (count, G_MAXINT)), &self->write_want, "TLS write",
+                  NULL, error);
   if (n == 0)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "would block");
@@ -182,9 +188,11 @@ tls_write_nb (EhTlsStream *self, const void *buf, gsize count, GError **error)
 static gboolean
 tls_readable (EhTlsStream *self)
 {
-  if ((self->pushback && self->pushback->len) || SSL_pending (self->ssl) > 0 || SSL_has_pending (self->ssl))
+  /* SSL_pending: decrypted bytes ready. A partial record OpenSSL holds
+   * needs more from the socket, which the socket's readiness tells. */
+  if ((self->pushback && self->pushback->len) || SSL_pending (self->ssl) > 0)
     return TRUE;
-  return g_socket_condition_check (self->socket, self->want == G_IO_OUT ? G_IO_OUT : G_IO_IN) != 0;
+  return g_socket_condition_check (self->socket, self->read_want ? self->read_want : G_IO_IN) != 0;
 }
 
 /* A source that fires when the stream may make progress in direction dir. */
@@ -192,12 +200,13 @@ static GSource *
 tls_source (EhTlsStream *self, GObject *pollable, GIOCondition dir, GCancellable *cancellable)
 {
   GSource *child, *src;
-  if (dir == G_IO_IN && ((self->pushback && self->pushback->len) || SSL_pending (self->ssl) > 0
-                         || SSL_has_pending (self->ssl)))
+  if (dir == G_IO_IN && ((self->pushback && self->pushback->len) || SSL_pending (self->ssl) > 0))
     child = g_timeout_source_new (0);
   else
-    child = g_socket_create_source (self->socket, (self->want ? self->want : dir) | G_IO_HUP | G_IO_ERR,
-                                    NULL);
+    {
+      GIOCondition want = dir == G_IO_IN ? self->read_want : self->write_want;
+      child = g_socket_create_source (self->socket, (want ? want : dir) | G_IO_HUP | G_IO_ERR, NULL);
+    }
   /* built by hand: g_pollable_source_new_full would set a second dummy
    * callback on child, which GLib 2.74 then takes for destroyed */
   g_source_set_dummy_callback (child);
@@ -229,8 +238,8 @@ tls_blocking (EhTlsStream *self, gboolean reading, void *buf, gsize count, GCanc
           return n;
         }
       g_error_free (local);
-      if (!g_socket_condition_wait (self->socket, self->want ? self->want : (reading ? G_IO_IN : G_IO_OUT),
-                                    c, error))
+      GIOCondition want = reading ? self->read_want : self->write_want;
+      if (!g_socket_condition_wait (self->socket, want ? want : (reading ? G_IO_IN : G_IO_OUT), c, error))
         return -1;
     }
 }
@@ -327,7 +336,7 @@ static gboolean
 output_is_writable (GPollableOutputStream *s)
 {
   EhTlsStream *t = EH_TLS_OUTPUT (s)->tls;
-  return g_socket_condition_check (t->socket, t->want == G_IO_IN ? G_IO_IN : G_IO_OUT) != 0;
+  return g_socket_condition_check (t->socket, t->write_want ? t->write_want : G_IO_OUT) != 0;
 }
 
 static GSource *
@@ -457,6 +466,8 @@ eh_tls_stream_new (GSocketConnection *base, SSL *ssl)
   self->base = g_object_ref (base);
   self->socket = g_socket_connection_get_socket (base);
   self->ssl = ssl;
+  /* OpenSSL writes with write(2): a peer gone raises SIGPIPE, which GLib
+   * ignores process-wide once GSocket's class exists (as it does here) */
   SSL_set_fd (ssl, g_socket_get_fd (self->socket));
   SSL_set_mode (ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   in->tls = self;
@@ -522,7 +533,7 @@ handshake_step (gpointer data)
       return G_SOURCE_REMOVE;
     }
   ERR_clear_error ();
-  r = ssl_result (self, SSL_do_handshake (self->ssl), "TLS handshake", NULL, &error);
+  r = ssl_result (self, SSL_do_handshake (self->ssl), &self->want, "TLS handshake", NULL, &error);
   if (r > 0)
     {
       self->want = 0;

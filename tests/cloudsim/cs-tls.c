@@ -28,6 +28,7 @@ typedef struct {
   GSocketConnection *conn;
   GCancellable      *cancel;
   guint              timer;
+  GSocketAddress    *local, *remote;   /* read on arrival: a peer gone later has none */
 } Accept;
 
 static void
@@ -68,6 +69,8 @@ accept_free (Accept *a)
   g_clear_object (&a->stream);
   g_clear_object (&a->conn);
   g_clear_object (&a->cancel);
+  g_clear_object (&a->local);
+  g_clear_object (&a->remote);
   g_free (a);
 }
 
@@ -87,21 +90,18 @@ on_handshake (GObject *source, GAsyncResult *res, gpointer data)
   Accept *a = data;
   CsTls *tls = a->tls;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSocketAddress) local = NULL, remote = NULL;
   SSL *ssl = eh_tls_stream_get_ssl (a->stream);
   X509 *crt;
   Peer *p;
 
-  if (!eh_tls_stream_handshake_finish (a->stream, res, &error))
+  if (!eh_tls_stream_handshake_finish (a->stream, res, &error) || !a->local || !a->remote)
     {
       if (tls->opt.refused)
-        tls->opt.refused (tls->opt.data, error->message);
+        tls->opt.refused (tls->opt.data, error ? error->message : "the client left");
       g_io_stream_close (G_IO_STREAM (a->stream), NULL, NULL);
       accept_free (a);
       return;
     }
-  local = g_socket_connection_get_local_address (a->conn, NULL);
-  remote = g_socket_connection_get_remote_address (a->conn, NULL);
   p = g_new0 (Peer, 1);
   crt = SSL_get1_peer_certificate (ssl);
   if (crt)
@@ -110,12 +110,9 @@ on_handshake (GObject *source, GAsyncResult *res, gpointer data)
       p->verified = SSL_get_verify_result (ssl) == X509_V_OK;
       X509_free (crt);
     }
-  if (remote)
-    g_hash_table_replace (tls->peers,
-                          GUINT_TO_POINTER (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote))), p);
-  else
-    peer_free (p);
-  if (!soup_server_accept_iostream (tls->server, G_IO_STREAM (a->stream), local, remote, &error))
+  g_hash_table_replace (tls->peers,
+                        GUINT_TO_POINTER (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (a->remote))), p);
+  if (!soup_server_accept_iostream (tls->server, G_IO_STREAM (a->stream), a->local, a->remote, &error))
     g_printerr ("cloudsim: %s\n", error->message);
   accept_free (a);
 }
@@ -131,6 +128,8 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, 
   a->tls = tls;
   a->conn = g_object_ref (conn);
   a->cancel = g_cancellable_new ();
+  a->local = g_socket_connection_get_local_address (conn, NULL);
+  a->remote = g_socket_connection_get_remote_address (conn, NULL);
   a->stream = eh_tls_stream_new (conn, ssl);
   a->timer = g_timeout_add_seconds (10, on_accept_timeout, a);
   eh_tls_stream_handshake_async (a->stream, a->cancel, on_handshake, a);

@@ -844,6 +844,17 @@ class V192(Base):
         node.wait_log(r"connecting to wss://localhost", count=3)
         self.assertEqual(len(re.findall(pattern, node.output())), 1)
         self.assertEqual(cloud.events("connect"), [])
+        # another cause (the cloud is gone) is logged, once; when the first
+        # cause comes back it is logged again
+        port, https = cloud.port, cloud.https_port
+        cloud.kill()
+        refused = r"WARNING.*cannot connect to wss://localhost:\d+/.*: .*(refused|Could not connect)"
+        node.wait_log(refused)
+        n = len(re.findall(r"connecting to wss://localhost", node.output()))
+        node.wait_log(r"connecting to wss://localhost", count=n + 2)
+        self.assertEqual(len(re.findall(refused, node.output())), 1)
+        Cloud(self, self.root, "--profile", "v1.9.2", port=port, https_port=https, name="cloud-again").start()
+        node.wait_log(pattern, count=2)
         self.assertIsNone(node.proc.poll())
 
 
