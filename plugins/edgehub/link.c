@@ -568,6 +568,17 @@ eh_link_start (EdgeHub *self)
 void
 eh_link_restart (EdgeHub *self)
 {
+  Dial *d = current_dial (self);
+  if (d)
+    {
+      /* a dial with the old certificate: drop it, dial again */
+      d->abandoned = TRUE;
+      g_cancellable_cancel (d->cancel);
+      self->dial = NULL;
+      if (self->dial_timeout_source)
+        g_source_remove (self->dial_timeout_source);
+      self->dial_timeout_source = 0;
+    }
   if (self->ws)
     {
       ec_log_message (self->context, "reconnecting with the new certificate");

@@ -776,8 +776,34 @@ class V192(Base):
         self.assertEqual(cloud.events("csr"), [])
         self.assertEqual(cloud.events("http"), [])
         self.assertEqual(read(node.cert), read(os.path.join(V192_DIR, "edge-v192.crt")))
-        # a renewal from such a node is signed on the chain alone, as v1.9.2 does
         self.assertNotIn("applying for", node.output())
+
+    def test_v192_certificate_renewed_without_token(self):
+        # a v1.9.2 node certificate near its end is renewed with mutual TLS, no
+        # token: the v1.9.2 cloud checks the chain only and copies the CSR subject
+        work = os.path.join(self.root, "pki")
+        crt, key = os.path.join(work, "short.crt"), os.path.join(work, "short.key")
+        now = time.time()
+        fmt = "%Y%m%d%H%M%SZ"
+        issue_cert(work, os.path.join(V192_DIR, "ca.crt"), os.path.join(V192_DIR, "ca.key"), crt, key,
+                   "/O=kubeEdge/CN=kubeedge.io", start=time.strftime(fmt, time.gmtime(now - 100)),
+                   end=time.strftime(fmt, time.gmtime(now + 30)))
+        cloud = self.cloud()
+        node = Node(self, self.root, cloud, token="")
+        self.install(node, crt, key)
+        node.start()
+        self.assertIn("CN=kubeedge.io", cloud.wait_connects(1)[0]["subject"])
+        rot = cloud.wait_event(lambda e: e["event"] == "csr" and e["rotation"], timeout=20,
+                               what="a renewal")[0]
+        self.assertEqual(rot["status"], 200)
+        self.assertIn("CN=system:node:edge-1", rot["subject"])
+        node.wait_log(r"rotated node certificate")
+        try:
+            self.assertIn("CN=system:node:edge-1", cloud.wait_connects(2)[1]["subject"])
+        except AssertionError:
+            print(node.output()[-2500:], cloud.output()[-1500:], open(cloud.record_path).read()[-3000:])
+            raise
+        self.assertEqual(cloud.events("http"), [e for e in cloud.events("http") if e["path"] == "/edge.crt"])
 
     def rebootstrap(self, crt, key, why):
         cloud = self.cloud()
