@@ -34,7 +34,7 @@ GQuark   eh_cert_error_quark       (void);
 
 /* Fetches the CA (bootstrap only), a new key and the node certificate,
  * and writes them; the cloud is verified on every connection (see
- * eh_tls_verify_peer). Runs cb in the thread-default main context. */
+ * eh_tls_verify_server in tls.h). Runs cb in the thread-default main context. */
 void     eh_bootstrap_fetch_async  (const EhBootstrapParams *p,
                                     GCancellable            *c,
                                     GAsyncReadyCallback      cb,
