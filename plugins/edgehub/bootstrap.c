@@ -37,7 +37,7 @@ typedef struct {
   GCancellable         *cancel;       /* ours: the caller's, or the timeout */
   GCancellable         *outer;
   gulong                outer_handler;
-  guint                 timer;
+  GSource              *timer;        /* the step's timeout, in the caller's context */
   gboolean              timed_out;
   const char           *step;         /* for messages */
   EhTlsStream          *stream;
@@ -50,7 +50,10 @@ boot_free (gpointer data)
 {
   Boot *b = data;
   if (b->timer)
-    g_source_remove (b->timer);
+    {
+      g_source_destroy (b->timer);
+      g_source_unref (b->timer);
+    }
   if (b->outer_handler)
     g_cancellable_disconnect (b->outer, b->outer_handler);
   g_clear_object (&b->outer);
@@ -282,7 +285,7 @@ static gboolean
 on_timeout (gpointer data)
 {
   Boot *b = data;
-  b->timer = 0;
+  g_clear_pointer (&b->timer, g_source_unref);   /* it is being destroyed */
   b->timed_out = TRUE;
   g_cancellable_cancel (b->cancel);
   return G_SOURCE_REMOVE;
@@ -294,8 +297,14 @@ begin_step (Boot *b, const char *step)
 {
   b->step = step;
   if (b->timer)
-    g_source_remove (b->timer);
-  b->timer = g_timeout_add_seconds (b->timeout_s, on_timeout, b);
+    {
+      g_source_destroy (b->timer);
+      g_source_unref (b->timer);
+    }
+  /* in the caller's (thread-default) context, like the rest of the fetch */
+  b->timer = g_timeout_source_new_seconds (b->timeout_s);
+  g_source_set_callback (b->timer, on_timeout, b, NULL);
+  g_source_attach (b->timer, g_main_context_get_thread_default ());
 }
 
 /* Ends the fetch with an error, naming the step. */

@@ -10,6 +10,7 @@
 #include "token.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <gnutls/crypto.h>
 #include <string.h>
 
@@ -263,6 +264,63 @@ test_split_address (void)
   g_assert_false (eh_tls_split_address ("", 1, &h3, &port, &error));
 }
 
+/* A fetch's outcome. */
+typedef struct {
+  gboolean done, ok;
+  GError  *error;
+} Fetch;
+
+static void
+on_fetch_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Fetch *f = data;
+  f->ok = eh_bootstrap_fetch_finish (res, &f->error);
+  f->done = TRUE;
+}
+
+/* A certificate server that accepts TCP and never answers: the step's
+ * timeout ends the fetch, in the caller's thread-default context, with
+ * the step named; nothing is written. */
+static void
+test_bootstrap_timeout (void)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new_from_string ("127.0.0.1", 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("eh-boot-XXXXXX", &error);
+  g_autofree char *url = NULL, *ca = NULL, *crt = NULL, *key = NULL;
+  Fetch f = { 0 };
+  gint64 start;
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_listener_add_address (listener, any, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                                NULL, &bound, &error));
+  url = g_strdup_printf ("https://127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  ca = g_build_filename (dir, "ca.crt", NULL);
+  crt = g_build_filename (dir, "node.crt", NULL);
+  key = g_build_filename (dir, "node.key", NULL);
+  {
+    EhBootstrapParams p = { url, HASH ".eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQwMDAwMDAwMDB9.c2ln", "edge-1",
+                            ca, crt, key, 1 };
+    g_main_context_push_thread_default (ctx);
+    start = g_get_monotonic_time ();
+    eh_bootstrap_fetch_async (&p, NULL, on_fetch_done, &f);
+    while (!f.done && g_get_monotonic_time () - start < 20 * G_USEC_PER_SEC)
+      g_main_context_iteration (ctx, TRUE);
+    g_main_context_pop_thread_default (ctx);
+  }
+  g_assert_true (f.done);
+  g_assert_false (f.ok);
+  g_assert_error (f.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_nonnull (strstr (f.error->message, "fetching the cloud CA (GET /ca.crt)"));
+  g_assert_nonnull (strstr (f.error->message, "no answer within 1 s"));
+  g_assert_false (g_file_test (ca, G_FILE_TEST_EXISTS));
+  g_clear_error (&f.error);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -276,5 +334,6 @@ main (int argc, char **argv)
   g_test_add_func ("/edgehub/verify-server", test_verify_server);
   g_test_add_func ("/edgehub/check-certs", test_check_certs);
   g_test_add_func ("/edgehub/split-address", test_split_address);
+  g_test_add_func ("/edgehub/bootstrap-timeout", test_bootstrap_timeout);
   return g_test_run ();
 }
