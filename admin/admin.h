@@ -35,6 +35,8 @@ EcConfWriter *ec_confw_new      (const char *header);
 void          ec_confw_section  (EcConfWriter *w, const char *section);
 void          ec_confw_comment  (EcConfWriter *w, const char *comment);
 void          ec_confw_set      (EcConfWriter *w, const char *key, const char *value);
+void          ec_confw_set_raw  (EcConfWriter *w, const char *key, const char *escaped);
+void          ec_confw_list_append (GString *list, const char *item);
 char         *ec_confw_free_to_text (EcConfWriter *w);
 char         *ec_confw_escape   (const char *value);
 gboolean      ec_confw_install  (const char *path, const char *text, int mode, gboolean *changed,

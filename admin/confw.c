@@ -71,6 +71,31 @@ ec_confw_set (EcConfWriter *w, const char *key, const char *value)
   g_string_append_printf (w->text, "%s=%s\n", key, v);
 }
 
+/* Adds key=escaped, a value already in file syntax (a list built with
+ * ec_confw_list_append()). */
+void
+ec_confw_set_raw (EcConfWriter *w, const char *key, const char *escaped)
+{
+  g_string_append_printf (w->text, "%s=%s\n", key, escaped);
+}
+
+/* Appends an item to a conf.d list value in file syntax: items separated
+ * by ';', a ';' inside an item written "\;" and other specials escaped as
+ * GKeyFile's string lists read them. */
+void
+ec_confw_list_append (GString *list, const char *item)
+{
+  g_autofree char *escaped = ec_confw_escape (item);
+  if (list->len)
+    g_string_append_c (list, ';');
+  for (const char *c = escaped; *c; c++)
+    {
+      if (*c == ';')
+        g_string_append_c (list, '\\');
+      g_string_append_c (list, *c);
+    }
+}
+
 /* Frees the writer, returning the file's text. */
 char *
 ec_confw_free_to_text (EcConfWriter *w)

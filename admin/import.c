@@ -228,21 +228,8 @@ scalar_int (const EcYNode *n, gint64 *out)
   return *end == '\0';
 }
 
-/* A list item, with ';' escaped as conf.d lists need. */
-static void
-append_item (GString *s, const char *item)
-{
-  if (s->len)
-    g_string_append_c (s, ';');
-  for (const char *c = item; *c; c++)
-    {
-      if (*c == ';')
-        g_string_append_c (s, '\\');
-      g_string_append_c (s, *c);
-    }
-}
-
-/* Converts a value; NULL (and a warning) when its type is wrong. */
+/* Converts a value into conf.d file syntax (escaped); NULL (and a
+ * warning) when its type is wrong. */
 static char *
 convert (Import *im, const Mapping *m, const EcYNode *n)
 {
@@ -275,7 +262,7 @@ convert (Import *im, const Mapping *m, const EcYNode *n)
         }
       if (m->conv == CONV_STR && strcmp (m->key, "node-ip") == 0 && !*n->scalar)
         return NULL;
-      return g_strdup (n->scalar);
+      return ec_confw_escape (n->scalar);
     case CONV_INT:
       if (!scalar_int (n, &i))
         break;
@@ -305,7 +292,7 @@ convert (Import *im, const Mapping *m, const EcYNode *n)
             goto bad;
           g_autofree char *item = g_strdup_printf ("%s%s%s", (char *) n->keys->pdata[k],
                                                    m->conv == CONV_MAP_EQ ? "=" : "<", v->scalar);
-          append_item (s, item);
+          ec_confw_list_append (s, item);
         }
       return g_strdup (s->str);
     case CONV_TAINTS:
@@ -322,7 +309,7 @@ convert (Import *im, const Mapping *m, const EcYNode *n)
           g_autofree char *item = value && *value->scalar
                                     ? g_strdup_printf ("%s=%s:%s", key->scalar, value->scalar, effect->scalar)
                                     : g_strdup_printf ("%s:%s", key->scalar, effect->scalar);
-          append_item (s, item);
+          ec_confw_list_append (s, item);
         }
       return g_strdup (s->str);
     case CONV_LIST:
@@ -333,7 +320,7 @@ convert (Import *im, const Mapping *m, const EcYNode *n)
           const EcYNode *v = n->items->pdata[k];
           if (v->kind != EC_YNODE_SCALAR)
             goto bad;
-          append_item (s, v->scalar);
+          ec_confw_list_append (s, v->scalar);
         }
       return g_strdup (s->str);
     case CONV_CSV:
@@ -343,7 +330,7 @@ convert (Import *im, const Mapping *m, const EcYNode *n)
         g_auto (GStrv) parts = g_strsplit (n->scalar, ",", -1);
         for (guint k = 0; parts[k]; k++)
           if (*g_strstrip (parts[k]))
-            append_item (s, parts[k]);
+            ec_confw_list_append (s, parts[k]);
       }
       return g_strdup (s->str);
     }
@@ -420,7 +407,7 @@ render (Import *im, const char *source_abs)
           if (!opened)
             ec_confw_section (w, sections[s]);
           opened = TRUE;
-          ec_confw_set (w, nl + 1, g_hash_table_lookup (im->values, id));
+          ec_confw_set_raw (w, nl + 1, g_hash_table_lookup (im->values, id));
         }
     }
   if (im->warnings->len)

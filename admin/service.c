@@ -5,7 +5,8 @@
  * For the tests, EDGECORE_ADMIN_SYSTEMD_DIR replaces /run/systemd/system
  * (the directory whose presence means systemd runs, as sd_booted(3)
  * checks), EDGECORE_ADMIN_SYSTEMCTL the systemctl program and
- * EDGECORE_ADMIN_UNIT_DIR /etc/systemd/system. */
+ * EDGECORE_ADMIN_UNIT_DIR /etc/systemd/system and EDGECORE_ADMIN_UNIT_FILE
+ * the installed unit. */
 #include "config.h"
 
 #include "admin.h"
@@ -81,7 +82,7 @@ in_unit_path (const char *dir)
 gboolean
 ec_service_install_start (GError **error)
 {
-  const char *src = EC_UNIT_DIR "/" UNIT;
+  const char *src = env_or ("EDGECORE_ADMIN_UNIT_FILE", EC_UNIT_DIR "/" UNIT);
   if (!in_unit_path (EC_UNIT_DIR) || g_getenv ("EDGECORE_ADMIN_UNIT_DIR"))
     {
       g_autofree char *dst = g_build_filename (env_or ("EDGECORE_ADMIN_UNIT_DIR", "/etc/systemd/system"),
@@ -125,7 +126,8 @@ ec_service_stop_disable (gboolean *was_installed, GError **error)
   if (!systemctl (&local, "disable", "--now", UNIT, NULL))
     {
       /* no such unit: nothing to stop */
-      if (!g_file_test (copy, G_FILE_TEST_EXISTS) && !g_file_test (EC_UNIT_DIR "/" UNIT, G_FILE_TEST_EXISTS))
+      if (!g_file_test (copy, G_FILE_TEST_EXISTS)
+          && !g_file_test (env_or ("EDGECORE_ADMIN_UNIT_FILE", EC_UNIT_DIR "/" UNIT), G_FILE_TEST_EXISTS))
         return TRUE;
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;

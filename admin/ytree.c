@@ -181,8 +181,8 @@ ec_ynode_parse (const char *data, gsize len, GError **error)
 
   if (len > EC_YAML_MAX_BYTES)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   _("the file is %" G_GSIZE_FORMAT " bytes; the limit is %d"), len, EC_YAML_MAX_BYTES);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("the file is larger than %d bytes"),
+                   EC_YAML_MAX_BYTES);
       return NULL;
     }
   yaml_parser_initialize (&r.parser);
