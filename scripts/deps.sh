@@ -5,7 +5,7 @@ set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev
       libglib2.0-dev libglib2.0-bin libjson-glib-dev
       gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 python3 python3-gi
-      libsoup-3.0-dev libsqlite3-dev libgnutls28-dev libmosquitto-dev mosquitto mosquitto-clients
+      libsoup-3.0-dev libsqlite3-dev libgnutls28-dev libssl-dev libmosquitto-dev mosquitto mosquitto-clients
       gettext locales valgrind binutils make openssl glib-networking
       libyaml-dev systemd"
 missing=""

@@ -51,15 +51,14 @@ typedef struct {
   gboolean                 rotating;
   guint                    rotation_source;
   guint                    rotation_attempts;
+  char                    *last_failure;  /* the cause logged last (eh_log_failure) */
 
   /* the link (link.c) */
-  SoupSession             *session;
   SoupWebsocketConnection *ws;
   gpointer                 dial;        /* the dial in flight (link.c) */
   guint                    dial_timeout_source;
   guint                    reconnect_source;
   guint                    keepalive_source;
-  GTlsCertificateFlags     tls_errors;
   EhBackoff                backoff;
   gint64                   connected_at;
   gint64                   last_rx;       /* monotonic µs of the last frame or pong */
@@ -82,8 +81,8 @@ gboolean         eh_certs_usable          (EdgeHub *self, GError **error);
 void             eh_certs_bootstrap       (EdgeHub *self, EhCertsDone done);
 void             eh_certs_schedule_rotation (EdgeHub *self);
 void             eh_certs_stop            (EdgeHub *self);
-GTlsCertificate *eh_certs_load_client     (EdgeHub *self, GError **error);
-GTlsDatabase    *eh_certs_load_ca         (EdgeHub *self, GError **error);
+void             eh_log_failure           (EdgeHub *self, const char *key, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+char            *eh_failure_key           (const char *what, const GError *error);
 
 /* link.c */
 void     eh_link_start        (EdgeHub *self);

@@ -97,6 +97,7 @@ edgehub_free (gpointer state)
   eh_uplink_free (self->uplink);
   g_clear_object (&self->cert_cancel);
   clear_config (&self->cfg);
+  g_free (self->last_failure);
   g_free (self);
 }
 

@@ -12,7 +12,10 @@
  * dialled again after a bounded exponential backoff with jitter. Connects
  * and disconnects are broadcast on the bus. */
 #include "edgehub-private.h"
+#include "http.h"
+#include "tls.h"
 
+#include <gnutls/crypto.h>
 #include <string.h>
 
 /* The hard frame limit given to libsoup, far above any real message; the
@@ -26,9 +29,12 @@ typedef struct {
   EdgeHub             *self;
   gboolean             abandoned;
   gboolean             timed_out;
-  GTlsCertificateFlags tls_errors;
   GCancellable        *cancel;
   char                *url;
+  char                *host;
+  guint16              port;
+  char                *key;        /* Sec-WebSocket-Key */
+  EhTlsStream         *stream;
 } Dial;
 
 static Dial *current_dial (EdgeHub *self);
@@ -39,30 +45,11 @@ static void
 dial_free (Dial *d)
 {
   g_clear_object (&d->cancel);
+  g_clear_object (&d->stream);
   g_free (d->url);
+  g_free (d->host);
+  g_free (d->key);
   g_free (d);
-}
-
-/* Describes why the cloud's certificate was refused. */
-static char *
-describe_tls_errors (GTlsCertificateFlags f)
-{
-  g_autoptr (GString) s = g_string_new (NULL);
-  if (f & G_TLS_CERTIFICATE_UNKNOWN_CA)
-    g_string_append (s, ", it is not signed by the CA in tls-ca-file");
-  if (f & G_TLS_CERTIFICATE_BAD_IDENTITY)
-    g_string_append (s, ", it is not valid for the host name in websocket-server");
-  if (f & G_TLS_CERTIFICATE_EXPIRED)
-    g_string_append (s, ", it has expired");
-  if (f & G_TLS_CERTIFICATE_NOT_ACTIVATED)
-    g_string_append (s, ", it is not valid yet");
-  if (f & G_TLS_CERTIFICATE_REVOKED)
-    g_string_append (s, ", it is revoked");
-  if (f & G_TLS_CERTIFICATE_INSECURE)
-    g_string_append (s, ", its algorithm is insecure");
-  if (f & G_TLS_CERTIFICATE_GENERIC_ERROR || s->len == 0)
-    g_string_append (s, ", it failed verification");
-  return g_strdup (s->str + 2);
 }
 
 /* Builds and broadcasts the connection state (docs/bus-contracts.md). */
@@ -129,7 +116,6 @@ drop_socket (EdgeHub *self)
   if (soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
     soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
   g_clear_object (&self->ws);
-  g_clear_object (&self->session);
   if (self->keepalive_source)
     g_source_remove (self->keepalive_source);
   self->keepalive_source = 0;
@@ -172,6 +158,8 @@ find_socket (GIOStream *io)
 {
   for (int depth = 0; io && depth < 6; depth++)
     {
+      if (EH_IS_TLS_STREAM (io))
+        return eh_tls_stream_get_socket (EH_TLS_STREAM (io));
       static const char *const names[] = { "base-iostream", "base-io-stream" };
       GIOStream *base = NULL;
       if (G_IS_SOCKET_CONNECTION (io))
@@ -345,57 +333,56 @@ on_dial_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Records why the server's certificate fails; libsoup then refuses it. */
-static gboolean
-on_accept_certificate (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
-                       gpointer data)
-{
-  Dial *d = data;
-  d->tls_errors = errors;
-  return FALSE;
-}
-
-/* The dial finished. */
+/* A dial failed: say why (once per cause), plan the next. */
 static void
-on_dialed (GObject *source, GAsyncResult *res, gpointer data)
+dial_failed (EdgeHub *self, Dial *d, GError *error)
 {
-  Dial *d = data;
-  EdgeHub *self = d->self;
-  g_autoptr (GError) error = NULL;
-  SoupWebsocketConnection *ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), res, &error);
-
-  if (d->abandoned)
+  g_autofree char *key = NULL;
+  if (d->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    eh_log_failure (self, "dial: timeout", "cannot connect to %s: no handshake within %" G_GINT64_FORMAT " s",
+                    d->url, self->cfg.handshake_timeout_s);
+  else if (error->domain == EH_TLS_ERROR && error->code != EH_TLS_ERROR_PROTOCOL)
     {
-      g_clear_object (&ws);
-      dial_free (d);
-      return;
+      key = eh_failure_key ("dial", error);
+      eh_log_failure (self, key, "TLS refused (%s) at %s: %s%s%s", eh_tls_error_cause (error), d->url,
+                      error->message,
+                      error->code == EH_TLS_ERROR_CLIENT_REFUSED ? "; node certificate " : "",
+                      error->code == EH_TLS_ERROR_CLIENT_REFUSED ? self->cfg.cert_file : "");
     }
-  self->dial = NULL;
+  else
+    {
+      key = eh_failure_key ("dial", error);
+      eh_log_failure (self, key, "cannot connect to %s: %s", d->url, error->message);
+    }
   if (self->dial_timeout_source)
     g_source_remove (self->dial_timeout_source);
   self->dial_timeout_source = 0;
+  self->dial = NULL;
+  dial_free (d);
+  schedule_reconnect (self);
+}
 
-  if (!ws)
-    {
-      if (d->tls_errors)
-        {
-          g_autofree char *why = describe_tls_errors (d->tls_errors);
-          ec_log_warning (self->context, "TLS refused: the cloud's certificate at %s was rejected: %s "
-                          "(tls-ca-file %s)", d->url, why, self->cfg.ca_file);
-        }
-      else if (d->timed_out)
-        ec_log_warning (self->context, "cannot connect to %s: no handshake within %" G_GINT64_FORMAT " s",
-                        d->url, self->cfg.handshake_timeout_s);
-      else
-        ec_log_warning (self->context, "cannot connect to %s: %s", d->url, error->message);
-      g_clear_object (&self->session);
-      dial_free (d);
-      schedule_reconnect (self);
-      return;
-    }
+/* The Sec-WebSocket-Accept the key asks for (RFC 6455). */
+static char *
+expected_accept (const char *key)
+{
+  g_autofree char *text = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
+  guint8 digest[20];
+  gsize len = sizeof digest;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
+  g_checksum_update (sum, (const guchar *) text, -1);
+  g_checksum_get_digest (sum, digest, &len);
+  return g_base64_encode (digest, len);
+}
+
+/* The websocket is up: start the session. */
+static void
+link_up (EdgeHub *self, Dial *d, SoupWebsocketConnection *ws)
+{
   self->ws = ws;
   self->connected_at = g_get_monotonic_time ();
   self->n.connects++;
+  eh_log_failure (self, NULL, NULL);
   soup_websocket_connection_set_max_incoming_payload_size (ws, HARD_FRAME_LIMIT);
   soup_websocket_connection_set_keepalive_interval (ws, 0);
   g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
@@ -411,6 +398,80 @@ on_dialed (GObject *source, GAsyncResult *res, gpointer data)
   eh_uplink_flush (self);
 }
 
+/* The cloud answered the upgrade. */
+static void
+on_upgraded (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Dial *d = data;
+  EdgeHub *self = d->self;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EhHttpResponse) r = eh_http_exchange_finish (res, &error);
+  g_autofree char *want = NULL;
+  const char *accept;
+  g_autoptr (GUri) uri = NULL;
+
+  if (d->abandoned)
+    {
+      dial_free (d);
+      return;
+    }
+  if (r && r->status != 101)
+    g_set_error (&error, EH_TLS_ERROR, EH_TLS_ERROR_PROTOCOL, "the cloud answered %u %s instead of "
+                 "switching to the websocket protocol", r->status, r->reason);
+  else if (r)
+    {
+      want = expected_accept (d->key);
+      accept = g_hash_table_lookup (r->headers, "sec-websocket-accept");
+      if (g_strcmp0 (accept, want) != 0)
+        g_set_error (&error, EH_TLS_ERROR, EH_TLS_ERROR_PROTOCOL, "the cloud's websocket answer has a wrong "
+                     "Sec-WebSocket-Accept");
+    }
+  if (error)
+    {
+      g_io_stream_close (G_IO_STREAM (d->stream), NULL, NULL);
+      dial_failed (self, d, error);
+      return;
+    }
+  self->dial = NULL;
+  if (self->dial_timeout_source)
+    g_source_remove (self->dial_timeout_source);
+  self->dial_timeout_source = 0;
+  uri = g_uri_parse (d->url, G_URI_FLAGS_NONE, NULL);
+  link_up (self, d, soup_websocket_connection_new (G_IO_STREAM (d->stream), uri, SOUP_WEBSOCKET_CONNECTION_CLIENT,
+                                                   NULL, NULL, NULL));
+}
+
+/* TLS is up and the cloud verified: ask for the websocket. */
+static void
+on_dialed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Dial *d = data;
+  EdgeHub *self = d->self;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *head = NULL;
+  guint8 nonce[16];
+
+  d->stream = eh_tls_connect_finish (res, &error);
+  if (d->abandoned)
+    {
+      dial_free (d);
+      return;
+    }
+  if (!d->stream)
+    {
+      dial_failed (self, d, error);
+      return;
+    }
+  gnutls_rnd (GNUTLS_RND_NONCE, nonce, sizeof nonce);
+  d->key = g_base64_encode (nonce, sizeof nonce);
+  head = g_strdup_printf ("GET /%s/%s/events HTTP/1.1\r\nHost: %s\r\nUser-Agent: edgecore\r\n"
+                          "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                          "Sec-WebSocket-Version: 13\r\nnode_id: %s\r\nproject_id: %s\r\n"
+                          "ConnectionUse: msg\r\n\r\n", self->cfg.project_id, self->cfg.node,
+                          self->cfg.server, d->key, self->cfg.node, self->cfg.project_id);
+  eh_http_exchange_async (d->stream, head, NULL, FALSE, 0, d->cancel, on_upgraded, d);
+}
+
 /* The dial in flight, if any. */
 static Dial *
 current_dial (EdgeHub *self)
@@ -423,48 +484,32 @@ static void
 dial (EdgeHub *self)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GTlsDatabase) ca = eh_certs_load_ca (self, &error);
-  g_autoptr (GTlsCertificate) client = ca ? eh_certs_load_client (self, &error) : NULL;
-  g_autoptr (SoupMessage) msg = NULL;
-  SoupMessageHeaders *h;
+  EhTlsDial td = { 0 };
   Dial *d;
 
-  if (!client)
-    {
-      ec_log_warning (self->context, "cannot load the node's certificates: %s", error->message);
-      schedule_reconnect (self);
-      return;
-    }
   d = g_new0 (Dial, 1);
   d->self = self;
   d->cancel = g_cancellable_new ();
   d->url = g_strdup_printf ("wss://%s/%s/%s/events", self->cfg.server, self->cfg.project_id,
                             self->cfg.node);
-  msg = soup_message_new ("GET", d->url);
-  if (!msg)
+  if (!eh_tls_split_address (self->cfg.server, 10000, &d->host, &d->port, &error))
     {
-      ec_log_warning (self->context, "websocket-server %s does not make a valid URL (%s)",
-                      self->cfg.server, d->url);
+      eh_log_failure (self, "dial: address", "websocket-server %s is not host:port (%s)",
+                      self->cfg.server, error->message);
       dial_free (d);
       schedule_reconnect (self);
       return;
     }
-  h = soup_message_get_request_headers (msg);
-  soup_message_headers_append (h, "node_id", self->cfg.node);
-  soup_message_headers_append (h, "project_id", self->cfg.project_id);
-  soup_message_headers_append (h, "ConnectionUse", "msg");
-  soup_message_set_tls_client_certificate (msg, client);
-  g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_accept_certificate), d);
-
-  self->session = soup_session_new ();
-  soup_session_set_tls_database (self->session, ca);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
+  td.host = d->host;
+  td.port = d->port;
+  td.ca_file = self->cfg.ca_file;
+  td.cert_file = self->cfg.cert_file;
+  td.key_file = self->cfg.key_file;
   self->dial = d;
   self->dial_timeout_source = g_timeout_add_seconds ((guint) MAX (self->cfg.handshake_timeout_s, 1),
                                                      on_dial_timeout, self);
   ec_log_info (self->context, "connecting to %s", d->url);
-  soup_session_websocket_connect_async (self->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, d->cancel,
-                                        on_dialed, d);
+  eh_tls_connect_async (&td, d->cancel, on_dialed, d);
 }
 
 /* Certificates were applied for. */
@@ -486,7 +531,8 @@ try_connect (EdgeHub *self)
     return;
   if (!eh_certs_usable (self, &error))
     {
-      ec_log_message (self->context, "%s; bootstrapping", error->message);
+      ec_log_message (self->context, "%s; applying for a new certificate with the join token",
+                      error->message);
       eh_certs_bootstrap (self, on_bootstrapped);
       return;
     }
@@ -541,7 +587,6 @@ eh_link_stop (EdgeHub *self)
     g_source_remove (self->reconnect_source);
   self->reconnect_source = 0;
   drop_socket (self);
-  g_clear_object (&self->session);
 }
 
 /* Whether the websocket is open. */
