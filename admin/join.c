@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "admin.h"
+#include "bootstrap.h"
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
@@ -36,6 +37,7 @@ typedef struct {
   char *text;
   char *ws_server, *http_server, *node_name;
   char *ca_file, *cert_file, *key_file;
+  char *old_files[3];   /* a previous join's certificates, left with --force */
 } JoinPlan;
 
 static void
@@ -49,6 +51,8 @@ join_plan_clear (JoinPlan *p)
   g_free (p->ca_file);
   g_free (p->cert_file);
   g_free (p->key_file);
+  for (guint i = 0; i < G_N_ELEMENTS (p->old_files); i++)
+    g_free (p->old_files[i]);
 }
 
 static gboolean
@@ -218,14 +222,49 @@ check_previous (JoinArgs *a, JoinPlan *p, gboolean *rejoin, GError **error)
                    ws ? ws : "?", node ? node : "?", p->path, p->ws_server, p->node_name);
       return FALSE;
     }
-  g_print (_("--force: leaving cloud %s (node %s); its certificates are removed\n"), ws ? ws : "?",
+  g_print (_("--force: leaving cloud %s (node %s); its certificates are replaced\n"), ws ? ws : "?",
            node ? node : "?");
-  if (!a->dry_run)
+  p->old_files[0] = g_steal_pointer (&cert);
+  p->old_files[1] = g_steal_pointer (&key);
+  p->old_files[2] = g_steal_pointer (&ca);
+  return TRUE;
+}
+
+typedef struct {
+  GMainLoop *loop;
+  GError    *error;
+} Fetch;
+
+static void
+fetched (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Fetch *f = data;
+  eh_bootstrap_fetch_finish (res, &f->error);
+  g_main_loop_quit (f->loop);
+}
+
+/* Fetches the CA and the node certificate with the token, as edgehub
+ * would on its first start, so that a wrong token or an unreachable cloud
+ * shows here and not later in the log. */
+static gboolean
+fetch_certs (JoinArgs *a, JoinPlan *p, GError **error)
+{
+  EhBootstrapParams params = {
+    .http_server = p->http_server, .token = a->token, .node_name = p->node_name,
+    .ca_file = p->ca_file, .cert_file = p->cert_file, .key_file = p->key_file, .timeout_s = 30,
+  };
+  Fetch f = { g_main_loop_new (NULL, FALSE), NULL };
+  g_print (_("Fetching the certificates from %s ...\n"), p->http_server);
+  eh_bootstrap_fetch_async (&params, NULL, fetched, &f);
+  g_main_loop_run (f.loop);
+  g_main_loop_unref (f.loop);
+  if (f.error)
     {
-      remove_file_verbose (cert);
-      remove_file_verbose (key);
-      remove_file_verbose (ca);
+      g_propagate_prefixed_error (error, f.error, _("cannot get the node's certificates: "));
+      return FALSE;
     }
+  g_print (_("Certificates: %s and %s, signed by the cloud's CA %s\n"), p->cert_file, p->key_file,
+           p->ca_file);
   return TRUE;
 }
 
@@ -268,7 +307,7 @@ ec_admin_join (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autofree char *host = NULL, *labels = NULL;
   guint port = 0;
-  gboolean rejoin = FALSE, changed = FALSE, certs_present;
+  gboolean rejoin = FALSE, changed = FALSE;
   int status = 1;
 
   GOptionEntry entries[] = {
@@ -358,20 +397,29 @@ ec_admin_join (int argc, char **argv)
       goto out;
     }
 
+  /* the certificates first: a wrong token or an unreachable cloud leaves
+   * the configuration as it was */
+  {
+    g_autoptr (GError) why = NULL;
+    if (rejoin && !a.force && eh_bootstrap_check_certs (p.ca_file, p.cert_file, p.key_file, NULL, &why))
+      g_print (_("Certificates: kept (%s is valid and signed by the cloud's CA)\n"), p.cert_file);
+    else if (!fetch_certs (&a, &p, &error))
+      {
+        g_printerr (_("Nothing was written to %s.\n"), a.config_dir);
+        goto out;
+      }
+  }
   if (!ec_confw_install (p.path, p.text, 0600, &changed, &error))
     goto out;
   if (changed)
     g_print (_("Wrote %s\n"), p.path);
   else
     g_print (_("%s is already up to date\n"), p.path);
-
-  certs_present = g_file_test (p.cert_file, G_FILE_TEST_EXISTS) && g_file_test (p.key_file, G_FILE_TEST_EXISTS)
-                  && g_file_test (p.ca_file, G_FILE_TEST_EXISTS);
-  if (rejoin && certs_present)
-    g_print (_("Certificates: kept (%s)\n"), p.cert_file);
-  else
-    g_print (_("Certificates: edgecore fetches them from %s with the token when it starts\n"),
-             p.http_server);
+  /* the previous cloud's certificates, where the new ones did not replace them */
+  for (guint i = 0; i < G_N_ELEMENTS (p.old_files); i++)
+    if (p.old_files[i] && g_strcmp0 (p.old_files[i], p.cert_file) != 0
+        && g_strcmp0 (p.old_files[i], p.key_file) != 0 && g_strcmp0 (p.old_files[i], p.ca_file) != 0)
+      remove_file_verbose (p.old_files[i]);
 
   if (ec_systemd_running ())
     {

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -18,6 +19,7 @@ import time
 import unittest
 
 BIN = os.environ["EDGECORE_BIN"]
+CLOUDSIM = os.environ["CLOUDSIM_BIN"]
 ADMIN = os.environ["EDGECORE_ADMIN_BIN"]
 PLUGINS = os.environ["EDGECORE_PLUGINS_BUILD"]
 UNIT = os.environ["EDGECORE_UNIT_FILE"]
@@ -50,6 +52,81 @@ GUIDE = ["--kubeedge-version=1.9.2", "--cloudcore-ipport=192.168.1.10:10000", "-
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Cloud:
+    """A cloudsim process on 127.0.0.1 (started and stopped by the tests)."""
+
+    def __init__(self, root, name, *args):
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.out_path = os.path.join(root, name + ".out")
+        self.out = open(self.out_path, "w")
+        self.proc = subprocess.Popen([CLOUDSIM, "--dir", self.dir, "--port", "0"] + list(args),
+                                     stdin=subprocess.PIPE, stdout=self.out, stderr=subprocess.STDOUT, text=True)
+        wait_for(lambda: "ready" in read(self.out_path) or self.proc.poll() is not None, 30, "cloudsim")
+        if self.proc.poll() is not None:
+            raise AssertionError("cloudsim exited:\n" + read(self.out_path))
+        conf = read(os.path.join(self.dir, "edgehub.conf"))
+        self.port = int(re.search(r"websocket-server=127\.0\.0\.1:(\d+)", conf).group(1))
+        self.https_port = int(re.search(r"http-server=https://127\.0\.0\.1:(\d+)", conf).group(1))
+        self.token = re.search(r"token=(\S+)", conf).group(1)
+
+    def flags(self, name="edge-node-01"):
+        """The guide's keadm flags, pointed at this cloud."""
+        return ["--kubeedge-version=1.9.2", "--cloudcore-ipport=127.0.0.1:%d" % self.port, "--quicport", "10001",
+                "--certport", str(self.https_port), "--tunnelport", "10004", "--edgenode-name", name,
+                "--edgenode-ip", "192.168.1.63", "--token", self.token, "--with-edge-taint"]
+
+    def events(self, kind):
+        path = os.path.join(self.dir, "record.jsonl")
+        if not os.path.exists(path):
+            return []
+        out = []
+        for line in read(path).splitlines(keepends=True):
+            if line.endswith("\n"):
+                e = json.loads(line)
+                if e["event"] == kind:
+                    out.append(e)
+        return out
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdin.close()
+        self.out.close()
+
+
+CLOUDS = {}
+CLOUD_ROOT = None
+
+
+def setUpModule():
+    global CLOUD_ROOT
+    CLOUD_ROOT = tempfile.mkdtemp(prefix="ec-join-clouds-")
+    CLOUDS["a"] = Cloud(CLOUD_ROOT, "a")
+    CLOUDS["b"] = Cloud(CLOUD_ROOT, "b")
+
+
+def tearDownModule():
+    for c in CLOUDS.values():
+        c.kill()
+    shutil.rmtree(CLOUD_ROOT, True)
 
 
 def keyfile(path):
@@ -90,9 +167,9 @@ class Base(unittest.TestCase):
                              % (" ".join(args), p.stdout, p.stderr))
         return p
 
-    def join(self, *extra, code=0, env=None):
-        return self.run_ec("join", *GUIDE, "--config-dir", self.confd, "--cert-dir", self.certs, *extra,
-                           code=code, env=env)
+    def join(self, *extra, code=0, env=None, cloud="a"):
+        return self.run_ec("join", *CLOUDS[cloud].flags(), "--config-dir", self.confd, "--cert-dir", self.certs,
+                           *extra, code=code, env=env)
 
     def check_config(self, confd):
         """edgecore --check-config with every built plugin: no errors, no unknown keys."""
@@ -105,7 +182,11 @@ class Base(unittest.TestCase):
 
 class JoinTest(Base):
     def test_guide_command(self):
-        """The deployment guide's keadm command, with keadm replaced by edgecore."""
+        """The deployment guide's keadm command, with keadm replaced by
+        edgecore, against cloudsim: the certificates are fetched with the
+        token, the conf.d file holds every derived value, and the node
+        then connects with it."""
+        cloud = CLOUDS["a"]
         p = self.join()
         path = os.path.join(self.confd, "60-join.conf")
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
@@ -113,12 +194,17 @@ class JoinTest(Base):
         ca = os.path.normpath(os.path.join(self.certs, "..", "ca", "rootCA.crt"))
         self.assertEqual(kf["core"], {"node-name": "edge-node-01"})
         self.assertEqual(kf["edgehub"], {
-            "websocket-server": "192.168.1.10:10000", "http-server": "https://192.168.1.10:10002",
-            "quic-server": "192.168.1.10:10001", "token": TOKEN, "tls-ca-file": ca,
+            "websocket-server": "127.0.0.1:%d" % cloud.port,
+            "http-server": "https://127.0.0.1:%d" % cloud.https_port,
+            "quic-server": "127.0.0.1:10001", "token": cloud.token, "tls-ca-file": ca,
             "tls-cert-file": os.path.join(self.certs, "server.crt"),
             "tls-private-key-file": os.path.join(self.certs, "server.key")})
+        for f in (ca, kf["edgehub"]["tls-cert-file"], kf["edgehub"]["tls-private-key-file"]):
+            self.assertTrue(os.path.getsize(f) > 0, f)
+        self.assertEqual(stat.S_IMODE(os.stat(kf["edgehub"]["tls-private-key-file"]).st_mode), 0o600)
+        self.assertIn("Certificates: " + kf["edgehub"]["tls-cert-file"], p.stdout)
         self.assertEqual(kf["edgestream"]["enable"], "true")
-        self.assertEqual(kf["edgestream"]["server"], "192.168.1.10:10004")
+        self.assertEqual(kf["edgestream"]["server"], "127.0.0.1:10004")
         self.assertEqual(kf["edged"], {"node-ip": "192.168.1.63",
                                        "register-with-taints": "node-role.kubernetes.io/edge:NoSchedule"})
         self.assertIn("Wrote " + path, p.stdout)
@@ -129,6 +215,25 @@ class JoinTest(Base):
         self.assertIn("kubectl get nodes", p.stdout)
         self.assertIn("edge-node-01", p.stdout)
         self.check_config(self.confd)
+        # the node runs with what join wrote and connects to the cloud
+        connects = len(cloud.events("connect"))
+        env = dict(self.env, EDGECORE_SYSTEM_CONFIG_DIRS="", EDGECORE_SYSTEM_PLUGIN_DIRS="")
+        extra = os.path.join(self.tmp, "local")
+        os.makedirs(extra)
+        with open(os.path.join(extra, "90-test.conf"), "w") as f:
+            f.write("[core]\ncontrol-socket=\ndata-dir=%s\n[database]\ndata-source=%s/node.db\n"
+                    "[edgestream]\nenable=false\n" % (self.tmp, self.tmp))
+        log = open(os.path.join(self.tmp, "node.log"), "w")
+        node = subprocess.Popen([BIN, "--config-dir", self.confd, "--config-dir", extra,
+                                 "--plugin-dir", os.path.join(PLUGINS, "edgehub")],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: len(cloud.events("connect")) > connects, 30, "the joined node to connect")
+        finally:
+            node.terminate()
+            node.wait(timeout=30)
+            log.close()
+        self.assertEqual(cloud.events("connect")[-1]["node_id"], "edge-node-01")
 
     def test_other_flags(self):
         p = self.join("--labels", "zone=a,gpu,example.com/tier=edge", "--remote-runtime-endpoint",
@@ -144,8 +249,10 @@ class JoinTest(Base):
         self.check_config(self.confd)
 
     def test_dry_run(self):
-        p = self.join("--dry-run")
+        """The guide's literal command (cloud 192.168.1.10, never contacted)."""
+        p = self.run_ec("join", *GUIDE, "--config-dir", self.confd, "--cert-dir", self.certs, "--dry-run")
         self.assertFalse(os.path.exists(self.confd))
+        self.assertFalse(os.path.exists(self.certs))
         self.assertIn("[edgehub]\nwebsocket-server=192.168.1.10:10000\n", p.stdout)
         self.assertIn("register-with-taints=node-role.kubernetes.io/edge:NoSchedule", p.stdout)
         self.assertIn("Dry run", p.stdout)
@@ -153,28 +260,44 @@ class JoinTest(Base):
     def test_twice_is_harmless_other_cloud_needs_force(self):
         self.join()
         path = os.path.join(self.confd, "60-join.conf")
-        before = read(path)
-        os.makedirs(self.certs)
-        os.makedirs(os.path.join(self.certs, "..", "ca"))
-        for f in ["server.crt", "server.key", "../ca/rootCA.crt"]:
-            with open(os.path.join(self.certs, f), "w") as fh:
-                fh.write("old\n")
+        cert = os.path.join(self.certs, "server.crt")
+        before, cert_before = read(path), read(cert)
         p = self.join()
         self.assertEqual(read(path), before)
+        self.assertEqual(read(cert), cert_before)
         self.assertIn("already up to date", p.stdout)
         self.assertIn("Certificates: kept", p.stdout)
-        self.assertTrue(os.path.exists(os.path.join(self.certs, "server.crt")))
+        self.assertNotIn("Fetching", p.stdout)
         # a different cloud: refused without --force, nothing changed
-        other = [a.replace("192.168.1.10", "10.0.0.5") for a in GUIDE]
-        p = self.run_ec("join", *other, "--config-dir", self.confd, "--cert-dir", self.certs, code=1)
-        self.assertIn("already joined cloud 192.168.1.10:10000", p.stderr)
+        p = self.join(cloud="b", code=1)
+        self.assertIn("already joined cloud 127.0.0.1:%d" % CLOUDS["a"].port, p.stderr)
         self.assertIn("--force", p.stderr)
         self.assertEqual(read(path), before)
-        # with --force: the old cloud's certificates go, the new file is written
-        p = self.run_ec("join", *other, "--config-dir", self.confd, "--cert-dir", self.certs, "--force")
-        self.assertEqual(keyfile(path)["edgehub"]["websocket-server"], "10.0.0.5:10000")
-        self.assertFalse(os.path.exists(os.path.join(self.certs, "server.crt")))
-        self.assertFalse(os.path.exists(os.path.join(self.certs, "server.key")))
+        self.assertEqual(read(cert), cert_before)
+        # with --force: new certificates from the new cloud, the new file
+        p = self.join("--force", cloud="b")
+        self.assertEqual(keyfile(path)["edgehub"]["websocket-server"], "127.0.0.1:%d" % CLOUDS["b"].port)
+        self.assertNotEqual(read(cert), cert_before)
+        self.assertIn("Fetching the certificates", p.stdout)
+
+    def test_cloud_refuses_or_unreachable(self):
+        """A token for another cloud's CA, or no cloud at all: a clear error
+        and nothing written."""
+        a, b = CLOUDS["a"], CLOUDS["b"]
+        flags = [x if x != a.token else b.token for x in a.flags()]
+        p = self.run_ec("join", *flags, "--config-dir", self.confd, "--cert-dir", self.certs, code=1)
+        self.assertIn("does not match the join token", p.stderr)
+        self.assertIn("Nothing was written", p.stderr)
+        self.assertFalse(os.path.exists(self.confd))
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+        s.close()
+        flags = [x.replace(str(a.https_port), str(closed)) if x == str(a.https_port) else x for x in a.flags()]
+        p = self.run_ec("join", *flags, "--config-dir", self.confd, "--cert-dir", self.certs, code=1)
+        self.assertIn("cannot get the node's certificates", p.stderr)
+        self.assertIn("https://127.0.0.1:%d" % closed, p.stderr)
+        self.assertFalse(os.path.exists(self.confd))
 
     def test_bad_input(self):
         cases = [
@@ -196,22 +319,20 @@ class JoinTest(Base):
         ]
         for extra, message in cases:
             with self.subTest(extra=extra):
-                p = self.join(*extra, code=1)
+                p = self.run_ec("join", *GUIDE, "--config-dir", self.confd, *extra, code=1)
                 self.assertIn(message, p.stderr)
                 self.assertFalse(os.path.exists(self.confd))
         p = self.run_ec("join", "--config-dir", self.confd, code=1)
         self.assertIn("--cloudcore-ipport is required", p.stderr)
 
     def test_ipv6_and_dns_cloud(self):
-        self.run_ec("join", "--cloudcore-ipport=[fd00::1]:10000", "--token", TOKEN, "--edgenode-name", "e1",
-                    "--config-dir", self.confd, "--cert-dir", self.certs)
-        kf = keyfile(os.path.join(self.confd, "60-join.conf"))
-        self.assertEqual(kf["edgehub"]["websocket-server"], "[fd00::1]:10000")
-        self.assertEqual(kf["edgehub"]["http-server"], "https://[fd00::1]:10002")
-        self.run_ec("join", "--cloudcore-ipport=cloud.example.com:443", "--token", TOKEN, "--edgenode-name",
-                    "e1", "--config-dir", self.confd, "--cert-dir", self.certs, "--force")
-        self.assertEqual(keyfile(os.path.join(self.confd, "60-join.conf"))["edgehub"]["http-server"],
-                         "https://cloud.example.com:10002")
+        p = self.run_ec("join", "--cloudcore-ipport=[fd00::1]:10000", "--token", TOKEN, "--edgenode-name", "e1",
+                        "--config-dir", self.confd, "--dry-run")
+        self.assertIn("websocket-server=[fd00::1]:10000\n", p.stdout)
+        self.assertIn("http-server=https://[fd00::1]:10002\n", p.stdout)
+        p = self.run_ec("join", "--cloudcore-ipport=cloud.example.com:443", "--token", TOKEN, "--edgenode-name",
+                        "e1", "--config-dir", self.confd, "--dry-run")
+        self.assertIn("http-server=https://cloud.example.com:10002\n", p.stdout)
 
     def test_chinese_output(self):
         env = dict(self.env, LC_ALL="zh_CN.UTF-8", LANG="zh_CN.UTF-8", LANGUAGE="zh_CN",
@@ -267,12 +388,10 @@ class ResetTest(Base):
         self.join()
         path = os.path.join(self.confd, "60-join.conf")
         ca = os.path.join(self.tmp, "kubeedge", "ca", "rootCA.crt")
-        os.makedirs(self.certs)
-        os.makedirs(os.path.dirname(ca))
         os.makedirs(os.path.dirname(self.db))
         files = [os.path.join(self.certs, "server.crt"), os.path.join(self.certs, "server.key"), ca,
                  self.db, self.db + "-wal"]
-        for f in files:
+        for f in files[3:]:
             with open(f, "w") as fh:
                 fh.write("x")
         # asked, answered no: nothing changes
