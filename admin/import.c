@@ -552,9 +552,13 @@ ec_admin_import (int argc, char **argv)
              cert ? cert : "/etc/kubeedge/certs/server.crt", db ? db : "/var/lib/kubeedge/edgecore.db");
   }
   g_print ("\n%s\n", _("Next:"));
-  g_print (_("  %s --check-config              # check the result\n"), ec_edgecore_bin ());
-  g_print (_("  systemctl disable --now edgecore  # stop the Go EdgeCore first, if it runs under systemd\n"));
-  g_print (_("  then start edgecore (README: “Replace the Go EdgeCore on an existing node”)\n"));
+  {
+    g_autofree char *check = g_strdup_printf ("%s --check-config", ec_edgecore_bin ());
+    g_print ("  %-40s %s\n", check, _("check the result"));
+    g_print ("  %-40s %s\n", "systemctl disable --now edgecore",
+             _("stop the Go EdgeCore first, if it runs under systemd"));
+    g_print ("  %s\n", _("then start edgecore (README: “Replace the Go EdgeCore on an existing node”)"));
+  }
   status = 0;
 
 out:
