@@ -165,6 +165,9 @@ check_signed (X509 *crt, X509_STORE *store, const char *what, const char *ca_des
       g_set_error (error, EH_CERT_ERROR, EH_CERT_ERROR_EXPIRED, "%s %s (valid from %s to %s)", what,
                    err == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet", nb, na);
     }
+  else if (err == X509_V_ERR_INVALID_PURPOSE)
+    g_set_error (error, EH_CERT_ERROR, EH_CERT_ERROR_FOREIGN, "%s is not a client certificate (%s)",
+                 what, X509_verify_cert_error_string (err));
   else
     g_set_error (error, EH_CERT_ERROR, EH_CERT_ERROR_FOREIGN, "%s is not signed by the cloud CA in %s (%s)",
                  what, ca_desc, X509_verify_cert_error_string (err));

@@ -516,6 +516,15 @@ dial (EdgeHub *self)
 static void
 on_bootstrapped (EdgeHub *self, gboolean ok)
 {
+  g_autoptr (GError) error = NULL;
+  if (ok && !eh_certs_usable (self, &error))
+    {
+      /* e.g. the cloud signs certificates that are already expired: do
+       * not ask again at once */
+      eh_log_failure (self, "bootstrap: unusable", "the certificate the cloud just signed cannot be "
+                      "used: %s", error->message);
+      ok = FALSE;
+    }
   if (ok)
     try_connect (self);
   else

@@ -818,19 +818,14 @@ on_connect_handshake (GObject *source, GAsyncResult *res, gpointer data)
 static SSL *
 client_ssl (Connect *c, GError **error)
 {
-  static SSL_CTX *ctx;   /* one per process, never freed */
-  static gsize once;
+  SSL_CTX *ctx = SSL_CTX_new (TLS_client_method ());
   SSL *ssl;
   g_autoptr (GInetAddress) ip = g_inet_address_new_from_string (c->host);
 
-  if (g_once_init_enter (&once))
-    {
-      ctx = SSL_CTX_new (TLS_client_method ());
-      SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
-      SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);   /* eh_tls_verify_server checks */
-      g_once_init_leave (&once, 1);
-    }
+  SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);   /* eh_tls_verify_server checks */
   ssl = SSL_new (ctx);
+  SSL_CTX_free (ctx);   /* ssl holds its own reference */
   ERR_clear_error ();
   if (c->cert_file
       && (SSL_use_certificate_file (ssl, c->cert_file, SSL_FILETYPE_PEM) != 1

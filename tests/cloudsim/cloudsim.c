@@ -2,7 +2,16 @@
  * server) for one node, on 127.0.0.1 only. It is the project's test double
  * and what a new user runs to watch a node join a cloud on one machine:
  *
- *   cloudsim --dir DIR --port 10000
+ *   cloudsim --dir DIR --port 10000 [--profile v1.9.2]
+ *
+ * The default profile makes its own CA and server certificate and serves
+ * them as CloudCore HEAD does; --profile v1.9.2 serves what a default
+ * CloudCore v1.9.2 serves, from tests/data/tls-v1.9.2 (or --profile-dir):
+ * its CA and its server certificate (subjectAltName "DNS:, IP:127.0.0.1")
+ * on both ports, a client certificate requested but not required nor
+ * verified on the certificate port, required and verified on the websocket
+ * port, TLS 1.2 there with only ECDHE-ECDSA-AES128-GCM-SHA256 (or TLS 1.3),
+ * and node certificates with the CSR's subject, renewed on the chain alone.
  *
  * prints a join token and the conf.d lines for the node, then reads
  * commands on stdin (and from --script): send JSON, big N, raw TEXT,
@@ -132,10 +141,34 @@ save (const char *dir, const char *name, const char *text)
     g_printerr ("cloudsim: %s\n", error->message);
 }
 
+/* Profile v1.9.2: the cloud's CA is the one of the captured cloud. */
+static gboolean
+copy_ca (const char *from, const char *dir, GError **error)
+{
+  const char *names[] = { "ca.crt", "ca.key" };
+  if (g_mkdir_with_parents (dir, 0700) < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create %s", dir);
+      return FALSE;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *src = g_build_filename (from, names[i], NULL);
+      g_autofree char *dst = g_build_filename (dir, names[i], NULL);
+      g_autofree char *data = NULL;
+      gsize len;
+      if (!g_file_get_contents (src, &data, &len, error)
+          || !g_file_set_contents_full (dst, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *record = NULL, *script = NULL, *server_name = NULL, *node = NULL;
+  g_autofree char *profile = NULL, *profile_dir = NULL;
   gint port = 10000, https_port = -1, resend_ms = 5000;
   gboolean relay = FALSE;
   gint64 token_ttl = 86400, edge_validity = 365 * 86400, edge_offset = 0;
@@ -153,6 +186,8 @@ main (int argc, char **argv)
     { "server-cert-expired", 0, 0, G_OPTION_ARG_NONE, &server_expired, "serve an expired hub certificate", NULL },
     { "edge-cert-validity", 0, 0, G_OPTION_ARG_INT64, &edge_validity, "seconds a signed node certificate is valid", "S" },
     { "edge-cert-offset", 0, 0, G_OPTION_ARG_INT64, &edge_offset, "seconds added to a signed certificate's start", "S" },
+    { "profile", 0, 0, G_OPTION_ARG_STRING, &profile, "default (CloudCore HEAD, own CA) or v1.9.2 (the TLS of a default CloudCore v1.9.2)", "NAME" },
+    { "profile-dir", 0, 0, G_OPTION_ARG_FILENAME, &profile_dir, "the v1.9.2 certificates (default " CLOUDSIM_V192_DIR ")", "DIR" },
     { "relay", 0, 0, G_OPTION_ARG_NONE, &relay, "relay the WSS port through cloudsim itself, so that `silent` can freeze a live connection", NULL },
     { "resend-ms", 0, 0, G_OPTION_ARG_INT, &resend_ms, "resend unacked messages after this long (default 5000)", "MS" },
     { NULL }
@@ -171,6 +206,23 @@ main (int argc, char **argv)
     {
       g_printerr ("cloudsim: %s\n", error ? error->message : "--dir is required");
       return 2;
+    }
+  if (profile && g_strcmp0 (profile, "default") != 0 && g_strcmp0 (profile, "v1.9.2") != 0)
+    {
+      g_printerr ("cloudsim: unknown --profile %s (default or v1.9.2)\n", profile);
+      return 2;
+    }
+  if (g_strcmp0 (profile, "v1.9.2") == 0)
+    {
+      if (!profile_dir)
+        profile_dir = g_strdup (CLOUDSIM_V192_DIR);
+      if (!copy_ca (profile_dir, dir, &error))
+        {
+          g_printerr ("cloudsim: %s\n", error->message);
+          return 1;
+        }
+      popt.no_server_cert = TRUE;
+      hopt.v192_dir = profile_dir;
     }
   popt.server_name = server_name;
   popt.server_expired = server_expired;
@@ -209,8 +261,8 @@ main (int argc, char **argv)
                           cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), token);
   save (dir, "token", token);
   save (dir, "edgehub.conf", conf);
-  g_print ("cloudsim: hub wss://127.0.0.1:%u, certificates https://127.0.0.1:%u, CA %s/ca.crt\n",
-           cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), dir);
+  g_print ("cloudsim: hub wss://127.0.0.1:%u, certificates https://127.0.0.1:%u, CA %s/ca.crt, profile %s\n",
+           cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), dir, profile ? profile : "default");
   g_print ("token: %s\n", token);
   g_print ("# conf.d lines for the node (also in %s/edgehub.conf):\n%s", dir, conf);
   g_print ("ready\n");

@@ -13,6 +13,7 @@
  * Everything is appended to the record as JSON lines. */
 #include "cs-hub.h"
 #include "cs-relay.h"
+#include "cs-tls.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -39,6 +40,8 @@ struct _CsHub {
   SoupServer              *wss;
   SoupServer              *https;
   CsRelay                 *relay;       /* in front of wss, or NULL */
+  CsTls                   *wss_tls;     /* profile v1.9.2: OpenSSL in front of wss */
+  CsTls                   *https_tls;   /* and of https */
   guint                    port, https_port;
   FILE                    *record;
   SoupWebsocketConnection *conn;
@@ -408,6 +411,19 @@ drop_connection (CsHub *hub, gboolean abrupt)
     soup_websocket_connection_close (hub->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, "cloudsim closes");
 }
 
+/* The client certificate of msg's connection: subject (NULL if none) and
+ * whether it verified against the CA. */
+static char *
+peer_subject (CsTls *tls, SoupServerMessage *msg, gboolean *verified)
+{
+  GTlsCertificate *peer;
+  if (tls)
+    return cs_tls_peer (tls, msg, verified);
+  peer = soup_server_message_get_tls_peer_certificate (msg);
+  *verified = peer && soup_server_message_get_tls_peer_certificate_errors (msg) == 0;
+  return cs_pki_cert_subject (peer);
+}
+
 /* A node opened the hub's websocket. */
 static void
 on_websocket (SoupServer *server, SoupServerMessage *msg, const char *path,
@@ -418,9 +434,8 @@ on_websocket (SoupServer *server, SoupServerMessage *msg, const char *path,
   const char *node = soup_message_headers_get_one (h, "node_id");
   const char *project = soup_message_headers_get_one (h, "project_id");
   const char *use = soup_message_headers_get_one (h, "ConnectionUse");
-  GTlsCertificate *peer = soup_server_message_get_tls_peer_certificate (msg);
-  GTlsCertificateFlags errors = soup_server_message_get_tls_peer_certificate_errors (msg);
-  g_autofree char *subject = cs_pki_cert_subject (peer);
+  gboolean verified = FALSE;
+  g_autofree char *subject = peer_subject (hub->wss_tls, msg, &verified);
   g_autoptr (GString) f = g_string_new (",\"path\":");
 
   append_json_string (f, path);
@@ -435,9 +450,9 @@ on_websocket (SoupServer *server, SoupServerMessage *msg, const char *path,
   g_string_append_printf (f, ",\"extensions\":%u",
                           g_list_length (soup_websocket_connection_get_extensions (conn)));
 
-  if (!peer || errors || !node || !*node || g_strcmp0 (use, "msg") != 0)
+  if (!subject || !verified || !node || !*node || g_strcmp0 (use, "msg") != 0)
     {
-      const char *why = !peer ? "no client certificate" : errors ? "client certificate not valid"
+      const char *why = !subject ? "no client certificate" : !verified ? "client certificate not valid"
                         : !node || !*node ? "no node_id header" : "ConnectionUse is not msg";
       g_string_append (f, ",\"reason\":");
       append_json_string (f, why);
@@ -481,19 +496,21 @@ reply_text (SoupServerMessage *msg, guint status, const char *text)
   soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_COPY, text, strlen (text));
 }
 
-/* Checks a rotation request's client certificate: valid, and
- * CN=system:node:<NodeName>. */
+/* Checks a rotation request's client certificate: valid, and (HEAD)
+ * CN=system:node:<NodeName>; v1.9.2 checks the chain only. */
 static gboolean
-client_cert_ok (SoupServerMessage *msg, const char *node, char **why)
+client_cert_ok (CsHub *hub, SoupServerMessage *msg, const char *node, char **why)
 {
-  GTlsCertificate *peer = soup_server_message_get_tls_peer_certificate (msg);
-  g_autofree char *subject = cs_pki_cert_subject (peer);
+  gboolean verified = FALSE;
+  g_autofree char *subject = peer_subject (hub->https_tls, msg, &verified);
   g_autofree char *want = g_strdup_printf ("CN=system:node:%s", node);
-  if (!peer)
+  if (!subject)
     *why = g_strdup ("no client certificate");
-  else if (soup_server_message_get_tls_peer_certificate_errors (msg))
+  else if (!verified)
     *why = g_strdup ("client certificate not valid");
-  else if (!subject || !strstr (subject, want))
+  else if (hub->opt.v192_dir)
+    return TRUE;
+  else if (!strstr (subject, want))
     *why = g_strdup_printf ("client certificate subject %s is not %s", subject, want);
   else
     return TRUE;
@@ -520,7 +537,7 @@ serve_edge_crt (CsHub *hub, SoupServerMessage *msg)
   if (!node || !*node)
     why = g_strdup ("no NodeName header");
   else if (rotation)
-    client_cert_ok (msg, node, &why);
+    client_cert_ok (hub, msg, node, &why);
   else if (!g_str_has_prefix (auth, "Bearer "))
     why = g_strdup ("authorization is not a bearer token");
   else if (hub->refuse_token)
@@ -604,14 +621,46 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
   g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_accept_client), data);
 }
 
+/* A TLS handshake failed on an OpenSSL listener. */
+static void
+on_tls_refused (gpointer data, const char *reason)
+{
+  record_str (data, "tls-refused", "reason", reason);
+}
+
+/* Profile v1.9.2: a plain server behind an OpenSSL listener serving
+ * cloudcore.crt, as Go's crypto/tls does in CloudCore v1.9.2. */
+static SoupServer *
+new_v192_server (CsHub *hub, guint port, GTlsAuthenticationMode auth, guint *bound, CsTls **tls,
+                 GError **error)
+{
+  SoupServer *server = soup_server_new (NULL, NULL);
+  g_autofree char *crt = g_build_filename (hub->opt.v192_dir, "cloudcore.crt", NULL);
+  g_autofree char *key = g_build_filename (hub->opt.v192_dir, "cloudcore.key", NULL);
+  g_autofree char *ca = g_build_filename (hub->opt.v192_dir, "ca.crt", NULL);
+  CsTlsOptions o = {
+    .cert_file = crt, .key_file = key, .ca_file = ca, .port = port,
+    .client_auth = auth == G_TLS_AUTHENTICATION_REQUIRED ? CS_TLS_CLIENT_REQUIRE : CS_TLS_CLIENT_REQUEST,
+    .v192_suites = auth == G_TLS_AUTHENTICATION_REQUIRED, .refused = on_tls_refused, .data = hub,
+  };
+  soup_server_remove_websocket_extension (server, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+  *tls = cs_tls_listen (server, &o, bound, error);
+  if (!*tls)
+    g_clear_object (&server);
+  return server;
+}
+
 /* Creates a TLS server listening on 127.0.0.1:port. */
 static SoupServer *
-new_server (CsHub *hub, guint port, GTlsAuthenticationMode auth, guint *bound, GError **error)
+new_server (CsHub *hub, guint port, GTlsAuthenticationMode auth, guint *bound, CsTls **tls, GError **error)
 {
-  SoupServer *server = soup_server_new ("tls-certificate", cs_pki_get_server_cert (hub->pki),
-                                        "tls-database", cs_pki_get_database (hub->pki),
-                                        "tls-auth-mode", auth, NULL);
+  SoupServer *server;
   GSList *uris;
+  if (hub->opt.v192_dir)
+    return new_v192_server (hub, port, auth, bound, tls, error);
+  server = soup_server_new ("tls-certificate", cs_pki_get_server_cert (hub->pki),
+                            "tls-database", cs_pki_get_database (hub->pki),
+                            "tls-auth-mode", auth, NULL);
   soup_server_remove_websocket_extension (server, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
   g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), hub);
   if (!soup_server_listen_local (server, port, SOUP_SERVER_LISTEN_HTTPS | SOUP_SERVER_LISTEN_IPV4_ONLY,
@@ -649,7 +698,7 @@ cs_hub_new (CsPki *pki, const CsHubOptions *options, GError **error)
         }
     }
   hub->wss = new_server (hub, options->relay ? 0 : options->port, G_TLS_AUTHENTICATION_REQUIRED,
-                         &hub->port, error);
+                         &hub->port, &hub->wss_tls, error);
   if (!hub->wss)
     {
       cs_hub_free (hub);
@@ -667,7 +716,7 @@ cs_hub_new (CsPki *pki, const CsHubOptions *options, GError **error)
     }
   soup_server_add_websocket_handler (hub->wss, NULL, NULL, NULL, on_websocket, hub, NULL);
   hub->https = new_server (hub, options->https_port, G_TLS_AUTHENTICATION_REQUESTED,
-                           &hub->https_port, error);
+                           &hub->https_port, &hub->https_tls, error);
   if (!hub->https)
     {
       cs_hub_free (hub);
@@ -696,6 +745,8 @@ cs_hub_free (CsHub *hub)
       g_clear_object (&hub->conn);
     }
   cs_relay_free (hub->relay);
+  cs_tls_free (hub->wss_tls);
+  cs_tls_free (hub->https_tls);
   if (hub->wss)
     soup_server_disconnect (hub->wss);
   if (hub->https)

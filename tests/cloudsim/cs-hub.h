@@ -14,6 +14,8 @@ typedef struct {
   gint64       edge_cert_offset;   /* seconds added to NotBefore (negative: in the past) */
   guint        resend_ms;          /* resend unacked messages after this long */
   gboolean     relay;              /* put a relay in front of the WSS port (for `silent`) */
+  const char  *v192_dir;           /* profile v1.9.2: serve cloudcore.crt/.key of this directory
+                                    * with OpenSSL as CloudCore v1.9.2 does; NULL: default profile */
 } CsHubOptions;
 
 CsHub   *cs_hub_new             (CsPki              *pki,

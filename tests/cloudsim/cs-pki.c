@@ -251,7 +251,7 @@ cs_pki_open (const char *dir, const CsPkiOptions *options, GError **error)
     g_string_append_printf (hex, "%02x", digest[i]);
   pki->ca_hash = g_string_free (hex, FALSE);
   pki->database = g_tls_file_database_new (ca_path, error);
-  if (!pki->database || !create_server_cert (pki, dir, options, error))
+  if (!pki->database || (!options->no_server_cert && !create_server_cert (pki, dir, options, error)))
     return NULL;
   return g_steal_pointer (&pki);
 }

@@ -9,6 +9,7 @@ typedef struct _CsPki CsPki;
 typedef struct {
   const char *server_name;     /* SAN of the hub's certificate (IP or DNS) */
   gboolean    server_expired;  /* issue an already expired server certificate */
+  gboolean    no_server_cert;  /* the hub's certificate comes from elsewhere (profile v1.9.2) */
 } CsPkiOptions;
 
 CsPki           *cs_pki_open            (const char          *dir,

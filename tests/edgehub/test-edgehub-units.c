@@ -1,8 +1,12 @@
 /* test-edgehub-units.c: edgehub's pure rules, compiled in from
  * plugins/edgehub: join token parsing, routing, status keys, the rate
- * limit and the reconnect backoff. */
+ * limit and the reconnect backoff; the check of the cloud's certificate and
+ * of the node's, on the certificates of a real KubeEdge v1.9.2 cloud
+ * (tests/data/tls-v1.9.2). */
 #include "backoff.h"
+#include "bootstrap.h"
 #include "classify.h"
+#include "tls.h"
 #include "token.h"
 
 #include <gio/gio.h>
@@ -153,6 +157,112 @@ test_backoff (void)
     }
 }
 
+/* A file of tests/data/tls-v1.9.2. */
+static char *
+v192 (const char *name)
+{
+  return g_build_filename (TLS_V192_DIR, name, NULL);
+}
+
+/* Verifies cloudcore.crt against ca_name for host; returns the error. */
+static GError *
+verify_cloudcore (const char *ca_name, const char *host)
+{
+  g_autofree char *ca_path = v192 (ca_name), *crt_path = v192 ("cloudcore.crt");
+  GError *error = NULL;
+  X509_STORE *ca = eh_tls_load_ca_file (ca_path, &error);
+  X509 *crt = eh_tls_load_cert_file (crt_path, &error);
+  STACK_OF (X509) *chain = sk_X509_new_null ();
+  g_assert_no_error (error);
+  sk_X509_push (chain, crt);
+  eh_tls_verify_server (chain, ca, "test CA", host, &error);
+  sk_X509_pop_free (chain, X509_free);
+  X509_STORE_free (ca);
+  return error;
+}
+
+/* The v1.9.2 server certificate (subjectAltName "DNS:, IP:127.0.0.1") is
+ * good for 127.0.0.1 and for nothing else; the empty DNS entry matches no
+ * name, not even an empty one; a certificate not from the CA is "chain". */
+static void
+test_verify_server (void)
+{
+  GError *error = verify_cloudcore ("ca.crt", "127.0.0.1");
+  g_assert_no_error (error);
+  error = verify_cloudcore ("ca.crt", "localhost");
+  g_assert_error (error, EH_TLS_ERROR, EH_TLS_ERROR_NAME);
+  g_assert_cmpstr (eh_tls_error_cause (error), ==, "name");
+  g_assert_nonnull (strstr (error->message, "it names DNS:, IP:127.0.0.1"));
+  g_clear_error (&error);
+  error = verify_cloudcore ("ca.crt", "127.0.0.2");
+  g_assert_error (error, EH_TLS_ERROR, EH_TLS_ERROR_NAME);
+  g_clear_error (&error);
+  error = verify_cloudcore ("ca.crt", "");
+  g_assert_error (error, EH_TLS_ERROR, EH_TLS_ERROR_NAME);
+  g_clear_error (&error);
+  /* edge-v192.crt is no CA: nothing chains to it */
+  error = verify_cloudcore ("edge-v192.crt", "127.0.0.1");
+  g_assert_error (error, EH_TLS_ERROR, EH_TLS_ERROR_CHAIN);
+  g_assert_cmpstr (eh_tls_error_cause (error), ==, "chain");
+  g_clear_error (&error);
+}
+
+/* The node's certificate: any subject is fine when the CA signed it for
+ * clients and it is valid; the reasons it is not are told apart. */
+static void
+test_check_certs (void)
+{
+  g_autofree char *ca = v192 ("ca.crt"), *crt = v192 ("edge-v192.crt"), *key = v192 ("edge-v192.key");
+  g_autofree char *server_crt = v192 ("cloudcore.crt"), *server_key = v192 ("cloudcore.key");
+  g_autoptr (GError) error = NULL;
+  gint64 not_after = 0;
+
+  /* CN=kubeedge.io from a v1.9.2 join is kept */
+  g_assert_true (eh_bootstrap_check_certs (ca, crt, key, &not_after, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (not_after, >, g_get_real_time () / G_USEC_PER_SEC);
+  g_assert_false (eh_bootstrap_check_certs (ca, crt, "/nonexistent/key", NULL, &error));
+  g_assert_error (error, EH_CERT_ERROR, EH_CERT_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, "no node key yet (/nonexistent/key)"));
+  g_clear_error (&error);
+  /* a key of another certificate */
+  g_assert_false (eh_bootstrap_check_certs (ca, crt, server_key, NULL, &error));
+  g_assert_error (error, EH_CERT_ERROR, EH_CERT_ERROR_INVALID);
+  g_clear_error (&error);
+  /* a server-only certificate is not one a node can use */
+  g_assert_false (eh_bootstrap_check_certs (ca, server_crt, server_key, NULL, &error));
+  g_assert_error (error, EH_CERT_ERROR, EH_CERT_ERROR_FOREIGN);
+  g_assert_nonnull (strstr (error->message, "is not a client certificate"));
+  g_clear_error (&error);
+  /* another "CA" */
+  g_assert_false (eh_bootstrap_check_certs (server_crt, crt, key, NULL, &error));
+  g_assert_error (error, EH_CERT_ERROR, EH_CERT_ERROR_FOREIGN);
+  g_assert_nonnull (strstr (error->message, "is not signed by the cloud CA in"));
+  g_clear_error (&error);
+  /* not a certificate at all */
+  g_assert_false (eh_bootstrap_check_certs (ca, key, key, NULL, &error));
+  g_assert_error (error, EH_CERT_ERROR, EH_CERT_ERROR_INVALID);
+}
+
+/* Addresses as websocket-server and http-server give them. */
+static void
+test_split_address (void)
+{
+  g_autofree char *h1 = NULL, *h2 = NULL, *h3 = NULL;
+  guint16 port = 0;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (eh_tls_split_address ("192.0.2.1:10000", 1, &h1, &port, &error));
+  g_assert_cmpstr (h1, ==, "192.0.2.1");
+  g_assert_cmpuint (port, ==, 10000);
+  g_assert_true (eh_tls_split_address ("https://cloud.example:10002", 1, &h2, &port, &error));
+  g_assert_cmpstr (h2, ==, "cloud.example");
+  g_assert_cmpuint (port, ==, 10002);
+  g_assert_true (eh_tls_split_address ("[2001:db8::1]", 10000, &h3, &port, &error));
+  g_assert_cmpstr (h3, ==, "2001:db8::1");
+  g_assert_cmpuint (port, ==, 10000);
+  g_assert_false (eh_tls_split_address ("", 1, &h3, &port, &error));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -163,5 +273,8 @@ main (int argc, char **argv)
   g_test_add_func ("/edgehub/status-keys", test_status_keys);
   g_test_add_func ("/edgehub/bucket", test_bucket);
   g_test_add_func ("/edgehub/backoff", test_backoff);
+  g_test_add_func ("/edgehub/verify-server", test_verify_server);
+  g_test_add_func ("/edgehub/check-certs", test_check_certs);
+  g_test_add_func ("/edgehub/split-address", test_split_address);
   return g_test_run ();
 }

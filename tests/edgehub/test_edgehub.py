@@ -23,6 +23,7 @@ EDGEHUB_DIR = os.environ["EDGEHUB_PLUGIN_DIR"]
 FAKE_DIR = os.environ["FAKE_PLUGIN_DIR"]
 MM_DIR = os.environ["METAMANAGER_PLUGIN_DIR"]
 NODE = "edge-1"
+V192_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tls-v1.9.2")
 
 
 def read(path):
@@ -209,6 +210,38 @@ class Node:
     def uplink_rows(self):
         with sqlite3.connect(self.db, timeout=5) as db:
             return list(db.execute("SELECT seq, key, msg_id FROM edgecore_uplink ORDER BY seq"))
+
+
+def openssl(*args, cwd=None):
+    subprocess.run(["openssl"] + list(args), check=True, cwd=cwd, capture_output=True)
+
+
+def issue_cert(work, ca_crt, ca_key, crt, key, subject, start=None, end=None, days=None):
+    """A client certificate made with the openssl tool: a new P-256 key,
+    subject, clientAuth, signed by ca_crt/ca_key, valid [start, end] (as
+    YYYYMMDDHHMMSSZ) or for days from now."""
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, "index.txt"), "w"):
+        pass
+    with open(os.path.join(work, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nrand_serial=yes\n"
+                "default_md=sha256\npolicy=p\nunique_subject=no\nx509_extensions=ext\n"
+                "[p]\ncommonName=supplied\norganizationName=optional\n"
+                "[ext]\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    csr = os.path.join(work, "req.csr")
+    openssl("req", "-new", "-key", key, "-subj", subject, "-out", csr)
+    span = ["-startdate", start, "-enddate", end] if start else ["-days", str(days)]
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", ca_crt, "-keyfile", ca_key, "-in", csr,
+            "-out", crt, "-notext", *span, cwd=work)
+
+
+def make_ca(work, name):
+    os.makedirs(work, exist_ok=True)
+    crt, key = os.path.join(work, name + ".crt"), os.path.join(work, name + ".key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", crt, "-subj", "/CN=" + name, "-days", "365")
+    return crt, key
 
 
 def pod(name, rv, msg_id=None):
@@ -654,6 +687,164 @@ class Rotation(Base):
         cloud.wait_connects(2, timeout=10)
         self.assertNotEqual(read(node.cert), first)
         node.wait_log(r"rotated node certificate")
+
+
+class V192(Base):
+    """The node against cloudsim --profile v1.9.2: the TLS of a default
+    KubeEdge v1.9.2 CloudCore (tests/data/tls-v1.9.2)."""
+
+    def cloud(self, *args):
+        return Cloud(self, self.root, "--profile", "v1.9.2", *args).start()
+
+    def install(self, node, crt, key, ca=None):
+        for src, dst in ((ca or os.path.join(V192_DIR, "ca.crt"), node.ca), (crt, node.cert), (key, node.key)):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy(src, dst)
+
+    def round_trip(self, cloud, node, tag):
+        cloud.cmd("send " + pod(tag, 7, msg_id=tag))
+        wait_for(lambda: self.acked(cloud, tag), 10, "the ack of " + tag)
+        self.assertEqual(node.stored()[f"default/pod/{tag}"], ("insert", "7"))
+
+    def test_cloudsim_serves_what_v192_serves(self):
+        import ssl
+        cloud = self.cloud()
+        with open(os.path.join(V192_DIR, "cloudcore.crt")) as f:
+            served = ssl.PEM_cert_to_DER_cert(f.read())
+
+        def dial(port, cert=True, ciphers=None, tls12=True):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            if tls12:
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            if ciphers:
+                ctx.set_ciphers(ciphers)
+            if cert:
+                ctx.load_cert_chain(os.path.join(V192_DIR, "edge-v192.crt"), os.path.join(V192_DIR, "edge-v192.key"))
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+            s.sendall(b"GET /ca.crt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            out = (s.getpeercert(binary_form=True), s.cipher(), data)
+            s.close()
+            return out
+
+        # both ports serve the captured certificate, alone (no chain)
+        for port in (cloud.port, cloud.https_port):
+            self.assertEqual(dial(port)[0], served)
+        # websocket port: TLS 1.2 only with ECDHE-ECDSA-AES128-GCM-SHA256
+        self.assertEqual(dial(cloud.port)[1][0], "ECDHE-ECDSA-AES128-GCM-SHA256")
+        with self.assertRaises(ssl.SSLError):
+            dial(cloud.port, ciphers="ECDHE-ECDSA-AES256-GCM-SHA384")
+        # ... and a client certificate is required (TLS 1.2: refused in the handshake)
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            dial(cloud.port, cert=False)
+        cloud.wait_event(lambda e: e["event"] == "tls-refused" and "did not return a certificate" in e["reason"])
+        # certificate port: no client certificate needed; /ca.crt is the DER CA
+        cert, _, data = dial(cloud.https_port, cert=False)
+        with open(os.path.join(V192_DIR, "ca.crt")) as f:
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"))
+            self.assertTrue(data.endswith(ssl.PEM_cert_to_DER_cert(f.read())))
+
+    def test_token_join(self):
+        cloud = self.cloud()
+        node = Node(self, self.root, cloud).start()
+        cloud.wait_connects(1)
+        node.wait_log(r"fake-metamanager: cloud_connected")
+        self.assertEqual(read(node.ca), read(os.path.join(V192_DIR, "ca.crt")))
+        csr = cloud.events("csr")
+        self.assertEqual(csr[0]["status"], 200)
+        self.assertIn("CN=system:node:edge-1", cloud.events("connect")[0]["subject"])
+        self.round_trip(cloud, node, "join-1")
+        self.assertNotIn("TLS refused", node.output())
+
+    def test_v192_node_certificate_kept_without_token(self):
+        cloud = self.cloud()
+        node = Node(self, self.root, cloud, token="")
+        self.install(node, os.path.join(V192_DIR, "edge-v192.crt"), os.path.join(V192_DIR, "edge-v192.key"))
+        node.start()
+        conn = cloud.wait_connects(1)[0]
+        self.assertIn("CN=kubeedge.io", conn["subject"])
+        self.assertIn("O=kubeEdge", conn["subject"])
+        node.wait_log(r"fake-metamanager: cloud_connected")
+        self.round_trip(cloud, node, "kept-1")
+        self.assertEqual(cloud.events("csr"), [])
+        self.assertEqual(cloud.events("http"), [])
+        self.assertEqual(read(node.cert), read(os.path.join(V192_DIR, "edge-v192.crt")))
+        # a renewal from such a node is signed on the chain alone, as v1.9.2 does
+        self.assertNotIn("applying for", node.output())
+
+    def rebootstrap(self, crt, key, why):
+        cloud = self.cloud()
+        node = Node(self, self.root, cloud)
+        self.install(node, crt, key)
+        node.start()
+        node.wait_log(why)
+        node.wait_log(r"applying for a new certificate with the join token")
+        conn = cloud.wait_connects(1)[0]
+        self.assertIn("CN=system:node:edge-1", conn["subject"])
+        self.assertEqual(len(cloud.events("csr")), 1)
+        node.wait_log(r"fake-metamanager: cloud_connected")
+        self.round_trip(cloud, node, "again-1")
+
+    def test_expired_certificate_rebootstraps(self):
+        work = os.path.join(self.root, "pki")
+        crt, key = os.path.join(work, "old.crt"), os.path.join(work, "old.key")
+        issue_cert(work, os.path.join(V192_DIR, "ca.crt"), os.path.join(V192_DIR, "ca.key"), crt, key,
+                   "/O=kubeEdge/CN=kubeedge.io", start="20200101000000Z", end="20210101000000Z")
+        self.rebootstrap(crt, key, r"the node certificate .*server\.crt has expired "
+                                   r"\(valid from 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z\)")
+
+    def test_foreign_certificate_rebootstraps(self):
+        work = os.path.join(self.root, "pki")
+        fca, fkey = make_ca(work, "Foreign")
+        crt, key = os.path.join(work, "f.crt"), os.path.join(work, "f.key")
+        issue_cert(work, fca, fkey, crt, key, "/O=system:nodes/CN=system:node:edge-1", days=30)
+        self.rebootstrap(crt, key, r"the node certificate .*server\.crt is not signed by the cloud CA in "
+                                   r".*rootCA\.crt")
+
+    def test_client_certificate_refused_by_the_cloud(self):
+        # the node trusts a bundle of the cloud's CA and another one, and holds a
+        # certificate from the other: usable by its own rules, refused by the cloud
+        work = os.path.join(self.root, "pki")
+        fca, fkey = make_ca(work, "Other")
+        crt, key = os.path.join(work, "o.crt"), os.path.join(work, "o.key")
+        issue_cert(work, fca, fkey, crt, key, "/O=system:nodes/CN=system:node:edge-1", days=30)
+        bundle = os.path.join(work, "bundle.crt")
+        with open(bundle, "w") as f:
+            f.write(read(os.path.join(V192_DIR, "ca.crt")) + read(fca))
+        cloud = self.cloud()
+        node = Node(self, self.root, cloud, token="")
+        self.install(node, crt, key, ca=bundle)
+        node.start()
+        pattern = (r"TLS refused \(client certificate refused\) at wss://127\.0\.0\.1:\d+/.*: the cloud "
+                   r"refused the node's client certificate \(TLS alert: unknown CA\); node certificate .*server\.crt")
+        node.wait_log(pattern)
+        node.wait_log(r"connecting to wss://", count=3)
+        self.assertEqual(len(re.findall(pattern, node.output())), 1)
+        cloud.wait_event(lambda e: e["event"] == "tls-refused" and "certificate verify failed" in e["reason"])
+        self.assertEqual(cloud.events("connect"), [])
+
+    def test_name_not_in_certificate_refused(self):
+        # the v1.9.2 certificate names "DNS:" (empty) and IP 127.0.0.1: dialled as
+        # localhost, the node refuses it, saying so once, and keeps trying
+        cloud = self.cloud()
+        node = Node(self, self.root, cloud, token="")
+        self.install(node, os.path.join(V192_DIR, "edge-v192.crt"), os.path.join(V192_DIR, "edge-v192.key"))
+        node.write_conf(cloud, extra=f"[edgehub]\nwebsocket-server=localhost:{cloud.port}\n", token="")
+        node.start()
+        pattern = (r"TLS refused \(name\) at wss://localhost:\d+/.*: the cloud's certificate is not valid "
+                   r"for the address dialled, localhost: it names DNS:, IP:127\.0\.0\.1")
+        node.wait_log(pattern)
+        node.wait_log(r"connecting to wss://localhost", count=3)
+        self.assertEqual(len(re.findall(pattern, node.output())), 1)
+        self.assertEqual(cloud.events("connect"), [])
+        self.assertIsNone(node.proc.poll())
 
 
 if __name__ == "__main__":
