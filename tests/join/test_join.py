@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -119,7 +120,8 @@ CLOUD_ROOT = None
 def setUpModule():
     global CLOUD_ROOT
     CLOUD_ROOT = tempfile.mkdtemp(prefix="ec-join-clouds-")
-    CLOUDS["a"] = Cloud(CLOUD_ROOT, "a")
+    # a: what a default CloudCore v1.9.2 serves (the guide's version); b: CloudCore HEAD
+    CLOUDS["a"] = Cloud(CLOUD_ROOT, "a", "--profile", "v1.9.2")
     CLOUDS["b"] = Cloud(CLOUD_ROOT, "b")
 
 
@@ -202,6 +204,9 @@ class JoinTest(Base):
         for f in (ca, kf["edgehub"]["tls-cert-file"], kf["edgehub"]["tls-private-key-file"]):
             self.assertTrue(os.path.getsize(f) > 0, f)
         self.assertEqual(stat.S_IMODE(os.stat(kf["edgehub"]["tls-private-key-file"]).st_mode), 0o600)
+        # the CA is the v1.9.2 cloud's (cloudsim --profile v1.9.2 serves the real one)
+        self.assertEqual(ssl.PEM_cert_to_DER_cert(read(ca)),
+                         ssl.PEM_cert_to_DER_cert(read(os.path.join(DATA, "tls-v1.9.2", "ca.crt"))))
         self.assertIn("Certificates: " + kf["edgehub"]["tls-cert-file"], p.stdout)
         self.assertEqual(kf["edgestream"]["enable"], "true")
         self.assertEqual(kf["edgestream"]["server"], "127.0.0.1:10004")
