@@ -381,6 +381,10 @@ ec_admin_join (int argc, char **argv)
 
   g_print (_("Joining cloud %s as node %s\n"), p.ws_server, p.node_name);
   print_notes (&a);
+  if (g_file_test ("/etc/kubeedge/config/edgecore.yaml", G_FILE_TEST_EXISTS))
+    g_print (_("  Note: /etc/kubeedge/config/edgecore.yaml exists: this machine ran KubeEdge's EdgeCore. "
+               "To keep that node (its name, certificate and database) without a new token, use "
+               "“edgecore import-config /etc/kubeedge/config/edgecore.yaml” instead.\n"));
   if (!check_previous (&a, &p, &rejoin, &error))
     goto out;
 
