@@ -5,6 +5,9 @@
  * otherwise one line per message on stderr:
  *   edgecore[PID]: LEVEL domain: message
  *
+ * auto: $JOURNAL_STREAM names stderr (systemd.exec(5)), or stderr is a
+ * socket to the journal.
+ *
  * Journal fields: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=edgecore, PLUGIN
  * (the plugin that logged: EDGECORE_PLUGIN from ec_plugin_context_log, or
  * the log domain when it is not the host's), GLIB_DOMAIN, CODE_*, and
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -97,25 +101,27 @@ append_field (GString *out, const char *key, const char *value, gssize length)
   g_string_append_c (out, '\n');
 }
 
+/* Opens the socket once, whichever thread logs first. */
 static gboolean
 journal_open (void)
 {
-  const char *path;
-  if (journal_fd >= 0)
-    return TRUE;
-  path = g_getenv ("EDGECORE_JOURNAL_SOCKET");
-  if (!path || !*path)
-    path = "/run/systemd/journal/socket";
-  if (strlen (path) >= sizeof journal_addr.sun_path)
-    return FALSE;
-  journal_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (journal_fd < 0)
-    return FALSE;
-  memset (&journal_addr, 0, sizeof journal_addr);
-  journal_addr.sun_family = AF_UNIX;
-  strcpy (journal_addr.sun_path, path);
-  journal_addr_len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + strlen (path) + 1);
-  return TRUE;
+  static gsize once = 0;
+  if (g_once_init_enter (&once))
+    {
+      const char *path = g_getenv ("EDGECORE_JOURNAL_SOCKET");
+      if (!path || !*path)
+        path = "/run/systemd/journal/socket";
+      if (strlen (path) < sizeof journal_addr.sun_path)
+        {
+          memset (&journal_addr, 0, sizeof journal_addr);
+          journal_addr.sun_family = AF_UNIX;
+          strcpy (journal_addr.sun_path, path);
+          journal_addr_len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + strlen (path) + 1);
+          journal_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        }
+      g_once_init_leave (&once, 1);
+    }
+  return journal_fd >= 0;
 }
 
 /* Sends a datagram too large for the socket as a sealed memfd, as
@@ -177,7 +183,8 @@ journal_write (GLogLevelFlags level, const GLogField *fields, gsize n_fields)
     {
       const char *key = fields[i].key;
       if (strcmp (key, "PRIORITY") == 0 || strcmp (key, "EDGECORE_PLUGIN") == 0
-          || strcmp (key, "SYSLOG_IDENTIFIER") == 0 || strcmp (key, "PLUGIN") == 0 || !journal_name_ok (key)
+          || strcmp (key, "SYSLOG_IDENTIFIER") == 0 || strcmp (key, "PLUGIN") == 0
+          || strcmp (key, "GLIB_OLD_LOG_API") == 0 || !journal_name_ok (key)
           || !fields[i].value)
         continue;
       append_field (out, key, fields[i].value, fields[i].length);
@@ -191,6 +198,26 @@ journal_write (GLogLevelFlags level, const GLogField *fields, gsize n_fields)
   return FALSE;
 }
 
+/* Whether stderr is the stream systemd connected to the journal: the
+ * device and inode in $JOURNAL_STREAM (systemd.exec(5)) are stderr's. */
+static gboolean
+stderr_is_journal_stream (void)
+{
+  static gsize once = 0;
+  static gboolean is_journal;
+  if (g_once_init_enter (&once))
+    {
+      const char *env = g_getenv ("JOURNAL_STREAM");
+      struct stat st;
+      unsigned long long dev, ino;
+      is_journal = (env && sscanf (env, "%llu:%llu", &dev, &ino) == 2 && fstat (STDERR_FILENO, &st) == 0
+                    && (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino)
+                   || g_log_writer_is_journald (STDERR_FILENO);
+      g_once_init_leave (&once, 1);
+    }
+  return is_journal;
+}
+
 static gboolean
 use_journal (void)
 {
@@ -198,7 +225,7 @@ use_journal (void)
     {
     case EC_LOG_TARGET_JOURNAL: return TRUE;
     case EC_LOG_TARGET_STDERR: return FALSE;
-    default: return g_log_writer_is_journald (fileno (stderr));
+    default: return stderr_is_journal_stream ();
     }
 }
 

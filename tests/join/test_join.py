@@ -649,6 +649,55 @@ class ServiceTest(Base):
         # nothing went to stderr: the journal took every line
         self.assertEqual(read(os.path.join(self.tmp, "stderr")), "")
 
+    def run_host(self, stderr_path, env_extra):
+        """edgecore without plugins until it says it runs; returns the
+        journal datagrams received meanwhile."""
+        journal = os.path.join(self.tmp, "journal-" + os.path.basename(stderr_path))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(journal)
+        s.settimeout(0.2)
+        self.addCleanup(s.close)
+        confd = os.path.join(self.tmp, "host")
+        os.makedirs(confd, exist_ok=True)
+        with open(os.path.join(confd, "50-test.conf"), "w") as f:
+            f.write("[core]\nnode-name=edge-1\ncontrol-socket=\ndata-dir=%s\n[database]\ndata-source=%s/e.db\n"
+                    % (self.tmp, self.tmp))
+        err = open(stderr_path, "w")
+        st = os.fstat(err.fileno())
+        env = dict(self.env, EDGECORE_SYSTEM_CONFIG_DIRS="", EDGECORE_SYSTEM_PLUGIN_DIRS="",
+                   EDGECORE_JOURNAL_SOCKET=journal)
+        env.update({k: v.format(dev=st.st_dev, ino=st.st_ino) for k, v in env_extra.items()})
+        proc = subprocess.Popen([BIN, "--config-dir", confd], env=env, stdout=subprocess.DEVNULL, stderr=err)
+        entries = []
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                if "running as node" in read(stderr_path) or any(
+                        "running as node" in e for e in entries):
+                    break
+                try:
+                    entries.append(s.recv(65536).decode())
+                except socket.timeout:
+                    pass
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            err.close()
+        return entries
+
+    def test_journal_stream_auto(self):
+        """log-target auto: the journal when $JOURNAL_STREAM names stderr
+        (as systemd sets it), stderr otherwise."""
+        err = os.path.join(self.tmp, "stderr-a")
+        entries = self.run_host(err, {"JOURNAL_STREAM": "{dev}:{ino}"})
+        self.assertTrue([e for e in entries if "MESSAGE=edgecore " in e and "running as node edge-1" in e])
+        self.assertTrue(all("SYSLOG_IDENTIFIER=edgecore\n" in e for e in entries))
+        self.assertEqual(read(err), "")
+        err = os.path.join(self.tmp, "stderr-b")
+        entries = self.run_host(err, {"JOURNAL_STREAM": "1:{ino}"})
+        self.assertEqual(entries, [])
+        self.assertIn("NOTICE edgecore: edgecore ", read(err))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
