@@ -685,6 +685,15 @@ class ServiceTest(Base):
             err.close()
         return entries
 
+    def test_log_target_checked(self):
+        confd = os.path.join(self.tmp, "bad")
+        os.makedirs(confd)
+        with open(os.path.join(confd, "50-x.conf"), "w") as f:
+            f.write("[core]\n\nlog-target=syslog\n")
+        env = dict(self.env, EDGECORE_SYSTEM_CONFIG_DIRS="", EDGECORE_SYSTEM_PLUGIN_DIRS="")
+        p = self.run_ec("--check-config", "--config-dir", confd, env=env, code=1)
+        self.assertIn("50-x.conf:3: error: [core] log-target=syslog: expected auto, journal or stderr", p.stderr)
+
     def test_journal_stream_auto(self):
         """log-target auto: the journal when $JOURNAL_STREAM names stderr
         (as systemd sets it), stderr otherwise."""
