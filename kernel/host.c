@@ -60,6 +60,8 @@ static const EcConfigKey core_keys[] = {
     "the node's name (KubeEdge edged.hostnameOverride); default: the lower-cased host name" },
   { EC_CONFIG_STRING_LIST, 0, "plugin-dirs", "", "more directories to search for plugins" },
   { EC_CONFIG_STRING, 0, "log-level", "info", "error, warning, notice, info or debug" },
+  { EC_CONFIG_STRING, 0, "log-target", "auto",
+    "journal, stderr, or auto: the journal when stderr is connected to it" },
   { EC_CONFIG_STRING, 0, "data-dir", "/var/lib/kubeedge", "where plugins keep their state" },
   { EC_CONFIG_INT, 0, "bus-queue-length", "1024", "messages a bus member may have queued before sends to it fail" },
   { EC_CONFIG_INT, 0, "stop-timeout", "10", "seconds a plugin may take to stop" },
@@ -341,6 +343,20 @@ ec_host_new (const char *const *extra_config_dirs, const char *const *cli_plugin
                           _("[core] log-level=%s: expected error, warning, notice, info or debug"),
                           level);
     }
+  {
+    g_autofree char *log_target = g_key_file_get_string (kf, "core", "log-target", NULL);
+    EcLogTarget t;
+    if (ec_log_parse_target (log_target, &t))
+      ec_log_set_target (t);
+    else
+      {
+        const char *file = NULL;
+        int line = 0;
+        ec_config_locate (host->config, "core", "log-target", &file, &line);
+        ec_config_add_diag (host->config, EC_DIAG_ERROR, file, line,
+                            _("[core] log-target=%s: expected auto, journal or stderr"), log_target);
+      }
+  }
   host->node_name = g_key_file_get_string (kf, "core", "node-name", NULL);
   if (!host->node_name || !*host->node_name)
     {
@@ -822,11 +838,15 @@ ec_host_run (EcHost *host)
           if (!host->control)
             g_warning (_("control socket %s not available: %s"), socket_path, error->message);
         }
+      guint watchdog;
       ec_sd_notify ("READY=1");
+      watchdog = ec_sd_watchdog_start ();
       g_message (_("edgecore %s running as node %s with %u plugins"), EC_PACKAGE_VERSION,
                  host->node_name, host->order->len);
       g_main_loop_run (host->loop);
       ec_sd_notify ("STOPPING=1");
+      if (watchdog)
+        g_source_remove (watchdog);
     }
   else
     host->exit_status = 1;

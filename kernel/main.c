@@ -7,8 +7,10 @@
 
 #include <glib/gi18n.h>
 #include <locale.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void
 setup_i18n (void)
@@ -18,6 +20,24 @@ setup_i18n (void)
   bindtextdomain (GETTEXT_PACKAGE, dir && *dir ? dir : EC_LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
+}
+
+/* `edgecore join|reset|import-config ...` runs edgecore-admin with the same
+ * arguments: those commands and libyaml stay out of the daemon.
+ * EDGECORE_ADMIN_BIN replaces the installed path (build-tree tests). */
+static void
+exec_admin_command (int argc, char **argv)
+{
+  static const char *const commands[] = { "join", "reset", "import-config", NULL };
+  const char *admin = g_getenv ("EDGECORE_ADMIN_BIN");
+  if (argc < 2 || !g_strv_contains (commands, argv[1]))
+    return;
+  if (!admin || !*admin)
+    admin = EC_ADMIN_PATH;
+  argv[0] = (char *) admin;
+  execv (admin, argv);
+  g_printerr (_("edgecore %s: cannot run %s: %s\n"), argv[1], admin, g_strerror (errno));
+  exit (127);
 }
 
 int
@@ -33,6 +53,7 @@ main (int argc, char **argv)
   int status = 0;
 
   setup_i18n ();
+  exec_admin_command (argc, argv);
   ec_log_install ();
 
   GOptionEntry entries[] = {
@@ -57,7 +78,9 @@ main (int argc, char **argv)
   g_option_context_set_summary (opts, _("edgecore: the KubeEdge edge node agent, as a small plugin host."));
   g_option_context_set_description (opts,
       _("Configuration is read from conf.d drop-ins; see edgecore --dump-config.\n"
-        "Control commands: members, plugins, send, group, call."));
+        "Control commands: members, plugins, send, group, call.\n"
+        "Node commands: edgecore join, edgecore reset, edgecore import-config FILE "
+        "(each with --help)."));
   g_option_context_add_main_entries (opts, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (opts, GETTEXT_PACKAGE);
   if (!g_option_context_parse (opts, &argc, &argv, &error))

@@ -1,0 +1,247 @@
+/* test-journal.c: the host's log writer speaking the journal's native
+ * protocol to a fake journal socket, and the sd_notify watchdog. */
+#include "config.h"
+
+#include "log.h"
+#include "sd-notify.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+typedef struct {
+  char *dir;
+  char *path;
+  int   fd;
+} FakeSocket;
+
+static void
+fake_socket_open (FakeSocket *s, const char *name)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  struct timeval tv = { .tv_sec = 10 };
+  s->dir = g_dir_make_tmp ("ec-journal-XXXXXX", NULL);
+  g_assert_nonnull (s->dir);
+  s->path = g_build_filename (s->dir, name, NULL);
+  s->fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (s->fd, >=, 0);
+  g_strlcpy (addr.sun_path, s->path, sizeof addr.sun_path);
+  g_assert_cmpint (bind (s->fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  /* the receive buffer must hold the largest datagram the test sends */
+  int size = 1024 * 1024;
+  setsockopt (s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  setsockopt (s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static void
+fake_socket_close (FakeSocket *s)
+{
+  close (s->fd);
+  g_unlink (s->path);
+  g_rmdir (s->dir);
+  g_free (s->path);
+  g_free (s->dir);
+}
+
+/* Receives one entry, from the datagram or from a passed memfd. */
+static GBytes *
+receive (FakeSocket *s)
+{
+  static char buf[1024 * 1024];
+  union { struct cmsghdr h; char c[CMSG_SPACE (sizeof (int))]; } control;
+  struct iovec iov = { buf, sizeof buf };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.c,
+                        .msg_controllen = sizeof control.c };
+  ssize_t n = recvmsg (s->fd, &msg, 0);
+  struct cmsghdr *cmsg;
+  g_assert_cmpint (n, >=, 0);
+  cmsg = CMSG_FIRSTHDR (&msg);
+  if (cmsg && cmsg->cmsg_type == SCM_RIGHTS)
+    {
+      int fd;
+      g_autoptr (GString) data = g_string_new (NULL);
+      char chunk[65536];
+      ssize_t r;
+      g_assert_cmpint (n, ==, 0);
+      memcpy (&fd, CMSG_DATA (cmsg), sizeof fd);
+      lseek (fd, 0, SEEK_SET);
+      while ((r = read (fd, chunk, sizeof chunk)) > 0)
+        g_string_append_len (data, chunk, r);
+      close (fd);
+      return g_string_free_to_bytes (g_steal_pointer (&data));
+    }
+  return g_bytes_new (buf, (gsize) n);
+}
+
+/* Parses an entry of the native protocol into field -> value. */
+static GHashTable *
+parse_entry (GBytes *bytes)
+{
+  GHashTable *fields = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  gsize len;
+  const char *p = g_bytes_get_data (bytes, &len), *end = p + len;
+  while (p < end)
+    {
+      const char *nl = memchr (p, '\n', (gsize) (end - p));
+      const char *eq = memchr (p, '=', (gsize) ((nl ? nl : end) - p));
+      g_assert_nonnull (nl);
+      if (eq)
+        {
+          g_hash_table_insert (fields, g_strndup (p, (gsize) (eq - p)), g_strndup (eq + 1, (gsize) (nl - eq - 1)));
+          p = nl + 1;
+        }
+      else
+        {
+          guint64 le, vlen;
+          char *key = g_strndup (p, (gsize) (nl - p));
+          g_assert_cmpint (end - (nl + 1), >=, 8);
+          memcpy (&le, nl + 1, 8);
+          vlen = GUINT64_FROM_LE (le);
+          g_assert_cmpuint (vlen, <=, (guint64) (end - (nl + 9)));
+          g_hash_table_insert (fields, key, g_strndup (nl + 9, (gsize) vlen));
+          p = nl + 9 + vlen;
+          g_assert_true (p < end && *p == '\n');
+          p++;
+        }
+    }
+  return fields;
+}
+
+static void
+test_journal_fields (void)
+{
+  FakeSocket s;
+  g_autoptr (GBytes) b1 = NULL, b2 = NULL, b3 = NULL;
+  g_autoptr (GHashTable) f1 = NULL, f2 = NULL, f3 = NULL;
+
+  fake_socket_open (&s, "socket");
+  g_setenv ("EDGECORE_JOURNAL_SOCKET", s.path, TRUE);
+  ec_log_install ();
+  ec_log_set_threshold (G_LOG_LEVEL_DEBUG);
+  ec_log_set_target (EC_LOG_TARGET_JOURNAL);
+
+  /* a plugin's line, as ec_plugin_context_log() sends it, with the
+   * message id and resource fields a caller may add */
+  g_log_structured ("edgehub", G_LOG_LEVEL_WARNING, "EDGECORE_PLUGIN", "edgehub", "EC_MSG_ID", "0f6c3a3e-1",
+                    "RESOURCE", "default/pod/nginx", "bad key", "dropped", "_PID", "1",
+                    "MESSAGE", "certificate bootstrap failed: %s", "chain");
+  b1 = receive (&s);
+  f1 = parse_entry (b1);
+  g_assert_cmpstr (g_hash_table_lookup (f1, "MESSAGE"), ==, "certificate bootstrap failed: chain");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "PLUGIN"), ==, "edgehub");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "EC_MSG_ID"), ==, "0f6c3a3e-1");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "RESOURCE"), ==, "default/pod/nginx");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "PRIORITY"), ==, "4");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "SYSLOG_IDENTIFIER"), ==, "edgecore");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "GLIB_DOMAIN"), ==, "edgehub");
+  g_assert_false (g_hash_table_contains (f1, "EDGECORE_PLUGIN"));
+  g_assert_false (g_hash_table_contains (f1, "bad key"));
+  g_assert_false (g_hash_table_contains (f1, "_PID"));
+
+  /* the host's own line: no PLUGIN; a multi-line message in the binary form */
+  g_log_structured ("edgecore", G_LOG_LEVEL_MESSAGE, "MESSAGE", "bus members:\nwebsocket hub 1 0");
+  b2 = receive (&s);
+  f2 = parse_entry (b2);
+  g_assert_cmpstr (g_hash_table_lookup (f2, "MESSAGE"), ==, "bus members:\nwebsocket hub 1 0");
+  g_assert_false (g_hash_table_contains (f2, "PLUGIN"));
+  g_assert_cmpstr (g_hash_table_lookup (f2, "PRIORITY"), ==, "5");
+
+  /* larger than a datagram may be: passed as a sealed memfd */
+  {
+    g_autofree char *big = g_strnfill (600 * 1024, 'x');
+    g_log_structured ("metamanager", G_LOG_LEVEL_INFO, "MESSAGE", "%s", big);
+    b3 = receive (&s);
+    f3 = parse_entry (b3);
+    g_assert_cmpstr (g_hash_table_lookup (f3, "MESSAGE"), ==, big);
+    g_assert_cmpstr (g_hash_table_lookup (f3, "PLUGIN"), ==, "metamanager");
+  }
+
+  /* below the threshold: nothing is sent */
+  ec_log_set_threshold (G_LOG_LEVEL_INFO);
+  g_log_structured ("edgehub", G_LOG_LEVEL_DEBUG, "MESSAGE", "not sent");
+  g_log_structured ("edgehub", G_LOG_LEVEL_INFO, "MESSAGE", "sent");
+  {
+    g_autoptr (GBytes) b = receive (&s);
+    g_autoptr (GHashTable) f = parse_entry (b);
+    g_assert_cmpstr (g_hash_table_lookup (f, "MESSAGE"), ==, "sent");
+  }
+  ec_log_set_target (EC_LOG_TARGET_STDERR);
+  g_unsetenv ("EDGECORE_JOURNAL_SOCKET");
+  fake_socket_close (&s);
+}
+
+static void
+test_log_target_names (void)
+{
+  EcLogTarget t;
+  g_assert_true (ec_log_parse_target ("journal", &t) && t == EC_LOG_TARGET_JOURNAL);
+  g_assert_true (ec_log_parse_target ("stderr", &t) && t == EC_LOG_TARGET_STDERR);
+  g_assert_true (ec_log_parse_target ("auto", &t) && t == EC_LOG_TARGET_AUTO);
+  g_assert_false (ec_log_parse_target ("syslog", &t));
+  g_assert_false (ec_log_parse_target (NULL, &t));
+}
+
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_watchdog (void)
+{
+  FakeSocket s;
+  g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
+  guint source, received = 0;
+  char buf[64];
+
+  fake_socket_open (&s, "notify");
+  g_setenv ("NOTIFY_SOCKET", s.path, TRUE);
+
+  /* another process's watchdog, or none: nothing is sent */
+  g_setenv ("WATCHDOG_USEC", "200000", TRUE);
+  g_setenv ("WATCHDOG_PID", "1", TRUE);
+  g_assert_cmpuint (ec_sd_watchdog_usec (), ==, 0);
+  g_assert_cmpuint (ec_sd_watchdog_start (), ==, 0);
+  g_setenv ("WATCHDOG_USEC", "junk", TRUE);
+  g_setenv ("WATCHDOG_PID", pid, TRUE);
+  g_assert_cmpuint (ec_sd_watchdog_usec (), ==, 0);
+
+  /* ours: WATCHDOG=1 at once and every half interval from the main loop */
+  g_setenv ("WATCHDOG_USEC", "200000", TRUE);
+  g_assert_cmpuint (ec_sd_watchdog_usec (), ==, 200000);
+  source = ec_sd_watchdog_start ();
+  g_assert_cmpuint (source, !=, 0);
+  while (received < 3)
+    {
+      g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+      ssize_t n = recv (s.fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+      if (n > 0)
+        {
+          buf[n] = 0;
+          g_assert_cmpstr (buf, ==, "WATCHDOG=1");
+          received++;
+          continue;
+        }
+      g_timeout_add (20, quit_loop, loop);
+      g_main_loop_run (loop);
+    }
+  g_source_remove (source);
+  g_unsetenv ("NOTIFY_SOCKET");
+  g_unsetenv ("WATCHDOG_USEC");
+  g_unsetenv ("WATCHDOG_PID");
+  fake_socket_close (&s);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/log/journal-fields", test_journal_fields);
+  g_test_add_func ("/log/target-names", test_log_target_names);
+  g_test_add_func ("/sd-notify/watchdog", test_watchdog);
+  return g_test_run ();
+}
