@@ -659,8 +659,10 @@ ec_message_dup_content_string (EcMessage *message)
  * @message: a message
  * @error: where to put an error
  *
- * Parses the content on first use and keeps the result. The node belongs to
- * the message and must not be changed.
+ * Parses the content on first use with ec_json_parse() and keeps the
+ * result. The node belongs to the message and must not be changed. The
+ * content's size was bounded by whoever decoded the message; content with
+ * a `\u0000` in a string cannot be a tree (%EC_JSON_ERROR_NUL).
  *
  * Returns: (transfer none) (nullable): the content, or %NULL on error
  */
@@ -672,7 +674,7 @@ ec_message_get_content_node (EcMessage *message, GError **error)
   node = g_atomic_pointer_get (&message->content_node);
   if (node)
     return node;
-  node = json_from_string (message->content, error);
+  node = ec_json_parse (message->content, message->content_len, 0, G_MAXSIZE, error);
   if (!node)
     return NULL;
   json_node_seal (node);
