@@ -125,12 +125,6 @@ ec_json_escape (const char *text)
   return g_string_free (out, FALSE);
 }
 
-void
-_ec_json_append_string (GString *out, const char *s)
-{
-  ec_json_append_string (out, s);
-}
-
 /* ---- the shared reader core --------------------------------------------
  * Works on plain pointers (fast on the hot paths); a Reader carries where
  * errors go. Every function returns the position after what it read, or
@@ -308,6 +302,36 @@ read_literal (const Reader *r, const char *p, const char *end, const char *word,
   return p + n;
 }
 
+/* Reads an object key at p (white space before it skipped) and the ':'
+ * after it; with out, the key is decoded there. */
+static inline const char *
+read_key (const Reader *r, const char *p, const char *end, GString *out)
+{
+  p = skip_ws (p, end);
+  if (p >= end || *p != '"')
+    return fail_at (r, p, EC_JSON_ERROR_SYNTAX, "expected object key");
+  if (out)
+    g_string_truncate (out, 0);
+  if (!(p = read_string (r, p, end, out)))
+    return NULL;
+  p = skip_ws (p, end);
+  if (p >= end || *p != ':')
+    return fail_at (r, p, EC_JSON_ERROR_SYNTAX, "expected ':'");
+  return p + 1;
+}
+
+/* After a member or an element: the position after the ',' or, with
+ * *closed set, after the closing byte. */
+static inline const char *
+read_separator (const Reader *r, const char *p, const char *end, char close, gboolean *closed)
+{
+  p = skip_ws (p, end);
+  *closed = p < end && *p == close;
+  if (p < end && (*p == ',' || *closed))
+    return p + 1;
+  return fail_at (r, p, EC_JSON_ERROR_SYNTAX, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
 /* Checks one value at p (white space before it skipped); depth is the
  * number of containers around it. */
 static const char *
@@ -334,29 +358,13 @@ skip_value (const Reader *r, const char *p, const char *end, guint depth)
           return p + 1;
         for (;;)
           {
-            if (object)
-              {
-                p = skip_ws (p, end);
-                if (p >= end || *p != '"')
-                  return fail_at (r, p, EC_JSON_ERROR_SYNTAX, "expected object key");
-                if (!(p = read_string (r, p, end, NULL)))
-                  return NULL;
-                p = skip_ws (p, end);
-                if (p >= end || *p != ':')
-                  return fail_at (r, p, EC_JSON_ERROR_SYNTAX, "expected ':'");
-                p++;
-              }
+            gboolean closed;
+            if (object && !(p = read_key (r, p, end, NULL)))
+              return NULL;
             if (!(p = skip_value (r, p, end, depth + 1)))
               return NULL;
-            p = skip_ws (p, end);
-            if (p < end && *p == ',')
-              {
-                p++;
-                continue;
-              }
-            if (p < end && *p == close)
-              return p + 1;
-            return fail_at (r, p, EC_JSON_ERROR_SYNTAX, object ? "expected ',' or '}'" : "expected ',' or ']'");
+            if (!(p = read_separator (r, p, end, close, &closed)) || closed)
+              return p;
           }
       }
     case 't':
@@ -541,46 +549,27 @@ build_container (const Reader *r, const char *p, const char *end, guint depth, G
     {
       JsonNode *child = NULL;
       g_autofree char *key = NULL;
+      gboolean closed;
       if (object)
         {
-          p = skip_ws (p, end);
-          if (p >= end || *p != '"')
-            goto syntax_key;
-          g_string_truncate (tmp, 0);
-          if (!(p = read_string (r, p, end, tmp)))
-            goto failed;
+          if (!(p = read_key (r, p, end, tmp)))
+            break;
           key = g_strndup (tmp->str, tmp->len);
-          p = skip_ws (p, end);
-          if (p >= end || *p != ':')
-            {
-              fail_at (r, p, EC_JSON_ERROR_SYNTAX, "expected ':'");
-              goto failed;
-            }
-          p++;
         }
       if (!(p = build_value (r, p, end, depth + 1, tmp, &child)))
-        goto failed;
+        break;
       if (object)
         json_object_set_member (obj, key, child);
       else
         json_array_add_element (arr, child);
-      p = skip_ws (p, end);
-      if (p < end && *p == ',')
-        {
-          p++;
-          continue;
-        }
-      if (p < end && *p == close)
+      if (!(p = read_separator (r, p, end, close, &closed)))
+        break;
+      if (closed)
         {
           *out = node;
-          return p + 1;
+          return p;
         }
-      fail_at (r, p, EC_JSON_ERROR_SYNTAX, object ? "expected ',' or '}'" : "expected ',' or ']'");
-      goto failed;
     }
-syntax_key:
-  fail_at (r, p, EC_JSON_ERROR_SYNTAX, "expected object key");
-failed:
   json_node_unref (node);
   return NULL;
 }
@@ -679,13 +668,10 @@ ec_json_parse (const char *buf, gsize len, guint max_depth, gsize max_size, GErr
 char *
 ec_json_decode_string (const char *buf, gsize len, GError **error)
 {
-  EcJsonScanner s;
-  GString *out;
+  g_autoptr (EcJsonScanner) s = ec_json_scanner_new (buf, len, 1, 0, error);
+  GString *out = g_string_sized_new (len);
 
-  if (!ec_json_scanner_init (&s, buf, len, 1, 0, error))
-    return NULL;
-  out = g_string_sized_new (len);
-  if (!ec_json_scanner_string (&s, out) || !ec_json_scanner_finish (&s))
+  if (!ec_json_scanner_string (s, out) || !ec_json_scanner_finish (s))
     {
       g_string_free (out, TRUE);
       return NULL;
@@ -695,6 +681,16 @@ ec_json_decode_string (const char *buf, gsize len, GError **error)
 
 /* ---- the scanner ----------------------------------------------------------- */
 
+struct _EcJsonScanner {
+  const char *p;        /* next unread byte */
+  const char *end;
+  const char *start;
+  GError    **error;    /* the caller's; set on the first failure */
+  guint       depth;    /* containers open */
+  guint       max_depth;
+  gboolean    failed;
+};
+
 static inline Reader
 reader_of (EcJsonScanner *s)
 {
@@ -702,9 +698,9 @@ reader_of (EcJsonScanner *s)
   return r;
 }
 
+
 /**
- * ec_json_scanner_init: (skip)
- * @scanner: the scanner, on the caller's stack
+ * ec_json_scanner_new: (skip)
  * @buf: the JSON text; it must outlive the scanner
  * @len: its length in bytes (it need not be NUL-terminated)
  * @max_depth: how deeply arrays and objects may nest, 0 for
@@ -713,27 +709,37 @@ reader_of (EcJsonScanner *s)
  * @error: (nullable): where the first failure goes; it must outlive the
  *   scanner
  *
- * Starts scanning @buf.
+ * Starts scanning @buf. When @len is over the size limit the scanner has
+ * failed already (%EC_JSON_ERROR_SIZE), so every read returns %FALSE.
  *
- * Returns: %FALSE (and the scanner failed) when @buf is larger than the
- *   size limit
+ * Returns: (transfer full): the scanner; free it with
+ *   ec_json_scanner_free()
  */
-gboolean
-ec_json_scanner_init (EcJsonScanner *scanner, const char *buf, gsize len, guint max_depth,
-                      gsize max_size, GError **error)
+EcJsonScanner *
+ec_json_scanner_new (const char *buf, gsize len, guint max_depth, gsize max_size, GError **error)
 {
-  g_return_val_if_fail (scanner != NULL, FALSE);
-  memset (scanner, 0, sizeof *scanner);
-  scanner->p = scanner->start = buf;
-  scanner->end = buf + len;
-  scanner->error = error;
-  scanner->max_depth = max_depth ? max_depth : EC_JSON_DEFAULT_MAX_DEPTH;
+  EcJsonScanner *s = g_new0 (EcJsonScanner, 1);
+
+  g_return_val_if_fail (buf != NULL || len == 0, s);
+  s->p = s->start = buf;
+  s->end = buf + len;
+  s->error = error;
+  s->max_depth = max_depth ? max_depth : EC_JSON_DEFAULT_MAX_DEPTH;
   if (!check_size (len, max_size, error))
-    {
-      scanner->failed = TRUE;
-      return FALSE;
-    }
-  return TRUE;
+    s->failed = TRUE;
+  return s;
+}
+
+/**
+ * ec_json_scanner_free: (skip)
+ * @scanner: (nullable): a scanner
+ *
+ * Frees a scanner (not the text nor the error it points to).
+ */
+void
+ec_json_scanner_free (EcJsonScanner *scanner)
+{
+  g_free (scanner);
 }
 
 /**
@@ -1028,16 +1034,11 @@ ec_json_scanner_object_begin (EcJsonScanner *scanner)
 gboolean
 ec_json_scanner_member (EcJsonScanner *scanner, guint *index, GString *key)
 {
+  Reader r;
   if (!next_item (scanner, index, '}'))
     return FALSE;
-  if (ec_json_scanner_peek (scanner) != '"')
-    return ec_json_scanner_fail (scanner, EC_JSON_ERROR_SYNTAX, "expected object key");
-  if (!ec_json_scanner_string (scanner, key))
-    return FALSE;
-  if (ec_json_scanner_peek (scanner) != ':')
-    return ec_json_scanner_fail (scanner, EC_JSON_ERROR_SYNTAX, "expected ':'");
-  scanner->p++;
-  return TRUE;
+  r = reader_of (scanner);
+  return advance (scanner, read_key (&r, scanner->p, scanner->end, key));
 }
 
 /**

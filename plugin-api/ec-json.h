@@ -89,29 +89,18 @@ EC_API char     *ec_json_escape        (const char *text);
  * the typed readers (a wrong type is an %EC_JSON_ERROR_TYPE error, as in
  * Go's json.Unmarshal) and skip the others, which are still checked.
  *
- * It lives on the caller's stack: ec_json_scanner_init() sets it up and
- * nothing needs freeing. The first failure is kept (later calls return
- * %FALSE at once); ec_json_scanner_has_failed() tells. The fields are
- * private.
+ * The first failure is kept (later calls return %FALSE at once) and goes
+ * to the #GError given to ec_json_scanner_new();
+ * ec_json_scanner_has_failed() tells. The type is opaque.
  */
-typedef struct {
-  /*< private >*/
-  const char *p;
-  const char *end;
-  const char *start;
-  GError    **error;
-  guint       depth;
-  guint       max_depth;
-  gboolean    failed;
-  gpointer    reserved[4];
-} EcJsonScanner;
+typedef struct _EcJsonScanner EcJsonScanner;
 
-EC_API gboolean ec_json_scanner_init         (EcJsonScanner *scanner,
-                                              const char    *buf,
+EC_API EcJsonScanner *ec_json_scanner_new    (const char    *buf,
                                               gsize          len,
                                               guint          max_depth,
                                               gsize          max_size,
                                               GError       **error);
+EC_API void     ec_json_scanner_free         (EcJsonScanner *scanner);
 EC_API char     ec_json_scanner_peek         (EcJsonScanner *scanner);
 EC_API gsize    ec_json_scanner_get_offset   (EcJsonScanner *scanner);
 EC_API gboolean ec_json_scanner_has_failed   (EcJsonScanner *scanner);
@@ -134,5 +123,7 @@ EC_API gboolean ec_json_scanner_array_begin  (EcJsonScanner *scanner);
 EC_API gboolean ec_json_scanner_element      (EcJsonScanner *scanner,
                                               guint         *index);
 EC_API gboolean ec_json_scanner_finish       (EcJsonScanner *scanner);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcJsonScanner, ec_json_scanner_free)
 
 G_END_DECLS

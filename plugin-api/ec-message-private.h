@@ -26,9 +26,8 @@ struct _EcMessage {
 };
 
 /* ec-json.c: the reader's core for the envelope (errors in EC_MESSAGE_ERROR,
- * the default limits): Go's string escaping, a validating skip that finds
+ * the default limits): a validating skip that finds
  * where a value ends, and string decoding (\u0000 refused). */
-void        _ec_json_append_string (GString *out, const char *s);
 const char *_ec_json_skip_ws       (const char *p, const char *end);
 const char *_ec_json_skip_value    (const char *p, const char *end,
                                     const char *start, GError **error);

@@ -626,7 +626,7 @@ ec_message_set_content_string (EcMessage *message, const char *text)
       return;
     }
   s = g_string_sized_new (strlen (text) + 2);
-  _ec_json_append_string (s, text);
+  ec_json_append_string (s, text);
   _ec_message_take_content (message, s->str, s->len);
   g_string_free (s, FALSE);
 }
@@ -638,6 +638,8 @@ ec_message_set_content_string (EcMessage *message, const char *text)
  * Gives the content as text the way KubeEdge's GetContentData does: the
  * string itself when the content is a JSON string (many KubeEdge payloads
  * are JSON documents inside a string), otherwise the content's JSON text.
+ * A string holding `\u0000`, which C text cannot hold, also comes back as
+ * its JSON text (docs/json.md).
  *
  * Returns: (transfer full): the text
  */

@@ -385,25 +385,25 @@ dt_parse_twin_update (const char *text, gsize length, GError **error)
   g_autoptr (DtTwinUpdate) u = twin_update_new ();
   g_autoptr (GString) key = g_string_new (NULL);
   g_autoptr (GString) tmp = g_string_new (NULL);
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
   gboolean ok = TRUE;
 
-  ec_json_scanner_init (&s, text, length, 0, 0, NULL);
-  if (!ec_json_scanner_object_begin (&s))
+  s = ec_json_scanner_new (text, length, 0, 0, NULL);
+  if (!ec_json_scanner_object_begin (s))
     ok = FALSE;
-  while (ok && ec_json_scanner_member (&s, &n, key))
+  while (ok && ec_json_scanner_member (s, &n, key))
     {
       if (strcmp (key->str, "event_id") == 0)
-        ok = scan_string (&s, tmp, &u->event_id);
+        ok = scan_string (s, tmp, &u->event_id);
       else if (strcmp (key->str, "timestamp") == 0)
-        ok = scan_int (&s, &u->timestamp, 0);
+        ok = scan_int (s, &u->timestamp, 0);
       else if (strcmp (key->str, "twin") == 0)
-        ok = scan_twin_map (&s, u, key, tmp);
+        ok = scan_twin_map (s, u, key, tmp);
       else
-        ok = ec_json_scanner_skip (&s);
+        ok = ec_json_scanner_skip (s);
     }
-  if (!ok || !ec_json_scanner_finish (&s))
+  if (!ok || !ec_json_scanner_finish (s))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, ERR_UNMARSHAL);
       return NULL;
@@ -426,32 +426,32 @@ gboolean
 dt_parse_base_text (const char *text, gsize length, char **event_id, GError **error)
 {
   g_autoptr (GString) key = g_string_new (NULL);
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
   gint64 ts;
   gboolean ok = TRUE;
 
   *event_id = NULL;
-  ec_json_scanner_init (&s, text, length, 0, 0, error);
-  if (ec_json_scanner_peek (&s) != '{')
+  s = ec_json_scanner_new (text, length, 0, 0, error);
+  if (ec_json_scanner_peek (s) != '{')
     {
-      if (ec_json_scanner_skip (&s) && ec_json_scanner_finish (&s))
+      if (ec_json_scanner_skip (s) && ec_json_scanner_finish (s))
         g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the payload is not a JSON object");
       return FALSE;
     }
-  ec_json_scanner_object_begin (&s);
-  while (ok && ec_json_scanner_member (&s, &n, key))
+  ec_json_scanner_object_begin (s);
+  while (ok && ec_json_scanner_member (s, &n, key))
     {
       if (strcmp (key->str, "event_id") == 0)
-        ok = scan_string (&s, key, event_id);
+        ok = scan_string (s, key, event_id);
       else if (strcmp (key->str, "timestamp") == 0)
-        ok = scan_int (&s, &ts, 0);
+        ok = scan_int (s, &ts, 0);
       else
-        ok = ec_json_scanner_skip (&s);
-      if (!ok && !ec_json_scanner_has_failed (&s))
-        ec_json_scanner_fail (&s, EC_JSON_ERROR_TYPE, "a member has the wrong type");
+        ok = ec_json_scanner_skip (s);
+      if (!ok && !ec_json_scanner_has_failed (s))
+        ec_json_scanner_fail (s, EC_JSON_ERROR_TYPE, "a member has the wrong type");
     }
-  if (!ec_json_scanner_finish (&s))
+  if (!ec_json_scanner_finish (s))
     {
       g_clear_pointer (event_id, g_free);
       return FALSE;
@@ -559,11 +559,11 @@ dt_parse_device (JsonNode *node, DtTwinUpdate **twins, GError **error)
       g_autoptr (GString) key = g_string_new (NULL);
       g_autoptr (GString) tmp = g_string_new (NULL);
       g_autofree char *text = json_to_string (json_object_get_member (o, "twin"), FALSE);
-      EcJsonScanner s;
+      g_autoptr (EcJsonScanner) s = NULL;
 
       u->event_id = g_strdup ("");
-      ec_json_scanner_init (&s, text, strlen (text), 0, 0, error);
-      if (!scan_twin_map (&s, u, key, tmp) || !ec_json_scanner_finish (&s))
+      s = ec_json_scanner_new (text, strlen (text), 0, 0, error);
+      if (!scan_twin_map (s, u, key, tmp) || !ec_json_scanner_finish (s))
         {
           dt_device_free (d);
           return NULL;

@@ -275,10 +275,11 @@ answer_from_application (WriteCall *c, JsonObject *app)
         ms_respond_bytes (msg, c->info->verb == MS_VERB_CREATE ? 201 : 200, g_steal_pointer (&body));
       else if (c->info->verb == MS_VERB_DELETE)
         {
-          g_autofree char *name = g_strescape (c->info->name, NULL);
+          g_autofree char *name = ec_json_escape (c->info->name);
+          g_autofree char *kind = ec_json_escape (c->res->resource);
           ms_respond_json (msg, 200, g_strdup_printf (
               "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\","
-              "\"details\":{\"name\":\"%s\",\"kind\":\"%s\"}}", name, c->res->resource));
+              "\"details\":{\"name\":%s,\"kind\":%s}}", name, kind));
         }
       else
         ms_respond_status (msg, 500, "InternalError",

@@ -133,7 +133,7 @@ test_json_output (void)
   DtVersion v = { -3, G_MAXINT64 };
   DtValue meta = { TRUE, NULL, TRUE, 0 };
 
-  dt_json_string (s, "a\"b\\c\n<>&\x01\xc3\xa9");
+  ec_json_append_string (s, "a\"b\\c\n<>&\x01\xc3\xa9");
   g_assert_cmpstr (s->str, ==, "\"a\\\"b\\\\c\\n\\u003c\\u003e\\u0026\\u0001\xc3\xa9\"");
   g_string_truncate (s, 0);
   dt_json_int (s, G_MININT64);

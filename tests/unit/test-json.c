@@ -6,6 +6,15 @@
 #include <math.h>
 #include <string.h>
 
+/* (re)starts the scanner s of the test */
+static EcJsonScanner *
+restart (EcJsonScanner *old, EcJsonScanner *fresh)
+{
+  ec_json_scanner_free (old);
+  return fresh;
+}
+#define SCAN(...) (s = restart (s, ec_json_scanner_new (__VA_ARGS__)))
+
 /* n opening brackets then n closing ones */
 static char *
 nested (guint n, gsize *len)
@@ -46,27 +55,27 @@ test_syntax (void)
       g_autoptr (GError) e1 = NULL;
       g_autoptr (GError) e2 = NULL;
       g_autoptr (GError) e3 = NULL;
-      EcJsonScanner s;
+      g_autoptr (EcJsonScanner) s = NULL;
       g_assert_false (ec_json_validate (bad[i], strlen (bad[i]), 0, 0, &e1));
       g_assert_error (e1, EC_JSON_ERROR, EC_JSON_ERROR_SYNTAX);
       g_assert_true (g_str_has_prefix (e1->message, "invalid JSON at byte "));
       g_assert_null (parse (bad[i], &e2));
       g_assert_error (e2, EC_JSON_ERROR, EC_JSON_ERROR_SYNTAX);
-      g_assert_true (ec_json_scanner_init (&s, bad[i], strlen (bad[i]), 0, 0, &e3));
-      g_assert_false (ec_json_scanner_skip (&s) && ec_json_scanner_finish (&s));
-      g_assert_true (ec_json_scanner_has_failed (&s));
+      g_assert_nonnull (SCAN (bad[i], strlen (bad[i]), 0, 0, &e3));
+      g_assert_false (ec_json_scanner_skip (s) && ec_json_scanner_finish (s));
+      g_assert_true (ec_json_scanner_has_failed (s));
       g_assert_error (e3, EC_JSON_ERROR, EC_JSON_ERROR_SYNTAX);
     }
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
     {
       g_autoptr (JsonNode) node = NULL;
-      EcJsonScanner s;
+      g_autoptr (EcJsonScanner) s = NULL;
       g_assert_true (ec_json_validate (good[i], strlen (good[i]), 0, 0, NULL));
       node = parse (good[i], NULL);
       g_assert_nonnull (node);
-      ec_json_scanner_init (&s, good[i], strlen (good[i]), 0, 0, NULL);
-      g_assert_true (ec_json_scanner_skip (&s));
-      g_assert_true (ec_json_scanner_finish (&s));
+      SCAN (good[i], strlen (good[i]), 0, 0, NULL);
+      g_assert_true (ec_json_scanner_skip (s));
+      g_assert_true (ec_json_scanner_finish (s));
     }
 }
 
@@ -104,7 +113,7 @@ test_depth_limit (void)
   g_autoptr (GString) objs = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) node = NULL;
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
 
   g_assert_true (ec_json_validate (at, strlen (at), 8, 0, NULL));
@@ -138,24 +147,24 @@ test_depth_limit (void)
   g_assert_false (ec_json_validate (objs->str, objs->len, 3, 0, NULL));
 
   /* the scanner: containers opened by hand and skipped ones add up */
-  ec_json_scanner_init (&s, at, strlen (at), 8, 0, NULL);
-  g_assert_true (ec_json_scanner_array_begin (&s));
-  g_assert_true (ec_json_scanner_element (&s, &n));
-  g_assert_true (ec_json_scanner_skip (&s));        /* 7 more levels: 8 in all */
-  g_assert_false (ec_json_scanner_element (&s, &n));
-  g_assert_true (ec_json_scanner_finish (&s));
+  SCAN (at, strlen (at), 8, 0, NULL);
+  g_assert_true (ec_json_scanner_array_begin (s));
+  g_assert_true (ec_json_scanner_element (s, &n));
+  g_assert_true (ec_json_scanner_skip (s));        /* 7 more levels: 8 in all */
+  g_assert_false (ec_json_scanner_element (s, &n));
+  g_assert_true (ec_json_scanner_finish (s));
   n = 0;
-  ec_json_scanner_init (&s, over, strlen (over), 8, 0, &error);
-  g_assert_true (ec_json_scanner_array_begin (&s));
-  g_assert_true (ec_json_scanner_element (&s, &n));
-  g_assert_false (ec_json_scanner_skip (&s));
+  SCAN (over, strlen (over), 8, 0, &error);
+  g_assert_true (ec_json_scanner_array_begin (s));
+  g_assert_true (ec_json_scanner_element (s, &n));
+  g_assert_false (ec_json_scanner_skip (s));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_DEPTH);
   g_clear_error (&error);
-  ec_json_scanner_init (&s, "[[1]]", 5, 1, 0, &error);
-  g_assert_true (ec_json_scanner_array_begin (&s));
+  SCAN ("[[1]]", 5, 1, 0, &error);
+  g_assert_true (ec_json_scanner_array_begin (s));
   n = 0;
-  g_assert_true (ec_json_scanner_element (&s, &n));
-  g_assert_false (ec_json_scanner_array_begin (&s));
+  g_assert_true (ec_json_scanner_element (s, &n));
+  g_assert_false (ec_json_scanner_array_begin (s));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_DEPTH);
 }
 
@@ -171,7 +180,7 @@ test_deep_nesting (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (EcMessage) m = NULL;
   g_autoptr (GString) wire = g_string_new ("{\"header\":{},\"route\":{},\"content\":");
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
 
   memset (open, '[', 1000000);
   g_assert_false (ec_json_validate (deep, len, 0, 0, &error));
@@ -183,8 +192,8 @@ test_deep_nesting (void)
   g_assert_null (ec_json_parse (open, 1000000, 0, 0, &error));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_DEPTH);
   g_clear_error (&error);
-  ec_json_scanner_init (&s, deep, len, 0, 0, &error);
-  g_assert_false (ec_json_scanner_skip (&s));
+  SCAN (deep, len, 0, 0, &error);
+  g_assert_false (ec_json_scanner_skip (s));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_DEPTH);
   g_clear_error (&error);
 
@@ -212,7 +221,7 @@ test_size_limit (void)
   gsize n = strlen (doc);
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) node = NULL;
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
 
   g_assert_true (ec_json_validate (doc, n, 0, n, NULL));
   g_assert_false (ec_json_validate (doc, n, 0, n - 1, &error));
@@ -224,11 +233,11 @@ test_size_limit (void)
   g_assert_null (ec_json_parse (doc, n, 0, n - 1, &error));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_SIZE);
   g_clear_error (&error);
-  g_assert_false (ec_json_scanner_init (&s, doc, n, 0, n - 1, &error));
+  SCAN (doc, n, 0, n - 1, &error);
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_SIZE);
-  g_assert_true (ec_json_scanner_has_failed (&s));
-  g_assert_false (ec_json_scanner_skip (&s));
-  g_assert_cmpint (ec_json_scanner_peek (&s), ==, 0);
+  g_assert_true (ec_json_scanner_has_failed (s));
+  g_assert_false (ec_json_scanner_skip (s));
+  g_assert_cmpint (ec_json_scanner_peek (s), ==, 0);
   g_clear_error (&error);
 
   /* 0 is the default, 64 MiB: the length alone decides (no byte past
@@ -248,7 +257,7 @@ test_nul (void)
   g_autoptr (GString) out = g_string_new (NULL);
   g_autoptr (EcMessage) m = NULL;
   g_autofree char *wire = NULL;
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
   gsize len;
 
@@ -268,14 +277,14 @@ test_nul (void)
   g_clear_error (&error);
 
   /* the scanner: skipping keeps it, decoding refuses it */
-  ec_json_scanner_init (&s, doc, strlen (doc), 0, 0, NULL);
-  g_assert_true (ec_json_scanner_skip (&s));
-  g_assert_true (ec_json_scanner_finish (&s));
-  ec_json_scanner_init (&s, doc, strlen (doc), 0, 0, &error);
-  g_assert_true (ec_json_scanner_object_begin (&s));
-  g_assert_true (ec_json_scanner_member (&s, &n, out));
+  SCAN (doc, strlen (doc), 0, 0, NULL);
+  g_assert_true (ec_json_scanner_skip (s));
+  g_assert_true (ec_json_scanner_finish (s));
+  SCAN (doc, strlen (doc), 0, 0, &error);
+  g_assert_true (ec_json_scanner_object_begin (s));
+  g_assert_true (ec_json_scanner_member (s, &n, out));
   g_assert_cmpstr (out->str, ==, "k");
-  g_assert_false (ec_json_scanner_string (&s, out));
+  g_assert_false (ec_json_scanner_string (s, out));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_NUL);
   g_clear_error (&error);
 
@@ -324,7 +333,7 @@ test_numbers (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) n = NULL;
   g_autoptr (GString) big = g_string_new ("1");
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
   gint64 v;
 
   n = parse ("9223372036854775807", NULL);
@@ -365,25 +374,25 @@ test_numbers (void)
   g_assert_true (ec_json_validate ("1e400", 5, 0, 0, NULL));
 
   /* the scanner's int64: Go's rules for an int64 field */
-  ec_json_scanner_init (&s, "9223372036854775807", 19, 0, 0, NULL);
-  g_assert_true (ec_json_scanner_int64 (&s, &v));
+  SCAN ("9223372036854775807", 19, 0, 0, NULL);
+  g_assert_true (ec_json_scanner_int64 (s, &v));
   g_assert_cmpint (v, ==, G_MAXINT64);
-  ec_json_scanner_init (&s, "-9223372036854775808", 20, 0, 0, NULL);
-  g_assert_true (ec_json_scanner_int64 (&s, &v));
+  SCAN ("-9223372036854775808", 20, 0, 0, NULL);
+  g_assert_true (ec_json_scanner_int64 (s, &v));
   g_assert_cmpint (v, ==, G_MININT64);
-  ec_json_scanner_init (&s, "9223372036854775808", 19, 0, 0, &error);
-  g_assert_false (ec_json_scanner_int64 (&s, &v));
+  SCAN ("9223372036854775808", 19, 0, 0, &error);
+  g_assert_false (ec_json_scanner_int64 (s, &v));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_RANGE);
   g_clear_error (&error);
-  ec_json_scanner_init (&s, "99999999999999999999999", 23, 0, 0, &error);
-  g_assert_false (ec_json_scanner_int64 (&s, &v));
+  SCAN ("99999999999999999999999", 23, 0, 0, &error);
+  g_assert_false (ec_json_scanner_int64 (s, &v));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_RANGE);
   g_clear_error (&error);
   for (guint i = 0; i < 3; i++)
     {
       const char *not_int[] = { "1.0", "1e3", "\"1\"" };
-      ec_json_scanner_init (&s, not_int[i], strlen (not_int[i]), 0, 0, &error);
-      g_assert_false (ec_json_scanner_int64 (&s, &v));
+      SCAN (not_int[i], strlen (not_int[i]), 0, 0, &error);
+      g_assert_false (ec_json_scanner_int64 (s, &v));
       g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_TYPE);
       g_clear_error (&error);
     }
@@ -434,69 +443,69 @@ test_scanner (void)
   g_autoptr (GString) key = g_string_new (NULL);
   g_autoptr (GString) val = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
-  EcJsonScanner s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0, m = 0, items = 0;
   gint64 num = 0;
   gboolean ok = FALSE;
 
-  g_assert_true (ec_json_scanner_init (&s, doc, strlen (doc), 0, 0, &error));
-  g_assert_cmpint (ec_json_scanner_peek (&s), ==, '{');
-  g_assert_true (ec_json_scanner_object_begin (&s));
-  while (ec_json_scanner_member (&s, &n, key))
+  g_assert_nonnull (SCAN (doc, strlen (doc), 0, 0, &error));
+  g_assert_cmpint (ec_json_scanner_peek (s), ==, '{');
+  g_assert_true (ec_json_scanner_object_begin (s));
+  while (ec_json_scanner_member (s, &n, key))
     {
       if (strcmp (key->str, "name") == 0)
-        g_assert_true (ec_json_scanner_string (&s, val));
+        g_assert_true (ec_json_scanner_string (s, val));
       else if (strcmp (key->str, "n") == 0)
-        g_assert_true (ec_json_scanner_int64 (&s, &num));
+        g_assert_true (ec_json_scanner_int64 (s, &num));
       else if (strcmp (key->str, "ok") == 0)
-        g_assert_true (ec_json_scanner_bool (&s, &ok));
+        g_assert_true (ec_json_scanner_bool (s, &ok));
       else if (strcmp (key->str, "list") == 0)
         {
-          g_assert_true (ec_json_scanner_array_begin (&s));
-          while (ec_json_scanner_element (&s, &m))
+          g_assert_true (ec_json_scanner_array_begin (s));
+          while (ec_json_scanner_element (s, &m))
             {
               items++;
-              g_assert_true (ec_json_scanner_skip (&s));
+              g_assert_true (ec_json_scanner_skip (s));
             }
         }
       else if (strcmp (key->str, "nil") == 0)
-        g_assert_true (ec_json_scanner_null (&s));
+        g_assert_true (ec_json_scanner_null (s));
       else
-        g_assert_true (ec_json_scanner_skip (&s));
+        g_assert_true (ec_json_scanner_skip (s));
     }
-  g_assert_false (ec_json_scanner_has_failed (&s));
-  g_assert_true (ec_json_scanner_finish (&s));
+  g_assert_false (ec_json_scanner_has_failed (s));
+  g_assert_true (ec_json_scanner_finish (s));
   g_assert_no_error (error);
   g_assert_cmpuint (n, ==, 6);
   g_assert_cmpuint (items, ==, 3);
   g_assert_cmpstr (val->str, ==, "n\xc3\xa9");
   g_assert_cmpint (num, ==, 7);
   g_assert_true (ok);
-  g_assert_cmpuint (ec_json_scanner_get_offset (&s), ==, strlen (doc));
+  g_assert_cmpuint (ec_json_scanner_get_offset (s), ==, strlen (doc));
 
   /* a wrong type is a type error with the offset; the failure sticks */
-  ec_json_scanner_init (&s, "{\"a\":[1]}", 9, 0, 0, &error);
+  SCAN ("{\"a\":[1]}", 9, 0, 0, &error);
   n = 0;
-  g_assert_true (ec_json_scanner_object_begin (&s));
-  g_assert_true (ec_json_scanner_member (&s, &n, key));
-  g_assert_false (ec_json_scanner_string (&s, val));
+  g_assert_true (ec_json_scanner_object_begin (s));
+  g_assert_true (ec_json_scanner_member (s, &n, key));
+  g_assert_false (ec_json_scanner_string (s, val));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_TYPE);
   g_assert_cmpstr (error->message, ==, "invalid JSON at byte 5: expected a string");
-  g_assert_false (ec_json_scanner_skip (&s));
-  g_assert_false (ec_json_scanner_finish (&s));
+  g_assert_false (ec_json_scanner_skip (s));
+  g_assert_false (ec_json_scanner_finish (s));
   g_clear_error (&error);
-  ec_json_scanner_init (&s, "[1]", 3, 0, 0, &error);
-  g_assert_false (ec_json_scanner_object_begin (&s));
+  SCAN ("[1]", 3, 0, 0, &error);
+  g_assert_false (ec_json_scanner_object_begin (s));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_TYPE);
   g_clear_error (&error);
-  ec_json_scanner_init (&s, "{} x", 4, 0, 0, &error);
-  g_assert_true (ec_json_scanner_skip (&s));
-  g_assert_false (ec_json_scanner_finish (&s));
+  SCAN ("{} x", 4, 0, 0, &error);
+  g_assert_true (ec_json_scanner_skip (s));
+  g_assert_false (ec_json_scanner_finish (s));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_SYNTAX);
   g_clear_error (&error);
   /* a caller's own check */
-  ec_json_scanner_init (&s, "[]", 2, 0, 0, &error);
-  g_assert_false (ec_json_scanner_fail (&s, EC_JSON_ERROR_RANGE, "too many"));
+  SCAN ("[]", 2, 0, 0, &error);
+  g_assert_false (ec_json_scanner_fail (s, EC_JSON_ERROR_RANGE, "too many"));
   g_assert_error (error, EC_JSON_ERROR, EC_JSON_ERROR_RANGE);
   g_assert_cmpstr (error->message, ==, "invalid JSON at byte 0: too many");
 }
