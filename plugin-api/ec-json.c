@@ -732,7 +732,12 @@ ec_json_scanner_new (const char *buf, gsize len, guint max_depth, gsize max_size
 {
   EcJsonScanner *s = g_new0 (EcJsonScanner, 1);
 
-  g_return_val_if_fail (buf != NULL || len == 0, s);
+  if (buf == NULL && len > 0)
+    {
+      g_critical ("ec_json_scanner_new: no text but a length of %" G_GSIZE_FORMAT, len);
+      s->failed = TRUE;
+      return s;
+    }
   s->p = s->start = buf;
   s->end = buf + len;
   s->error = error;
