@@ -125,6 +125,14 @@ class ConstantsTest(unittest.TestCase):
         self.assertEqual(int(EdgeCore.BusError.CLOSED), 4)
 
 
+class EndpointApiTest(unittest.TestCase):
+    def test_flow_control_is_introspected(self):
+        # libedgecore 1.1: waiting sends, pause/resume, group drops by name
+        for name in ("send_when_ready", "send_to_group_when_ready", "send_to_group_full",
+                     "get_waiting", "pause", "resume", "is_paused"):
+            self.assertTrue(callable(getattr(EdgeCore.Endpoint, name, None)), name)
+
+
 class MessageTest(unittest.TestCase):
     def test_new(self):
         before = GLib.get_real_time() // 1000
