@@ -107,7 +107,7 @@ struct _Call {
 struct _EcBus {
   GSource       *source;
   GMainContext  *context;
-  GThread       *owner;
+  const char    *owner;        /* the main loop's thread: its thread_mark */
   guint          queue_limit;
   GHashTable    *members;      /* name -> Member */
   GHashTable    *groups;       /* group -> GPtrArray of Member */
@@ -124,6 +124,16 @@ struct _EcBus {
   gint           remote_ready; /* another thread queued something (atomic) */
   guint64        remote_unroutable;
 };
+
+/* One byte per thread: its address tells the threads apart, more cheaply
+ * than g_thread_self() on every send. */
+static _Thread_local char thread_mark;
+
+static inline gboolean
+on_owner_thread (EcBus *bus)
+{
+  return bus->owner == &thread_mark;
+}
 
 /* Publishes a member's queue length to other threads' sends. */
 #define PUBLISH_LEN(m) __atomic_store_n (&(m)->len_seen, (m)->len, __ATOMIC_RELAXED)
@@ -639,7 +649,7 @@ ec_bus_new (GMainContext *context, guint queue_limit)
   EcBus *bus = g_new0 (EcBus, 1);
   BusSource *src;
   bus->context = context ? g_main_context_ref (context) : g_main_context_ref_thread_default ();
-  bus->owner = g_thread_self ();
+  bus->owner = &thread_mark;
   bus->queue_limit = CLAMP (queue_limit, 1, G_MAXINT32);
   bus->wait_limit = (guint) MIN ((guint64) bus->queue_limit * WAIT_LIMIT_FACTOR, G_MAXINT32);
   g_mutex_init (&bus->lock);
@@ -935,7 +945,7 @@ bus_send_full (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *m
   EcBus *bus = sender->bus;
   guint n = 0;
 
-  if (G_UNLIKELY (g_thread_self () != bus->owner))
+  if (G_UNLIKELY (!on_owner_thread (bus)))
     return remote_send (sender, kind, target, msg, n_delivered, dropped, error);
   if (G_UNLIKELY (sender->removed))
     return left_the_bus (sender, error);
@@ -1075,7 +1085,7 @@ bus_send_when_ready (EcEndpoint *ep, EcSendKind kind, const char *target, EcMess
       destroy (user_data);
       destroy = NULL;
     }
-  if (G_UNLIKELY (g_thread_self () != bus->owner))
+  if (G_UNLIKELY (!on_owner_thread (bus)))
     {
       g_critical ("ec_endpoint_send_when_ready() called outside the main loop's thread");
       g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED,
@@ -1164,7 +1174,7 @@ static void
 bus_set_paused (EcEndpoint *ep, gboolean paused)
 {
   Member *m = (Member *) ep;
-  if (G_UNLIKELY (g_thread_self () != m->bus->owner))
+  if (G_UNLIKELY (!on_owner_thread (m->bus)))
     {
       g_critical ("ec_endpoint_pause() or ec_endpoint_resume() called outside the main loop's thread");
       return;
@@ -1213,7 +1223,7 @@ bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
   GError *error = NULL;
   Call *call;
 
-  if (G_UNLIKELY (g_thread_self () != bus->owner))
+  if (G_UNLIKELY (!on_owner_thread (bus)))
     {
       DeferredCall *d = g_new0 (DeferredCall, 1);
       if (!ec_message_is_frozen (msg))
@@ -1262,7 +1272,7 @@ bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
   const char *parent = ec_message_get_parent_id (reply);
   Call *call;
 
-  if (G_UNLIKELY (g_thread_self () != bus->owner))
+  if (G_UNLIKELY (!on_owner_thread (bus)))
     {
       g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED,
                    _("replies must be sent from the main loop"));
@@ -1286,7 +1296,7 @@ static gboolean
 bus_is_awaited (EcEndpoint *ep, const char *parent_msg_id)
 {
   EcBus *bus = ((Member *) ep)->bus;
-  if (G_UNLIKELY (g_thread_self () != bus->owner))
+  if (G_UNLIKELY (!on_owner_thread (bus)))
     {
       g_critical ("ec_endpoint_is_awaited() called outside the main loop's thread");
       return FALSE;
