@@ -71,7 +71,6 @@ struct _SendOp {
   guint          pending;      /* receivers it still waits for, +1 while being sent */
   GPtrArray     *failed;       /* names of the receivers that did not get it */
   gint           code;         /* the EcBusError of the first failure */
-  SendOp        *next_done;
 };
 
 typedef struct {
@@ -117,7 +116,7 @@ struct _EcBus {
   GHashTable    *calls;        /* msg_id -> Call */
   GPtrArray     *heap;         /* Call*, by deadline */
   Call          *done_head, *done_tail;
-  SendOp        *sent_head, *sent_tail;  /* waiting sends done, callbacks to run */
+  GQueue         sent;         /* SendOp* done, their callbacks to run */
   guint64        unroutable;
   guint          wait_limit;   /* per sender and receiver */
   GMutex         lock;         /* name tables (writes), remote lists */
@@ -351,14 +350,8 @@ send_op_step (EcBus *bus, SendOp *op, Member *failed_to, EcBusError code)
         }
       g_ptr_array_add (op->failed, g_strdup (failed_to->ep.name));
     }
-  if (--op->pending > 0)
-    return;
-  op->next_done = NULL;
-  if (bus->sent_tail)
-    bus->sent_tail->next_done = op;
-  else
-    bus->sent_head = op;
-  bus->sent_tail = op;
+  if (--op->pending == 0)
+    g_queue_push_tail (&bus->sent, op);
 }
 
 /* Runs the callbacks of the waiting sends that are done, unless their
@@ -366,12 +359,9 @@ send_op_step (EcBus *bus, SendOp *op, Member *failed_to, EcBusError code)
 static void
 run_sent (EcBus *bus)
 {
-  while (bus->sent_head)
+  SendOp *op;
+  while ((op = g_queue_pop_head (&bus->sent)))
     {
-      SendOp *op = bus->sent_head;
-      bus->sent_head = op->next_done;
-      if (!bus->sent_head)
-        bus->sent_tail = NULL;
       if (!op->sender->removed)
         {
           g_autoptr (GError) error = NULL;
@@ -550,7 +540,7 @@ static gboolean
 bus_source_prepare (GSource *source, gint *timeout)
 {
   EcBus *bus = ((BusSource *) source)->bus;
-  if (bus->ready_head || bus->done_head || bus->sent_head || g_atomic_int_get (&bus->remote_ready))
+  if (bus->ready_head || bus->done_head || bus->sent.length || g_atomic_int_get (&bus->remote_ready))
     {
       *timeout = 0;
       return TRUE;
@@ -574,7 +564,7 @@ static gboolean
 bus_source_check (GSource *source)
 {
   EcBus *bus = ((BusSource *) source)->bus;
-  return bus->ready_head || bus->done_head || bus->sent_head
+  return bus->ready_head || bus->done_head || bus->sent.length
          || g_atomic_int_get (&bus->remote_ready)
          || (bus->heap->len > 0
              && ((Call *) bus->heap->pdata[0])->deadline <= g_source_get_time (source));
@@ -694,12 +684,7 @@ ec_bus_free (EcBus *bus)
     ((Member *) bus->all->pdata[i])->removed = TRUE;
   for (guint i = 0; i < bus->all->len; i++)
     drop_waiting (bus, bus->all->pdata[i]);
-  while (bus->sent_head)
-    {
-      SendOp *op = bus->sent_head;
-      bus->sent_head = op->next_done;
-      send_op_free (op);
-    }
+  g_queue_clear_full (&bus->sent, (GDestroyNotify) send_op_free);
   g_hash_table_unref (bus->calls);
   g_ptr_array_unref (bus->heap);
   for (guint i = 0; i < bus->all->len; i++)
