@@ -841,6 +841,65 @@ test_thread_send_unknown (Fixture *f, gconstpointer unused)
   g_assert_cmpuint (ec_bus_get_unroutable (f->bus), ==, 1);
 }
 
+/* A group member leaves while the group send waits for it: the callback
+ * runs once, naming that member; the others have the message. */
+static void
+test_group_when_ready_member_leaves (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  ec_endpoint_pause (f->b.ep);
+  for (int i = 0; i < 4; i++)
+    g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+  g_assert_true (ec_endpoint_send_to_group_when_ready (f->a.ep, "g2", m, on_sent, &r, NULL, NULL));
+  drain ();
+  g_assert_cmpuint (f->c.got->len, ==, 1);
+  g_assert_cmpint (r.runs, ==, 0);
+  ec_bus_remove_member (f->bus, f->b.ep);
+  drain ();
+  g_assert_cmpint (r.runs, ==, 1);
+  g_assert_error (r.error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED);
+  g_assert_nonnull (strstr (r.error->message, "b left the bus"));
+  g_clear_error (&r.error);
+}
+
+static void
+resend_from_callback (EcEndpoint *ep, EcMessage *msg, const GError *error, gpointer data)
+{
+  SendResult *r = data;
+  on_sent (ep, msg, error, data);
+  if (r->runs < 20)
+    {
+      g_autoptr (EcMessage) next = numbered ("a", r->runs + 4);
+      g_assert_true (ec_endpoint_send_when_ready (ep, "b", next, resend_from_callback, r, NULL, NULL));
+    }
+}
+
+/* A callback may send again (each send's callback runs later, from the
+ * main loop); the order holds. */
+static void
+test_when_ready_send_from_callback (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  for (int i = 0; i < 4; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+    }
+  {
+    g_autoptr (EcMessage) m = numbered ("a", 4);
+    g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", m, resend_from_callback, &r, NULL, NULL));
+  }
+  for (int i = 0; i < 200 && r.runs < 20; i++)
+    drain ();
+  drain ();
+  g_assert_cmpint (r.runs, ==, 20);
+  g_assert_cmpint (r.errors, ==, 0);
+  g_assert_cmpuint (f->b.got->len, ==, 24);
+  for (guint i = 0; i < f->b.got->len; i++)
+    g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, (int) i);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -871,6 +930,8 @@ main (int argc, char **argv)
   ADD ("group-full-names-dropped", test_group_full_names_dropped, 2);
   ADD ("when-ready/group", test_group_when_ready, 4);
   ADD ("when-ready/bounded", test_when_ready_bounded, 1);
+  ADD ("when-ready/group-member-leaves", test_group_when_ready_member_leaves, 4);
+  ADD ("when-ready/send-from-callback", test_when_ready_send_from_callback, 4);
   ADD ("thread-send-bounded", test_thread_send_bounded, 8);
   ADD ("thread-send-unknown", test_thread_send_unknown, 8);
   return g_test_run ();
