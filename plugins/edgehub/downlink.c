@@ -4,8 +4,8 @@
  * receiver's bus queue is full, the message waits for room on the bus's
  * side (ec_endpoint_send_when_ready: in order, one queue per receiver, so a
  * full metamanager does not hold up devicetwin); past the bus's bound it is
- * dropped (the cloud resends what is not acked), logged at most once per
- * LOG_EVERY_S. */
+ * dropped (the cloud resends what is not acked), logged through the
+ * rate-limited log (a line per 10 s at most, with the count). */
 #include "edgehub-private.h"
 #include "classify.h"
 
