@@ -9,6 +9,9 @@
  * bus.oneway_fresh  a sends a new ec_message_new() each time
  * bus.call          a calls b (b answers with ec_endpoint_respond), 256 in flight
  * bus.call_serial   the same with 1 call in flight
+ * bus.oneway_waiting a sends the frozen message with ec_endpoint_send_when_ready,
+ *                   keeping 1024 waiting on its side behind b's full queue:
+ *                   the bus moves them in as b's batches make room
  *
  * The sender never overruns the bounded queue: an idle source at the bus's
  * priority sends until a send fails with EC_BUS_ERROR_QUEUE_FULL, then
@@ -50,6 +53,7 @@ typedef struct {
 
   /* oneway */
   EcMessage    *frozen;         /* NULL: a fresh message per send */
+  gboolean      waiting;        /* send with ec_endpoint_send_when_ready */
   guint64       delivered;      /* in b's handler */
   guint64       send_failures;  /* QUEUE_FULL seen by the sender */
   guint64       other_errors;
@@ -167,7 +171,18 @@ oneway_fill (gpointer data)
       g_main_loop_quit (b->loop);
       return G_SOURCE_REMOVE;
     }
-  for (;;)
+  while (b->waiting && ec_endpoint_get_waiting (b->a, "b") < QUEUE_LIMIT)
+    {
+      GError *error = NULL;
+      if (!ec_endpoint_send_when_ready (b->a, "b", b->frozen, NULL, NULL, NULL, &error))
+        {
+          g_printerr ("bench-bus: waiting send failed: %s\n", error->message);
+          b->other_errors++;
+          g_error_free (error);
+          break;
+        }
+    }
+  for (; !b->waiting;)
     {
       GError *error = NULL;
       gboolean ok;
@@ -196,12 +211,13 @@ oneway_fill (gpointer data)
 }
 
 static double
-run_oneway (const char *name, gboolean fresh)
+run_oneway (const char *name, gboolean fresh, gboolean waiting)
 {
   Bench b;
   double rate;
   GSource *idle;
   bench_setup (&b);
+  b.waiting = waiting;
   if (!fresh)
     {
       b.frozen = ec_message_new ("a", "bench", EC_OP_UPDATE, "default/bench/x");
@@ -302,13 +318,19 @@ report (const char *name, const char *unit, double (*run) (const char *, guint),
 static double
 run_oneway_frozen (const char *name, guint unused)
 {
-  return run_oneway (name, FALSE);
+  return run_oneway (name, FALSE, FALSE);
+}
+
+static double
+run_oneway_waiting (const char *name, guint unused)
+{
+  return run_oneway (name, FALSE, TRUE);
 }
 
 static double
 run_oneway_fresh (const char *name, guint unused)
 {
-  return run_oneway (name, TRUE);
+  return run_oneway (name, TRUE, FALSE);
 }
 
 int
@@ -333,6 +355,7 @@ main (int argc, char **argv)
 
   report ("bus.oneway", "msg/s", run_oneway_frozen, 0);
   report ("bus.oneway_fresh", "msg/s", run_oneway_fresh, 0);
+  report ("bus.oneway_waiting", "msg/s", run_oneway_waiting, 0);
   report ("bus.call", "roundtrips/s", run_call, 256);
   report ("bus.call_serial", "roundtrips/s", run_call, 1);
   g_strfreev (opt_only);

@@ -18,7 +18,8 @@ typedef struct {
   guint64     out;         /* messages it sent that were queued */
   guint64     dropped;     /* messages for it refused because its queue was full */
   guint64     unroutable;  /* messages it sent to unknown destinations */
-  guint       queued;      /* messages waiting for it now */
+  guint       queued;      /* messages in its queue now */
+  guint       waiting;     /* messages it sent that wait for room in others' queues */
 } EcBusMemberInfo;
 
 EcBus      *ec_bus_new             (GMainContext *context, guint queue_limit);

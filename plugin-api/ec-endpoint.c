@@ -39,10 +39,13 @@ ec_endpoint_get_group (EcEndpoint *endpoint)
  * @error: where to put an error
  *
  * Queues @message for the module named @module. It is delivered later from
- * the main loop.
+ * the main loop. It fails at once when the receiver's queue is full, and
+ * when messages of this sender sent with ec_endpoint_send_when_ready() still
+ * wait for @module (it must not overtake them). From another thread than
+ * the main loop's the same limit applies.
  *
- * Returns: %TRUE if queued; %FALSE with %EC_BUS_ERROR_UNKNOWN_DESTINATION or
- *   %EC_BUS_ERROR_QUEUE_FULL
+ * Returns: %TRUE if queued; %FALSE with %EC_BUS_ERROR_UNKNOWN_DESTINATION,
+ *   %EC_BUS_ERROR_QUEUE_FULL or %EC_BUS_ERROR_CLOSED (the sender left)
  */
 gboolean
 ec_endpoint_send (EcEndpoint *endpoint, const char *module, EcMessage *message,
@@ -60,6 +63,8 @@ ec_endpoint_send (EcEndpoint *endpoint, const char *module, EcMessage *message,
  * @error: where to put an error
  *
  * Queues @message for every member of @group, the sender too if it is one.
+ * A member whose queue is full drops it (ec_endpoint_send_to_group_full()
+ * says which).
  *
  * Returns: %TRUE if at least one member got it
  */
@@ -178,4 +183,183 @@ ec_endpoint_is_awaited (EcEndpoint *endpoint, const char *parent_msg_id)
   if (!parent_msg_id || !*parent_msg_id)
     return FALSE;
   return endpoint->ops->is_awaited (endpoint, parent_msg_id);
+}
+
+/**
+ * ec_endpoint_send_to_group_full:
+ * @endpoint: the sender
+ * @group: the receiving group
+ * @message: the message; it is frozen by the send
+ * @n_delivered: (out) (optional): how many members it was queued for
+ * @dropped: (out) (optional) (array zero-terminated=1) (transfer full) (nullable):
+ *   the module names of the members whose queue was full and that dropped
+ *   it, or %NULL when none did
+ * @error: where to put an error
+ *
+ * Like ec_endpoint_send_to_group(), and says which members dropped the
+ * message. Each of them counts it as dropped.
+ *
+ * Returns: %TRUE if at least one member got it; %FALSE with
+ *   %EC_BUS_ERROR_UNKNOWN_DESTINATION or %EC_BUS_ERROR_QUEUE_FULL (every
+ *   member dropped it: @dropped names them all)
+ */
+gboolean
+ec_endpoint_send_to_group_full (EcEndpoint *endpoint, const char *group, EcMessage *message,
+                                guint *n_delivered, char ***dropped, GError **error)
+{
+  g_autoptr (GPtrArray) names = NULL;
+  gboolean ok;
+  g_return_val_if_fail (endpoint != NULL && group != NULL && message != NULL, FALSE);
+  if (dropped)
+    names = g_ptr_array_new_with_free_func (g_free);
+  if (n_delivered)
+    *n_delivered = 0;
+  ok = endpoint->ops->send_full (endpoint, EC_SEND_GROUP, group, message, n_delivered,
+                                 names, error);
+  if (dropped)
+    {
+      if (names->len > 0)
+        {
+          g_ptr_array_add (names, NULL);
+          *dropped = (char **) g_ptr_array_steal (names, NULL);
+        }
+      else
+        *dropped = NULL;
+    }
+  return ok;
+}
+
+/**
+ * ec_endpoint_send_when_ready:
+ * @endpoint: the sender
+ * @module: the receiving module's name
+ * @message: the message; it is frozen by the send
+ * @callback: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   told when @message entered the receiver's queue, or could not
+ * @user_data: data for @callback
+ * @destroy: (nullable): frees @user_data once @callback ran (or will not)
+ * @error: where to put an error
+ *
+ * Queues @message for @module, waiting for room when its queue is full:
+ * then @message waits on the sender's side, in a queue of its own for that
+ * receiver, and moves into the receiver's queue as soon as it has room.
+ * The order of the messages from this sender to @module holds across
+ * ec_endpoint_send() and this function: while messages wait for @module, a
+ * plain ec_endpoint_send() to it fails with %EC_BUS_ERROR_QUEUE_FULL rather
+ * than overtake them. At most 64 times the bus queue limit
+ * (`bus-queue-length`) messages wait for one receiver.
+ *
+ * When @callback is given it runs exactly once, on the main loop and never
+ * inside this call: with no error once @message is in the receiver's
+ * queue, or with %EC_BUS_ERROR_CLOSED when the receiver left the bus
+ * before it had room. If the sender leaves the bus first, @callback does
+ * not run and @destroy still does. Call it from the main loop's thread
+ * only.
+ *
+ * Returns: %TRUE if @message was queued or waits; %FALSE with
+ *   %EC_BUS_ERROR_UNKNOWN_DESTINATION, %EC_BUS_ERROR_QUEUE_FULL (too many
+ *   messages already wait for @module) or %EC_BUS_ERROR_CLOSED, and then
+ *   @callback does not run (@destroy does)
+ */
+gboolean
+ec_endpoint_send_when_ready (EcEndpoint *endpoint, const char *module, EcMessage *message,
+                             EcSendDoneFunc callback, gpointer user_data, GDestroyNotify destroy,
+                             GError **error)
+{
+  g_return_val_if_fail (endpoint != NULL && module != NULL && message != NULL, FALSE);
+  return endpoint->ops->send_when_ready (endpoint, EC_SEND_MODULE, module, message, callback,
+                                         user_data, destroy, error);
+}
+
+/**
+ * ec_endpoint_send_to_group_when_ready:
+ * @endpoint: the sender
+ * @group: the receiving group
+ * @message: the message; it is frozen by the send
+ * @callback: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   told when @message entered every member's queue, or could not
+ * @user_data: data for @callback
+ * @destroy: (nullable): frees @user_data once @callback ran (or will not)
+ * @error: where to put an error
+ *
+ * ec_endpoint_send_when_ready() to every member of @group (the sender too
+ * if it is one); each member has its own waiting queue. @callback runs once
+ * when @message is in every member's queue (no error) or when some member
+ * could not get it (the error names them): it left the bus, or too many
+ * messages already waited for it.
+ *
+ * Returns: %TRUE if at least one member got it or waits for it
+ */
+gboolean
+ec_endpoint_send_to_group_when_ready (EcEndpoint *endpoint, const char *group, EcMessage *message,
+                                      EcSendDoneFunc callback, gpointer user_data,
+                                      GDestroyNotify destroy, GError **error)
+{
+  g_return_val_if_fail (endpoint != NULL && group != NULL && message != NULL, FALSE);
+  return endpoint->ops->send_when_ready (endpoint, EC_SEND_GROUP, group, message, callback,
+                                         user_data, destroy, error);
+}
+
+/**
+ * ec_endpoint_get_waiting:
+ * @endpoint: the sender
+ * @module: (nullable): a receiving module's name, or %NULL for all
+ *
+ * Counts the messages of ec_endpoint_send_when_ready() and
+ * ec_endpoint_send_to_group_when_ready() that wait for room in @module's
+ * queue (or in any queue). A message sent to a group counts once per member
+ * it waits for.
+ *
+ * Returns: how many messages wait
+ */
+guint
+ec_endpoint_get_waiting (EcEndpoint *endpoint, const char *module)
+{
+  g_return_val_if_fail (endpoint != NULL, 0);
+  return endpoint->ops->get_waiting (endpoint, module);
+}
+
+/**
+ * ec_endpoint_pause:
+ * @endpoint: the receiver
+ *
+ * Stops delivering messages to @endpoint, from the next message on (it may
+ * be called from its own handler). Messages sent to it keep queueing, up to
+ * the queue limit; then plain sends to it fail with
+ * %EC_BUS_ERROR_QUEUE_FULL and waiting sends wait. Replies to its sync
+ * calls still arrive. Pausing a paused endpoint does nothing. Main loop
+ * only.
+ */
+void
+ec_endpoint_pause (EcEndpoint *endpoint)
+{
+  g_return_if_fail (endpoint != NULL);
+  endpoint->ops->set_paused (endpoint, TRUE);
+}
+
+/**
+ * ec_endpoint_resume:
+ * @endpoint: the receiver
+ *
+ * Restarts the deliveries stopped by ec_endpoint_pause(), in order, from
+ * the main loop (never inside this call). Main loop only.
+ */
+void
+ec_endpoint_resume (EcEndpoint *endpoint)
+{
+  g_return_if_fail (endpoint != NULL);
+  endpoint->ops->set_paused (endpoint, FALSE);
+}
+
+/**
+ * ec_endpoint_is_paused:
+ * @endpoint: an endpoint
+ *
+ * Returns: %TRUE if ec_endpoint_pause() stopped its deliveries
+ */
+gboolean
+ec_endpoint_is_paused (EcEndpoint *endpoint)
+{
+  g_return_val_if_fail (endpoint != NULL, FALSE);
+  return endpoint->ops->is_paused (endpoint);
 }

@@ -22,9 +22,19 @@ G_BEGIN_DECLS
  * a send to a full queue fails with %EC_BUS_ERROR_QUEUE_FULL and is counted
  * as dropped on the receiver.
  *
- * Sends and calls may be made from any thread; those from other threads
- * than the main loop's are passed to it. Replies (ec_endpoint_respond())
- * must be sent, and ec_endpoint_is_awaited() asked, from the main loop.
+ * Flow control: ec_endpoint_send_when_ready() does not fail on a full queue;
+ * the message waits on the sender's side, in a queue of its own for each
+ * receiver (so one full receiver holds up nothing sent to others), and
+ * enters the receiver's queue as soon as it has room. A receiver stops its
+ * own deliveries with ec_endpoint_pause() and restarts them with
+ * ec_endpoint_resume(); meanwhile its queue fills up and its senders wait.
+ *
+ * Sends may be made from any thread: one from another thread than the main
+ * loop's obeys the receiver's queue limit and fails like any other; what it
+ * queued is delivered from the main loop. Calls from other threads are
+ * passed to the main loop. Replies (ec_endpoint_respond()), waiting sends,
+ * pause and resume must be made, and ec_endpoint_is_awaited() asked, from
+ * the main loop.
  */
 typedef struct _EcEndpoint EcEndpoint;
 
@@ -68,6 +78,23 @@ typedef void (*EcReplyFunc) (EcMessage    *reply,
                              const GError *error,
                              gpointer      user_data);
 
+/**
+ * EcSendDoneFunc:
+ * @endpoint: the sender
+ * @message: the message that was sent
+ * @error: (nullable): %NULL when @message entered every receiver's queue;
+ *   otherwise why some receiver did not get it
+ * @user_data: the data given to the send
+ *
+ * Tells the sender of ec_endpoint_send_when_ready() or
+ * ec_endpoint_send_to_group_when_ready() that its message left the waiting
+ * queue, on the main loop.
+ */
+typedef void (*EcSendDoneFunc) (EcEndpoint   *endpoint,
+                                EcMessage    *message,
+                                const GError *error,
+                                gpointer      user_data);
+
 EC_API const char *ec_endpoint_get_name     (EcEndpoint *endpoint);
 EC_API const char *ec_endpoint_get_group    (EcEndpoint *endpoint);
 
@@ -96,5 +123,31 @@ EC_API gboolean    ec_endpoint_respond_error (EcEndpoint *endpoint,
                                              const char *text);
 EC_API gboolean    ec_endpoint_is_awaited   (EcEndpoint *endpoint,
                                       const char *parent_msg_id);
+
+EC_API gboolean    ec_endpoint_send_to_group_full (EcEndpoint *endpoint,
+                                                   const char *group,
+                                                   EcMessage  *message,
+                                                   guint      *n_delivered,
+                                                   char     ***dropped,
+                                                   GError    **error);
+EC_API gboolean    ec_endpoint_send_when_ready (EcEndpoint     *endpoint,
+                                                const char     *module,
+                                                EcMessage      *message,
+                                                EcSendDoneFunc  callback,
+                                                gpointer        user_data,
+                                                GDestroyNotify  destroy,
+                                                GError        **error);
+EC_API gboolean    ec_endpoint_send_to_group_when_ready (EcEndpoint     *endpoint,
+                                                         const char     *group,
+                                                         EcMessage      *message,
+                                                         EcSendDoneFunc  callback,
+                                                         gpointer        user_data,
+                                                         GDestroyNotify  destroy,
+                                                         GError        **error);
+EC_API guint       ec_endpoint_get_waiting  (EcEndpoint *endpoint,
+                                             const char *module);
+EC_API void        ec_endpoint_pause        (EcEndpoint *endpoint);
+EC_API void        ec_endpoint_resume       (EcEndpoint *endpoint);
+EC_API gboolean    ec_endpoint_is_paused    (EcEndpoint *endpoint);
 
 G_END_DECLS

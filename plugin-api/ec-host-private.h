@@ -22,6 +22,16 @@ typedef struct {
                          GDestroyNotify destroy);
   gboolean (*respond)   (EcEndpoint *ep, EcMessage *reply, GError **error);
   gboolean (*is_awaited)(EcEndpoint *ep, const char *parent_msg_id);
+  /* libedgecore 1.1: flow control */
+  gboolean (*send_full) (EcEndpoint *ep, EcSendKind kind, const char *target,
+                         EcMessage *msg, guint *n_delivered, GPtrArray *dropped,
+                         GError **error);
+  gboolean (*send_when_ready) (EcEndpoint *ep, EcSendKind kind, const char *target,
+                               EcMessage *msg, EcSendDoneFunc cb, gpointer user_data,
+                               GDestroyNotify destroy, GError **error);
+  guint    (*get_waiting) (EcEndpoint *ep, const char *module);
+  void     (*set_paused)  (EcEndpoint *ep, gboolean paused);
+  gboolean (*is_paused)   (EcEndpoint *ep);
 } EcEndpointOps;
 
 struct _EcEndpoint {

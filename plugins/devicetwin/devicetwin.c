@@ -200,7 +200,7 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
   self->pending = g_queue_new ();
-  self->outbox = outbox_new (context, 0);
+  self->outbox = outbox_new (context);
   self->topic_buf = g_string_sized_new (128);
   self->json_buf = g_string_sized_new (1024);
   self->delta_buf = g_string_sized_new (256);

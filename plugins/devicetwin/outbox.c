@@ -1,122 +1,38 @@
-/* outbox.c: a per-destination FIFO in front of ec_endpoint_send. A send to
- * a full queue (EC_BUS_ERROR_QUEUE_FULL) is not lost: it waits here, with
- * everything sent after it to the same module, and is retried from a short
- * timer, so the order per destination is kept. A destination that does not
- * exist drops the message (counted, logged once). */
+/* outbox.c: devicetwin's sends to other bus modules. A send to a full queue
+ * waits on the bus (ec_endpoint_send_when_ready: a FIFO per destination,
+ * so the order to each module is kept and one full module holds up no
+ * other). A message the bus cannot take (unknown destination, or too many
+ * already waiting) is dropped, counted and logged at most once per
+ * LOG_EVERY_S seconds per kind. */
 #include "outbox.h"
 
-#define RETRY_MS 1
+#define LOG_EVERY_S 10
 
 struct _Outbox {
-  EcPluginContext  *context;
-  EcEndpoint       *endpoint;
-  GHashTable       *queues;     /* module name -> GQueue of EcMessage* */
-  guint             pending;
-  guint             max_pending;
-  guint64           dropped;
-  guint             retry_id;
-  gboolean          warned_full;
-  GHashTable       *warned_unknown;
-  OutboxDrainedFunc drained;
-  gpointer          drained_data;
+  EcPluginContext *context;
+  EcEndpoint      *endpoint;
+  guint64          dropped;
+  EcLogLimit       rl_unknown;
+  EcLogLimit       rl_full;
 };
 
-/* Frees one destination's queue and the messages in it. */
-static void
-queue_free (gpointer data)
-{
-  g_queue_free_full (data, (GDestroyNotify) ec_message_unref);
-}
-
-/* Creates an outbox sending from the context's endpoint; at most
- * max_pending messages wait (0: no limit), further ones are dropped. */
+/* Creates an outbox sending from the context's endpoint. */
 Outbox *
-outbox_new (EcPluginContext *context, guint max_pending)
+outbox_new (EcPluginContext *context)
 {
   Outbox *self = g_new0 (Outbox, 1);
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
-  self->queues = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, queue_free);
-  self->warned_unknown = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->max_pending = max_pending;
+  self->rl_unknown = (EcLogLimit) EC_LOG_LIMIT_INIT (LOG_EVERY_S);
+  self->rl_full = (EcLogLimit) EC_LOG_LIMIT_INIT (LOG_EVERY_S);
   return self;
 }
 
-/* Frees the outbox and drops what still waits in it. */
+/* Frees the outbox; what waits on the bus is still delivered. */
 void
 outbox_free (Outbox *self)
 {
-  if (!self)
-    return;
-  if (self->retry_id)
-    g_source_remove (self->retry_id);
-  g_hash_table_unref (self->queues);
-  g_hash_table_unref (self->warned_unknown);
   g_free (self);
-}
-
-/* Tries one send. Returns FALSE only when the receiver's queue is full. */
-static gboolean
-try_send (Outbox *self, const char *module, EcMessage *message)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (ec_endpoint_send (self->endpoint, module, message, &error))
-    return TRUE;
-  if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
-    return FALSE;
-  self->dropped++;
-  if (!g_hash_table_contains (self->warned_unknown, module))
-    {
-      g_hash_table_add (self->warned_unknown, g_strdup (module));
-      ec_log_warning (self->context, "cannot send to %s: %s (further failures are not logged)",
-                      module, error->message);
-    }
-  return TRUE;
-}
-
-static gboolean on_retry (gpointer data);
-
-/* Arms the retry timer. */
-static void
-schedule_retry (Outbox *self)
-{
-  if (!self->retry_id)
-    self->retry_id = g_timeout_add (RETRY_MS, on_retry, self);
-}
-
-/* Sends what waits, per destination, until a queue is full again. */
-static gboolean
-on_retry (gpointer data)
-{
-  Outbox *self = data;
-  GHashTableIter iter;
-  gpointer key, value;
-
-  self->retry_id = 0;
-  g_hash_table_iter_init (&iter, self->queues);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      GQueue *q = value;
-      EcMessage *msg;
-      while ((msg = g_queue_peek_head (q)))
-        {
-          if (!try_send (self, key, msg))
-            break;
-          g_queue_pop_head (q);
-          ec_message_unref (msg);
-          self->pending--;
-        }
-    }
-  if (self->pending > 0)
-    schedule_retry (self);
-  else
-    {
-      self->warned_full = FALSE;
-      if (self->drained)
-        self->drained (self->drained_data);
-    }
-  return G_SOURCE_REMOVE;
 }
 
 /* Sends message (the outbox takes the reference) to module, after whatever
@@ -124,51 +40,16 @@ on_retry (gpointer data)
 void
 outbox_send (Outbox *self, const char *module, EcMessage *message)
 {
-  GQueue *q = g_hash_table_lookup (self->queues, module);
+  g_autoptr (EcMessage) msg = message;
+  g_autoptr (GError) error = NULL;
 
-  if ((!q || g_queue_is_empty (q)) && try_send (self, module, message))
-    {
-      ec_message_unref (message);
-      return;
-    }
-  if (self->max_pending && self->pending >= self->max_pending)
-    {
-      self->dropped++;
-      if (!self->warned_full)
-        ec_log_warning (self->context, "%u messages wait for full bus queues; dropping new ones",
-                        self->pending);
-      self->warned_full = TRUE;
-      ec_message_unref (message);
-      return;
-    }
-  if (!q)
-    {
-      q = g_queue_new ();
-      g_hash_table_insert (self->queues, g_strdup (module), q);
-    }
-  g_queue_push_tail (q, message);
-  self->pending++;
-  schedule_retry (self);
-}
-
-/* Number of messages waiting for room in a bus queue. */
-guint
-outbox_get_pending (Outbox *self)
-{
-  return self->pending;
-}
-
-/* Number of messages dropped (unknown destination or outbox full). */
-guint64
-outbox_get_dropped (Outbox *self)
-{
-  return self->dropped;
-}
-
-/* Sets the function called when the backlog has drained. */
-void
-outbox_set_drained (Outbox *self, OutboxDrainedFunc func, gpointer user_data)
-{
-  self->drained = func;
-  self->drained_data = user_data;
+  if (ec_endpoint_send_when_ready (self->endpoint, module, msg, NULL, NULL, NULL, &error))
+    return;
+  self->dropped++;
+  ec_plugin_context_log_limited (self->context,
+                                 g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL)
+                                 ? &self->rl_full : &self->rl_unknown,
+                                 G_LOG_LEVEL_WARNING, "cannot send %s to %s (%" G_GUINT64_FORMAT
+                                 " dropped so far): %s", ec_message_get_id (msg), module,
+                                 self->dropped, error->message);
 }

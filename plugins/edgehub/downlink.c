@@ -1,21 +1,15 @@
 /* downlink.c: messages from the cloud onto the bus, routed as
  * docs/bus-contracts.md says (KubeEdge HEAD's edgehub handlers). A message
  * is never re-serialised: the bus carries the text the cloud sent. When a
- * receiver's bus queue is full, messages wait in a bounded backlog, in
- * order, and are offered again every millisecond; past the bound they are
- * dropped (the cloud resends what is not acked). */
+ * receiver's bus queue is full, the message waits for room on the bus's
+ * side (ec_endpoint_send_when_ready: in order, one queue per receiver, so a
+ * full metamanager does not hold up devicetwin); past the bus's bound it is
+ * dropped (the cloud resends what is not acked), logged through the
+ * rate-limited log (a line per 10 s at most, with the count). */
 #include "edgehub-private.h"
 #include "classify.h"
 
 #include <string.h>
-
-#define BACKLOG_LIMIT 65536
-
-typedef struct {
-  EcMessage  *msg;
-  gboolean    to_group;
-  const char *target;    /* a static string */
-} Delivery;
 
 /* Finds "msg_id":"..." in raw text, for log lines about bad messages. */
 static char *
@@ -37,66 +31,33 @@ sniff_msg_id (const char *data, gsize len)
   return g_strndup (p, (gsize) (q - p));
 }
 
-/* Offers one delivery to the bus. Returns FALSE only when the receiver's
- * queue is full (try again later). */
-static gboolean
-deliver (EdgeHub *self, Delivery *d)
-{
-  g_autoptr (GError) error = NULL;
-  gboolean ok = d->to_group ? ec_endpoint_send_to_group (self->endpoint, d->target, d->msg, &error)
-                            : ec_endpoint_send (self->endpoint, d->target, d->msg, &error);
-  if (ok)
-    return TRUE;
-  if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
-    return FALSE;
-  self->n.unroutable++;
-  ec_log_warning (self->context, "message %s from the cloud (%s %s) not delivered to %s: %s",
-                  ec_message_get_id (d->msg), ec_message_get_operation (d->msg),
-                  ec_message_get_resource (d->msg), d->target, error->message);
-  return TRUE;
-}
-
-/* Offers the backlog to the bus, oldest first. */
-static gboolean
-drain_backlog (gpointer data)
-{
-  EdgeHub *self = data;
-  Delivery *d;
-  while ((d = g_queue_peek_head (&self->backlog)))
-    {
-      if (!deliver (self, d))
-        return G_SOURCE_CONTINUE;
-      g_queue_pop_head (&self->backlog);
-      ec_message_unref (d->msg);
-      g_free (d);
-    }
-  self->backlog_source = 0;
-  return G_SOURCE_REMOVE;
-}
-
-/* Delivers now, or queues behind earlier messages that wait. */
+/* Puts a cloud message on the bus; it waits there while the receiver's
+ * queue is full. */
 static void
 route_to (EdgeHub *self, EcMessage *msg, gboolean to_group, const char *target)
 {
-  Delivery now = { msg, to_group, target };
-  Delivery *d;
-  if (g_queue_is_empty (&self->backlog) && deliver (self, &now))
+  g_autoptr (GError) error = NULL;
+  gboolean ok = to_group
+                ? ec_endpoint_send_to_group_when_ready (self->endpoint, target, msg, NULL, NULL,
+                                                        NULL, &error)
+                : ec_endpoint_send_when_ready (self->endpoint, target, msg, NULL, NULL, NULL, &error);
+  if (ok)
     return;
-  if (self->backlog.length >= BACKLOG_LIMIT)
+  if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
     {
       self->n.backlog_dropped++;
-      ec_log_warning (self->context, "dropped message %s from the cloud: %u messages already wait "
-                      "for the bus (the cloud resends it unless it needs no ack)",
-                      ec_message_get_id (msg), self->backlog.length);
+      ec_plugin_context_log_limited (self->context, &self->rl_down_dropped, G_LOG_LEVEL_WARNING,
+                                     "dropped message %s from the cloud (%" G_GUINT64_FORMAT
+                                     " so far; the cloud resends it unless it needs no ack): %s",
+                                     ec_message_get_id (msg), self->n.backlog_dropped,
+                                     error->message);
       return;
     }
-  d = g_new0 (Delivery, 1);
-  d->msg = ec_message_ref (msg);
-  d->to_group = to_group;
-  d->target = target;
-  g_queue_push_tail (&self->backlog, d);
-  if (!self->backlog_source)
-    self->backlog_source = g_timeout_add (1, drain_backlog, self);
+  self->n.unroutable++;
+  ec_plugin_context_log_limited (self->context, &self->rl_down_unroutable, G_LOG_LEVEL_WARNING,
+                                 "message %s from the cloud (%s %s) not delivered to %s: %s",
+                                 ec_message_get_id (msg), ec_message_get_operation (msg),
+                                 ec_message_get_resource (msg), target, error->message);
 }
 
 /* Completes a sync call if someone waits for this reply. */
@@ -189,20 +150,5 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
                       "(%" G_GUINT64_FORMAT " so far)", ec_message_get_id (msg), group ? group : "",
                       self->n.unknown_group);
       break;
-    }
-}
-
-/* Forgets the backlog (at stop). */
-void
-eh_downlink_clear (EdgeHub *self)
-{
-  Delivery *d;
-  if (self->backlog_source)
-    g_source_remove (self->backlog_source);
-  self->backlog_source = 0;
-  while ((d = g_queue_pop_head (&self->backlog)))
-    {
-      ec_message_unref (d->msg);
-      g_free (d);
     }
 }

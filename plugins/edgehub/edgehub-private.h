@@ -68,9 +68,9 @@ typedef struct {
   guint64                  ping_next;     /* the number of the next ping */
   gboolean                 ping_outstanding;
 
-  /* cloud to edge (downlink.c) */
-  GQueue                   backlog;     /* Pending deliveries while a bus queue is full */
-  guint                    backlog_source;
+  /* cloud to edge (downlink.c): drops logged at most once per interval */
+  EcLogLimit               rl_down_dropped;
+  EcLogLimit               rl_down_unroutable;
 
   /* edge to cloud (uplink.c) */
   EhUplink                *uplink;
@@ -95,7 +95,6 @@ guint64  eh_link_request_ping (EdgeHub *self);
 
 /* downlink.c */
 void     eh_downlink_receive  (EdgeHub *self, const char *data, gsize len);
-void     eh_downlink_clear    (EdgeHub *self);
 
 /* uplink.c */
 EhUplink *eh_uplink_new       (EdgeHub *self, GError **error);

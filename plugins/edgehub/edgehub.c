@@ -93,7 +93,6 @@ edgehub_free (gpointer state)
     return;
   eh_link_stop (self);
   eh_certs_stop (self);
-  eh_downlink_clear (self);
   eh_uplink_free (self->uplink);
   g_clear_object (&self->cert_cancel);
   clear_config (&self->cfg);
@@ -113,7 +112,8 @@ edgehub_init (EcPluginContext *context, gpointer *state, GError **error)
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
   self->cert_cancel = g_cancellable_new ();
-  g_queue_init (&self->backlog);
+  self->rl_down_dropped = (EcLogLimit) EC_LOG_LIMIT_INIT (10);
+  self->rl_down_unroutable = (EcLogLimit) EC_LOG_LIMIT_INIT (10);
   read_config (self);
 
   if (ec_plugin_context_get_bool (context, "quic-enable"))
@@ -175,7 +175,6 @@ edgehub_stop (gpointer state)
   EhCounters *n = &self->n;
   eh_link_stop (self);
   eh_certs_stop (self);
-  eh_downlink_clear (self);
   eh_uplink_persist_all (self);
   ec_log_info (self->context, "stopped: %" G_GUINT64_FORMAT " connects, %" G_GUINT64_FORMAT
                " from the cloud, %" G_GUINT64_FORMAT " to the cloud, dropped: %" G_GUINT64_FORMAT

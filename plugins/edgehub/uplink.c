@@ -60,6 +60,7 @@ struct _EhUplink {
   GPtrArray  *ops;        /* Op, in order */
   guint       ops_source;
   guint64     dropped, coalesced, requeued;
+  EcLogLimit  rl_dropped;  /* a flood of drops logs a line per interval */
 };
 
 /* ---- items ----------------------------------------------------------------- */
@@ -324,6 +325,7 @@ eh_uplink_new (EdgeHub *self, GError **error)
   up->by_key = g_hash_table_new (g_str_hash, g_str_equal);
   up->ops = g_ptr_array_new_with_free_func (g_free);
   up->next_seq = 1;
+  up->rl_dropped = (EcLogLimit) EC_LOG_LIMIT_INIT (10);
   eh_bucket_init (&up->bucket, self->cfg.qps, self->cfg.burst, g_get_monotonic_time ());
   if (self->store && (!ec_store_write_sync (self->store, create_table, NULL, error)
                       || !ec_store_read_sync (self->store, load_rows, rows, error)))
@@ -554,9 +556,12 @@ eh_uplink_submit (EdgeHub *self, EcMessage *message)
   else if (up->items.length >= (guint) MAX (self->cfg.uplink_limit, 1))
     {
       up->dropped++;
-      ec_log_warning (self->context, "dropped message %s for the cloud (%s %s): %u messages already "
-                      "wait (uplink-queue-length)", it->msg_id, op,
-                      ec_message_get_resource (message), up->items.length);
+      ec_plugin_context_log_limited (self->context, &up->rl_dropped, G_LOG_LEVEL_WARNING,
+                                     "dropped message %s for the cloud (%s %s): %u messages "
+                                     "already wait (uplink-queue-length); %" G_GUINT64_FORMAT
+                                     " dropped so far", it->msg_id, op,
+                                     ec_message_get_resource (message), up->items.length,
+                                     up->dropped);
       item_free (it);
       return;
     }

@@ -15,20 +15,18 @@
 #include "eb-broker.h"
 #include "eb-link.h"
 #include "eb-util.h"
-#include "../devicetwin/outbox.h"
 
 #define EVENTBUS_BUS_NAME  "eventbus"
 #define EVENTBUS_BUS_GROUP "bus"
 
-/* Reading from MQTT pauses while this many messages wait for full bus
- * queues, and resumes once they are delivered. */
+/* Reading from MQTT pauses while this many messages wait on the bus for
+ * room in full queues, and resumes once they all entered them. */
 #define BACKLOG_HIGH 2048
 
 typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
   EcStore         *store;
-  Outbox          *outbox;
   char            *node_name;
   gint64           mode;
   EbLink          *links[4];     /* ext sub, ext pub, int sub, int pub; NULL if unused */
@@ -36,6 +34,8 @@ typedef struct {
   GPtrArray       *sub_topics;   /* topics the cloud subscribed (sub_topics table) */
   gboolean         paused;
   EcLogLimit       bad_publish;
+  EcLogLimit       send_dropped;
+  guint64          n_dropped;     /* MQTT messages the bus could not take */
   GString         *resource_buf;  /* scratch for base64url resources */
 } EventBus;
 
@@ -179,18 +179,44 @@ set_content_text (EcMessage *msg, const char *text, gsize len)
     }
 }
 
-/* Resumes reading once the backlog has been delivered. */
+/* A message that waited entered its receiver's queue: resumes reading
+ * once nothing waits any more. */
 static void
-on_drained (gpointer data)
+on_sent (EcEndpoint *endpoint, EcMessage *message, const GError *error, gpointer data)
 {
   EventBus *self = data;
 
-  if (!self->paused)
+  if (!self->paused || ec_endpoint_get_waiting (endpoint, NULL) > 0)
     return;
   self->paused = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
     if (self->links[i])
       eb_link_set_paused (self->links[i], FALSE);
+}
+
+/* Sends msg (taking the reference) to module; it waits on the bus while
+ * module's queue is full. Reading from MQTT pauses while too much waits. */
+static void
+send_up (EventBus *self, const char *module, EcMessage *msg)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!ec_endpoint_send_when_ready (self->endpoint, module, msg, on_sent, self, NULL, &error))
+    {
+      self->n_dropped++;
+      ec_plugin_context_log_limited (self->context, &self->send_dropped, G_LOG_LEVEL_WARNING,
+                                     "MQTT message %s not passed to %s (%" G_GUINT64_FORMAT
+                                     " so far): %s", ec_message_get_id (msg), module,
+                                     self->n_dropped, error->message);
+    }
+  ec_message_unref (msg);
+  if (!self->paused && ec_endpoint_get_waiting (self->endpoint, NULL) >= BACKLOG_HIGH)
+    {
+      self->paused = TRUE;
+      for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
+        if (self->links[i])
+          eb_link_set_paused (self->links[i], TRUE);
+    }
 }
 
 /* A message arrived on a subscription: to devicetwin or up to the cloud
@@ -219,20 +245,13 @@ on_mqtt_message (gpointer data, const char *topic, const void *payload, int leng
        * text either way); anything else as a string, as KubeEdge sends it */
       if (len == 0 || text[0] != '{' || !ec_message_set_content_json (msg, text, (gssize) len, NULL))
         set_content_text (msg, text, len);
-      outbox_send (self->outbox, "twin", msg);
+      send_up (self, "twin", msg);
     }
   else
     {
       msg = ec_message_new ("bus", "user", EC_OP_UPLOAD, topic);
       set_content_text (msg, text, len);
-      outbox_send (self->outbox, "websocket", msg);
-    }
-  if (!self->paused && outbox_get_pending (self->outbox) >= BACKLOG_HIGH)
-    {
-      self->paused = TRUE;
-      for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
-        if (self->links[i])
-          eb_link_set_paused (self->links[i], TRUE);
+      send_up (self, "websocket", msg);
     }
 }
 
@@ -471,7 +490,6 @@ eventbus_free (gpointer state)
   for (guint i = 0; i < G_N_ELEMENTS (self->links); i++)
     g_clear_pointer (&self->links[i], eb_link_free);
   g_clear_pointer (&self->broker, eb_broker_free);
-  g_clear_pointer (&self->outbox, outbox_free);
   g_clear_pointer (&self->sub_topics, g_ptr_array_unref);
   if (self->resource_buf)
     g_string_free (self->resource_buf, TRUE);
@@ -495,13 +513,12 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
   mosquitto_lib_init ();
   self->context = context;
   self->bad_publish = limit;
+  self->send_dropped = limit;
   self->endpoint = ec_plugin_context_get_endpoint (context);
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
   self->sub_topics = g_ptr_array_new_with_free_func (g_free);
   self->resource_buf = g_string_sized_new (128);
-  self->outbox = outbox_new (context, 0);
-  outbox_set_drained (self->outbox, on_drained, self);
 
   if (self->mode < 0 || self->mode > 2 || qos < 0 || qos > 2 || queue < 1)
     {

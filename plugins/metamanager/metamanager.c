@@ -458,6 +458,7 @@ metamanager_init (EcPluginContext *context, gpointer *state, GError **error)
     ec_log_message (context, "database %s: %s", ec_store_get_path (store), migrated);
 
   self = g_new0 (MetaManager, 1);
+  self->rl_send_dropped = (EcLogLimit) EC_LOG_LIMIT_INIT (10);
   self->ref_count = 1;
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
@@ -513,7 +514,6 @@ metamanager_free (gpointer state)
   self->dead = TRUE;
   g_clear_handle_id (&self->flush_source, g_source_remove);
   mm_flow_clear (self);
-  mm_outbox_clear (self);
   mm_read_clear_deferred (self);
   mm_unref (self);
 }

@@ -8,7 +8,9 @@
  * behind them, so order is kept). Each committed batch lets the queue move
  * on. The queue is bounded ([metamanager] max-held-messages); a message
  * past the bound is answered with an error and never acked, so the cloud
- * sends it again.
+ * sends it again. When nothing of metamanager's own is in flight (the
+ * writer is behind on other plugins' jobs), a no-op job queued behind
+ * theirs says when they are done: no timer polls.
  *
  * After a burst has drained, the writer connection's page cache and the
  * heap's free pages are given back to the system (sqlite3_db_release_memory,
@@ -21,7 +23,6 @@
 #endif
 
 #define STORE_JOBS_MARK  256      /* jobs of all plugins waiting for the writer */
-#define RESUME_POLL_MS   10       /* while held messages wait on others' jobs */
 #define TRIM_MIN_CHANGES 1024     /* a burst worth giving memory back after */
 #define TRIM_DELAY_MS    250      /* ... once the writer stayed idle this long */
 #define LOG_EVERY_US     (10 * G_USEC_PER_SEC) /* hold periods logged at most this often */
@@ -35,17 +36,33 @@ over_mark (MetaManager *self)
          || ec_store_get_pending_writes (self->store) >= STORE_JOBS_MARK;
 }
 
+/* On the writer thread: nothing; it only marks its place in the queue. */
 static gboolean
-resume_poll (gpointer data)
+barrier_job (sqlite3 *db, gpointer data, GError **error)
+{
+  return TRUE;
+}
+
+/* Back on the main loop: every job queued before the barrier is done. */
+static void
+barrier_done (const GError *error, gpointer data)
 {
   MetaManager *self = data;
+  self->barrier_pending = FALSE;
   mm_flow_resume (self);
-  if (g_queue_is_empty (&self->held))
-    {
-      self->held_source = 0;
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
+}
+
+/* Held messages wait while none of metamanager's own changes are in flight
+ * (their commits would call mm_flow_resume): queues a barrier behind the
+ * other plugins' jobs that keep the writer at its mark. */
+static void
+wait_for_writer (MetaManager *self)
+{
+  if (self->dead || self->barrier_pending || self->inflight > 0 || g_queue_is_empty (&self->held))
+    return;
+  self->barrier_pending = TRUE;
+  ec_store_write (self->store, barrier_job, barrier_done, mm_ref (self),
+                  (GDestroyNotify) mm_unref);
 }
 
 /**
@@ -93,8 +110,7 @@ mm_flow_hold (MetaManager *self, EcMessage *msg)
   self->n_held++;
   if (self->held.length > self->held_peak)
     self->held_peak = self->held.length;
-  if (!self->held_source)
-    self->held_source = g_timeout_add (RESUME_POLL_MS, resume_poll, self);
+  wait_for_writer (self);
   return TRUE;
 }
 
@@ -158,6 +174,7 @@ mm_flow_resume (MetaManager *self)
           self->held_peak = self->inflight_peak = 0;
         }
     }
+  wait_for_writer (self);
   if (self->inflight == 0 && g_queue_is_empty (&self->held)
       && self->since_trim >= TRIM_MIN_CHANGES && !self->trim_source)
     self->trim_source = g_timeout_add (TRIM_DELAY_MS, trim_timeout, self);
@@ -172,6 +189,5 @@ mm_flow_clear (MetaManager *self)
     ec_log_message (self->context, "%u held messages not applied (never acked: the cloud "
                     "sends them again)", self->held.length);
   g_queue_clear_full (&self->held, (GDestroyNotify) ec_message_unref);
-  g_clear_handle_id (&self->held_source, g_source_remove);
   g_clear_handle_id (&self->trim_source, g_source_remove);
 }

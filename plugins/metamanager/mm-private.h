@@ -146,8 +146,7 @@ struct _MetaManager {
   GQueue           deferred;    /* queries waiting for earlier writes */
   MmStmts         *stmts;       /* the writer thread's statements */
 
-  GQueue           outbox;      /* sends that met a full queue */
-  guint            outbox_source;
+  EcLogLimit       rl_send_dropped; /* sends the bus could not take even waiting */
 
   gint64           feed_absent_since; /* metaserver not on the bus */
   GHashTable      *seen;        /* cloud msg ids applied and acked */
@@ -161,7 +160,7 @@ struct _MetaManager {
   guint            inflight;       /* changes queued or in the store, not done */
   guint64          inflight_bytes;
   GQueue           held;           /* EcMessage* waiting for the writer */
-  guint            held_source;
+  gboolean         barrier_pending; /* a no-op store job tells when the writer caught up */
   guint            held_peak;      /* since the last "caught up" log line */
   guint            inflight_peak;
   guint64          n_held, n_refused;
@@ -189,7 +188,6 @@ void     mm_send_to_cloud        (MetaManager *self, EcMessage *msg);
 void     mm_reply                (MetaManager *self, EcMessage *request, EcMessage *reply);
 void     mm_reply_error          (MetaManager *self, EcMessage *request, const char *text);
 void     mm_ack_cloud            (MetaManager *self, EcMessage *msg);
-void     mm_outbox_clear         (MetaManager *self);
 
 /* mm-write.c */
 MmWrite *mm_write_new            (EcMessage *msg, MmAfterFunc after);

@@ -1,105 +1,54 @@
 /* mm-send.c: how metamanager's messages leave it: to a module, a group or
  * the cloud, replies to callers, acks and error replies. A send that meets
- * a full queue waits in an outbox (in order) and is retried, so that a burst
- * of acks is never dropped. */
+ * a full queue waits on the bus for room (ec_endpoint_send_when_ready, in
+ * order, a queue per receiver), so that a burst of acks is never dropped
+ * and a full receiver holds up nothing sent to others. */
 #include "mm-private.h"
 
 #include <string.h>
 
-#define OUTBOX_RETRY_MS 1
-
-typedef struct {
-  gboolean   to_group;
-  char      *target;
-  EcMessage *msg;
-} Pending;
-
 static void
-pending_free (gpointer data)
-{
-  Pending *p = data;
-  g_free (p->target);
-  ec_message_unref (p->msg);
-  g_free (p);
-}
-
-/* Sends at once; returns FALSE only when the receiver's queue is full. */
-static gboolean
-try_send (MetaManager *self, gboolean to_group, const char *target, EcMessage *msg)
+send_or_wait (MetaManager *self, gboolean to_group, const char *target, EcMessage *msg)
 {
   g_autoptr (GError) error = NULL;
-  gboolean ok = to_group ? ec_endpoint_send_to_group (self->endpoint, target, msg, &error)
-                         : ec_endpoint_send (self->endpoint, target, msg, &error);
-  if (ok)
-    return TRUE;
-  if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
-    return FALSE;
-  ec_log_debug (self->context, "%s %s %s to %s not delivered: %s",
-                ec_message_get_operation (msg), ec_message_get_resource (msg),
-                ec_message_get_id (msg), target, error->message);
-  return TRUE;
-}
-
-static gboolean
-outbox_retry (gpointer data)
-{
-  MetaManager *self = data;
-  Pending *p;
-  while ((p = g_queue_peek_head (&self->outbox)))
-    {
-      if (!try_send (self, p->to_group, p->target, p->msg))
-        return G_SOURCE_CONTINUE;
-      pending_free (g_queue_pop_head (&self->outbox));
-    }
-  self->outbox_source = 0;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-send_or_hold (MetaManager *self, gboolean to_group, const char *target, EcMessage *msg)
-{
-  Pending *p;
+  gboolean ok;
   if (self->dead)
     return;
-  if (g_queue_is_empty (&self->outbox) && try_send (self, to_group, target, msg))
+  ok = to_group
+       ? ec_endpoint_send_to_group_when_ready (self->endpoint, target, msg, NULL, NULL, NULL, &error)
+       : ec_endpoint_send_when_ready (self->endpoint, target, msg, NULL, NULL, NULL, &error);
+  if (ok)
     return;
-  p = g_new0 (Pending, 1);
-  p->to_group = to_group;
-  p->target = g_strdup (target);
-  ec_message_freeze (msg);
-  p->msg = ec_message_ref (msg);
-  g_queue_push_tail (&self->outbox, p);
-  if (!self->outbox_source)
-    self->outbox_source = g_timeout_add (OUTBOX_RETRY_MS, outbox_retry, self);
+  if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
+    ec_plugin_context_log_limited (self->context, &self->rl_send_dropped, G_LOG_LEVEL_WARNING,
+                                   "%s %s %s to %s dropped: %s", ec_message_get_operation (msg),
+                                   ec_message_get_resource (msg), ec_message_get_id (msg), target,
+                                   error->message);
+  else
+    ec_log_debug (self->context, "%s %s %s to %s not delivered: %s",
+                  ec_message_get_operation (msg), ec_message_get_resource (msg),
+                  ec_message_get_id (msg), target, error->message);
 }
 
 /* Sends msg to a module. */
 void
 mm_send_module (MetaManager *self, const char *module, EcMessage *msg)
 {
-  send_or_hold (self, FALSE, module, msg);
+  send_or_wait (self, FALSE, module, msg);
 }
 
 /* Sends msg to every member of a group. */
 void
 mm_send_group (MetaManager *self, const char *group, EcMessage *msg)
 {
-  send_or_hold (self, TRUE, group, msg);
+  send_or_wait (self, TRUE, group, msg);
 }
 
 /* Sends msg towards the cloud ([metamanager] context-send-group). */
 void
 mm_send_to_cloud (MetaManager *self, EcMessage *msg)
 {
-  send_or_hold (self, TRUE, self->send_group, msg);
-}
-
-/* Drops what is still held (at shutdown). */
-void
-mm_outbox_clear (MetaManager *self)
-{
-  g_queue_clear_full (&self->outbox, pending_free);
-  g_clear_handle_id (&self->outbox_source, g_source_remove);
+  send_or_wait (self, TRUE, self->send_group, msg);
 }
 
 /* Answers request: completes its sync call when one waits, else sends the

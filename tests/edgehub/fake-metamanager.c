@@ -8,7 +8,11 @@
  * "websocket". A failed write is answered with "error". It logs the cloud
  * connection state and every reply it gets, so tests can see them.
  *   [fake-metamanager] verbose=false   no log line per message (benchmarks)
- *   [fake-metamanager] ack=false       store, but never ack */
+ *   [fake-metamanager] ack=false       store, but never ack
+ *   [fake-metamanager] flood-uplink=N  on cloud_disconnected, send N events
+ *                                      for the cloud at once (log flood test)
+ * Acks that meet a full bus queue wait on the bus for room
+ * (ec_endpoint_send_when_ready). */
 #include <edgecore.h>
 
 typedef struct {
@@ -17,10 +21,9 @@ typedef struct {
   EcStore         *store;
   gboolean         verbose;
   gboolean         ack;
+  gint64           flood;
   guint64          applied;
   gboolean         stopped;
-  GQueue           unsent;      /* acks that met a full bus queue, oldest first */
-  guint            retry_source;
 } Fake;
 
 typedef struct {
@@ -89,27 +92,6 @@ apply (sqlite3 *db, gpointer data, GError **error)
   return TRUE;
 }
 
-/* Offers the acks that met a full queue again, in order. */
-static gboolean
-retry_unsent (gpointer data)
-{
-  Fake *f = data;
-  EcMessage *m;
-  while ((m = g_queue_peek_head (&f->unsent)))
-    {
-      g_autoptr (GError) error = NULL;
-      if (!ec_endpoint_send (f->ep, "websocket", m, &error)
-          && g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
-        return G_SOURCE_CONTINUE;
-      if (error)
-        ec_log_warning (f->ctx, "fake-metamanager: ack %s not sent: %s", ec_message_get_id (m),
-                        error->message);
-      ec_message_unref (g_queue_pop_head (&f->unsent));
-    }
-  f->retry_source = 0;
-  return G_SOURCE_REMOVE;
-}
-
 /* The write committed (or failed): ack (or answer with an error). */
 static void
 applied (const GError *error, gpointer data)
@@ -138,15 +120,7 @@ applied (const GError *error, gpointer data)
       reply = ec_message_new_response (job->msg, "\"OK\"");
     }
   /* a batch commit acks many messages at once: a full bus queue is waited out */
-  if (!g_queue_is_empty (&f->unsent)
-      || (!ec_endpoint_send (f->ep, "websocket", reply, &send_error)
-          && g_error_matches (send_error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL)))
-    {
-      g_queue_push_tail (&f->unsent, g_steal_pointer (&reply));
-      if (!f->retry_source)
-        f->retry_source = g_timeout_add (1, retry_unsent, f);
-    }
-  else if (send_error)
+  if (!ec_endpoint_send_when_ready (f->ep, "websocket", reply, NULL, NULL, NULL, &send_error))
     ec_log_warning (f->ctx, "fake-metamanager: ack of %s not sent: %s", ec_message_get_id (job->msg),
                     send_error->message);
 }
@@ -161,6 +135,26 @@ job_free (gpointer data)
   g_free (job);
 }
 
+/* Sends f->flood events for the cloud at once (edgehub is offline: it
+ * keeps uplink-queue-length of them and drops the rest). */
+static void
+flood_uplink (Fake *f)
+{
+  guint64 waiting = 0;
+  for (gint64 i = 0; i < f->flood; i++)
+    {
+      g_autofree char *resource = g_strdup_printf ("default/event/flood-%" G_GINT64_FORMAT, i);
+      g_autoptr (EcMessage) m = ec_message_new ("edged", "meta", EC_OP_INSERT, resource);
+      g_autoptr (GError) error = NULL;
+      ec_message_set_content_json (m, "{\"reason\":\"flood\"}", -1, NULL);
+      if (!ec_endpoint_send_when_ready (f->ep, "websocket", m, NULL, NULL, NULL, &error))
+        ec_log_warning (f->ctx, "fake-metamanager: flood message not sent: %s", error->message);
+    }
+  waiting = ec_endpoint_get_waiting (f->ep, "websocket");
+  ec_log_message (f->ctx, "fake-metamanager: flooded %" G_GINT64_FORMAT " messages for the cloud "
+                  "(%" G_GUINT64_FORMAT " waiting for room)", f->flood, waiting);
+}
+
 /* A message on the bus. */
 static void
 fake_handle (gpointer state, EcMessage *msg)
@@ -173,6 +167,8 @@ fake_handle (gpointer state, EcMessage *msg)
     {
       g_autofree char *what = ec_message_dup_content_string (msg);
       ec_log_message (f->ctx, "fake-metamanager: %s", what);
+      if (f->flood > 0 && g_strcmp0 (what, "cloud_disconnected") == 0)
+        flood_uplink (f);
       return;
     }
   if (g_strcmp0 (op, EC_OP_RESPONSE) == 0 || g_strcmp0 (op, EC_OP_ERROR) == 0)
@@ -203,6 +199,7 @@ fake_init (EcPluginContext *ctx, gpointer *state, GError **error)
   f->ep = ec_plugin_context_get_endpoint (ctx);
   f->verbose = ec_plugin_context_get_bool (ctx, "verbose");
   f->ack = ec_plugin_context_get_bool (ctx, "ack");
+  f->flood = ec_plugin_context_get_int (ctx, "flood-uplink");
   f->store = ec_plugin_context_get_store (ctx, error);
   if (!f->store || !ec_store_write_sync (f->store, create_table, NULL, error))
     {
@@ -226,10 +223,6 @@ fake_stop (gpointer state)
 {
   Fake *f = state;
   f->stopped = TRUE;
-  if (f->retry_source)
-    g_source_remove (f->retry_source);
-  f->retry_source = 0;
-  g_queue_clear_full (&f->unsent, (GDestroyNotify) ec_message_unref);
   ec_store_write_sync (f->store, finalize_statement, NULL, NULL);
   ec_log_message (f->ctx, "fake-metamanager: applied %" G_GUINT64_FORMAT " messages", f->applied);
 }
@@ -244,6 +237,7 @@ fake_free (gpointer state)
 static const EcConfigKey fake_keys[] = {
   { EC_CONFIG_BOOL, 0, "verbose", "true", "log each applied message" },
   { EC_CONFIG_BOOL, 0, "ack", "true", "acknowledge applied messages" },
+  { EC_CONFIG_INT,  0, "flood-uplink", "0", "on cloud_disconnected, send this many events for the cloud" },
   { 0 },
 };
 

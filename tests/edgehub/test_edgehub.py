@@ -883,6 +883,41 @@ class V192(Base):
         node.wait_log(pattern, count=2)
         self.assertIsNone(node.proc.poll())
 
+class Flood(Base):
+    def test_dropped_uplink_flood_is_rate_limited(self):
+        """Offline, 5,000 messages for the cloud meet an uplink queue of 100:
+        4,900 are dropped, and the log says so in a line or two (it once
+        wrote one WARNING per message)."""
+        cloud = Cloud(self, self.root).start()
+        node = Node(self, self.root, cloud, "flood-uplink=5000\n")
+        with open(os.path.join(node.confd, "10-flood.conf"), "w") as f:
+            f.write("[edgehub]\nuplink-queue-length=100\n")
+        node.start()
+        cloud.wait_connects(1)
+        node.wait_log(r"fake-metamanager: cloud_connected")
+        cloud.kill()
+        node.wait_log(r"fake-metamanager: flooded 5000 messages for the cloud")
+
+        def member(name):
+            for line in node.ctl("members").splitlines():
+                cols = line.split()
+                if cols and cols[0] == name:
+                    return [int(c) for c in cols[2:]]   # in out dropped unroutable queued waiting
+            raise AssertionError("no bus member " + name)
+        # edgehub has taken every flood message off the bus
+        wait_for(lambda: member("websocket")[0] >= 5000 and member("metamanager")[5] == 0
+                 and member("websocket")[4] == 0, 20, "edgehub to take the flood")
+        self.assertEqual(node.stop(), 0)
+        out = node.output()
+        drops = re.findall(r"dropped message \S+ for the cloud .*", out)
+        self.assertGreaterEqual(len(drops), 1, out[-3000:])
+        self.assertLessEqual(len(drops), 3, "\n".join(drops[:10]))
+        # the count of all 4,900 drops is still told
+        self.assertRegex(out, r"dropped message \S+ for the cloud .*; \d+ dropped so far")
+        self.assertEqual(len(out.splitlines()) < 400, True, f"{len(out.splitlines())} log lines")
+        # what fit in the queue is kept for the cloud
+        self.assertEqual(len(node.uplink_rows()), 100)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

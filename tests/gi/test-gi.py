@@ -156,6 +156,13 @@ class JsonReaderTest(unittest.TestCase):
         self.assertEqual(EdgeCore.json_escape('a"<b>\n'), '"a\\"\\u003cb\\u003e\\n"')
         self.assertEqual(EdgeCore.json_decode_string(b' "x\\ty" '), "x\ty")
 
+class EndpointApiTest(unittest.TestCase):
+    def test_flow_control_is_introspected(self):
+        # libedgecore 1.1: waiting sends, pause/resume, group drops by name
+        for name in ("send_when_ready", "send_to_group_when_ready", "send_to_group_full",
+                     "get_waiting", "pause", "resume", "is_paused"):
+            self.assertTrue(callable(getattr(EdgeCore.Endpoint, name, None)), name)
+
 
 class MessageTest(unittest.TestCase):
     def test_new(self):

@@ -10,7 +10,10 @@
  *                   response it sends back; "error:<text>" sends an error
  *                   instead; no member: no answer (the caller times out)
  * A message with operation "fake-connect" or "fake-disconnect" makes it
- * broadcast edgehub's connect event ("cloud_connected"/"cloud_disconnected"). */
+ * broadcast edgehub's connect event ("cloud_connected"/"cloud_disconnected").
+ * One with operation "fake-store-jobs" and a number N as content queues N
+ * write jobs of 2 ms each on the shared store: another plugin keeping the
+ * writer busy. */
 #include <edgecore.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,6 +103,31 @@ broadcast_connect (FakePeer *fp, const char *state)
   ec_endpoint_broadcast (fp->ep, m);
 }
 
+/* On the store's writer thread: a slow job of another plugin. */
+static gboolean
+slow_job (sqlite3 *db, gpointer data, GError **error)
+{
+  g_usleep (2000);
+  return TRUE;
+}
+
+static void
+queue_store_jobs (FakePeer *fp, EcMessage *msg)
+{
+  g_autoptr (GError) error = NULL;
+  const char *n = ec_message_get_content_json (msg, NULL);
+  EcStore *store = ec_plugin_context_get_store (fp->ctx, &error);
+  gint64 count = n ? g_ascii_strtoll (n, NULL, 10) : 0;
+  if (!store)
+    {
+      ec_log_warning (fp->ctx, "no store: %s", error->message);
+      return;
+    }
+  for (gint64 i = 0; i < count; i++)
+    ec_store_write (store, slow_job, NULL, NULL, NULL);
+  ec_log_message (fp->ctx, "queued %" G_GINT64_FORMAT " slow store jobs", count);
+}
+
 static void
 fp_handle (gpointer state, EcMessage *msg)
 {
@@ -121,6 +149,11 @@ fp_handle (gpointer state, EcMessage *msg)
   if (g_strcmp0 (op, "fake-disconnect") == 0)
     {
       broadcast_connect (fp, "cloud_disconnected");
+      return;
+    }
+  if (g_strcmp0 (op, "fake-store-jobs") == 0)
+    {
+      queue_store_jobs (fp, msg);
       return;
     }
   if (!ec_message_get_sync (msg) || !(answer = find_answer (fp, msg)))

@@ -690,6 +690,23 @@ class Backpressure(unittest.TestCase):
                          raw)
         n.wait(lambda: len(self.answers(n, more)) == 40, "40 more answers", timeout=60)
 
+    def test_held_while_other_plugins_keep_the_writer_busy(self):
+        """Nothing of metamanager's own is in flight, but another plugin has
+        1000 jobs queued on the store's writer: messages are held, and move
+        on once those jobs are done (a no-op job queued behind them says so;
+        no timer polls)."""
+        n = Node(self).start()
+        n.send(msg("fake-store-jobs", "x", 1000), module="websocket")
+        n.wait(lambda: "queued 1000 slow store jobs" in n.output(), "the slow jobs")
+        sent = self.burst(n, 20, "busy")
+        n.wait(lambda: len(self.answers(n, sent)) == len(sent), "20 answers", timeout=60)
+        answers = self.answers(n, sent)
+        self.assertTrue(all(len(a) == 1 and a[0]["content"] == "OK" for a in answers.values()))
+        out = n.wait(lambda: "the database caught up" in n.output() and n.output(),
+                     "the caught-up log line")
+        self.assertRegex(out, r"holding messages \(0 changes, 0 bytes not yet committed; \d+ store jobs\)")
+        self.assertEqual(n.sql("SELECT count(*) FROM meta_v2 WHERE name LIKE 'busy-%'"), [(20,)])
+
     def test_past_the_bound_refused_never_acked_then_resent(self):
         n = self.slow_node("max-pending-writes=4\nmax-held-messages=20\n")
         sent = self.burst(n, 150, "rf")

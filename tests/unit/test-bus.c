@@ -379,6 +379,527 @@ test_describe (Fixture *f, gconstpointer unused)
   g_assert_nonnull (strstr (text, "queue limit"));
 }
 
+/* ---- flow control ------------------------------------------------------ */
+
+typedef struct {
+  int        runs;
+  int        errors;
+  GError    *error;        /* the last one */
+  gboolean   destroyed;
+  GPtrArray *order;        /* messages in the order their callbacks ran */
+} SendResult;
+
+static void
+on_sent (EcEndpoint *ep, EcMessage *msg, const GError *error, gpointer data)
+{
+  SendResult *r = data;
+  r->runs++;
+  if (error)
+    {
+      r->errors++;
+      g_clear_error (&r->error);
+      r->error = g_error_copy (error);
+    }
+  if (r->order)
+    g_ptr_array_add (r->order, ec_message_ref (msg));
+}
+
+static void
+on_sent_destroy (gpointer data)
+{
+  ((SendResult *) data)->destroyed = TRUE;
+}
+
+static EcMessage *
+numbered (const char *source, int i)
+{
+  EcMessage *m = ec_message_new (source, NULL, "insert", "x");
+  g_autofree char *rv = g_strdup_printf ("%d", i);
+  ec_message_set_resource_version (m, rv);
+  return m;
+}
+
+static int
+number_of (EcMessage *m)
+{
+  return atoi (ec_message_get_resource_version (m));
+}
+
+/* A full queue: the waiting send waits, in order, and its callback runs
+ * once the message is in the receiver's queue, never inside the call. */
+static void
+test_when_ready_waits (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EcMessage) direct = numbered ("a", 99);
+  for (int i = 0; i < 8; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+    }
+  for (int i = 8; i < 13; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", m, on_sent, &r, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (ec_message_is_frozen (m));
+    }
+  g_assert_cmpint (r.runs, ==, 0);
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, "b"), ==, 5);
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, NULL), ==, 5);
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, "c"), ==, 0);
+  /* a plain send would overtake the waiting ones: refused */
+  g_assert_false (ec_endpoint_send (f->a.ep, "b", direct, &error));
+  g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL);
+  g_clear_error (&error);
+  /* ... but another sender with nothing waiting is not held up by them */
+  drain ();
+  g_assert_cmpint (r.runs, ==, 5);
+  g_assert_cmpint (r.errors, ==, 0);
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, NULL), ==, 0);
+  g_assert_cmpuint (f->b.got->len, ==, 13);
+  for (guint i = 0; i < 13; i++)
+    g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, (int) i);
+  /* with room and nothing waiting, it goes at once; the callback still runs later */
+  g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", direct, on_sent, &r, on_sent_destroy, NULL));
+  g_assert_cmpint (r.runs, ==, 5);
+  g_assert_false (r.destroyed);
+  drain ();
+  g_assert_cmpint (r.runs, ==, 6);
+  g_assert_true (r.destroyed);
+  g_assert_cmpuint (f->b.got->len, ==, 14);
+}
+
+typedef struct {
+  Fixture *f;
+  int      next;         /* number of the next message to send */
+  GArray  *accepted;     /* numbers the bus took, in sending order */
+  int      total;
+} Mixer;
+
+/* Sends a few messages from a to b, mixing plain and waiting sends. */
+static gboolean
+mix_some (gpointer data)
+{
+  Mixer *x = data;
+  for (int k = 0; k < 5 && x->next < x->total; k++, x->next++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", x->next);
+      gboolean ok = (x->next % 3 == 0)
+                    ? ec_endpoint_send (x->f->a.ep, "b", m, NULL)
+                    : ec_endpoint_send_when_ready (x->f->a.ep, "b", m, NULL, NULL, NULL, NULL);
+      if (ok)
+        g_array_append_val (x->accepted, x->next);
+    }
+  return x->next < x->total ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Plain and waiting sends mixed, against a small queue: b gets exactly the
+ * messages the bus took, in the order they were sent. */
+static void
+test_when_ready_order_mixed (Fixture *f, gconstpointer unused)
+{
+  Mixer x = { f, 0, g_array_new (FALSE, FALSE, sizeof (int)), 3000 };
+  gint64 start = g_get_monotonic_time ();
+  guint id = g_idle_add (mix_some, &x);
+  while ((x.next < x.total || ec_endpoint_get_waiting (f->a.ep, NULL) > 0
+          || f->b.got->len < x.accepted->len)
+         && g_get_monotonic_time () - start < 20 * G_USEC_PER_SEC)
+    g_main_context_iteration (NULL, TRUE);
+  if (x.next < x.total)
+    g_source_remove (id);
+  g_assert_cmpint (x.next, ==, x.total);
+  g_assert_cmpuint (x.accepted->len, >, (guint) x.total * 2 / 3);  /* every waiting send */
+  g_assert_cmpuint (x.accepted->len, <, (guint) x.total);          /* plain sends met waits */
+  g_assert_cmpuint (f->b.got->len, ==, x.accepted->len);
+  for (guint i = 0; i < x.accepted->len; i++)
+    g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, g_array_index (x.accepted, int, i));
+  g_array_unref (x.accepted);
+}
+
+/* One full (paused) receiver holds up nothing sent to another. */
+static void
+test_when_ready_per_destination (Fixture *f, gconstpointer unused)
+{
+  SendResult rb = { 0 }, rc = { 0 };
+  ec_endpoint_pause (f->b.ep);
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr (EcMessage) mb = numbered ("a", i);
+      g_autoptr (EcMessage) mc = numbered ("a", i);
+      g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", mb, on_sent, &rb, NULL, NULL));
+      g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "c", mc, on_sent, &rc, NULL, NULL));
+      drain ();
+    }
+  g_assert_cmpuint (f->c.got->len, ==, 20);
+  g_assert_cmpint (rc.runs, ==, 20);
+  g_assert_cmpuint (f->b.got->len, ==, 0);
+  g_assert_cmpint (rb.runs, ==, 8);                 /* those in b's queue */
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, "b"), ==, 12);
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, "c"), ==, 0);
+  ec_endpoint_resume (f->b.ep);
+  drain ();
+  g_assert_cmpuint (f->b.got->len, ==, 20);
+  g_assert_cmpint (rb.runs, ==, 20);
+  g_assert_cmpint (rb.errors + rc.errors, ==, 0);
+  for (guint i = 0; i < 20; i++)
+    g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, (int) i);
+}
+
+/* The receiver leaves while messages wait for it: each waiting send's
+ * callback runs once, later, with CLOSED; nothing is delivered to it. */
+static void
+test_when_ready_receiver_leaves (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  ec_endpoint_pause (f->b.ep);
+  for (int i = 0; i < 12; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", m, on_sent, &r, on_sent_destroy, NULL));
+    }
+  drain ();
+  g_assert_cmpint (r.runs, ==, 8);
+  r.destroyed = FALSE;
+  ec_bus_remove_member (f->bus, f->b.ep);
+  g_assert_cmpint (r.runs, ==, 8);     /* not inside the removal */
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, NULL), ==, 0);
+  drain ();
+  g_assert_cmpint (r.runs, ==, 12);
+  g_assert_cmpint (r.errors, ==, 4);
+  g_assert_error (r.error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED);
+  g_assert_nonnull (strstr (r.error->message, "b"));
+  g_assert_true (r.destroyed);
+  g_assert_cmpuint (f->b.got->len, ==, 0);
+  g_clear_error (&r.error);
+}
+
+/* The sender leaves while its messages wait: no callback runs after that
+ * (its data may be gone), each destroy does, and the receiver gets only
+ * what was already in its queue. */
+static void
+test_when_ready_sender_leaves (Fixture *f, gconstpointer unused)
+{
+  SendResult r[12] = { 0 };
+  ec_endpoint_pause (f->b.ep);
+  for (int i = 0; i < 12; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", m, on_sent, &r[i], on_sent_destroy, NULL));
+    }
+  ec_bus_remove_member (f->bus, f->a.ep);
+  ec_endpoint_resume (f->b.ep);
+  drain ();
+  for (int i = 0; i < 12; i++)
+    {
+      g_assert_cmpint (r[i].runs, ==, 0);
+      g_assert_true (r[i].destroyed);
+    }
+  g_assert_cmpuint (f->b.got->len, ==, 8);
+}
+
+static void
+pause_after_first (gpointer data, EcMessage *msg)
+{
+  Sink *s = data;
+  g_ptr_array_add (s->got, ec_message_ref (msg));
+  if (s->got->len == 1)
+    ec_endpoint_pause (s->ep);
+}
+
+/* A paused receiver gets nothing, from the next message on even when it
+ * paused inside its handler; its queue stays bounded; resume delivers the
+ * rest in order, later. */
+static void
+test_pause_resume (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (GError) error = NULL;
+  Sink p = { g_ptr_array_new_with_free_func ((GDestroyNotify) ec_message_unref) };
+  p.ep = ec_bus_add_member (f->bus, "p", "gp", pause_after_first, &p, NULL);
+  g_assert_false (ec_endpoint_is_paused (p.ep));
+  for (int i = 0; i < 8; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send (f->a.ep, "p", m, NULL));
+    }
+  drain ();
+  g_assert_cmpuint (p.got->len, ==, 1);
+  g_assert_true (ec_endpoint_is_paused (p.ep));
+  {
+    g_autoptr (EcMessage) m = numbered ("a", 8);
+    g_assert_true (ec_endpoint_send (f->a.ep, "p", m, &error));
+  }
+  {
+    g_autoptr (EcMessage) m = numbered ("a", 9);
+    g_assert_false (ec_endpoint_send (f->a.ep, "p", m, &error));
+    g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL);
+  }
+  ec_endpoint_resume (p.ep);
+  g_assert_cmpuint (p.got->len, ==, 1);   /* never inside resume */
+  drain ();
+  g_assert_cmpuint (p.got->len, ==, 9);
+  for (guint i = 0; i < 9; i++)
+    g_assert_cmpint (number_of (p.got->pdata[i]), ==, (int) i);
+  ec_endpoint_resume (p.ep);               /* not paused: nothing happens */
+  g_ptr_array_unref (p.got);
+}
+
+/* A group send says which members dropped the message. */
+static void
+test_group_full_names_dropped (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) dropped = NULL;
+  g_autoptr (GArray) info = NULL;
+  guint n = 99;
+  for (int i = 0; i < 2; i++)
+    g_assert_true (ec_endpoint_send (f->a.ep, "c", m, NULL));
+  g_assert_true (ec_endpoint_send_to_group_full (f->a.ep, "g2", m, &n, &dropped, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_nonnull (dropped);
+  g_assert_cmpstr (dropped[0], ==, "c");
+  g_assert_null (dropped[1]);
+  g_clear_pointer (&dropped, g_strfreev);
+  /* now b is full too: nobody took it, both are named */
+  g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+  g_assert_false (ec_endpoint_send_to_group_full (f->a.ep, "g2", m, &n, &dropped, &error));
+  g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL);
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_cmpuint (g_strv_length (dropped), ==, 2);
+  g_assert_true (g_strv_contains ((const char *const *) dropped, "b"));
+  g_assert_true (g_strv_contains ((const char *const *) dropped, "c"));
+  info = ec_bus_list_members (f->bus);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 1).dropped, ==, 1);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 2).dropped, ==, 2);
+  drain ();
+  g_clear_pointer (&dropped, g_strfreev);
+  /* with room everywhere, nobody dropped it */
+  g_assert_true (ec_endpoint_send_to_group_full (f->a.ep, "g2", m, &n, &dropped, NULL));
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_null (dropped);
+}
+
+/* A waiting group send: each member has its own waiting queue; the
+ * callback runs once every member has the message. */
+static void
+test_group_when_ready (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  ec_endpoint_pause (f->c.ep);
+  for (int i = 0; i < 4; i++)
+    g_assert_true (ec_endpoint_send (f->a.ep, "c", m, NULL));
+  g_assert_true (ec_endpoint_send_to_group_when_ready (f->a.ep, "g2", m, on_sent, &r, NULL, NULL));
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, "c"), ==, 1);
+  g_assert_cmpuint (ec_endpoint_get_waiting (f->a.ep, "b"), ==, 0);
+  drain ();
+  g_assert_cmpuint (f->b.got->len, ==, 1);
+  g_assert_cmpint (r.runs, ==, 0);
+  ec_endpoint_resume (f->c.ep);
+  drain ();
+  g_assert_cmpuint (f->c.got->len, ==, 5);
+  g_assert_cmpint (r.runs, ==, 1);
+  g_assert_cmpint (r.errors, ==, 0);
+}
+
+/* What waits for one receiver is bounded (64 times the queue limit): past
+ * that a waiting send fails at once, its callback never runs, its destroy
+ * does. */
+static void
+test_when_ready_bounded (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  g_autoptr (GArray) info = NULL;
+  ec_endpoint_pause (f->b.ep);
+  g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+  for (int i = 0; i < 64; i++)
+    g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", m, NULL, NULL, NULL, NULL));
+  g_assert_false (ec_endpoint_send_when_ready (f->a.ep, "b", m, on_sent, &r, on_sent_destroy, &error));
+  g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL);
+  g_assert_true (r.destroyed);
+  info = ec_bus_list_members (f->bus);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 0).waiting, ==, 64);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 1).queued, ==, 1);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 1).dropped, ==, 1);
+  g_clear_error (&error);
+  /* an unknown destination fails at once as well */
+  r.destroyed = FALSE;
+  g_assert_false (ec_endpoint_send_when_ready (f->a.ep, "nobody", m, on_sent, &r, on_sent_destroy, &error));
+  g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_UNKNOWN_DESTINATION);
+  g_assert_true (r.destroyed);
+  drain ();
+  g_assert_cmpint (r.runs, ==, 0);
+  ec_endpoint_resume (f->b.ep);
+  drain ();
+  g_assert_cmpuint (f->b.got->len, ==, 65);
+}
+
+typedef struct {
+  Fixture *f;
+  int      ok, full;
+} ThreadCount;
+
+static gpointer
+thread_flood (gpointer data)
+{
+  ThreadCount *t = data;
+  for (int i = 0; i < 100; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_autoptr (GError) error = NULL;
+      if (ec_endpoint_send (t->f->a.ep, "b", m, &error))
+        t->ok++;
+      else
+        {
+          g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL);
+          t->full++;
+        }
+    }
+  return NULL;
+}
+
+static gpointer
+thread_group (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  g_auto (GStrv) dropped = NULL;
+  guint n = 0;
+  GError *error = NULL;
+  gboolean ok = ec_endpoint_send_to_group_full (f->a.ep, "g2", m, &n, &dropped, &error);
+  g_assert_true (ok);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_cmpstr (dropped[0], ==, "b");
+  return NULL;
+}
+
+/* A send from another thread obeys the receiver's queue limit and fails
+ * like any other; what it queued is delivered in order from the main loop. */
+static void
+test_thread_send_bounded (Fixture *f, gconstpointer unused)
+{
+  ThreadCount t = { f, 0, 0 };
+  g_autoptr (GArray) info = NULL;
+  g_thread_join (g_thread_new ("flood", thread_flood, &t));
+  g_assert_cmpint (t.ok, ==, 8);
+  g_assert_cmpint (t.full, ==, 92);
+  info = ec_bus_list_members (f->bus);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 1).queued, ==, 8);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 1).dropped, ==, 92);
+  g_clear_pointer (&info, g_array_unref);
+  /* the main loop's own sends see the same full queue */
+  {
+    g_autoptr (EcMessage) m = numbered ("c", 0);
+    g_assert_true (ec_endpoint_send (f->c.ep, "b", m, NULL));  /* the ring itself is empty */
+  }
+  drain ();
+  g_assert_cmpuint (f->b.got->len, ==, 9);
+  for (guint i = 0, next = 0; i < f->b.got->len; i++)
+    if (g_strcmp0 (ec_message_get_source (f->b.got->pdata[i]), "a") == 0)
+      g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, (int) next++);
+  info = ec_bus_list_members (f->bus);
+  g_assert_cmpuint (g_array_index (info, EcBusMemberInfo, 0).out, ==, 8);
+  g_clear_pointer (&info, g_array_unref);
+  /* room again */
+  t.ok = t.full = 0;
+  g_thread_join (g_thread_new ("flood", thread_flood, &t));
+  g_assert_cmpint (t.ok, ==, 8);
+  drain ();
+  /* a group send from a thread names the member that dropped it */
+  for (int i = 0; i < 8; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("c", i);
+      g_assert_true (ec_endpoint_send (f->c.ep, "b", m, NULL));
+    }
+  g_thread_join (g_thread_new ("group", thread_group, f));
+  drain ();
+  g_assert_cmpuint (f->c.got->len, ==, 1);
+}
+
+static gpointer
+thread_unknown (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  GError *error = NULL;
+  g_assert_false (ec_endpoint_send (f->a.ep, "nobody", m, &error));
+  g_assert_error (error, EC_BUS_ERROR, EC_BUS_ERROR_UNKNOWN_DESTINATION);
+  g_error_free (error);
+  return NULL;
+}
+
+static void
+test_thread_send_unknown (Fixture *f, gconstpointer unused)
+{
+  g_thread_join (g_thread_new ("unknown", thread_unknown, f));
+  g_assert_cmpuint (ec_bus_get_unroutable (f->bus), ==, 1);
+}
+
+/* A group member leaves while the group send waits for it: the callback
+ * runs once, naming that member; the others have the message. */
+static void
+test_group_when_ready_member_leaves (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  g_autoptr (EcMessage) m = ec_message_new ("a", NULL, NULL, NULL);
+  ec_endpoint_pause (f->b.ep);
+  for (int i = 0; i < 4; i++)
+    g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+  g_assert_true (ec_endpoint_send_to_group_when_ready (f->a.ep, "g2", m, on_sent, &r, NULL, NULL));
+  drain ();
+  g_assert_cmpuint (f->c.got->len, ==, 1);
+  g_assert_cmpint (r.runs, ==, 0);
+  ec_bus_remove_member (f->bus, f->b.ep);
+  drain ();
+  g_assert_cmpint (r.runs, ==, 1);
+  g_assert_error (r.error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED);
+  g_assert_nonnull (strstr (r.error->message, "b left the bus"));
+  g_clear_error (&r.error);
+}
+
+static void
+resend_from_callback (EcEndpoint *ep, EcMessage *msg, const GError *error, gpointer data)
+{
+  SendResult *r = data;
+  on_sent (ep, msg, error, data);
+  if (r->runs < 20)
+    {
+      g_autoptr (EcMessage) next = numbered ("a", r->runs + 4);
+      g_assert_true (ec_endpoint_send_when_ready (ep, "b", next, resend_from_callback, r, NULL, NULL));
+    }
+}
+
+/* A callback may send again (each send's callback runs later, from the
+ * main loop); the order holds. */
+static void
+test_when_ready_send_from_callback (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  for (int i = 0; i < 4; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+    }
+  {
+    g_autoptr (EcMessage) m = numbered ("a", 4);
+    g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", m, resend_from_callback, &r, NULL, NULL));
+  }
+  for (int i = 0; i < 200 && r.runs < 20; i++)
+    drain ();
+  drain ();
+  g_assert_cmpint (r.runs, ==, 20);
+  g_assert_cmpint (r.errors, ==, 0);
+  g_assert_cmpuint (f->b.got->len, ==, 24);
+  for (guint i = 0; i < f->b.got->len; i++)
+    g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, (int) i);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -400,5 +921,18 @@ main (int argc, char **argv)
   ADD ("send-from-thread", test_send_from_thread, 0);
   ADD ("is-awaited-from-thread", test_is_awaited_from_thread, 0);
   ADD ("describe", test_describe, 0);
+  ADD ("when-ready/waits", test_when_ready_waits, 8);
+  ADD ("when-ready/order-mixed", test_when_ready_order_mixed, 4);
+  ADD ("when-ready/per-destination", test_when_ready_per_destination, 8);
+  ADD ("when-ready/receiver-leaves", test_when_ready_receiver_leaves, 8);
+  ADD ("when-ready/sender-leaves", test_when_ready_sender_leaves, 8);
+  ADD ("pause-resume", test_pause_resume, 8);
+  ADD ("group-full-names-dropped", test_group_full_names_dropped, 2);
+  ADD ("when-ready/group", test_group_when_ready, 4);
+  ADD ("when-ready/bounded", test_when_ready_bounded, 1);
+  ADD ("when-ready/group-member-leaves", test_group_when_ready_member_leaves, 4);
+  ADD ("when-ready/send-from-callback", test_when_ready_send_from_callback, 4);
+  ADD ("thread-send-bounded", test_thread_send_bounded, 8);
+  ADD ("thread-send-unknown", test_thread_send_unknown, 8);
   return g_test_run ();
 }

@@ -3,14 +3,20 @@
  * sent to it, as one JSON line, to record-file. With auto-ack=true it
  * confirms each twin upload (group resource, source twin) the way
  * cloudcore's devicecontroller does: group twin, resource twin, operation
- * response, content "OK", parent_msg_id = the upload's msg_id. */
+ * response, content "OK", parent_msg_id = the upload's msg_id. A message
+ * with operation "cloudrec-pause" (not recorded) pauses its deliveries
+ * (ec_endpoint_pause): a cloud link that does not keep up. SIGUSR2 to the
+ * process resumes them (a message could not: the queue is full). */
 #include <edgecore.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
 
 typedef struct {
   EcPluginContext *context;
   FILE            *out;
   gboolean         auto_ack;
+  guint            usr2;
 } CloudRec;
 
 static const EcConfigKey cloudrec_keys[] = {
@@ -40,17 +46,31 @@ cloudrec_init (EcPluginContext *context, gpointer *state, GError **error)
   return TRUE;
 }
 
-/* Nothing to start. */
+/* SIGUSR2: resumes the deliveries. */
+static gboolean
+on_usr2 (gpointer data)
+{
+  CloudRec *self = data;
+  ec_endpoint_resume (ec_plugin_context_get_endpoint (self->context));
+  ec_log_message (self->context, "cloudrec: resumed");
+  return G_SOURCE_CONTINUE;
+}
+
+/* Listens for SIGUSR2. */
 static gboolean
 cloudrec_start (gpointer state, GError **error)
 {
+  CloudRec *self = state;
+  self->usr2 = g_unix_signal_add (SIGUSR2, on_usr2, self);
   return TRUE;
 }
 
-/* Nothing to stop. */
+/* Stops listening. */
 static void
 cloudrec_stop (gpointer state)
 {
+  CloudRec *self = state;
+  g_clear_handle_id (&self->usr2, g_source_remove);
 }
 
 /* Closes the record file. */
@@ -67,9 +87,18 @@ static void
 cloudrec_handle (gpointer state, EcMessage *message)
 {
   CloudRec *self = state;
-  g_autofree char *json = ec_message_to_json (message, NULL);
+  g_autofree char *json = NULL;
   const char *parent = ec_message_get_parent_id (message);
+  const char *op = ec_message_get_operation (message);
+  EcEndpoint *ep = ec_plugin_context_get_endpoint (self->context);
 
+  if (g_strcmp0 (op, "cloudrec-pause") == 0)
+    {
+      ec_endpoint_pause (ep);
+      ec_log_message (self->context, "cloudrec: %s", ec_endpoint_is_paused (ep) ? "paused" : "not paused");
+      return;
+    }
+  json = ec_message_to_json (message, NULL);
   fprintf (self->out, "%s\n", json);
   fflush (self->out);
   if (self->auto_ack && g_strcmp0 (ec_message_get_source (message), "twin") == 0
