@@ -21,7 +21,9 @@ typedef struct _Member Member;
 typedef struct _Call Call;
 
 struct _Member {
-  EcEndpoint    ep;            /* first, so an endpoint is its member */
+  EcEndpoint   *ep;            /* built by the library; its data is this member */
+  const char   *name;          /* the endpoint's */
+  const char   *group;
   EcBus        *bus;
   EcBusHandler  handler;
   gpointer      handler_data;
@@ -70,6 +72,8 @@ typedef struct {
 } BusSource;
 
 static const EcEndpointOps bus_ops;
+
+#define MEMBER(endpoint) ((Member *) ec_host_endpoint_get_data (endpoint))
 
 /* ---- the deadline heap ------------------------------------------------ */
 
@@ -344,8 +348,7 @@ member_free (gpointer data)
   Member *m = data;
   member_drain (m);
   g_free (m->ring);
-  g_free (m->ep.name);
-  g_free (m->ep.group);
+  ec_host_endpoint_free (m->ep);
   g_free (m);
 }
 
@@ -423,22 +426,22 @@ ec_bus_add_member (EcBus *bus, const char *name, const char *group,
       return NULL;
     }
   m = g_new0 (Member, 1);
-  m->ep.ops = &bus_ops;
-  m->ep.name = g_strdup (name);
-  m->ep.group = g_strdup (group && *group ? group : name);
+  m->ep = ec_host_endpoint_new (&bus_ops, m, name, group);
+  m->name = ec_endpoint_get_name (m->ep);
+  m->group = ec_endpoint_get_group (m->ep);
   m->bus = bus;
   m->handler = handler;
   m->handler_data = handler_data;
-  g_hash_table_insert (bus->members, m->ep.name, m);
-  members = g_hash_table_lookup (bus->groups, m->ep.group);
+  g_hash_table_insert (bus->members, (gpointer) m->name, m);
+  members = g_hash_table_lookup (bus->groups, m->group);
   if (!members)
     {
       members = g_ptr_array_new ();
-      g_hash_table_insert (bus->groups, g_strdup (m->ep.group), members);
+      g_hash_table_insert (bus->groups, g_strdup (m->group), members);
     }
   g_ptr_array_add (members, m);
   g_ptr_array_add (bus->all, m);
-  return &m->ep;
+  return m->ep;
 }
 
 /* Takes a member off the bus: its queued messages are dropped, and its
@@ -447,7 +450,7 @@ ec_bus_add_member (EcBus *bus, const char *name, const char *group,
 void
 ec_bus_remove_member (EcBus *bus, EcEndpoint *endpoint)
 {
-  Member *m = (Member *) endpoint;
+  Member *m = MEMBER (endpoint);
   GPtrArray *members;
   GHashTableIter it;
   gpointer value;
@@ -455,13 +458,13 @@ ec_bus_remove_member (EcBus *bus, EcEndpoint *endpoint)
   if (m->removed)
     return;
   m->removed = TRUE;
-  g_hash_table_remove (bus->members, m->ep.name);
-  members = g_hash_table_lookup (bus->groups, m->ep.group);
+  g_hash_table_remove (bus->members, m->name);
+  members = g_hash_table_lookup (bus->groups, m->group);
   if (members)
     {
       g_ptr_array_remove (members, m);
       if (members->len == 0)
-        g_hash_table_remove (bus->groups, m->ep.group);
+        g_hash_table_remove (bus->groups, m->group);
     }
   g_ptr_array_remove (bus->all, m);
   member_drain (m);
@@ -529,7 +532,7 @@ deferred_send (gpointer data)
   g_autoptr (GError) error = NULL;
   if (!bus_send (d->ep, d->kind, d->target, d->msg, NULL, &error))
     g_warning (_("message %s from %s (sent from another thread) was not delivered: %s"),
-               ec_message_get_id (d->msg), d->ep->name, error->message);
+               ec_message_get_id (d->msg), ec_endpoint_get_name (d->ep), error->message);
   ec_message_unref (d->msg);
   g_free (d->target);
   g_free (d);
@@ -554,7 +557,7 @@ static gboolean
 bus_send (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *msg,
           guint *n_delivered, GError **error)
 {
-  Member *sender = (Member *) ep;
+  Member *sender = MEMBER (ep);
   EcBus *bus = sender->bus;
   guint n = 0;
 
@@ -572,7 +575,7 @@ bus_send (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *msg,
   if (G_UNLIKELY (sender->removed))
     {
       g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED,
-                   _("bus member “%s” has left the bus"), sender->ep.name);
+                   _("bus member “%s” has left the bus"), sender->name);
       return FALSE;
     }
   ec_message_freeze (msg);
@@ -652,7 +655,7 @@ static void
 bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
           EcReplyFunc cb, gpointer user_data, GDestroyNotify destroy)
 {
-  Member *caller = (Member *) ep;
+  Member *caller = MEMBER (ep);
   EcBus *bus = caller->bus;
   GError *error = NULL;
   Call *call;
@@ -701,7 +704,7 @@ bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
 static gboolean
 bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
 {
-  Member *replier = (Member *) ep;
+  Member *replier = MEMBER (ep);
   EcBus *bus = replier->bus;
   const char *parent = ec_message_get_parent_id (reply);
   Call *call;
@@ -729,7 +732,7 @@ bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
 static gboolean
 bus_is_awaited (EcEndpoint *ep, const char *parent_msg_id)
 {
-  EcBus *bus = ((Member *) ep)->bus;
+  EcBus *bus = MEMBER (ep)->bus;
   if (G_UNLIKELY (g_thread_self () != bus->owner))
     {
       g_critical ("ec_endpoint_is_awaited() called outside the main loop's thread");
@@ -753,7 +756,7 @@ ec_bus_list_members (EcBus *bus)
     {
       Member *m = bus->all->pdata[i];
       EcBusMemberInfo info = {
-        m->ep.name, m->ep.group, m->in, m->out, m->dropped, m->unroutable, m->len,
+        m->name, m->group, m->in, m->out, m->dropped, m->unroutable, m->len,
       };
       g_array_append_val (out, info);
     }

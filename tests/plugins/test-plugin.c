@@ -6,7 +6,12 @@
  *   fail-start=true  start fails
  *   stop-sleep=N     stop takes N seconds
  * It logs "<name>: started" and "<name>: stopped" so tests see the order, and
- * it sends an "echo" message back to its sender's module. */
+ * it sends an "echo" message back to its sender's module.
+ *
+ * -DTP_ABI_1_0 builds it as a plugin of ABI 1.0 would be: its descriptor
+ * has the 1.0 layout (no min_host_abi_minor, struct_size of 1.0, abi_minor
+ * 0) and it calls no function newer than 1.0. -DTP_MIN_HOST_MINOR=N sets
+ * min_host_abi_minor (ABI 1.1 negotiation). */
 #include <edgecore.h>
 #include <unistd.h>
 
@@ -64,7 +69,12 @@ tp_start (gpointer state, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s was told to fail start", TP_NAME);
       return FALSE;
     }
+#ifdef TP_ABI_1_0
   ec_log_message (tp->ctx, "%s: started", TP_NAME);
+#else
+  ec_log_message (tp->ctx, "%s: started (host ABI %d.%u)", TP_NAME, EC_PLUGIN_ABI_MAJOR,
+                  ec_plugin_context_get_host_abi_minor (tp->ctx));
+#endif
   return TRUE;
 }
 
@@ -128,10 +138,43 @@ static const char *const tp_requires[] = { TP_REQUIRES, NULL };
 static const char *const tp_requires[] = { NULL };
 #endif
 
+#ifdef TP_ABI_1_0
+/* The descriptor exactly as <ec-plugin.h> of ABI 1.0 declared it. */
+typedef struct {
+  guint32            abi_major;
+  guint32            abi_minor;
+  guint32            struct_size;
+  guint32            config_key_size;
+  const char        *name;
+  const char        *version;
+  const char        *summary;
+  const char        *bus_name;
+  const char        *bus_group;
+  const char *const *requires;
+  const EcConfigKey *config_keys;
+  gboolean (*init)           (EcPluginContext *, gpointer *, GError **);
+  gboolean (*start)          (gpointer, GError **);
+  void     (*stop)           (gpointer);
+  void     (*free)           (gpointer);
+  void     (*handle_message) (gpointer, EcMessage *);
+} TpDescriptor10;
+
+G_STATIC_ASSERT (sizeof (TpDescriptor10) < sizeof (EcPluginDescriptor));
+
+EC_PLUGIN_EXPORT const TpDescriptor10 ec_plugin_descriptor = {
+  .abi_major = 1,
+  .abi_minor = 0,
+  .struct_size = sizeof (TpDescriptor10),
+  .config_key_size = sizeof (EcConfigKey),
+#else
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   EC_PLUGIN_DESCRIPTOR_HEADER,
   .abi_major = TP_ABI_MAJOR,
   .abi_minor = TP_ABI_MINOR,
+#ifdef TP_MIN_HOST_MINOR
+  .min_host_abi_minor = TP_MIN_HOST_MINOR,
+#endif
+#endif
   .name = TP_NAME,
   .version = TP_VERSION,
   .summary = "test plugin " TP_NAME,
