@@ -29,7 +29,8 @@ static const EcConfigKey devicetwin_keys[] = {
 static void
 handle_bus (DeviceTwin *self, EcMessage *message)
 {
-  GString *topic = self->topic_buf;
+  g_autofree char *topic = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *owned = NULL;
   g_autofree char *full_topic = NULL;
   const char *payload;
@@ -37,10 +38,12 @@ handle_bus (DeviceTwin *self, EcMessage *message)
   const char *id = NULL;
   const char *suffix;
 
-  if (!dt_decode_topic (ec_message_get_resource (message), topic))
+  topic = ec_mqtt_topic_from_resource (ec_message_get_resource (message), &error);
+  if (!topic)
     {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "message %s from eventbus: resource is not a base64url topic",
-                       ec_message_get_id (message));
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING,
+                                     "message %s from eventbus: resource is not a base64url topic: %s",
+                                     ec_message_get_id (message), error->message);
       return;
     }
   payload = ec_message_get_content_json (message, &payload_len);
@@ -50,27 +53,27 @@ handle_bus (DeviceTwin *self, EcMessage *message)
       payload = owned;
       payload_len = strlen (owned);
     }
-  if (g_str_has_prefix (topic->str, "$hw/events/node/"))
+  if (g_str_has_prefix (topic, "$hw/events/node/"))
     {
-      const char *rest = topic->str + strlen ("$hw/events/node/");
-      const char *slash = strchr (rest, '/');
-      if (slash && slash != rest && strcmp (slash, "/membership/get") == 0)
+      /* a node name is never empty, though + matches an empty level */
+      if (ec_mqtt_topic_matches ("$hw/events/node/+/membership/get", topic)
+          && topic[strlen ("$hw/events/node/")] != '/')
         {
           if (!owned)
             payload = owned = g_strndup (payload, payload_len);
           dt_membership_handle_get (self, payload);
         }
       else
-        ec_log_debug (self->context, "no handler for topic %s", topic->str);
+        ec_log_debug (self->context, "no handler for topic %s", topic);
       return;
     }
-  if (!g_str_has_prefix (topic->str, "$hw/events/device/"))
+  if (!g_str_has_prefix (topic, "$hw/events/device/"))
     {
-      ec_log_debug (self->context, "no handler for topic %s", topic->str);
+      ec_log_debug (self->context, "no handler for topic %s", topic);
       return;
     }
-  full_topic = g_strdup (topic->str);
-  if (!(suffix = dt_device_suffix (topic->str, &id)))
+  full_topic = g_strdup (topic);
+  if (!(suffix = dt_device_suffix (topic, &id)))
     {
       ec_log_debug (self->context, "no handler for topic %s", full_topic);
       return;
@@ -170,8 +173,6 @@ devicetwin_free (gpointer state)
     g_queue_free_full (self->pending, dt_txn_free);
   g_clear_pointer (&self->devices, g_hash_table_unref);
   g_clear_pointer (&self->outbox, outbox_free);
-  if (self->topic_buf)
-    g_string_free (self->topic_buf, TRUE);
   if (self->json_buf)
     g_string_free (self->json_buf, TRUE);
   if (self->delta_buf)
@@ -201,7 +202,6 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
   self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
   self->pending = g_queue_new ();
   self->outbox = outbox_new (context, 0);
-  self->topic_buf = g_string_sized_new (128);
   self->json_buf = g_string_sized_new (1024);
   self->delta_buf = g_string_sized_new (256);
   self->out_topic = g_string_sized_new (128);

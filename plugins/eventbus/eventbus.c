@@ -36,7 +36,6 @@ typedef struct {
   GPtrArray       *sub_topics;   /* topics the cloud subscribed (sub_topics table) */
   gboolean         paused;
   EcLogLimit       bad_publish;
-  GString         *resource_buf;  /* scratch for base64url resources */
 } EventBus;
 
 enum { EXT_SUB, EXT_PUB, INT_SUB, INT_PUB };
@@ -99,7 +98,7 @@ load_topics (sqlite3 *db, gpointer data, GError **error)
     return ec_store_set_sql_error (error, db, "read sub_topics");
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     if (sqlite3_column_text (st, 0)
-        && mosquitto_sub_topic_check ((const char *) sqlite3_column_text (st, 0)) == MOSQ_ERR_SUCCESS)
+        && ec_mqtt_topic_validate_filter ((const char *) sqlite3_column_text (st, 0), NULL))
       g_ptr_array_add (topics, g_strdup ((const char *) sqlite3_column_text (st, 0)));
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
@@ -213,8 +212,8 @@ on_mqtt_message (gpointer data, const char *topic, const void *payload, int leng
     }
   if (eb_topic_is_twin (topic))
     {
-      eb_base64url (self->resource_buf, topic, strlen (topic));
-      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, self->resource_buf->str);
+      g_autofree char *resource = ec_mqtt_topic_to_resource (topic);
+      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, resource);
       /* a JSON object travels as the content itself (devicetwin reads the
        * text either way); anything else as a string, as KubeEdge sends it */
       if (len == 0 || text[0] != '{' || !ec_message_set_content_json (msg, text, (gssize) len, NULL))
@@ -255,10 +254,13 @@ publish (EventBus *self, const char *topic, const char *payload, gsize length)
 {
   gboolean any = FALSE;
 
-  if (!topic || !*topic || strpbrk (topic, "+#"))
+  g_autoptr (GError) error = NULL;
+
+  if (!topic || !ec_mqtt_topic_validate (topic, &error))
     {
-      ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, "not publishing to invalid MQTT topic “%s”",
-                    topic ? topic : "");
+      ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
+                                     "not publishing to invalid MQTT topic “%s”: %s",
+                                     topic ? topic : "", error ? error->message : "no topic");
       return;
     }
   if (self->links[EXT_PUB])
@@ -275,13 +277,15 @@ cloud_subscribe (EventBus *self, const char *topic, gboolean subscribe)
 {
   guint index;
   gboolean known;
+  g_autoptr (GError) error = NULL;
 
   if (!topic || !*topic)
     return;
-  if (subscribe && mosquitto_sub_topic_check (topic) != MOSQ_ERR_SUCCESS)
+  if (subscribe && !ec_mqtt_topic_validate_filter (topic, &error))
     {
       /* stored, it would make the subscription of every topic fail */
-      ec_log_warning (self->context, "not subscribing to invalid MQTT topic filter “%s”", topic);
+      ec_log_warning (self->context, "not subscribing to invalid MQTT topic filter “%s”: %s",
+                      topic, error->message);
       return;
     }
   known = g_ptr_array_find_with_equal_func (self->sub_topics, topic, g_str_equal, &index);
@@ -471,8 +475,6 @@ eventbus_free (gpointer state)
   g_clear_pointer (&self->broker, eb_broker_free);
   g_clear_pointer (&self->outbox, outbox_free);
   g_clear_pointer (&self->sub_topics, g_ptr_array_unref);
-  if (self->resource_buf)
-    g_string_free (self->resource_buf, TRUE);
   g_free (self->node_name);
   g_free (self);
   mosquitto_lib_cleanup ();
@@ -497,7 +499,6 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
   self->sub_topics = g_ptr_array_new_with_free_func (g_free);
-  self->resource_buf = g_string_sized_new (128);
   self->outbox = outbox_new (context, 0);
   outbox_set_drained (self->outbox, on_drained, self);
 
