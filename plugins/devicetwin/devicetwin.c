@@ -8,16 +8,14 @@
  * cloud through edgehub (module websocket). Every change is committed
  * before it is announced (dt-store.c). */
 #include "dt-types.h"
+#include "dt-plugin.h"
 
 #include <string.h>
-
-#define DEVICETWIN_BUS_NAME  "twin"
-#define DEVICETWIN_BUS_GROUP "twin"
 
 void dt_store_finish (DeviceTwin *self);
 
 /* modules.deviceTwin of edgecore.yaml v1alpha2; see docs/configuration.md. */
-static const EcConfigKey devicetwin_keys[] = {
+const EcConfigKey devicetwin_keys[] = {
   { EC_CONFIG_BOOL,   0, "enable", "true", "run devicetwin" },
   { EC_CONFIG_STRING, 0, "dmi-sock-path", "/etc/kubeedge/", "directory of the DMI socket dmi.sock" },
   { 0 }
@@ -113,7 +111,7 @@ handle_bus (DeviceTwin *self, EcMessage *message)
 
 /* A message for devicetwin: MQTT events, cloud membership and twins,
  * confirmations of uploads, the cloud link state. */
-static void
+void
 devicetwin_handle_message (gpointer state, EcMessage *message)
 {
   DeviceTwin *self = state;
@@ -161,7 +159,7 @@ devicetwin_handle_message (gpointer state, EcMessage *message)
 }
 
 /* Frees the plugin's state. */
-static void
+void
 devicetwin_free (gpointer state)
 {
   DeviceTwin *self = state;
@@ -187,7 +185,7 @@ devicetwin_free (gpointer state)
 }
 
 /* Creates the tables and loads every device. */
-static gboolean
+gboolean
 devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   DeviceTwin *self = g_new0 (DeviceTwin, 1);
@@ -222,31 +220,16 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 
 /* Nothing to start: devicetwin works on messages. The cloud is
  * disconnected until edgehub says otherwise. */
-static gboolean
+gboolean
 devicetwin_start (gpointer state, GError **error)
 {
   return TRUE;
 }
 
 /* Writes what is pending. */
-static void
+void
 devicetwin_stop (gpointer state)
 {
   DeviceTwin *self = state;
   dt_store_finish (self);
 }
-
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "devicetwin",
-  .version = EC_VERSION,
-  .summary = "devicetwin (twin/twin): device twins over MQTT, synced with the cloud",
-  .bus_name = DEVICETWIN_BUS_NAME,
-  .bus_group = DEVICETWIN_BUS_GROUP,
-  .config_keys = devicetwin_keys,
-  .init = devicetwin_init,
-  .start = devicetwin_start,
-  .stop = devicetwin_stop,
-  .free = devicetwin_free,
-  .handle_message = devicetwin_handle_message,
-};

@@ -9,6 +9,7 @@
  * with operation publish, and the cloud's group-user messages, are
  * published. */
 #include <edgecore.h>
+#include "eb-plugin.h"
 #include <mosquitto.h>
 #include <string.h>
 
@@ -16,9 +17,6 @@
 #include "eb-link.h"
 #include "eb-util.h"
 #include "../devicetwin/outbox.h"
-
-#define EVENTBUS_BUS_NAME  "eventbus"
-#define EVENTBUS_BUS_GROUP "bus"
 
 /* Reading from MQTT pauses while this many messages wait for full bus
  * queues, and resumes once they are delivered. */
@@ -55,7 +53,7 @@ static const char *const fixed_topics[] = {
 
 /* modules.eventBus of edgecore.yaml v1alpha2; eventBusTLS.* is flattened
  * with a tls- prefix. See docs/configuration.md. */
-static const EcConfigKey eventbus_keys[] = {
+const EcConfigKey eventbus_keys[] = {
   { EC_CONFIG_BOOL,   0, "enable", "true", "run eventbus" },
   { EC_CONFIG_INT,    0, "mqtt-mode", "2", "0: internal broker, 1: both, 2: external broker" },
   { EC_CONFIG_STRING, 0, "mqtt-server-external", "tcp://127.0.0.1:1883", "address of the external MQTT broker" },
@@ -369,7 +367,7 @@ is_reply (EcMessage *message)
 
 /* Handles a bus message: publish / subscribe / unsubscribe / message /
  * get_result (reference section 1.3). */
-static void
+void
 eventbus_handle_message (gpointer state, EcMessage *message)
 {
   EventBus *self = state;
@@ -463,7 +461,7 @@ make_links (EventBus *self, const char *url, int sub_qos, int slot, const char *
 }
 
 /* Frees the plugin's state. */
-static void
+void
 eventbus_free (gpointer state)
 {
   EventBus *self = state;
@@ -481,7 +479,7 @@ eventbus_free (gpointer state)
 }
 
 /* Reads the config, creates sub_topics, prepares the MQTT links. */
-static gboolean
+gboolean
 eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   EventBus *self = g_new0 (EventBus, 1);
@@ -547,7 +545,7 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
 
 /* Starts the internal broker (if any) and connects. A broker that is not
  * reachable is retried in the background. */
-static gboolean
+gboolean
 eventbus_start (gpointer state, GError **error)
 {
   EventBus *self = state;
@@ -564,7 +562,7 @@ eventbus_start (gpointer state, GError **error)
 }
 
 /* Disconnects and stops the internal broker. */
-static void
+void
 eventbus_stop (gpointer state)
 {
   EventBus *self = state;
@@ -573,18 +571,3 @@ eventbus_stop (gpointer state)
     g_clear_pointer (&self->links[i], eb_link_free);
   g_clear_pointer (&self->broker, eb_broker_free);
 }
-
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "eventbus",
-  .version = EC_VERSION,
-  .summary = "eventbus (eventbus/bus): MQTT bridge between mappers, devicetwin and the cloud",
-  .bus_name = EVENTBUS_BUS_NAME,
-  .bus_group = EVENTBUS_BUS_GROUP,
-  .config_keys = eventbus_keys,
-  .init = eventbus_init,
-  .start = eventbus_start,
-  .stop = eventbus_stop,
-  .free = eventbus_free,
-  .handle_message = eventbus_handle_message,
-};
