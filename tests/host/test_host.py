@@ -330,6 +330,30 @@ class Running(unittest.TestCase):
         self.assertIn("oldabi: stopped", node.output())
         self.assertNotRegex(node.output(), r"CRITICAL|WARNING")
 
+    def test_store_work_ends_before_plugins_are_freed(self):
+        """Store writes a plugin queues in its stop: the one queued with the
+        plugin's cancellable never calls back (the host cancelled it when
+        stop returned); the 1.0-style one calls back after stop but before
+        the plugin is freed, since the host drains the store first."""
+        node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstore-on-stop=true\n"
+                                        "[beta]\nenable=true\nstore-on-stop=true\n"
+                                        "[database]\ndata-source=DIR/edgecore.db\n"})
+        with open(os.path.join(node.confd, "10-p.conf")) as f:
+            text = f.read().replace("DIR", node.dir.name)
+        with open(os.path.join(node.confd, "10-p.conf"), "w") as f:
+            f.write(text)
+        node.start()
+        node.wait_log(r"beta: started")
+        self.assertEqual(node.stop(), 0)
+        log = node.output()
+        for name in ("alpha", "beta"):
+            self.assertIn(f"{name}: legacy write done (freed=0)", log)
+            self.assertLess(log.index(f"{name}: stopped"), log.index(f"{name}: legacy write done"))
+            self.assertLess(log.index(f"{name}: legacy write done"), log.index(f"{name}: freed"))
+        self.assertNotIn("cancellable write done", log)
+        self.assertNotRegex(log, r"CRITICAL|WARNING")
+        self.assertTrue(os.path.exists(os.path.join(node.dir.name, "edgecore.db")))
+
     def test_control_socket_appears_only_when_listening(self):
         """The socket file is renamed into place after listen(): a client
         that connects the moment the file appears is never refused."""

@@ -5,6 +5,11 @@
  *   fail-init=true   init fails
  *   fail-start=true  start fails
  *   stop-sleep=N     stop takes N seconds
+ *   store-on-stop=true  stop queues two slow store writes: one as a 1.0
+ *                    plugin does (its callback logs "legacy write done"
+ *                    and must run before free), one with the plugin's
+ *                    cancellable (its callback must never run); free logs
+ *                    "freed"
  * It logs "<name>: started" and "<name>: stopped" so tests see the order, and
  * it sends an "echo" message back to its sender's module.
  *
@@ -40,7 +45,33 @@ typedef struct {
   char            *answer;
   gint64           stop_sleep;
   gboolean         fail_start;
+  gboolean         store_on_stop;
+  gboolean         freed;
 } TestPlugin;
+
+#ifndef TP_ABI_1_0
+static gboolean
+tp_slow_write (sqlite3 *db, gpointer data, GError **error)
+{
+  g_usleep (300 * 1000);
+  return TRUE;
+}
+
+static void
+tp_legacy_done (const GError *error, gpointer data)
+{
+  TestPlugin *tp = data;
+  /* a callback after free would read freed memory here (ASan) */
+  ec_log_message (tp->ctx, "%s: legacy write done (freed=%d)", TP_NAME, tp->freed);
+}
+
+static void
+tp_cancellable_done (const GError *error, gpointer data)
+{
+  TestPlugin *tp = data;
+  ec_log_message (tp->ctx, "%s: cancellable write done after stop", TP_NAME);
+}
+#endif
 
 static gboolean
 tp_init (EcPluginContext *ctx, gpointer *state, GError **error)
@@ -56,6 +87,7 @@ tp_init (EcPluginContext *ctx, gpointer *state, GError **error)
   tp->answer = ec_plugin_context_get_string (ctx, "answer");
   tp->stop_sleep = ec_plugin_context_get_int (ctx, "stop-sleep");
   tp->fail_start = ec_plugin_context_get_bool (ctx, "fail-start");
+  tp->store_on_stop = ec_plugin_context_get_bool (ctx, "store-on-stop");
   *state = tp;
   return TRUE;
 }
@@ -84,6 +116,21 @@ tp_stop (gpointer state)
   TestPlugin *tp = state;
   if (tp->stop_sleep > 0)
     g_usleep (tp->stop_sleep * G_USEC_PER_SEC);
+#ifndef TP_ABI_1_0
+  if (tp->store_on_stop)
+    {
+      g_autoptr (GError) error = NULL;
+      EcStore *store = ec_plugin_context_get_store (tp->ctx, &error);
+      if (!store)
+        ec_log_warning (tp->ctx, "%s: no store: %s", TP_NAME, error->message);
+      else
+        {
+          ec_store_write (store, tp_slow_write, tp_legacy_done, tp, NULL);
+          ec_store_write_full (store, tp_slow_write, tp_cancellable_done, tp, NULL,
+                               ec_plugin_context_get_cancellable (tp->ctx));
+        }
+    }
+#endif
   ec_log_message (tp->ctx, "%s: stopped", TP_NAME);
 }
 
@@ -91,6 +138,8 @@ static void
 tp_free (gpointer state)
 {
   TestPlugin *tp = state;
+  tp->freed = TRUE;
+  ec_log_message (tp->ctx, "%s: freed", TP_NAME);
   g_free (tp->answer);
   g_free (tp);
 }
@@ -126,6 +175,7 @@ static const EcConfigKey tp_keys[] = {
   { EC_CONFIG_BOOL, 0, "fail-init", "false", "make init fail" },
   { EC_CONFIG_BOOL, 0, "fail-start", "false", "make start fail" },
   { EC_CONFIG_INT, 0, "stop-sleep", TP_DEFAULT_STOP_SLEEP, "seconds stop takes" },
+  { EC_CONFIG_BOOL, 0, "store-on-stop", "false", "queue store writes in stop" },
 #ifdef TP_BAD_KEY
   { EC_CONFIG_INT, 0, "broken", "not-a-number", "a default of the wrong type" },
 #endif
