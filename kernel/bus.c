@@ -37,7 +37,9 @@ typedef struct _SendOp SendOp;
 typedef struct _Wait Wait;
 
 struct _Member {
-  EcEndpoint    ep;            /* first, so an endpoint is its member */
+  EcEndpoint   *ep;            /* built by the library; its data is this member */
+  const char   *name;          /* the endpoint's */
+  const char   *group;
   EcBus        *bus;
   EcBusHandler  handler;
   gpointer      handler_data;
@@ -143,6 +145,8 @@ typedef struct {
 } BusSource;
 
 static const EcEndpointOps bus_ops;
+
+#define MEMBER(endpoint) ((Member *) ec_host_endpoint_get_data (endpoint))
 
 /* ---- the deadline heap ------------------------------------------------ */
 
@@ -348,7 +352,7 @@ send_op_step (EcBus *bus, SendOp *op, Member *failed_to, EcBusError code)
           op->failed = g_ptr_array_new_with_free_func (g_free);
           op->code = code;
         }
-      g_ptr_array_add (op->failed, g_strdup (failed_to->ep.name));
+      g_ptr_array_add (op->failed, g_strdup (failed_to->name));
     }
   if (--op->pending == 0)
     g_queue_push_tail (&bus->sent, op);
@@ -376,7 +380,7 @@ run_sent (EcBus *bus)
                                    : _("message %s not delivered: too many messages wait for %s"),
                                    ec_message_get_id (op->msg), names);
             }
-          op->callback (&op->sender->ep, op->msg, error, op->user_data);
+          op->callback (op->sender->ep, op->msg, error, op->user_data);
         }
       send_op_free (op);
     }
@@ -625,8 +629,7 @@ member_free (gpointer data)
   if (m->waits)
     g_hash_table_unref (m->waits);
   g_free (m->ring);
-  g_free (m->ep.name);
-  g_free (m->ep.group);
+  ec_host_endpoint_free (m->ep);
   g_free (m);
 }
 
@@ -714,24 +717,24 @@ ec_bus_add_member (EcBus *bus, const char *name, const char *group,
       return NULL;
     }
   m = g_new0 (Member, 1);
-  m->ep.ops = &bus_ops;
-  m->ep.name = g_strdup (name);
-  m->ep.group = g_strdup (group && *group ? group : name);
+  m->ep = ec_host_endpoint_new (&bus_ops, m, name, group);
+  m->name = ec_endpoint_get_name (m->ep);
+  m->group = ec_endpoint_get_group (m->ep);
   m->bus = bus;
   m->handler = handler;
   m->handler_data = handler_data;
   g_mutex_lock (&bus->lock);
-  g_hash_table_insert (bus->members, m->ep.name, m);
-  members = g_hash_table_lookup (bus->groups, m->ep.group);
+  g_hash_table_insert (bus->members, (gpointer) m->name, m);
+  members = g_hash_table_lookup (bus->groups, m->group);
   if (!members)
     {
       members = g_ptr_array_new ();
-      g_hash_table_insert (bus->groups, g_strdup (m->ep.group), members);
+      g_hash_table_insert (bus->groups, g_strdup (m->group), members);
     }
   g_ptr_array_add (members, m);
   g_ptr_array_add (bus->all, m);
   g_mutex_unlock (&bus->lock);
-  return &m->ep;
+  return m->ep;
 }
 
 /* Takes a member off the bus: its queued messages are dropped, and its
@@ -741,7 +744,7 @@ ec_bus_add_member (EcBus *bus, const char *name, const char *group,
 void
 ec_bus_remove_member (EcBus *bus, EcEndpoint *endpoint)
 {
-  Member *m = (Member *) endpoint;
+  Member *m = MEMBER (endpoint);
   GPtrArray *members;
   GHashTableIter it;
   gpointer value;
@@ -750,13 +753,13 @@ ec_bus_remove_member (EcBus *bus, EcEndpoint *endpoint)
     return;
   g_mutex_lock (&bus->lock);
   m->removed = TRUE;
-  g_hash_table_remove (bus->members, m->ep.name);
-  members = g_hash_table_lookup (bus->groups, m->ep.group);
+  g_hash_table_remove (bus->members, m->name);
+  members = g_hash_table_lookup (bus->groups, m->group);
   if (members)
     {
       g_ptr_array_remove (members, m);
       if (members->len == 0)
-        g_hash_table_remove (bus->groups, m->ep.group);
+        g_hash_table_remove (bus->groups, m->group);
     }
   g_ptr_array_remove (bus->all, m);
   member_drop_remote (m);
@@ -828,7 +831,7 @@ static gboolean
 left_the_bus (Member *sender, GError **error)
 {
   g_set_error (error, EC_BUS_ERROR, EC_BUS_ERROR_CLOSED,
-               _("bus member “%s” has left the bus"), sender->ep.name);
+               _("bus member “%s” has left the bus"), sender->name);
   return FALSE;
 }
 
@@ -900,7 +903,7 @@ remote_send (Member *sender, EcSendKind kind, const char *target, EcMessage *msg
           m->remote_dropped++;
           full++;
           if (dropped)
-            g_ptr_array_add (dropped, g_strdup (m->ep.name));
+            g_ptr_array_add (dropped, g_strdup (m->name));
           continue;
         }
       r = g_new (Remote, 1);
@@ -926,7 +929,7 @@ static gboolean
 bus_send_full (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *msg,
                guint *n_delivered, GPtrArray *dropped, GError **error)
 {
-  Member *sender = (Member *) ep;
+  Member *sender = MEMBER (ep);
   EcBus *bus = sender->bus;
   guint n = 0;
 
@@ -985,7 +988,7 @@ bus_send_full (EcEndpoint *ep, EcSendKind kind, const char *target, EcMessage *m
         {
           full++;
           if (dropped)
-            g_ptr_array_add (dropped, g_strdup (m->ep.name));
+            g_ptr_array_add (dropped, g_strdup (m->name));
         }
     }
   sender->out += n;
@@ -1057,7 +1060,7 @@ bus_send_when_ready (EcEndpoint *ep, EcSendKind kind, const char *target, EcMess
                      EcSendDoneFunc cb, gpointer user_data, GDestroyNotify destroy,
                      GError **error)
 {
-  Member *sender = (Member *) ep;
+  Member *sender = MEMBER (ep);
   EcBus *bus = sender->bus;
   GPtrArray *to = NULL;
   Member *one = NULL;
@@ -1114,7 +1117,7 @@ bus_send_when_ready (EcEndpoint *ep, EcSendKind kind, const char *target, EcMess
             full = g_string_new (NULL);
           else
             g_string_append (full, ", ");
-          g_string_append (full, m->ep.name);
+          g_string_append (full, m->name);
         }
     }
   if (n == 0)
@@ -1143,7 +1146,7 @@ refused:
 static guint
 bus_get_waiting (EcEndpoint *ep, const char *module)
 {
-  Member *sender = (Member *) ep;
+  Member *sender = MEMBER (ep);
   Member *to;
   Wait *w;
   if (!module)
@@ -1158,7 +1161,7 @@ bus_get_waiting (EcEndpoint *ep, const char *module)
 static void
 bus_set_paused (EcEndpoint *ep, gboolean paused)
 {
-  Member *m = (Member *) ep;
+  Member *m = MEMBER (ep);
   if (G_UNLIKELY (!on_owner_thread (m->bus)))
     {
       g_critical ("ec_endpoint_pause() or ec_endpoint_resume() called outside the main loop's thread");
@@ -1172,7 +1175,7 @@ bus_set_paused (EcEndpoint *ep, gboolean paused)
 static gboolean
 bus_is_paused (EcEndpoint *ep)
 {
-  return ((Member *) ep)->paused;
+  return MEMBER (ep)->paused;
 }
 
 typedef struct {
@@ -1203,7 +1206,7 @@ static void
 bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
           EcReplyFunc cb, gpointer user_data, GDestroyNotify destroy)
 {
-  Member *caller = (Member *) ep;
+  Member *caller = MEMBER (ep);
   EcBus *bus = caller->bus;
   GError *error = NULL;
   Call *call;
@@ -1252,7 +1255,7 @@ bus_call (EcEndpoint *ep, const char *module, EcMessage *msg, guint timeout_ms,
 static gboolean
 bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
 {
-  Member *replier = (Member *) ep;
+  Member *replier = MEMBER (ep);
   EcBus *bus = replier->bus;
   const char *parent = ec_message_get_parent_id (reply);
   Call *call;
@@ -1280,7 +1283,7 @@ bus_respond (EcEndpoint *ep, EcMessage *reply, GError **error)
 static gboolean
 bus_is_awaited (EcEndpoint *ep, const char *parent_msg_id)
 {
-  EcBus *bus = ((Member *) ep)->bus;
+  EcBus *bus = MEMBER (ep)->bus;
   if (G_UNLIKELY (!on_owner_thread (bus)))
     {
       g_critical ("ec_endpoint_is_awaited() called outside the main loop's thread");
@@ -1306,7 +1309,7 @@ ec_bus_list_members (EcBus *bus)
     {
       Member *m = bus->all->pdata[i];
       EcBusMemberInfo info = {
-        m->ep.name, m->ep.group, m->in, m->out, m->dropped + m->remote_dropped,
+        m->name, m->group, m->in, m->out, m->dropped + m->remote_dropped,
         m->unroutable + m->remote_unroutable, m->len + m->remote.length, m->n_waiting,
       };
       g_array_append_val (out, info);

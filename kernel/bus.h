@@ -1,7 +1,7 @@
 /* bus.h: the in-process message bus (KubeEdge beehive semantics). */
 #pragma once
 
-#include "ec-host-private.h"
+#include "ec-host-api.h"
 
 G_BEGIN_DECLS
 

@@ -1,7 +1,7 @@
 /* confd.h: conf.d drop-ins merged with systemd's standard-conf rules. */
 #pragma once
 
-#include "ec-host-private.h"
+#include "ec-host-api.h"
 
 G_BEGIN_DECLS
 

@@ -32,7 +32,8 @@ typedef struct {
   PluginState     state;
   gboolean        required;
   char           *why;       /* why it is not running */
-  EcPluginContext ctx;
+  EcEndpoint     *endpoint;  /* owned by the bus */
+  EcPluginContext *ctx;      /* built by libedgecore */
   EcConfigKey    *keys;      /* host keys + the plugin's, for validation */
   guint           n_keys;
   gpointer        data;      /* the plugin's state */
@@ -50,6 +51,7 @@ struct _EcHost {
   char       *node_name;
   char       *store_path;
   EcStore    *store;         /* opened when a plugin first asks */
+  char       *library_error; /* libedgecore-1 is not the one this host was built for */
   int         exit_status;
 };
 
@@ -104,7 +106,7 @@ plugin_free (gpointer data)
   Plugin *p = data;
   g_free (p->why);
   g_free (p->keys);
-  g_free (p->ctx.log_domain);
+  ec_host_context_free (p->ctx);
   g_free (p);
 }
 
@@ -318,7 +320,15 @@ ec_host_new (const char *const *extra_config_dirs, const char *const *cli_plugin
   GLogLevelFlags threshold;
   GKeyFile *kf;
 
+  g_autoptr (GError) lib_error = NULL;
+
   host->config = ec_config_new ();
+  if (!ec_host_check_library (EC_PLUGIN_ABI_MAJOR, EC_PLUGIN_ABI_MINOR, EC_HOST_INTERFACE,
+                              EC_PACKAGE_VERSION, &lib_error))
+    {
+      host->library_error = g_strdup (lib_error->message);
+      ec_config_add_diag (host->config, EC_DIAG_ERROR, NULL, 0, "%s", host->library_error);
+    }
   host->plugins = g_ptr_array_new_with_free_func (plugin_free);
   host->order = g_ptr_array_new ();
   ec_config_apply_defaults (host->config, "core", core_keys, G_N_ELEMENTS (core_keys));
@@ -413,6 +423,7 @@ ec_host_free (EcHost *host)
   g_clear_pointer (&host->store, ec_store_free);
   g_free (host->store_path);
   g_free (host->node_name);
+  g_free (host->library_error);
   g_free (host);
 }
 
@@ -562,8 +573,8 @@ plugin_fail (EcHost *host, Plugin *p, const char *step, const GError *error)
   p->state = STATE_FAILED;
   g_free (p->why);
   p->why = g_strdup_printf (_("%s failed: %s"), step, error ? error->message : _("no reason given"));
-  if (p->ctx.endpoint)
-    ec_bus_remove_member (host->bus, p->ctx.endpoint);
+  if (p->endpoint)
+    ec_bus_remove_member (host->bus, p->endpoint);
   if (p->required)
     {
       g_critical (_("required plugin %s: %s"), p->info->name, p->why);
@@ -593,25 +604,21 @@ init_plugins (EcHost *host)
           g_warning (_("plugin %s not started: %s"), p->info->name, p->why);
           continue;
         }
-      p->ctx.endpoint = ec_bus_add_member (host->bus, p->info->desc.bus_name,
-                                           p->info->desc.bus_group, plugin_deliver, p, &error);
-      if (!p->ctx.endpoint)
+      p->endpoint = ec_bus_add_member (host->bus, p->info->desc.bus_name,
+                                       p->info->desc.bus_group, plugin_deliver, p, &error);
+      if (!p->endpoint)
         {
           if (!plugin_fail (host, p, _("bus registration"), error))
             return FALSE;
           continue;
         }
-      p->ctx.name = p->info->name;
-      p->ctx.log_domain = g_strdup (p->info->name);
-      p->ctx.node_name = host->node_name;
-      p->ctx.data_dir = data_dir ? g_strdup (data_dir) : NULL;
-      p->ctx.config = kf;
-      p->ctx.keys = p->keys;
-      p->ctx.n_keys = p->n_keys;
-      p->ctx.log_threshold = ec_log_get_threshold ();
-      p->ctx.store = &host->store;
-      p->ctx.store_path = host->store_path;
-      if (p->info->desc.init && !p->info->desc.init (&p->ctx, &p->data, &error))
+      p->ctx = ec_host_context_new (p->info->name, p->endpoint);
+      ec_host_context_set_node (p->ctx, host->node_name, data_dir);
+      ec_host_context_set_config (p->ctx, kf, p->keys, p->n_keys);
+      ec_host_context_set_log_threshold (p->ctx, ec_log_get_threshold ());
+      ec_host_context_set_store (p->ctx, &host->store, host->store_path);
+      ec_host_context_set_host_abi (p->ctx, EC_PLUGIN_ABI_MINOR);
+      if (p->info->desc.init && !p->info->desc.init (p->ctx, &p->data, &error))
         {
           if (!plugin_fail (host, p, "init", error))
             return FALSE;
@@ -636,7 +643,7 @@ start_plugins (EcHost *host)
       if (!deps_running (host, p, STATE_STARTED))
         {
           p->state = STATE_FAILED;
-          ec_bus_remove_member (host->bus, p->ctx.endpoint);
+          ec_bus_remove_member (host->bus, p->endpoint);
           if (p->required)
             {
               g_critical (_("required plugin %s: %s"), p->info->name, p->why);
@@ -713,6 +720,8 @@ stop_plugins (EcHost *host, guint timeout_s)
       g_mutex_unlock (&w.lock);
       if (p->info->desc.stop)
         p->info->desc.stop (p->data);
+      /* from now on no callback queued with its cancellable runs */
+      ec_host_context_cancel (p->ctx);
       g_mutex_lock (&w.lock);
       w.plugin = NULL;
       g_cond_signal (&w.cond);
@@ -735,12 +744,13 @@ free_plugins (EcHost *host)
   for (guint i = host->order->len; i-- > 0;)
     {
       Plugin *p = host->order->pdata[i];
-      if (p->ctx.endpoint)
-        ec_bus_remove_member (host->bus, p->ctx.endpoint);
+      if (p->endpoint)
+        ec_bus_remove_member (host->bus, p->endpoint);
+      if (p->ctx)
+        ec_host_context_cancel (p->ctx);
       if (p->data && p->info->desc.free)
         p->info->desc.free (p->data);
       p->data = NULL;
-      g_clear_pointer (&p->ctx.data_dir, g_free);
     }
 }
 
@@ -809,6 +819,12 @@ ec_host_run (EcHost *host)
   guint sig_int, sig_term, sig_usr1;
   gboolean ok;
 
+  if (host->library_error)
+    {
+      g_critical ("%s", host->library_error);
+      return 1;
+    }
+
   host->loop = g_main_loop_new (NULL, FALSE);
   host->bus = ec_bus_new (NULL, (guint) CLAMP (queue, 1, G_MAXINT32));
   sig_int = g_unix_signal_add (SIGINT, on_quit_signal, host);
@@ -853,8 +869,23 @@ ec_host_run (EcHost *host)
 
   g_clear_pointer (&host->control, ec_control_free);
   stop_plugins (host, (guint) CLAMP (stop_timeout, 1, 3600));
+  /* The store's pending work ends before any plugin is freed: every job
+   * queued so far finishes and its completion runs on this loop now (or is
+   * dropped, for a job whose cancellable the plugin's stop cancelled), so
+   * no store callback reaches freed plugin state. */
+  for (guint i = host->order->len; i-- > 0;)
+    {
+      Plugin *p = host->order->pdata[i];
+      if (p->endpoint)
+        ec_bus_remove_member (host->bus, p->endpoint);  /* nothing more delivered */
+    }
+  if (host->store)
+    ec_host_store_drain (host->store);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   free_plugins (host);
-  /* the store's last callbacks run on this loop before it closes */
+  /* what the plugins' free callbacks queued (statements to finalize) runs
+   * before the store closes */
   g_clear_pointer (&host->store, ec_store_free);
   while (g_main_context_iteration (NULL, FALSE))
     ;

@@ -130,14 +130,25 @@ inspect (EcPluginInfo *info)
     return reject (info, g_strdup_printf (_("built for plugin ABI %u.%u; this host supports %d.0 to %d.%d (the major version must match)"),
                                           head[0], head[1], EC_PLUGIN_ABI_MAJOR,
                                           EC_PLUGIN_ABI_MAJOR, EC_PLUGIN_ABI_MINOR));
-  if (head[1] > EC_PLUGIN_ABI_MINOR)
-    return reject (info, g_strdup_printf (_("built for plugin ABI %u.%u, newer than this host's %d.%d"),
-                                          head[0], head[1], EC_PLUGIN_ABI_MAJOR, EC_PLUGIN_ABI_MINOR));
   if (head[2] < DESC_SIZE_1_0)
     return reject (info, g_strdup_printf (_("its descriptor is %u bytes, smaller than ABI %d.0's %u"),
                                           head[2], EC_PLUGIN_ABI_MAJOR, (guint) DESC_SIZE_1_0));
   memset (&info->desc, 0, sizeof info->desc);
   memcpy (&info->desc, d, MIN (head[2], sizeof info->desc));
+  /* A plugin built for a newer minor runs here only if it says it copes
+   * with this host's (min_host_abi_minor, ABI 1.1; 0 in an older plugin,
+   * and zero-filled beyond its struct_size). */
+  if (head[1] > EC_PLUGIN_ABI_MINOR)
+    {
+      guint32 min = info->desc.min_host_abi_minor;
+      if (min == 0 || min > head[1])
+        return reject (info, g_strdup_printf (_("built for plugin ABI %u.%u, newer than this host's %d.%d"),
+                                              head[0], head[1], EC_PLUGIN_ABI_MAJOR, EC_PLUGIN_ABI_MINOR));
+      if (min > EC_PLUGIN_ABI_MINOR)
+        return reject (info, g_strdup_printf (_("needs a host of plugin ABI %u.%u or newer (built for %u.%u); this host is %d.%d"),
+                                              head[0], min, head[0], head[1],
+                                              EC_PLUGIN_ABI_MAJOR, EC_PLUGIN_ABI_MINOR));
+    }
 
   if (!valid_name (info->desc.name))
     return reject (info, g_strdup (_("its name is missing or not made of letters, digits, - and _")));

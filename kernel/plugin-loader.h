@@ -1,7 +1,7 @@
 /* plugin-loader.h: finding plugin .so files and checking their descriptors. */
 #pragma once
 
-#include "ec-host-private.h"
+#include "ec-host-api.h"
 
 G_BEGIN_DECLS
 

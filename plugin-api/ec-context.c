@@ -1,9 +1,192 @@
 /* ec-context.c: a plugin's view of its config, identity and log domain. */
 #include "config.h"
 
-#include "ec-host-private.h"
+#include "ec-lib-private.h"
 
 #include <string.h>
+
+/* ---- built by the host (ec-host-api.h) ---------------------------------- */
+
+/**
+ * ec_host_context_new: (skip)
+ * @name: the plugin's name, also its config section and log domain
+ * @endpoint: (nullable): its bus endpoint, owned by the bus
+ *
+ * For the host only: builds the context a plugin gets in its init.
+ *
+ * Returns: (transfer full): the context; free with ec_host_context_free()
+ */
+EcPluginContext *
+ec_host_context_new (const char *name, EcEndpoint *endpoint)
+{
+  EcPluginContext *context;
+  g_return_val_if_fail (name != NULL, NULL);
+  context = g_new0 (EcPluginContext, 1);
+  context->name = g_strdup (name);
+  context->log_domain = g_strdup (name);
+  context->endpoint = endpoint;
+  context->log_threshold = G_LOG_LEVEL_INFO;
+  context->host_abi_minor = EC_PLUGIN_ABI_MINOR;
+  context->cancellable = g_cancellable_new ();
+  return context;
+}
+
+/**
+ * ec_host_context_set_node: (skip)
+ * @context: a context
+ * @node_name: the node's name
+ * @data_dir: (nullable): `[core] data-dir`
+ *
+ * Sets the node's identity a plugin reads.
+ */
+void
+ec_host_context_set_node (EcPluginContext *context, const char *node_name, const char *data_dir)
+{
+  g_free (context->node_name);
+  g_free (context->data_dir);
+  context->node_name = g_strdup (node_name);
+  context->data_dir = g_strdup (data_dir);
+}
+
+/**
+ * ec_host_context_set_config: (skip)
+ * @context: a context
+ * @config: the effective configuration; must outlive the context
+ * @keys: (array length=n_keys): the keys the plugin may read; copied
+ * @n_keys: their number
+ *
+ * Sets what the plugin reads with the ec_plugin_context_get_*() functions.
+ */
+void
+ec_host_context_set_config (EcPluginContext *context, GKeyFile *config, const EcConfigKey *keys,
+                            guint n_keys)
+{
+  context->config = config;
+  g_free (context->keys);
+  context->keys = g_memdup2 (keys, sizeof (EcConfigKey) * n_keys);
+  context->n_keys = n_keys;
+}
+
+/**
+ * ec_host_context_set_log_threshold: (skip)
+ * @context: a context
+ * @threshold: levels above it are not logged
+ *
+ * Sets the log level of the plugin's messages.
+ */
+void
+ec_host_context_set_log_threshold (EcPluginContext *context, GLogLevelFlags threshold)
+{
+  context->log_threshold = threshold;
+}
+
+/**
+ * ec_host_context_set_store: (skip)
+ * @context: a context
+ * @slot: (nullable): where the host keeps the shared store, opened on first use
+ * @path: (nullable): `[database] data-source`
+ *
+ * Gives the plugin access to the node's store (ec_plugin_context_get_store()).
+ */
+void
+ec_host_context_set_store (EcPluginContext *context, EcStore **slot, const char *path)
+{
+  context->store = slot;
+  g_free (context->store_path);
+  context->store_path = g_strdup (path);
+}
+
+/**
+ * ec_host_context_set_host_abi: (skip)
+ * @context: a context
+ * @host_abi_minor: %EC_PLUGIN_ABI_MINOR of the host
+ *
+ * Sets what ec_plugin_context_get_host_abi_minor() answers.
+ */
+void
+ec_host_context_set_host_abi (EcPluginContext *context, guint host_abi_minor)
+{
+  context->host_abi_minor = host_abi_minor;
+}
+
+/**
+ * ec_host_context_cancel: (skip)
+ * @context: a context
+ *
+ * Cancels the plugin's cancellable (ec_plugin_context_get_cancellable()):
+ * the host calls it once the plugin's stop returned, or when the plugin
+ * never started, before its free.
+ */
+void
+ec_host_context_cancel (EcPluginContext *context)
+{
+  g_cancellable_cancel (context->cancellable);
+}
+
+/**
+ * ec_host_context_free: (skip)
+ * @context: (transfer full) (nullable): a context
+ *
+ * Frees a context made by ec_host_context_new(); cancels it first.
+ */
+void
+ec_host_context_free (EcPluginContext *context)
+{
+  if (!context)
+    return;
+  g_cancellable_cancel (context->cancellable);
+  g_object_unref (context->cancellable);
+  g_free (context->name);
+  g_free (context->log_domain);
+  g_free (context->node_name);
+  g_free (context->data_dir);
+  g_free (context->keys);
+  g_free (context->store_path);
+  g_free (context);
+}
+
+/* ---- the plugin's view --------------------------------------------------- */
+
+/**
+ * ec_plugin_context_get_host_abi_minor:
+ * @context: a plugin context
+ *
+ * The minor version of the plugin ABI the host implements (the major is
+ * always the plugin's %EC_PLUGIN_ABI_MAJOR). A plugin that sets
+ * #EcPluginDescriptor.min_host_abi_minor below its own %EC_PLUGIN_ABI_MINOR
+ * may run on an older host and asks this before using anything newer.
+ *
+ * Returns: the host's ABI minor version
+ *
+ * Since: 1.1
+ */
+guint
+ec_plugin_context_get_host_abi_minor (EcPluginContext *context)
+{
+  g_return_val_if_fail (context != NULL, 0);
+  return context->host_abi_minor;
+}
+
+/**
+ * ec_plugin_context_get_cancellable:
+ * @context: a plugin context
+ *
+ * A cancellable the host cancels once the plugin's stop callback returned
+ * (or, for a plugin that never started, before its free callback). Give
+ * it to ec_store_write_full(), ec_store_read_full(),
+ * ec_run_in_thread_full() and ec_worker_push_full(): then none of their
+ * callbacks runs once the plugin stopped.
+ *
+ * Returns: (transfer none): the plugin's cancellable
+ *
+ * Since: 1.1
+ */
+GCancellable *
+ec_plugin_context_get_cancellable (EcPluginContext *context)
+{
+  g_return_val_if_fail (context != NULL, NULL);
+  return context->cancellable;
+}
 
 /**
  * ec_plugin_context_get_endpoint:
@@ -233,6 +416,11 @@ ec_plugin_context_log (EcPluginContext *context, GLogLevelFlags level, const cha
  * Logs like ec_plugin_context_log(), but at most once per
  * @limit->interval_us; the next message that gets through says how many
  * were suppressed in between.
+ *
+ * @limit->struct_size tells which fields @limit has: 0 (a plugin built for
+ * ABI 1.0, whose struct ends at @limit->suppressed and whose padding reads
+ * as 0) or sizeof (EcLogLimit) at the plugin's build time. Fields added
+ * after ABI 1.1 are read only when struct_size covers them.
  */
 void
 ec_plugin_context_log_limited (EcPluginContext *context, EcLogLimit *limit, GLogLevelFlags level,

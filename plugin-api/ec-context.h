@@ -6,6 +6,7 @@
 #endif
 
 #include <ec-endpoint.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -38,6 +39,9 @@ EC_API char       *ec_plugin_context_get_global     (EcPluginContext *context,
                                               const char      *section,
                                               const char      *key);
 
+EC_API guint       ec_plugin_context_get_host_abi_minor (EcPluginContext *context);
+EC_API GCancellable *ec_plugin_context_get_cancellable (EcPluginContext *context);
+
 EC_API void        ec_plugin_context_log            (EcPluginContext *context,
                                               GLogLevelFlags   level,
                                               const char      *format,
@@ -48,14 +52,17 @@ EC_API void        ec_plugin_context_log            (EcPluginContext *context,
  * @interval_us: at most one message per this many microseconds
  * @last_us: when the last message was logged (monotonic), 0 for never
  * @suppressed: how many were dropped since
+ * @struct_size: sizeof (EcLogLimit) at build time (since 1.1; 0 in a
+ *   plugin built for 1.0, where it was padding), so the struct may grow
  *
  * State of a rate-limited log line: bad input arriving at line rate must
  * not flood the log. Initialise with EC_LOG_LIMIT_INIT().
  */
 typedef struct {
-  gint64 interval_us;
-  gint64 last_us;
-  guint  suppressed;
+  gint64  interval_us;
+  gint64  last_us;
+  guint   suppressed;
+  guint32 struct_size;
 } EcLogLimit;
 
 /**
@@ -64,7 +71,8 @@ typedef struct {
  *
  * Initialiser of an #EcLogLimit.
  */
-#define EC_LOG_LIMIT_INIT(seconds) { (gint64) (seconds) * G_USEC_PER_SEC, 0, 0 }
+#define EC_LOG_LIMIT_INIT(seconds) \
+  { (gint64) (seconds) * G_USEC_PER_SEC, 0, 0, (guint32) sizeof (EcLogLimit) }
 
 EC_API void ec_plugin_context_log_limited (EcPluginContext *context,
                                            EcLogLimit      *limit,

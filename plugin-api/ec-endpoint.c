@@ -1,9 +1,63 @@
 /* ec-endpoint.c: the bus client API; the host's bus does the work. */
 #include "config.h"
 
-#include "ec-host-private.h"
+#include "ec-lib-private.h"
 
 G_DEFINE_QUARK (ec-bus-error-quark, ec_bus_error)
+
+/**
+ * ec_host_endpoint_new: (skip)
+ * @ops: the bus behind the endpoint
+ * @host_data: the bus's own record of the member
+ * @name: the module name
+ * @group: (nullable): the group; %NULL or empty for @name
+ *
+ * For the host's bus only (ec-host-api.h): builds the endpoint a plugin
+ * gets, so that only the library knows its layout.
+ *
+ * Returns: (transfer full): the endpoint; free with ec_host_endpoint_free()
+ */
+EcEndpoint *
+ec_host_endpoint_new (const EcEndpointOps *ops, gpointer host_data, const char *name,
+                      const char *group)
+{
+  EcEndpoint *ep;
+  g_return_val_if_fail (ops != NULL && name != NULL, NULL);
+  ep = g_new0 (EcEndpoint, 1);
+  ep->ops = ops;
+  ep->host_data = host_data;
+  ep->name = g_strdup (name);
+  ep->group = g_strdup (group && *group ? group : name);
+  return ep;
+}
+
+/**
+ * ec_host_endpoint_get_data: (skip)
+ * @endpoint: an endpoint made by ec_host_endpoint_new()
+ *
+ * Returns: (transfer none): the bus's record given to ec_host_endpoint_new()
+ */
+gpointer
+ec_host_endpoint_get_data (EcEndpoint *endpoint)
+{
+  return endpoint->host_data;
+}
+
+/**
+ * ec_host_endpoint_free: (skip)
+ * @endpoint: (transfer full) (nullable): an endpoint
+ *
+ * Frees an endpoint made by ec_host_endpoint_new().
+ */
+void
+ec_host_endpoint_free (EcEndpoint *endpoint)
+{
+  if (!endpoint)
+    return;
+  g_free (endpoint->name);
+  g_free (endpoint->group);
+  g_free (endpoint);
+}
 
 /**
  * ec_endpoint_get_name:

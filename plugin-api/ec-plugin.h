@@ -77,6 +77,11 @@ typedef struct {
  * @stop: stops work; called in reverse order, bounded in time by the host
  * @free: frees the state
  * @handle_message: receives a message sent to the plugin, on the main loop
+ * @min_host_abi_minor: the oldest host ABI minor the plugin runs on, when
+ *   lower than @abi_minor: such a host loads it, and the plugin asks
+ *   ec_plugin_context_get_host_abi_minor() before using anything newer.
+ *   0 means @abi_minor: a host older than that refuses the plugin. Added
+ *   in ABI 1.1.
  *
  * What a plugin exports under the name %EC_PLUGIN_DESCRIPTOR_SYMBOL. Begin
  * it with %EC_PLUGIN_DESCRIPTOR_HEADER. The rules that keep it compatible
@@ -107,6 +112,9 @@ struct _EcPluginDescriptor {
   void     (*free)           (gpointer         state);
   void     (*handle_message) (gpointer         state,
                               EcMessage       *message);
+
+  /* ABI 1.1 */
+  guint32            min_host_abi_minor;
 };
 
 /**

@@ -2,7 +2,7 @@
  * into transactions, reader threads with their own connections. */
 #include "config.h"
 
-#include "ec-host-private.h"
+#include "ec-lib-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -19,6 +19,7 @@ typedef struct {
   gpointer        data;
   GDestroyNotify  destroy;
   GMainContext   *context;
+  GCancellable   *cancellable; /* done is dropped once it is cancelled */
   GError         *error;
   /* for the _sync variants */
   GMutex         *lock;
@@ -36,6 +37,9 @@ struct _EcStore {
   sqlite3     *rdb[N_READERS];
   gint         next_reader;
   gint         pending_writes;
+  GMutex       drain_lock;
+  GCond        drain_cond;
+  guint        in_flight;    /* async jobs queued whose completion is not queued yet */
 };
 
 /**
@@ -86,22 +90,26 @@ open_connection (const char *path, gboolean writer, GError **error)
   return db;
 }
 
+/* On the job's main context: its done callback, unless its cancellable
+ * was cancelled meanwhile (checked here, in the thread that cancels), then
+ * destroy in any case. */
 static gboolean
 job_complete (gpointer user_data)
 {
   Job *job = user_data;
-  if (job->done)
+  if (job->done && !g_cancellable_is_cancelled (job->cancellable))
     job->done (job->error, job->data);
   g_clear_error (&job->error);
   if (job->destroy)
     job->destroy (job->data);
+  g_clear_object (&job->cancellable);
   g_main_context_unref (job->context);
   g_free (job);
   return G_SOURCE_REMOVE;
 }
 
 static void
-job_finish (Job *job)
+job_finish (EcStore *store, Job *job)
 {
   if (job->lock)
     {
@@ -112,6 +120,10 @@ job_finish (Job *job)
       return;
     }
   _ec_invoke_later (job->context, job_complete, job);
+  g_mutex_lock (&store->drain_lock);
+  if (--store->in_flight == 0)
+    g_cond_broadcast (&store->drain_cond);
+  g_mutex_unlock (&store->drain_lock);
 }
 
 static gboolean
@@ -190,7 +202,7 @@ writer_thread (gpointer data)
             job->error = g_error_copy (commit_error);
           if (!job->lock)
             g_atomic_int_add (&store->pending_writes, -1);
-          job_finish (job);
+          job_finish (store, job);
         }
       g_ptr_array_set_size (batch, 0);
     }
@@ -212,9 +224,12 @@ reader_thread (gpointer data)
       Job *job = g_async_queue_pop (r->store->reads);
       if ((gpointer) job == r->store)
         break;
-      if (!job->func (r->db, job->data, &job->error) && !job->error)
+      /* a read nobody waits for any more is not run */
+      if (g_cancellable_set_error_if_cancelled (job->cancellable, &job->error))
+        ;
+      else if (!job->func (r->db, job->data, &job->error) && !job->error)
         g_set_error (&job->error, EC_STORE_ERROR, EC_STORE_ERROR_SQL, "read failed");
-      job_finish (job);
+      job_finish (r->store, job);
     }
   g_free (r);
   return NULL;
@@ -268,6 +283,8 @@ ec_store_new (const char *path, GError **error)
           return NULL;
         }
     }
+  g_mutex_init (&store->drain_lock);
+  g_cond_init (&store->drain_cond);
   store->writes = g_async_queue_new ();
   store->reads = g_async_queue_new ();
   store->writer = g_thread_new ("ec-store-write", writer_thread, store);
@@ -304,8 +321,29 @@ ec_store_free (EcStore *store)
   sqlite3_close (store->wdb);
   g_async_queue_unref (store->writes);
   g_async_queue_unref (store->reads);
+  g_mutex_clear (&store->drain_lock);
+  g_cond_clear (&store->drain_cond);
   g_free (store->path);
   g_free (store);
+}
+
+/**
+ * ec_host_store_drain: (skip)
+ * @store: a store
+ *
+ * For the host (ec-host-api.h): waits until every job queued so far has
+ * run on its thread and its completion is queued on its main context. The
+ * host then iterates the main context, so that the completions run (or,
+ * cancelled, are dropped) before any plugin is freed.
+ */
+void
+ec_host_store_drain (EcStore *store)
+{
+  g_return_if_fail (store != NULL);
+  g_mutex_lock (&store->drain_lock);
+  while (store->in_flight > 0)
+    g_cond_wait (&store->drain_cond, &store->drain_lock);
+  g_mutex_unlock (&store->drain_lock);
 }
 
 /**
@@ -322,15 +360,26 @@ ec_store_get_path (EcStore *store)
 }
 
 static Job *
-job_new (EcStoreFunc func, EcStoreDoneFunc done, gpointer data, GDestroyNotify destroy)
+job_new (EcStoreFunc func, EcStoreDoneFunc done, gpointer data, GDestroyNotify destroy,
+         GCancellable *cancellable)
 {
   Job *job = g_new0 (Job, 1);
   job->func = func;
   job->done = done;
   job->data = data;
   job->destroy = destroy;
+  job->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   job->context = g_main_context_ref_thread_default ();
   return job;
+}
+
+static void
+push_async (EcStore *store, GAsyncQueue *queue, Job *job)
+{
+  g_mutex_lock (&store->drain_lock);
+  store->in_flight++;
+  g_mutex_unlock (&store->drain_lock);
+  g_async_queue_push (queue, job);
 }
 
 /**
@@ -363,9 +412,34 @@ void
 ec_store_write (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer data,
                 GDestroyNotify destroy)
 {
+  ec_store_write_full (store, func, done, data, destroy, NULL);
+}
+
+/**
+ * ec_store_write_full: (skip)
+ * @store: a store
+ * @func: the write, run on the writer thread inside a transaction
+ * @done: (nullable): called on this thread's main context after the commit
+ * @data: data for both
+ * @destroy: (nullable): frees @data after @done, or instead of it
+ * @cancellable: (nullable): drops @done once cancelled
+ *
+ * Like ec_store_write(), but @done does not run if @cancellable is
+ * cancelled before @done's turn comes on the main context (checked there,
+ * so cancelling from the main loop's thread is race-free). Give
+ * ec_plugin_context_get_cancellable() and no callback runs after the
+ * plugin stopped. The write itself still runs and commits: what a plugin
+ * queued is never lost. @destroy always runs, on the main context.
+ *
+ * Since: 1.1
+ */
+void
+ec_store_write_full (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer data,
+                     GDestroyNotify destroy, GCancellable *cancellable)
+{
   g_return_if_fail (store != NULL && func != NULL);
   g_atomic_int_inc (&store->pending_writes);
-  g_async_queue_push (store->writes, job_new (func, done, data, destroy));
+  push_async (store, store->writes, job_new (func, done, data, destroy, cancellable));
 }
 
 /**
@@ -382,8 +456,30 @@ void
 ec_store_read (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer data,
                GDestroyNotify destroy)
 {
+  ec_store_read_full (store, func, done, data, destroy, NULL);
+}
+
+/**
+ * ec_store_read_full: (skip)
+ * @store: a store
+ * @func: the read, run on a reader thread
+ * @done: (nullable): called on this thread's main context afterwards
+ * @data: data for both; the read leaves its result in it
+ * @destroy: (nullable): frees @data after @done, or instead of it
+ * @cancellable: (nullable): skips the read and drops @done once cancelled
+ *
+ * Like ec_store_read(), but once @cancellable is cancelled the read is not
+ * started any more and @done does not run (checked on the main context
+ * before its turn). @destroy always runs, on the main context.
+ *
+ * Since: 1.1
+ */
+void
+ec_store_read_full (EcStore *store, EcStoreFunc func, EcStoreDoneFunc done, gpointer data,
+                    GDestroyNotify destroy, GCancellable *cancellable)
+{
   g_return_if_fail (store != NULL && func != NULL);
-  g_async_queue_push (store->reads, job_new (func, done, data, destroy));
+  push_async (store, store->reads, job_new (func, done, data, destroy, cancellable));
 }
 
 static gboolean
@@ -392,7 +488,7 @@ run_sync (EcStore *store, GAsyncQueue *queue, EcStoreFunc func, gpointer data, G
   GMutex lock;
   GCond cond;
   gboolean finished = FALSE;
-  Job *job = job_new (func, NULL, data, NULL);
+  Job *job = job_new (func, NULL, data, NULL, NULL);
   gboolean ok;
   g_mutex_init (&lock);
   g_cond_init (&cond);

@@ -87,6 +87,18 @@ EC_API void        ec_store_read       (EcStore        *store,
                                         EcStoreDoneFunc done,
                                         gpointer        data,
                                         GDestroyNotify  destroy);
+EC_API void        ec_store_write_full (EcStore        *store,
+                                        EcStoreFunc     func,
+                                        EcStoreDoneFunc done,
+                                        gpointer        data,
+                                        GDestroyNotify  destroy,
+                                        GCancellable   *cancellable);
+EC_API void        ec_store_read_full  (EcStore        *store,
+                                        EcStoreFunc     func,
+                                        EcStoreDoneFunc done,
+                                        gpointer        data,
+                                        GDestroyNotify  destroy,
+                                        GCancellable   *cancellable);
 EC_API gboolean    ec_store_write_sync (EcStore        *store,
                                         EcStoreFunc     func,
                                         gpointer        data,

@@ -1,7 +1,7 @@
 /* ec-worker.c: blocking work on threads, results back on the main loop. */
 #include "config.h"
 
-#include "ec-host-private.h"
+#include "ec-lib-private.h"
 
 typedef struct {
   EcWorkFunc     work;
@@ -9,6 +9,7 @@ typedef struct {
   gpointer       data;
   GDestroyNotify destroy;
   GMainContext  *context;   /* where done runs */
+  GCancellable  *cancellable;
   gpointer       result;
   GError        *error;
 } Job;
@@ -21,9 +22,11 @@ struct _EcWorker {
 };
 
 static Job *
-job_new (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy)
+job_new (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy,
+         GCancellable *cancellable)
 {
   Job *job = g_new0 (Job, 1);
+  job->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   job->work = work;
   job->done = done;
   job->data = data;
@@ -48,9 +51,12 @@ static gboolean
 job_complete (gpointer user_data)
 {
   Job *job = user_data;
-  if (job->done)
+  if (job->done && !g_cancellable_is_cancelled (job->cancellable))
     job->done (job->result, job->error, job->data);
+  else if (job->result)
+    g_warning ("a cancelled job's result was not freed: give it no result or no cancellable");
   g_clear_error (&job->error);
+  g_clear_object (&job->cancellable);
   if (job->destroy)
     job->destroy (job->data);
   g_main_context_unref (job->context);
@@ -61,7 +67,8 @@ job_complete (gpointer user_data)
 static void
 job_run (Job *job)
 {
-  job->result = job->work (job->data, &job->error);
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &job->error))
+    job->result = job->work (job->data, &job->error);
   _ec_invoke_later (job->context, job_complete, job);
 }
 
@@ -85,6 +92,29 @@ pool_func (gpointer item, gpointer unused)
 void
 ec_run_in_thread (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy)
 {
+  ec_run_in_thread_full (work, done, data, destroy, NULL);
+}
+
+/**
+ * ec_run_in_thread_full: (skip)
+ * @work: (scope async): the blocking work
+ * @done: (scope async) (nullable): receives the result on this thread's main context
+ * @data: data for both
+ * @destroy: (nullable): frees @data after @done ran, or instead of it
+ * @cancellable: (nullable): skips @work and drops @done once cancelled
+ *
+ * Like ec_run_in_thread(), but once @cancellable is cancelled @work is not
+ * started any more and @done does not run (checked on the main context,
+ * before its turn). @destroy always runs there. Work that may be dropped
+ * this way must not return a result that needs freeing: return it through
+ * @data instead, which @destroy frees.
+ *
+ * Since: 1.1
+ */
+void
+ec_run_in_thread_full (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotify destroy,
+                       GCancellable *cancellable)
+{
   static GThreadPool *pool;
   static gsize once;
   g_return_if_fail (work != NULL);
@@ -93,7 +123,7 @@ ec_run_in_thread (EcWorkFunc work, EcDoneFunc done, gpointer data, GDestroyNotif
       pool = g_thread_pool_new (pool_func, NULL, 4, FALSE, NULL);
       g_once_init_leave (&once, 1);
     }
-  g_thread_pool_push (pool, job_new (work, done, data, destroy), NULL);
+  g_thread_pool_push (pool, job_new (work, done, data, destroy, cancellable), NULL);
 }
 
 static gpointer
@@ -144,9 +174,29 @@ void
 ec_worker_push (EcWorker *worker, EcWorkFunc work, EcDoneFunc done, gpointer data,
                 GDestroyNotify destroy)
 {
+  ec_worker_push_full (worker, work, done, data, destroy, NULL);
+}
+
+/**
+ * ec_worker_push_full: (skip)
+ * @worker: a worker
+ * @work: the blocking work
+ * @done: (nullable): receives the result on this thread's main context
+ * @data: data for both
+ * @destroy: (nullable): frees @data after @done ran, or instead of it
+ * @cancellable: (nullable): skips @work and drops @done once cancelled
+ *
+ * Like ec_worker_push(), with the cancellation of ec_run_in_thread_full().
+ *
+ * Since: 1.1
+ */
+void
+ec_worker_push_full (EcWorker *worker, EcWorkFunc work, EcDoneFunc done, gpointer data,
+                     GDestroyNotify destroy, GCancellable *cancellable)
+{
   g_return_if_fail (worker != NULL && work != NULL);
   g_atomic_int_inc (&worker->pending);
-  g_async_queue_push (worker->queue, job_new (work, done, data, destroy));
+  g_async_queue_push (worker->queue, job_new (work, done, data, destroy, cancellable));
 }
 
 /**

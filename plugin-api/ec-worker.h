@@ -6,7 +6,7 @@
 #endif
 
 #include <ec-version.h>
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -45,12 +45,24 @@ EC_API void      ec_run_in_thread (EcWorkFunc     work,
                             gpointer       data,
                             GDestroyNotify destroy);
 
+EC_API void      ec_run_in_thread_full (EcWorkFunc     work,
+                                        EcDoneFunc     done,
+                                        gpointer       data,
+                                        GDestroyNotify destroy,
+                                        GCancellable  *cancellable);
+
 EC_API EcWorker *ec_worker_new    (const char    *name);
 EC_API void      ec_worker_push   (EcWorker      *worker,
                             EcWorkFunc     work,
                             EcDoneFunc     done,
                             gpointer       data,
                             GDestroyNotify destroy);
+EC_API void      ec_worker_push_full (EcWorker      *worker,
+                                      EcWorkFunc     work,
+                                      EcDoneFunc     done,
+                                      gpointer       data,
+                                      GDestroyNotify destroy,
+                                      GCancellable  *cancellable);
 EC_API guint     ec_worker_get_pending (EcWorker *worker);
 EC_API void      ec_worker_free   (EcWorker      *worker);
 

@@ -10,4 +10,5 @@
 #include <ec-store.h>
 #include <ec-plugin.h>
 #include <ec-worker.h>
+#include <ec-codec.h>
 #undef EC_INSIDE_EDGECORE_H

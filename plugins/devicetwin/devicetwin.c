@@ -8,16 +8,14 @@
  * cloud through edgehub (module websocket). Every change is committed
  * before it is announced (dt-store.c). */
 #include "dt-types.h"
+#include "dt-plugin.h"
 
 #include <string.h>
-
-#define DEVICETWIN_BUS_NAME  "twin"
-#define DEVICETWIN_BUS_GROUP "twin"
 
 void dt_store_finish (DeviceTwin *self);
 
 /* modules.deviceTwin of edgecore.yaml v1alpha2; see docs/configuration.md. */
-static const EcConfigKey devicetwin_keys[] = {
+const EcConfigKey devicetwin_keys[] = {
   { EC_CONFIG_BOOL,   0, "enable", "true", "run devicetwin" },
   { EC_CONFIG_STRING, 0, "dmi-sock-path", "/etc/kubeedge/", "directory of the DMI socket dmi.sock" },
   { 0 }
@@ -29,7 +27,8 @@ static const EcConfigKey devicetwin_keys[] = {
 static void
 handle_bus (DeviceTwin *self, EcMessage *message)
 {
-  GString *topic = self->topic_buf;
+  g_autofree char *topic = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *owned = NULL;
   g_autofree char *full_topic = NULL;
   const char *payload;
@@ -37,10 +36,12 @@ handle_bus (DeviceTwin *self, EcMessage *message)
   const char *id = NULL;
   const char *suffix;
 
-  if (!dt_decode_topic (ec_message_get_resource (message), topic))
+  topic = ec_mqtt_topic_from_resource (ec_message_get_resource (message), &error);
+  if (!topic)
     {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "message %s from eventbus: resource is not a base64url topic",
-                       ec_message_get_id (message));
+      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING,
+                                     "message %s from eventbus: resource is not a base64url topic: %s",
+                                     ec_message_get_id (message), error->message);
       return;
     }
   payload = ec_message_get_content_json (message, &payload_len);
@@ -50,27 +51,27 @@ handle_bus (DeviceTwin *self, EcMessage *message)
       payload = owned;
       payload_len = strlen (owned);
     }
-  if (g_str_has_prefix (topic->str, "$hw/events/node/"))
+  if (g_str_has_prefix (topic, "$hw/events/node/"))
     {
-      const char *rest = topic->str + strlen ("$hw/events/node/");
-      const char *slash = strchr (rest, '/');
-      if (slash && slash != rest && strcmp (slash, "/membership/get") == 0)
+      /* a node name is never empty, though + matches an empty level */
+      if (ec_mqtt_topic_matches ("$hw/events/node/+/membership/get", topic)
+          && topic[strlen ("$hw/events/node/")] != '/')
         {
           if (!owned)
             payload = owned = g_strndup (payload, payload_len);
           dt_membership_handle_get (self, payload);
         }
       else
-        ec_log_debug (self->context, "no handler for topic %s", topic->str);
+        ec_log_debug (self->context, "no handler for topic %s", topic);
       return;
     }
-  if (!g_str_has_prefix (topic->str, "$hw/events/device/"))
+  if (!g_str_has_prefix (topic, "$hw/events/device/"))
     {
-      ec_log_debug (self->context, "no handler for topic %s", topic->str);
+      ec_log_debug (self->context, "no handler for topic %s", topic);
       return;
     }
-  full_topic = g_strdup (topic->str);
-  if (!(suffix = dt_device_suffix (topic->str, &id)))
+  full_topic = g_strdup (topic);
+  if (!(suffix = dt_device_suffix (topic, &id)))
     {
       ec_log_debug (self->context, "no handler for topic %s", full_topic);
       return;
@@ -110,7 +111,7 @@ handle_bus (DeviceTwin *self, EcMessage *message)
 
 /* A message for devicetwin: MQTT events, cloud membership and twins,
  * confirmations of uploads, the cloud link state. */
-static void
+void
 devicetwin_handle_message (gpointer state, EcMessage *message)
 {
   DeviceTwin *self = state;
@@ -158,7 +159,7 @@ devicetwin_handle_message (gpointer state, EcMessage *message)
 }
 
 /* Frees the plugin's state. */
-static void
+void
 devicetwin_free (gpointer state)
 {
   DeviceTwin *self = state;
@@ -170,8 +171,6 @@ devicetwin_free (gpointer state)
     g_queue_free_full (self->pending, dt_txn_free);
   g_clear_pointer (&self->devices, g_hash_table_unref);
   g_clear_pointer (&self->outbox, outbox_free);
-  if (self->topic_buf)
-    g_string_free (self->topic_buf, TRUE);
   if (self->json_buf)
     g_string_free (self->json_buf, TRUE);
   if (self->delta_buf)
@@ -186,7 +185,7 @@ devicetwin_free (gpointer state)
 }
 
 /* Creates the tables and loads every device. */
-static gboolean
+gboolean
 devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   DeviceTwin *self = g_new0 (DeviceTwin, 1);
@@ -201,7 +200,6 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
   self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
   self->pending = g_queue_new ();
   self->outbox = outbox_new (context);
-  self->topic_buf = g_string_sized_new (128);
   self->json_buf = g_string_sized_new (1024);
   self->delta_buf = g_string_sized_new (256);
   self->out_topic = g_string_sized_new (128);
@@ -222,31 +220,16 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 
 /* Nothing to start: devicetwin works on messages. The cloud is
  * disconnected until edgehub says otherwise. */
-static gboolean
+gboolean
 devicetwin_start (gpointer state, GError **error)
 {
   return TRUE;
 }
 
 /* Writes what is pending. */
-static void
+void
 devicetwin_stop (gpointer state)
 {
   DeviceTwin *self = state;
   dt_store_finish (self);
 }
-
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "devicetwin",
-  .version = EC_VERSION,
-  .summary = "devicetwin (twin/twin): device twins over MQTT, synced with the cloud",
-  .bus_name = DEVICETWIN_BUS_NAME,
-  .bus_group = DEVICETWIN_BUS_GROUP,
-  .config_keys = devicetwin_keys,
-  .init = devicetwin_init,
-  .start = devicetwin_start,
-  .stop = devicetwin_stop,
-  .free = devicetwin_free,
-  .handle_message = devicetwin_handle_message,
-};

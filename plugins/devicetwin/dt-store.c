@@ -373,10 +373,8 @@ load_job (sqlite3 *db, gpointer data, GError **error)
   return TRUE;
 }
 
-typedef struct _Alive Alive;
-
 typedef struct {
-  Alive        *alive;
+  DeviceTwin   *self;   /* the job's callback runs only while it has not stopped */
   guint64       from;
   GPtrArray    *rows;
   DtUplinksFunc func;
@@ -576,41 +574,15 @@ run_op (Stmts *s, const DtOp *op, GError **error)
   return TRUE;
 }
 
-/* Shared between the plugin and its jobs: jobs finishing after the plugin
- * is gone see self == NULL. */
-struct _Alive {
-  gint        refs;
-  DeviceTwin *self;
-};
+/* Store jobs are queued with the plugin's cancellable, which the host
+ * cancels when devicetwin has stopped: their callbacks never see a stopped
+ * or freed plugin, and their destroy functions never touch it. */
+#define CANCELLABLE(self) ec_plugin_context_get_cancellable ((self)->context)
 
 typedef struct {
-  Alive     *alive;
-  GPtrArray *txns;    /* DtTxn* */
+  DeviceTwin *self;
+  GPtrArray  *txns;    /* DtTxn* */
 } Batch;
-
-static Alive *the_alive;   /* one devicetwin per process */
-
-/* A new reference to the plugin's Alive (created on first use). */
-static Alive *
-alive_ref (DeviceTwin *self)
-{
-  if (!the_alive)
-    {
-      the_alive = g_new0 (Alive, 1);
-      the_alive->refs = 1;
-      the_alive->self = self;
-    }
-  g_atomic_int_inc (&the_alive->refs);
-  return the_alive;
-}
-
-/* Drops a reference taken with alive_ref(). */
-static void
-alive_unref (Alive *alive)
-{
-  if (g_atomic_int_dec_and_test (&alive->refs))
-    g_free (alive);
-}
 
 /* Frees a batch. */
 static void
@@ -618,7 +590,6 @@ batch_free (gpointer data)
 {
   Batch *b = data;
   g_ptr_array_unref (b->txns);
-  alive_unref (b->alive);
   g_free (b);
 }
 
@@ -628,17 +599,15 @@ uplink_read_free (gpointer data)
 {
   UplinkRead *ur = data;
   g_ptr_array_unref (ur->rows);
-  alive_unref (ur->alive);
   g_free (ur);
 }
 
-/* The uplink rows were read: hand them over if the plugin still exists. */
+/* The uplink rows were read: hand them over. */
 static void
 uplink_read_done (const GError *error, gpointer data)
 {
   UplinkRead *ur = data;
-  if (ur->alive->self)
-    ur->func (ur->alive->self, ur->rows, error);
+  ur->func (ur->self, ur->rows, error);
 }
 
 /* Reads the committed uplink rows with seq >= from_seq, in seq order, on a
@@ -647,11 +616,12 @@ void
 dt_store_read_uplinks (DeviceTwin *self, guint64 from_seq, DtUplinksFunc func)
 {
   UplinkRead *ur = g_new0 (UplinkRead, 1);
-  ur->alive = alive_ref (self);
+  ur->self = self;
   ur->from = from_seq;
   ur->rows = g_ptr_array_new_with_free_func (dt_uplink_row_free);
   ur->func = func;
-  ec_store_read (self->store, read_uplinks_job, uplink_read_done, ur, uplink_read_free);
+  ec_store_read_full (self->store, read_uplinks_job, uplink_read_done, ur, uplink_read_free,
+                      CANCELLABLE (self));
 }
 
 /* Writes every op of every transaction of the batch (writer thread). */
@@ -708,7 +678,7 @@ emit_failure (DeviceTwin *self, DtTxn *txn)
 }
 
 typedef struct {
-  Alive      *alive;
+  DeviceTwin *self;
   guint64     n_commits;   /* the plugin's count when the read was queued */
   GHashTable *devices;
 } Reload;
@@ -720,7 +690,6 @@ reload_free (gpointer data)
   Reload *r = data;
   if (r->devices)
     g_hash_table_unref (r->devices);
-  alive_unref (r->alive);
   g_free (r);
 }
 
@@ -741,10 +710,8 @@ static void
 reload_done (const GError *error, gpointer data)
 {
   Reload *r = data;
-  DeviceTwin *self = r->alive->self;
+  DeviceTwin *self = r->self;
 
-  if (!self)
-    return;
   if (error)
     {
       ec_log_warning (self->context, "re-reading devices failed: %s", error->message);
@@ -775,10 +742,10 @@ reload (gpointer data)
       return G_SOURCE_REMOVE;
     }
   r = g_new0 (Reload, 1);
-  r->alive = alive_ref (self);
+  r->self = self;
   r->n_commits = self->n_commits;
   r->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
-  ec_store_read (self->store, reload_job, reload_done, r, reload_free);
+  ec_store_read_full (self->store, reload_job, reload_done, r, reload_free, CANCELLABLE (self));
   return G_SOURCE_REMOVE;
 }
 
@@ -787,10 +754,8 @@ static void
 batch_done (const GError *error, gpointer data)
 {
   Batch *b = data;
-  DeviceTwin *self = b->alive->self;
+  DeviceTwin *self = b->self;
 
-  if (!self)
-    return;
   self->in_flight = NULL;
   if (error)
     {
@@ -820,7 +785,7 @@ flush (DeviceTwin *self)
   if (self->in_flight || g_queue_is_empty (self->pending))
     return;
   b = g_new0 (Batch, 1);
-  b->alive = alive_ref (self);
+  b->self = self;
   b->txns = g_ptr_array_new_full (g_queue_get_length (self->pending), dt_txn_free);
   while (!g_queue_is_empty (self->pending))
     {
@@ -836,7 +801,7 @@ flush (DeviceTwin *self)
       return;
     }
   self->in_flight = b->txns;
-  ec_store_write (self->store, write_job, batch_done, b, batch_free);
+  ec_store_write_full (self->store, write_job, batch_done, b, batch_free, CANCELLABLE (self));
 }
 
 /* Queues a transaction: it is written, then its messages are sent. */
@@ -854,8 +819,9 @@ dt_commit (DeviceTwin *self, DtTxn *txn)
   flush (self);
 }
 
-/* Writes what is still pending synchronously (at stop) and detaches the
- * plugin from jobs still in flight. */
+/* Writes what is still pending synchronously (at stop). Jobs still in
+ * flight commit, but call back no more: the host cancels the plugin's
+ * cancellable when stop returns. */
 void dt_store_finish (DeviceTwin *self);
 void
 dt_store_finish (DeviceTwin *self)
@@ -873,11 +839,5 @@ dt_store_finish (DeviceTwin *self)
         ec_log_warning (self->context, "writing device twin changes at stop failed: %s",
                         error->message);
       g_ptr_array_unref (b.txns);
-    }
-  if (the_alive)
-    {
-      the_alive->self = NULL;
-      alive_unref (the_alive);
-      the_alive = NULL;
     }
 }

@@ -1,49 +1,9 @@
-/* dt-topic.c: reading the MQTT topic of a mapper event (base64url in the
- * bus resource; device id and suffix). */
+/* dt-topic.c: the device id and suffix of a mapper event's MQTT topic
+ * (the topic itself comes from the bus resource through
+ * ec_mqtt_topic_from_resource()). */
 #include "dt-types.h"
 
 #include <string.h>
-
-/* Decodes base64url (with or without padding) into out; FALSE if it is
- * not base64url or not a UTF-8 text without NUL. */
-gboolean
-dt_decode_topic (const char *resource, GString *out)
-{
-  guint32 acc = 0;
-  guint bits = 0;
-  gsize len = strlen (resource), pad = 0;
-
-  g_string_truncate (out, 0);
-  while (pad < len && pad < 2 && resource[len - 1 - pad] == '=')
-    pad++;
-  if (len == 0 || (len - pad) % 4 == 1)
-    return FALSE;
-  for (gsize i = 0; i < len - pad; i++)
-    {
-      char c = resource[i];
-      guint v;
-      if (c >= 'A' && c <= 'Z')
-        v = (guint) (c - 'A');
-      else if (c >= 'a' && c <= 'z')
-        v = (guint) (c - 'a' + 26);
-      else if (c >= '0' && c <= '9')
-        v = (guint) (c - '0' + 52);
-      else if (c == '-')
-        v = 62;
-      else if (c == '_')
-        v = 63;
-      else
-        return FALSE;
-      acc = (acc << 6) | v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          g_string_append_c (out, (char) ((acc >> bits) & 0xff));
-        }
-    }
-  return out->len > 0 && !memchr (out->str, 0, out->len) && g_utf8_validate (out->str, out->len, NULL);
-}
 
 /* Splits a device topic into id and suffix. Accepts HEAD's <ns>/<name>
  * and v1.9.2's single-level ids. The id is cut out of topic in place

@@ -251,7 +251,6 @@ struct _DeviceTwin {
   EcLogLimit       rl_bad_payload;
 
   /* scratch buffers of the hot paths, reused */
-  GString         *topic_buf;
   GString         *json_buf;
   GString         *delta_buf;
   GString         *out_topic;
@@ -265,7 +264,6 @@ void dt_publish_now       (DeviceTwin *self, const char *topic, char *payload);
 EcMessage *dt_cloud_message (const char *resource, const char *content, gboolean is_string);
 
 /* devicetwin.c: topics */
-gboolean    dt_decode_topic   (const char *resource, GString *out);
 const char *dt_device_suffix  (char *topic, const char **id);
 gboolean    dt_id_well_formed (const char *id);
 

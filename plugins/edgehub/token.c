@@ -3,39 +3,18 @@
  * key); the edge only reads the exp claim to give a clear error early. */
 #include "token.h"
 
+#include <edgecore.h>
+
 #include <gio/gio.h>
 #include <gnutls/crypto.h>
 #include <string.h>
-
-/* Decodes base64url without padding; NULL if it is not base64url. */
-static char *
-b64url_decode (const char *in, gsize *len)
-{
-  gsize n = strlen (in);
-  g_autoptr (GString) s = g_string_sized_new (n + 4);
-  for (const char *p = in; *p; p++)
-    {
-      char c = *p == '-' ? '+' : *p == '_' ? '/' : *p;
-      if (!g_ascii_isalnum (c) && c != '+' && c != '/')
-        return NULL;
-      g_string_append_c (s, c);
-    }
-  while (s->len % 4)
-    g_string_append_c (s, '=');
-  guchar *out = g_base64_decode (s->str, len);
-  char *text = g_malloc (*len + 1);
-  memcpy (text, out, *len);
-  text[*len] = '\0';
-  g_free (out);
-  return text;
-}
 
 /* Reads the exp claim from the JWT payload, 0 if absent. */
 static gint64
 read_exp (const char *payload)
 {
   gsize len;
-  g_autofree char *json = b64url_decode (payload, &len);
+  g_autofree char *json = (char *) ec_base64url_decode (payload, &len, NULL);
   const char *p = json ? strstr (json, "\"exp\"") : NULL;
   if (!p)
     return 0;

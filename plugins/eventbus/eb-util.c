@@ -1,40 +1,9 @@
-/* eb-util.c: eventbus's pure helpers: topic classification, the base64url
- * resource of a topic, client ids. */
+/* eb-util.c: eventbus's pure helpers: topic classification, client ids,
+ * PUBLISH encoding. (The base64url resource of a topic is the API's
+ * ec_mqtt_topic_to_resource().) */
 #include "eb-util.h"
 
 #include <string.h>
-
-/* Writes base64url (RFC 4648 URL alphabet, with padding) of length bytes
- * of data into out. */
-void
-eb_base64url (GString *out, const void *data, gsize length)
-{
-  static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const guchar *p = data;
-  gsize i = 0;
-
-  g_string_truncate (out, 0);
-  for (; i + 3 <= length; i += 3)
-    {
-      guint32 v = ((guint32) p[i] << 16) | ((guint32) p[i + 1] << 8) | p[i + 2];
-      char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63],
-                       alphabet[v & 63] };
-      g_string_append_len (out, quad, 4);
-    }
-  if (length - i == 1)
-    {
-      guint32 v = (guint32) p[i] << 16;
-      char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], '=', '=' };
-      g_string_append_len (out, quad, 4);
-    }
-  else if (length - i == 2)
-    {
-      guint32 v = ((guint32) p[i] << 16) | ((guint32) p[i + 1] << 8);
-      char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], '=' };
-      g_string_append_len (out, quad, 4);
-    }
-}
 
 /* Whether topic goes to devicetwin (reference section 1.2); everything
  * else goes up to the cloud. */

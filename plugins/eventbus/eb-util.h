@@ -3,7 +3,6 @@
 
 #include <glib.h>
 
-void     eb_base64url     (GString *out, const void *data, gsize length);
 gboolean eb_topic_is_twin (const char *topic);
 char    *eb_client_id     (const char *configured, const char *role, gint64 unix_ms);
 gboolean eb_mqtt_encode_publish (GByteArray *out, const char *topic, const void *payload,

@@ -9,15 +9,13 @@
  * with operation publish, and the cloud's group-user messages, are
  * published. */
 #include <edgecore.h>
+#include "eb-plugin.h"
 #include <mosquitto.h>
 #include <string.h>
 
 #include "eb-broker.h"
 #include "eb-link.h"
 #include "eb-util.h"
-
-#define EVENTBUS_BUS_NAME  "eventbus"
-#define EVENTBUS_BUS_GROUP "bus"
 
 /* Reading from MQTT pauses while this many messages wait on the bus for
  * room in full queues, and resumes once they all entered them. */
@@ -36,7 +34,6 @@ typedef struct {
   EcLogLimit       bad_publish;
   EcLogLimit       send_dropped;
   guint64          n_dropped;     /* MQTT messages the bus could not take */
-  GString         *resource_buf;  /* scratch for base64url resources */
 } EventBus;
 
 enum { EXT_SUB, EXT_PUB, INT_SUB, INT_PUB };
@@ -56,7 +53,7 @@ static const char *const fixed_topics[] = {
 
 /* modules.eventBus of edgecore.yaml v1alpha2; eventBusTLS.* is flattened
  * with a tls- prefix. See docs/configuration.md. */
-static const EcConfigKey eventbus_keys[] = {
+const EcConfigKey eventbus_keys[] = {
   { EC_CONFIG_BOOL,   0, "enable", "true", "run eventbus" },
   { EC_CONFIG_INT,    0, "mqtt-mode", "2", "0: internal broker, 1: both, 2: external broker" },
   { EC_CONFIG_STRING, 0, "mqtt-server-external", "tcp://127.0.0.1:1883", "address of the external MQTT broker" },
@@ -99,7 +96,7 @@ load_topics (sqlite3 *db, gpointer data, GError **error)
     return ec_store_set_sql_error (error, db, "read sub_topics");
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     if (sqlite3_column_text (st, 0)
-        && mosquitto_sub_topic_check ((const char *) sqlite3_column_text (st, 0)) == MOSQ_ERR_SUCCESS)
+        && ec_mqtt_topic_validate_filter ((const char *) sqlite3_column_text (st, 0), NULL))
       g_ptr_array_add (topics, g_strdup ((const char *) sqlite3_column_text (st, 0)));
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
@@ -239,8 +236,8 @@ on_mqtt_message (gpointer data, const char *topic, const void *payload, int leng
     }
   if (eb_topic_is_twin (topic))
     {
-      eb_base64url (self->resource_buf, topic, strlen (topic));
-      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, self->resource_buf->str);
+      g_autofree char *resource = ec_mqtt_topic_to_resource (topic);
+      msg = ec_message_new ("bus", "user", EC_OP_RESPONSE, resource);
       /* a JSON object travels as the content itself (devicetwin reads the
        * text either way); anything else as a string, as KubeEdge sends it */
       if (len == 0 || text[0] != '{' || !ec_message_set_content_json (msg, text, (gssize) len, NULL))
@@ -274,10 +271,13 @@ publish (EventBus *self, const char *topic, const char *payload, gsize length)
 {
   gboolean any = FALSE;
 
-  if (!topic || !*topic || strpbrk (topic, "+#"))
+  g_autoptr (GError) error = NULL;
+
+  if (!topic || !ec_mqtt_topic_validate (topic, &error))
     {
-      ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, "not publishing to invalid MQTT topic “%s”",
-                    topic ? topic : "");
+      ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
+                                     "not publishing to invalid MQTT topic “%s”: %s",
+                                     topic ? topic : "", error ? error->message : "no topic");
       return;
     }
   if (self->links[EXT_PUB])
@@ -294,13 +294,15 @@ cloud_subscribe (EventBus *self, const char *topic, gboolean subscribe)
 {
   guint index;
   gboolean known;
+  g_autoptr (GError) error = NULL;
 
   if (!topic || !*topic)
     return;
-  if (subscribe && mosquitto_sub_topic_check (topic) != MOSQ_ERR_SUCCESS)
+  if (subscribe && !ec_mqtt_topic_validate_filter (topic, &error))
     {
       /* stored, it would make the subscription of every topic fail */
-      ec_log_warning (self->context, "not subscribing to invalid MQTT topic filter “%s”", topic);
+      ec_log_warning (self->context, "not subscribing to invalid MQTT topic filter “%s”: %s",
+                      topic, error->message);
       return;
     }
   known = g_ptr_array_find_with_equal_func (self->sub_topics, topic, g_str_equal, &index);
@@ -386,7 +388,7 @@ is_reply (EcMessage *message)
 
 /* Handles a bus message: publish / subscribe / unsubscribe / message /
  * get_result (reference section 1.3). */
-static void
+void
 eventbus_handle_message (gpointer state, EcMessage *message)
 {
   EventBus *self = state;
@@ -480,7 +482,7 @@ make_links (EventBus *self, const char *url, int sub_qos, int slot, const char *
 }
 
 /* Frees the plugin's state. */
-static void
+void
 eventbus_free (gpointer state)
 {
   EventBus *self = state;
@@ -491,15 +493,13 @@ eventbus_free (gpointer state)
     g_clear_pointer (&self->links[i], eb_link_free);
   g_clear_pointer (&self->broker, eb_broker_free);
   g_clear_pointer (&self->sub_topics, g_ptr_array_unref);
-  if (self->resource_buf)
-    g_string_free (self->resource_buf, TRUE);
   g_free (self->node_name);
   g_free (self);
   mosquitto_lib_cleanup ();
 }
 
 /* Reads the config, creates sub_topics, prepares the MQTT links. */
-static gboolean
+gboolean
 eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   EventBus *self = g_new0 (EventBus, 1);
@@ -518,7 +518,6 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
   self->sub_topics = g_ptr_array_new_with_free_func (g_free);
-  self->resource_buf = g_string_sized_new (128);
 
   if (self->mode < 0 || self->mode > 2 || qos < 0 || qos > 2 || queue < 1)
     {
@@ -565,7 +564,7 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
 
 /* Starts the internal broker (if any) and connects. A broker that is not
  * reachable is retried in the background. */
-static gboolean
+gboolean
 eventbus_start (gpointer state, GError **error)
 {
   EventBus *self = state;
@@ -582,7 +581,7 @@ eventbus_start (gpointer state, GError **error)
 }
 
 /* Disconnects and stops the internal broker. */
-static void
+void
 eventbus_stop (gpointer state)
 {
   EventBus *self = state;
@@ -591,18 +590,3 @@ eventbus_stop (gpointer state)
     g_clear_pointer (&self->links[i], eb_link_free);
   g_clear_pointer (&self->broker, eb_broker_free);
 }
-
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "eventbus",
-  .version = EC_VERSION,
-  .summary = "eventbus (eventbus/bus): MQTT bridge between mappers, devicetwin and the cloud",
-  .bus_name = EVENTBUS_BUS_NAME,
-  .bus_group = EVENTBUS_BUS_GROUP,
-  .config_keys = eventbus_keys,
-  .init = eventbus_init,
-  .start = eventbus_start,
-  .stop = eventbus_stop,
-  .free = eventbus_free,
-  .handle_message = eventbus_handle_message,
-};

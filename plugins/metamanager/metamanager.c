@@ -10,6 +10,7 @@
  * handling follows KubeEdge HEAD's edge/pkg/metamanager/process.go; see
  * docs/metamanager.md. */
 #include "mm-private.h"
+#include "mm-plugin.h"
 
 #include <string.h>
 
@@ -18,7 +19,7 @@
 
 /* modules.metaManager of edgecore.yaml v1alpha2 (metaServer has its own
  * plugin); see docs/configuration.md. */
-static const EcConfigKey metamanager_keys[] = {
+const EcConfigKey metamanager_keys[] = {
   { EC_CONFIG_BOOL,   0, "enable", "true", "run metamanager" },
   { EC_CONFIG_STRING, 0, "context-send-group", "hub", "group that cloud-bound messages go to" },
   { EC_CONFIG_STRING, 0, "context-send-module", "websocket", "module that remote queries go to" },
@@ -366,7 +367,7 @@ is_csi_op (const char *op)
 /* Receives a message from the bus, on the main loop: the connection state
  * at once, the rest now or, while the writer is behind, after the messages
  * held before it (mm-flow.c). */
-static void
+void
 metamanager_handle_message (gpointer state, EcMessage *msg)
 {
   MetaManager *self = state;
@@ -439,7 +440,7 @@ mm_dispatch (MetaManager *self, EcMessage *msg)
 /* ---- the plugin's life ------------------------------------------------------ */
 
 /* Reads the config, opens the shared store and prepares KubeEdge's tables. */
-static gboolean
+gboolean
 metamanager_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   MetaManager *self;
@@ -486,7 +487,7 @@ metamanager_init (EcPluginContext *context, gpointer *state, GError **error)
 }
 
 /* Nothing runs until messages arrive. */
-static gboolean
+gboolean
 metamanager_start (gpointer state, GError **error)
 {
   return TRUE;
@@ -494,7 +495,7 @@ metamanager_start (gpointer state, GError **error)
 
 /* Gives the store what is collected and lets it finish; later messages are
  * ignored. */
-static void
+void
 metamanager_stop (gpointer state)
 {
   MetaManager *self = state;
@@ -505,7 +506,7 @@ metamanager_stop (gpointer state)
 
 /* Drops what waits and the plugin's reference; jobs still in the store
  * hold their own and only clean up. */
-static void
+void
 metamanager_free (gpointer state)
 {
   MetaManager *self = state;
@@ -517,18 +518,3 @@ metamanager_free (gpointer state)
   mm_read_clear_deferred (self);
   mm_unref (self);
 }
-
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "metamanager",
-  .version = EC_VERSION,
-  .summary = "metamanager (metamanager/meta): the node's store of cloud objects in KubeEdge's meta and meta_v2 tables",
-  .bus_name = MM_BUS_NAME,
-  .bus_group = MM_BUS_GROUP,
-  .config_keys = metamanager_keys,
-  .init = metamanager_init,
-  .start = metamanager_start,
-  .stop = metamanager_stop,
-  .free = metamanager_free,
-  .handle_message = metamanager_handle_message,
-};

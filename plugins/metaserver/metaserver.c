@@ -3,12 +3,13 @@
  * holds the plugin's life cycle and its bus side: the cloud connection
  * state and metamanager's change feed, which drives the watches. */
 #include "ms.h"
+#include "ms-plugin.h"
 
 #include <string.h>
 
 /* modules.metaManager.metaServer of edgecore.yaml v1alpha2, as its own
  * section; see docs/configuration.md. */
-static const EcConfigKey metaserver_keys[] = {
+const EcConfigKey metaserver_keys[] = {
   { EC_CONFIG_BOOL,        0, "enable", "false", "run metaserver" },
   { EC_CONFIG_STRING,      0, "server", "127.0.0.1:10550", "address metaserver listens on, host:port" },
   { EC_CONFIG_STRING,      0, "dummy-server", "169.254.30.10:10550", "second HTTPS address, on interface edge-dummy0" },
@@ -26,7 +27,7 @@ static const EcConfigKey metaserver_keys[] = {
 };
 
 /* Creates the plugin's state and opens the shared store. */
-static gboolean
+gboolean
 metaserver_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   MetaServer *self = g_new0 (MetaServer, 1);
@@ -52,7 +53,7 @@ metaserver_init (EcPluginContext *context, gpointer *state, GError **error)
 }
 
 /* Reads what meta_v2 holds (its revision and resources), then listens. */
-static gboolean
+gboolean
 metaserver_start (gpointer state, GError **error)
 {
   MetaServer *self = state;
@@ -77,7 +78,7 @@ metaserver_start (gpointer state, GError **error)
 }
 
 /* Ends the watches, closes the listener; answers still in flight are dropped. */
-static void
+void
 metaserver_stop (gpointer state)
 {
   MetaServer *self = state;
@@ -86,7 +87,7 @@ metaserver_stop (gpointer state)
 }
 
 /* Frees the plugin's state once nothing in flight uses it. */
-static void
+void
 metaserver_free (gpointer state)
 {
   MetaServer *self = state;
@@ -227,7 +228,7 @@ handle_change (MetaServer *self, EcMessage *message)
 
 /* Connection state from edgehub, changes from metamanager; a sync request
  * from anyone else gets an error reply at once. */
-static void
+void
 metaserver_handle_message (gpointer state, EcMessage *message)
 {
   MetaServer *self = state;
@@ -260,20 +261,4 @@ metaserver_handle_message (gpointer state, EcMessage *message)
                   ec_message_get_id (message), error->message);
 }
 
-static const char *const metaserver_requires[] = { "metamanager", NULL };
-
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "metaserver",
-  .version = EC_VERSION,
-  .summary = "metaserver (metaserver/metaserver): local Kubernetes API (get, list, watch, tables, discovery) from meta_v2; writes go to the cloud",
-  .bus_name = METASERVER_BUS_NAME,
-  .bus_group = METASERVER_BUS_GROUP,
-  .requires = metaserver_requires,
-  .config_keys = metaserver_keys,
-  .init = metaserver_init,
-  .start = metaserver_start,
-  .stop = metaserver_stop,
-  .free = metaserver_free,
-  .handle_message = metaserver_handle_message,
-};
+const char *const metaserver_requires[] = { "metamanager", NULL };

@@ -337,5 +337,28 @@ class ErrorTest(unittest.TestCase):
         self.assertEqual(m.get_content_json()[0], '{"ok":1}')
 
 
+class CodecTest(unittest.TestCase):
+    """base64url and MQTT topics (libedgecore 1.1) through introspection."""
+
+    def test_base64url(self):
+        self.assertEqual(EdgeCore.base64url_encode(b"\xfb\xff", True), "-_8=")
+        self.assertEqual(EdgeCore.base64url_encode(b"\xfb\xff", False), "-_8")
+        self.assertEqual(bytes(EdgeCore.base64url_decode("-_8")), b"\xfb\xff")
+        with self.assertRaises(GLib.Error) as cm:
+            EdgeCore.base64url_decode("+/8=")
+        self.assertEqual(cm.exception.domain, "ec-codec-error-quark")
+
+    def test_mqtt_topics(self):
+        topic = "$hw/events/device/ns/dev-1/twin/update"
+        resource = EdgeCore.mqtt_topic_to_resource(topic)
+        self.assertEqual(resource, "JGh3L2V2ZW50cy9kZXZpY2UvbnMvZGV2LTEvdHdpbi91cGRhdGU=")
+        self.assertEqual(EdgeCore.mqtt_topic_from_resource(resource), topic)
+        self.assertTrue(EdgeCore.mqtt_topic_matches("$hw/events/device/+/+/twin/+", topic))
+        self.assertFalse(EdgeCore.mqtt_topic_matches("#", topic))
+        self.assertTrue(EdgeCore.mqtt_topic_validate_filter("a/+/#"))
+        with self.assertRaises(GLib.Error):
+            EdgeCore.mqtt_topic_validate("a/+")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -105,7 +105,7 @@ class Version(unittest.TestCase):
     def test_version(self):
         out = subprocess.run([BIN, "--version"], capture_output=True, text=True, check=True).stdout
         self.assertRegex(out, r"edgecore \d+\.\d+\.\d+")
-        self.assertIn("plugin ABI 1.0", out)
+        self.assertIn("plugin ABI 1.1", out)
         self.assertRegex(out, r"KubeEdge v1\.\d+")
 
     def test_help(self):
@@ -139,7 +139,7 @@ class ListPlugins(unittest.TestCase):
             base = name[:-3] if name.endswith(".so") else name
             return rows[(name, os.path.join(d, base + ".so"))]
         cols, notes = row("alpha", MAIN)
-        self.assertEqual(cols[1:4], ["1.0", "1.0", "enabled"])
+        self.assertEqual(cols[1:4], ["1.0", "1.1", "enabled"])
         self.assertIn("test plugin alpha", notes)
         cols, notes = row("beta", MAIN)
         self.assertEqual(cols[3], "enabled")
@@ -156,7 +156,18 @@ class ListPlugins(unittest.TestCase):
         self.assertTrue(any("built for plugin ABI 2.0" in n and "supports 1.0" in n for n in notes), notes)
         cols, notes = row("newminor.so", BROKEN)
         self.assertEqual(cols[3], "rejected")
-        self.assertTrue(any("newer than this host's 1.0" in n for n in notes), notes)
+        self.assertTrue(any("built for plugin ABI 1.2, newer than this host's 1.1" in n for n in notes), notes)
+        # a plugin that says it needs a newer host than this one
+        cols, notes = row("needsnewer.so", BROKEN)
+        self.assertEqual(cols[2:4], ["1.3", "rejected"])
+        self.assertTrue(any("needs a host of plugin ABI 1.2 or newer (built for 1.3); this host is 1.1" in n
+                            for n in notes), notes)
+        # a plugin of ABI 1.0 (the 1.0 descriptor layout) loads
+        cols, notes = row("oldabi", MAIN)
+        self.assertEqual(cols[2:4], ["1.0", "disabled"])
+        # a plugin built for 1.2 that runs on a 1.1 host loads
+        cols, notes = row("newer", MAIN)
+        self.assertEqual(cols[2:4], ["1.2", "disabled"])
         cols, notes = row("nodesc.so", BROKEN)
         self.assertEqual(cols[3], "rejected")
         self.assertTrue(any("exports no “ec_plugin_descriptor” symbol" in n for n in notes), notes)
@@ -172,13 +183,13 @@ class ListPlugins(unittest.TestCase):
         node = Node(self, {"10-p.conf": f"[core]\nplugin-dirs={MAIN}\n"}, plugin_dirs=(),
                     env={"EDGECORE_PLUGIN_PATH": DUP})
         out = node.run("--list-plugins").stdout
-        self.assertRegex(out, r"alpha\s+9\.9\s+1\.0\s+disabled\s+\S*dup/alpha\.so")
-        self.assertRegex(out, r"alpha\s+1\.0\s+1\.0\s+shadowed\s+\S*main/alpha\.so")
+        self.assertRegex(out, r"alpha\s+9\.9\s+1\.1\s+disabled\s+\S*dup/alpha\.so")
+        self.assertRegex(out, r"alpha\s+1\.0\s+1\.1\s+shadowed\s+\S*main/alpha\.so")
 
     def test_dependency_on_disabled(self):
         node = Node(self, {"10-p.conf": "[beta]\nenable=true\n"})
         out = node.run("--list-plugins").stdout
-        self.assertRegex(out, r"beta\s+1\.0\s+1\.0\s+rejected")
+        self.assertRegex(out, r"beta\s+1\.0\s+1\.1\s+rejected")
         self.assertIn("requires plugin alpha, which is disabled", out)
 
 
@@ -295,6 +306,53 @@ class Running(unittest.TestCase):
         self.assertLess(log.index("alpha: started"), log.index("beta: started"))
         self.assertLess(log.index("beta: stopped"), log.index("alpha: stopped"))
         self.assertFalse(os.path.exists(node.sock))
+
+    def test_old_and_negotiating_plugins_join_the_bus(self):
+        """A plugin built against the ABI 1.0 descriptor layout, and one built
+        for the next minor that says it runs on this host's, both run, join
+        the bus and answer calls; the latter learns the host's minor."""
+        node = Node(self, {"10-p.conf": "[oldabi]\nenable=true\nanswer=old\n"
+                                        "[newer]\nenable=true\nanswer=new\n"}).start()
+        node.wait_log(r"oldabi: started")
+        node.wait_log(r"newer: started \(host ABI 1\.1\)")
+        members = node.ctl("members")
+        self.assertRegex(members, r"\noldabi\s+test\s")
+        self.assertRegex(members, r"\nnewer\s+test\s")
+        plugins = node.ctl("plugins")
+        self.assertRegex(plugins, r"\noldabi\s+\S+\s+1\.0\s+running\s")
+        self.assertRegex(plugins, r"\nnewer\s+\S+\s+1\.2\s+running\s")
+        for name, answer in (("oldabi", "old"), ("newer", "new")):
+            r = node.ctl(f"call {name} 2000 " + message(op="query", msg_id=f"c-{name}"))
+            status, reply = r.split("\n", 1)
+            self.assertEqual(status, "ok", r)
+            self.assertEqual(json.loads(reply)["content"], answer)
+        self.assertEqual(node.stop(), 0)
+        self.assertIn("oldabi: stopped", node.output())
+        self.assertNotRegex(node.output(), r"CRITICAL|WARNING")
+
+    def test_store_work_ends_before_plugins_are_freed(self):
+        """Store writes a plugin queues in its stop: the one queued with the
+        plugin's cancellable never calls back (the host cancelled it when
+        stop returned); the 1.0-style one calls back after stop but before
+        the plugin is freed, since the host drains the store first."""
+        node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstore-on-stop=true\n"
+                                        "[beta]\nenable=true\nstore-on-stop=true\n"
+                                        "[database]\ndata-source=DIR/edgecore.db\n"})
+        with open(os.path.join(node.confd, "10-p.conf")) as f:
+            text = f.read().replace("DIR", node.dir.name)
+        with open(os.path.join(node.confd, "10-p.conf"), "w") as f:
+            f.write(text)
+        node.start()
+        node.wait_log(r"beta: started")
+        self.assertEqual(node.stop(), 0)
+        log = node.output()
+        for name in ("alpha", "beta"):
+            self.assertIn(f"{name}: legacy write done (freed=0)", log)
+            self.assertLess(log.index(f"{name}: stopped"), log.index(f"{name}: legacy write done"))
+            self.assertLess(log.index(f"{name}: legacy write done"), log.index(f"{name}: freed"))
+        self.assertNotIn("cancellable write done", log)
+        self.assertNotRegex(log, r"CRITICAL|WARNING")
+        self.assertTrue(os.path.exists(os.path.join(node.dir.name, "edgecore.db")))
 
     def test_control_socket_appears_only_when_listening(self):
         """The socket file is renamed into place after listen(): a client
@@ -462,7 +520,7 @@ class SevenPlugins(unittest.TestCase):
             self.assertRegex(members, rf"\n{module}\s+{group}\s", members)
         plugins = node.ctl("plugins")
         for n in names:
-            self.assertRegex(plugins, rf"\n{n}\s+\S+\s+1\.0\s+running\s")
+            self.assertRegex(plugins, rf"\n{n}\s+\S+\s+1\.1\s+running\s")
         self.assertEqual(node.stop(), 0)
 
 

@@ -5,8 +5,18 @@
  *   fail-init=true   init fails
  *   fail-start=true  start fails
  *   stop-sleep=N     stop takes N seconds
+ *   store-on-stop=true  stop queues two slow store writes: one as a 1.0
+ *                    plugin does (its callback logs "legacy write done"
+ *                    and must run before free), one with the plugin's
+ *                    cancellable (its callback must never run); free logs
+ *                    "freed"
  * It logs "<name>: started" and "<name>: stopped" so tests see the order, and
- * it sends an "echo" message back to its sender's module. */
+ * it sends an "echo" message back to its sender's module.
+ *
+ * -DTP_ABI_1_0 builds it as a plugin of ABI 1.0 would be: its descriptor
+ * has the 1.0 layout (no min_host_abi_minor, struct_size of 1.0, abi_minor
+ * 0) and it calls no function newer than 1.0. -DTP_MIN_HOST_MINOR=N sets
+ * min_host_abi_minor (ABI 1.1 negotiation). */
 #include <edgecore.h>
 #include <unistd.h>
 
@@ -35,7 +45,33 @@ typedef struct {
   char            *answer;
   gint64           stop_sleep;
   gboolean         fail_start;
+  gboolean         store_on_stop;
+  gboolean         freed;
 } TestPlugin;
+
+#ifndef TP_ABI_1_0
+static gboolean
+tp_slow_write (sqlite3 *db, gpointer data, GError **error)
+{
+  g_usleep (300 * 1000);
+  return TRUE;
+}
+
+static void
+tp_legacy_done (const GError *error, gpointer data)
+{
+  TestPlugin *tp = data;
+  /* a callback after free would read freed memory here (ASan) */
+  ec_log_message (tp->ctx, "%s: legacy write done (freed=%d)", TP_NAME, tp->freed);
+}
+
+static void
+tp_cancellable_done (const GError *error, gpointer data)
+{
+  TestPlugin *tp = data;
+  ec_log_message (tp->ctx, "%s: cancellable write done after stop", TP_NAME);
+}
+#endif
 
 static gboolean
 tp_init (EcPluginContext *ctx, gpointer *state, GError **error)
@@ -51,6 +87,7 @@ tp_init (EcPluginContext *ctx, gpointer *state, GError **error)
   tp->answer = ec_plugin_context_get_string (ctx, "answer");
   tp->stop_sleep = ec_plugin_context_get_int (ctx, "stop-sleep");
   tp->fail_start = ec_plugin_context_get_bool (ctx, "fail-start");
+  tp->store_on_stop = ec_plugin_context_get_bool (ctx, "store-on-stop");
   *state = tp;
   return TRUE;
 }
@@ -64,7 +101,12 @@ tp_start (gpointer state, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s was told to fail start", TP_NAME);
       return FALSE;
     }
+#ifdef TP_ABI_1_0
   ec_log_message (tp->ctx, "%s: started", TP_NAME);
+#else
+  ec_log_message (tp->ctx, "%s: started (host ABI %d.%u)", TP_NAME, EC_PLUGIN_ABI_MAJOR,
+                  ec_plugin_context_get_host_abi_minor (tp->ctx));
+#endif
   return TRUE;
 }
 
@@ -74,6 +116,21 @@ tp_stop (gpointer state)
   TestPlugin *tp = state;
   if (tp->stop_sleep > 0)
     g_usleep (tp->stop_sleep * G_USEC_PER_SEC);
+#ifndef TP_ABI_1_0
+  if (tp->store_on_stop)
+    {
+      g_autoptr (GError) error = NULL;
+      EcStore *store = ec_plugin_context_get_store (tp->ctx, &error);
+      if (!store)
+        ec_log_warning (tp->ctx, "%s: no store: %s", TP_NAME, error->message);
+      else
+        {
+          ec_store_write (store, tp_slow_write, tp_legacy_done, tp, NULL);
+          ec_store_write_full (store, tp_slow_write, tp_cancellable_done, tp, NULL,
+                               ec_plugin_context_get_cancellable (tp->ctx));
+        }
+    }
+#endif
   ec_log_message (tp->ctx, "%s: stopped", TP_NAME);
 }
 
@@ -81,6 +138,8 @@ static void
 tp_free (gpointer state)
 {
   TestPlugin *tp = state;
+  tp->freed = TRUE;
+  ec_log_message (tp->ctx, "%s: freed", TP_NAME);
   g_free (tp->answer);
   g_free (tp);
 }
@@ -116,6 +175,7 @@ static const EcConfigKey tp_keys[] = {
   { EC_CONFIG_BOOL, 0, "fail-init", "false", "make init fail" },
   { EC_CONFIG_BOOL, 0, "fail-start", "false", "make start fail" },
   { EC_CONFIG_INT, 0, "stop-sleep", TP_DEFAULT_STOP_SLEEP, "seconds stop takes" },
+  { EC_CONFIG_BOOL, 0, "store-on-stop", "false", "queue store writes in stop" },
 #ifdef TP_BAD_KEY
   { EC_CONFIG_INT, 0, "broken", "not-a-number", "a default of the wrong type" },
 #endif
@@ -128,10 +188,43 @@ static const char *const tp_requires[] = { TP_REQUIRES, NULL };
 static const char *const tp_requires[] = { NULL };
 #endif
 
+#ifdef TP_ABI_1_0
+/* The descriptor exactly as <ec-plugin.h> of ABI 1.0 declared it. */
+typedef struct {
+  guint32            abi_major;
+  guint32            abi_minor;
+  guint32            struct_size;
+  guint32            config_key_size;
+  const char        *name;
+  const char        *version;
+  const char        *summary;
+  const char        *bus_name;
+  const char        *bus_group;
+  const char *const *requires;
+  const EcConfigKey *config_keys;
+  gboolean (*init)           (EcPluginContext *, gpointer *, GError **);
+  gboolean (*start)          (gpointer, GError **);
+  void     (*stop)           (gpointer);
+  void     (*free)           (gpointer);
+  void     (*handle_message) (gpointer, EcMessage *);
+} TpDescriptor10;
+
+G_STATIC_ASSERT (sizeof (TpDescriptor10) < sizeof (EcPluginDescriptor));
+
+EC_PLUGIN_EXPORT const TpDescriptor10 ec_plugin_descriptor = {
+  .abi_major = 1,
+  .abi_minor = 0,
+  .struct_size = sizeof (TpDescriptor10),
+  .config_key_size = sizeof (EcConfigKey),
+#else
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   EC_PLUGIN_DESCRIPTOR_HEADER,
   .abi_major = TP_ABI_MAJOR,
   .abi_minor = TP_ABI_MINOR,
+#ifdef TP_MIN_HOST_MINOR
+  .min_host_abi_minor = TP_MIN_HOST_MINOR,
+#endif
+#endif
   .name = TP_NAME,
   .version = TP_VERSION,
   .summary = "test plugin " TP_NAME,

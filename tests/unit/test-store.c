@@ -1,8 +1,8 @@
 /* test-store.c: the shared sqlite store: batching, isolation, durability
- * order, reads, bad files. */
+ * order, reads, bad files, cancelled jobs and the host's drain. */
 #include "config.h"
 
-#include <edgecore.h>
+#include "ec-host-api.h"
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +255,144 @@ test_whole_transaction_lost (Fixture *f, gconstpointer unused)
   g_assert_cmpint (rows, ==, 0);
 }
 
+/* What a cancellable job saw: its callback must not run once cancelled,
+ * its destroy always runs, once. */
+typedef struct {
+  int ran;        /* the job's func, on a store thread */
+  int done;
+  int destroyed;
+} Seen;
+
+static gboolean
+seen_put (sqlite3 *db, gpointer data, GError **error)
+{
+  Seen *s = data;
+  g_atomic_int_inc (&s->ran);
+  return sqlite3_exec (db, "INSERT INTO kv VALUES ('cancelled-write', 'v')", NULL, NULL, NULL)
+         == SQLITE_OK || ec_store_set_sql_error (error, db, "insert");
+}
+
+static gboolean
+seen_read (sqlite3 *db, gpointer data, GError **error)
+{
+  Seen *s = data;
+  g_atomic_int_inc (&s->ran);
+  return TRUE;
+}
+
+static void
+seen_done (const GError *error, gpointer data)
+{
+  ((Seen *) data)->done++;
+}
+
+static void
+seen_destroy (gpointer data)
+{
+  ((Seen *) data)->destroyed++;
+}
+
+static gboolean
+read_slow (sqlite3 *db, gpointer data, GError **error)
+{
+  g_usleep (200000);
+  return TRUE;
+}
+
+/* A write cancelled while it waits still commits (nothing queued is lost),
+ * but its callback does not run; destroy does. */
+static void
+test_cancel_write (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  Seen seen = { 0 };
+  int rows = -1;
+  ec_store_write (f->store, put_slow, NULL, NULL, NULL);
+  ec_store_write_full (f->store, seen_put, seen_done, &seen, seen_destroy, c);
+  g_cancellable_cancel (c);
+  while (!seen.destroyed)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (seen.ran, ==, 1);
+  g_assert_cmpint (seen.done, ==, 0);
+  g_assert_cmpint (seen.destroyed, ==, 1);
+  g_assert_true (ec_store_read_sync (f->store, count_rows, &rows, &error));
+  g_assert_cmpint (rows, ==, 1);
+}
+
+/* A read cancelled while it waits for a reader is not run at all. */
+static void
+test_cancel_read (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  Seen seen = { 0 };
+  /* both readers busy */
+  ec_store_read (f->store, read_slow, NULL, NULL, NULL);
+  ec_store_read (f->store, read_slow, NULL, NULL, NULL);
+  ec_store_read_full (f->store, seen_read, seen_done, &seen, seen_destroy, c);
+  g_cancellable_cancel (c);
+  while (!seen.destroyed)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (seen.ran, ==, 0);
+  g_assert_cmpint (seen.done, ==, 0);
+}
+
+/* Cancelled after the job finished but before its completion's turn on the
+ * main loop (as when a plugin stops with answers in flight): no callback. */
+static void
+test_cancel_after_finish (Fixture *f, gconstpointer unused)
+{
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  Seen w = { 0 }, r = { 0 };
+  ec_store_write_full (f->store, seen_put, seen_done, &w, seen_destroy, c);
+  ec_store_read_full (f->store, seen_read, seen_done, &r, seen_destroy, c);
+  ec_host_store_drain (f->store);
+  g_assert_cmpint (g_atomic_int_get (&w.ran), ==, 1);
+  g_assert_cmpint (g_atomic_int_get (&r.ran), ==, 1);
+  g_cancellable_cancel (c);
+  while (!w.destroyed || !r.destroyed)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (w.done + r.done, ==, 0);
+  /* not cancelled: the callback runs as before */
+  {
+    g_autoptr (GCancellable) live = g_cancellable_new ();
+    Seen l = { 0 };
+    ec_store_read_full (f->store, seen_read, seen_done, &l, seen_destroy, live);
+    while (!l.destroyed)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_cmpint (l.done, ==, 1);
+  }
+}
+
+/* After ec_host_store_drain() every job queued before it has finished and
+ * its completion waits on the main context: a non-blocking iteration runs
+ * them all, which is how the host ends the store's work before it frees
+ * the plugins. */
+static void
+test_drain (Fixture *f, gconstpointer unused)
+{
+  int done = 0, failed = 0;
+  Seen reads = { 0 };
+  ec_store_write (f->store, put_slow, NULL, NULL, NULL);
+  for (int i = 0; i < 200; i++)
+    {
+      Put *p = g_new0 (Put, 1);
+      p->key = g_strdup_printf ("d%d", i);
+      p->done = &done;
+      p->failed = &failed;
+      ec_store_write (f->store, put, put_done, p, put_free);
+      ec_store_read (f->store, seen_read, seen_done, &reads, NULL);
+    }
+  ec_host_store_drain (f->store);
+  g_assert_cmpuint (ec_store_get_pending_writes (f->store), ==, 0);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpint (done, ==, 200);
+  g_assert_cmpint (failed, ==, 0);
+  g_assert_cmpint (reads.done, ==, 200);
+  ec_host_store_drain (f->store);  /* nothing queued: returns at once */
+}
+
 int
 main (int argc, char **argv)
 {
@@ -263,6 +401,10 @@ main (int argc, char **argv)
   g_test_add ("/store/async-read-sees-commits", Fixture, NULL, setup, test_async_read_sees_commits, teardown);
   g_test_add ("/store/reopen-durable", Fixture, NULL, setup, test_reopen_durable, teardown);
   g_test_add ("/store/whole-transaction-lost", Fixture, NULL, setup, test_whole_transaction_lost, teardown);
+  g_test_add ("/store/cancel-write", Fixture, NULL, setup, test_cancel_write, teardown);
+  g_test_add ("/store/cancel-read", Fixture, NULL, setup, test_cancel_read, teardown);
+  g_test_add ("/store/cancel-after-finish", Fixture, NULL, setup, test_cancel_after_finish, teardown);
+  g_test_add ("/store/drain", Fixture, NULL, setup, test_drain, teardown);
   g_test_add_func ("/store/not-a-database", test_not_a_database);
   g_test_add_func ("/store/unwritable", test_unwritable);
   return g_test_run ();
