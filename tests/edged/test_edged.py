@@ -306,8 +306,11 @@ class BadConfig(Base):
         node = Node(self, self.root, cloud,
                     f"container-runtime-endpoint=unix://{SOCK}\n"
                     "register-with-taints=dedicated=edge:Sometimes\n")
-        node.wait_log(r"\[edged\] register-with-taints: invalid taint \"dedicated=edge:Sometimes\"")
+        node.wait_log(r"\[edged\] register-with-taints: invalid taint \"dedicated=edge:Sometimes\".*"
+                      r"the other plugins keep running")
+        node.wait_log(r"edgehub: connected to the cloud")
         time.sleep(1)
+        self.assertTrue(node.alive())
         self.assertEqual(cloud.node_messages("insert"), [])
 
     def test_bad_endpoint_named_in_the_error(self):
