@@ -1,10 +1,13 @@
 /* edged.c: KubeEdge's edged, the node's lightweight kubelet (module and
  * group "edged"). It watches the container runtime over CRI v1
  * (node-runtime.c), registers the node and reports its status
- * (node-status.c, node-object.c). It does not run pods yet. The node name
+ * (node-status.c, node-object.c), and runs the cloud's pods (pod-*.c:
+ * host network or the runtime's pod network, containers with command, args,
+ * env values, workingDir; no volumes, init containers or restarts yet).
+ * The node name
  * is the host's [core] node-name, which replaces edgecore.yaml's
  * edged.hostnameOverride. */
-#include "edged.h"
+#include "pod.h"
 
 #include <string.h>
 
@@ -100,6 +103,10 @@ edged_configure (Edged *self, GError **error)
   self->register_node = ec_plugin_context_get_bool (c, "register-node");
   self->schedulable = ec_plugin_context_get_bool (c, "register-schedulable");
   self->max_pods = ec_plugin_context_get_int (c, "max-pods");
+  self->pod_logs_dir = ec_plugin_context_get_string (c, "pod-logs-dir");
+  self->cgroup_root = ec_plugin_context_get_string (c, "cgroup-root");
+  if (g_str_has_suffix (self->cgroup_root, "/"))
+    self->cgroup_root[strlen (self->cgroup_root) - 1] = '\0';
   self->read_only_port = ec_plugin_context_get_int (c, "read-only-port");
   self->label_keys = g_new0 (char *, n + 1);
   self->label_values = g_new0 (char *, n + 1);
@@ -203,6 +210,7 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
                edged_cri_client_get_path (self->runtime));
   edged_node_start (self);
   edged_health_start (self);
+  edged_pods_start (self);
   *state = self;
   return TRUE;
 }
@@ -218,6 +226,10 @@ edged_free (gpointer state)
   if (self->images != self->runtime)
     edged_cri_client_free (self->images);
   edged_cri_client_free (self->runtime);
+  /* after the clients: no CRI callback can run on a freed pod */
+  edged_pods_stop (self);
+  g_free (self->pod_logs_dir);
+  g_free (self->cgroup_root);
   edged_conditions_clear (self);
   for (guint i = 0; self->taints && i < self->n_taints; i++)
     edged_taint_clear (&self->taints[i]);
@@ -231,32 +243,48 @@ edged_free (gpointer state)
   g_free (self);
 }
 
-/* The cloud link's state drives registration; pods are not run yet: their
- * messages are logged, and a sync request gets an error reply at once so
- * that its caller does not wait for its timeout. */
+/* Whether resource is "<ns>/pod/<name>". */
+static gboolean
+is_pod_resource (const char *resource)
+{
+  const char *slash = resource ? strchr (resource, '/') : NULL;
+  return slash && g_str_has_prefix (slash, "/pod/") && slash[5] && !strchr (slash + 5, '/');
+}
+
+/* The cloud link's state drives registration; pod messages run or remove
+ * pods. Anything else is logged, and a sync request gets an error reply
+ * at once so that its caller does not wait for its timeout. */
 static void
 edged_handle_message (gpointer state, EcMessage *message)
 {
   Edged *self = state;
   EcCloudState cloud = ec_message_get_cloud_state (message);
+  const char *op = ec_message_get_operation (message);
 
   if (cloud == EC_CLOUD_STATE_CONNECTED || cloud == EC_CLOUD_STATE_DISCONNECTED)
     {
       edged_node_cloud_state (self, cloud == EC_CLOUD_STATE_CONNECTED);
       return;
     }
-  ec_log_debug (self->context, "not handled yet: %s %s from %s (id %s)",
-                ec_message_get_operation (message), ec_message_get_resource (message),
-                ec_message_get_source (message), ec_message_get_id (message));
+  if (is_pod_resource (ec_message_get_resource (message))
+      && (!g_strcmp0 (op, EC_OP_INSERT) || !g_strcmp0 (op, EC_OP_UPDATE)
+          || !g_strcmp0 (op, EC_OP_DELETE)))
+    {
+      edged_pods_message (self, message);
+      return;
+    }
+  ec_log_debug (self->context, "not handled: %s %s from %s (id %s)", op,
+                ec_message_get_resource (message), ec_message_get_source (message),
+                ec_message_get_id (message));
   if (ec_message_get_sync (message))
-    ec_endpoint_respond_error (self->endpoint, message, "edged does not run pods yet");
+    ec_endpoint_respond_error (self->endpoint, message, "edged does not handle this request");
 }
 
 EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   EC_PLUGIN_DESCRIPTOR_HEADER,
   .name = "edged",
   .version = EC_VERSION,
-  .summary = "edged (edged/edged): node agent — CRI v1 runtime health, node registration and status; pods not run yet",
+  .summary = "edged (edged/edged): node agent — CRI v1 runtime health, node registration and status, basic pods",
   .bus_name = EDGED_BUS_NAME,
   .bus_group = EDGED_BUS_GROUP,
   .config_keys = edged_keys,

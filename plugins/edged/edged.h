@@ -83,6 +83,12 @@ typedef struct {
   gboolean         status_again;   /* the status changed during an update */
   guint            status_timer;
   EdgedCondition   conds[EDGED_N_CONDS];
+
+  /* pods */
+  GHashTable      *pods;           /* uid -> EdgedPod */
+  guint            pod_timer;
+  char            *pod_logs_dir;
+  char            *cgroup_root;
 } Edged;
 
 /* node-runtime.c */

@@ -493,9 +493,12 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   sock_path = g_getenv ("EDGED_TEST_CRI_SOCK");
   image = g_getenv ("EDGED_TEST_IMAGE");
-  if (!sock_path || !image || !g_getenv ("EDGED_TEST_CGROUP_PARENT"))
+  if (!sock_path || !image || !g_getenv ("EDGED_TEST_CGROUP_PARENT")
+      || !g_getenv ("EDGED_TEST_RUNTIME_DIR"))
     g_error ("run through tests/edged/with-runtime.sh (it starts containerd)");
-  scratch = g_dir_make_tmp ("ec-cri-XXXXXX", NULL);
+  /* inside the runtime's folder, which with-runtime.sh removes whatever happens */
+  scratch = g_build_filename (g_getenv ("EDGED_TEST_RUNTIME_DIR"), "scratch", NULL);
+  g_mkdir_with_parents (scratch, 0700);
   g_test_add_func ("/cri/percent-decode", test_percent_decode);
   g_test_add_func ("/cri/endpoint-forms", test_endpoint_forms);
   g_test_add_func ("/cri/version-status", test_version_status);
@@ -509,11 +512,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cri/garbage-peer", test_garbage_peer);
   g_test_add_func ("/cri/runtime-restart", test_runtime_restart);
   rc = g_test_run ();
-  {
-    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", scratch);
-    if (system (cmd) != 0)
-      g_warning ("could not remove %s", scratch);
-  }
   g_free (scratch);
   return rc;
 }

@@ -1,6 +1,6 @@
 /* test-edged-units.c: edged's pure parts: kubelet value syntaxes, the host
  * facts, and the Node / NodeStatusRequest objects in v1.9.2's shapes. */
-#include "edged.h"
+#include "pod.h"
 
 #include <string.h>
 
@@ -282,6 +282,137 @@ test_node_status (void)
   edged_conditions_clear (&self);
 }
 
+#define POD_JSON(spec) \
+  "{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u1\",\"labels\":{\"app\":\"x\"}}," \
+  "\"spec\":{\"nodeName\":\"edgenode1\"," spec "}}"
+
+static void
+test_pod_spec (void)
+{
+  const char *good = POD_JSON ("\"hostNetwork\":true,\"restartPolicy\":\"Never\","
+                               "\"containers\":[{\"name\":\"c\",\"image\":\"busybox\","
+                               "\"command\":[\"sh\"],\"args\":[\"-c\",\"true\"],"
+                               "\"env\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\"}],"
+                               "\"workingDir\":\"/w\",\"resources\":{\"limits\":{\"cpu\":\"1\"}}}]");
+  struct { const char *json; const char *error; } bad[] = {
+    { "[1]", "a pod must be a JSON object" },
+    { "{\"metadata\":{\"name\":\"p\"}}", "pod without metadata.name or metadata.uid" },
+    { POD_JSON ("\"containers\":[]"), "pod p has no containers" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\"}]"), "pod p: container c has no image" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"imagePullPolicy\":\"X\"}]"),
+      "unknown imagePullPolicy X" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"command\":[1]}]"),
+      "command and args must be lists of strings" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"env\":[{\"name\":\"A\","
+                "\"valueFrom\":{}}]}]"), "env valueFrom is not supported yet" },
+    { POD_JSON ("\"volumes\":[{\"name\":\"v\"}],\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
+      "volumes are not supported yet" },
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (good, strlen (good), &error);
+  g_autoptr (GString) deep = g_string_new ("{\"a\":");
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (spec->namespace, ==, "ns");
+  g_assert_cmpstr (spec->uid, ==, "u1");
+  g_assert_cmpstr (spec->node_name, ==, "edgenode1");
+  g_assert_true (spec->host_network);
+  g_assert_true (spec->has_resources);
+  g_assert_cmpint (spec->grace_seconds, ==, 30);
+  g_assert_cmpstr (spec->restart_policy, ==, "Never");
+  g_assert_cmpuint (spec->n_containers, ==, 1);
+  g_assert_cmpstr (spec->containers[0].pull_policy, ==, "Always");   /* no tag: latest */
+  g_assert_cmpstr (spec->containers[0].args[1], ==, "true");
+  g_assert_cmpstr (spec->containers[0].env_names[1], ==, "B");
+  g_assert_cmpstr (spec->containers[0].env_values[1], ==, "");
+  g_assert_cmpstr (spec->label_keys[0], ==, "app");
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_assert_null (edged_pod_spec_parse (bad[i].json, strlen (bad[i].json), &e));
+      g_assert_nonnull (e);
+      if (!strstr (e->message, bad[i].error))
+        g_error ("%s: got \"%s\"", bad[i].json, e->message);
+    }
+  /* nesting and size limits */
+  for (int i = 0; i < 40; i++)
+    g_string_append (deep, "[");
+  {
+    g_autoptr (GError) e = NULL;
+    g_autofree char *big = g_strnfill (EDGED_POD_MAX_BYTES + 1, ' ');
+    g_assert_null (edged_pod_spec_parse (deep->str, deep->len, &e));
+    g_assert_nonnull (strstr (e->message, "nested deeper than 32"));
+    g_clear_error (&e);
+    g_assert_null (edged_pod_spec_parse (big, strlen (big), &e));
+    g_assert_nonnull (strstr (e->message, "larger than 1 MiB"));
+  }
+}
+
+static void
+test_pod_status (void)
+{
+  Edged self;
+  const char *json = POD_JSON ("\"hostNetwork\":true,\"restartPolicy\":\"Never\","
+                               "\"containers\":[{\"name\":\"a\",\"image\":\"i:1\"},"
+                               "{\"name\":\"b\",\"image\":\"i:1\"}]");
+  EdgedPod pod = { 0 };
+  EdgedContainer containers[2] = { { 0 } };
+  g_autoptr (JsonNode) st = NULL;
+  g_autofree char *text = NULL;
+
+  fake_edged (&self);
+  self.health.name = (char *) "containerd";
+  pod.edged = &self;
+  pod.spec = edged_pod_spec_parse (json, strlen (json), NULL);
+  pod.containers = containers;
+  pod.start_time = pod.init_time = 1795818026;
+  pod.stage = POD_PULLING;
+  containers[0].state = containers[1].state = -1;
+  containers[1].waiting_reason = (char *) "ErrImagePull";
+  containers[1].waiting_message = (char *) "no route";
+  st = edged_pod_status (&pod, 1795818030);
+  text = json_to_string (st, FALSE);
+  g_assert_nonnull (strstr (text, "\"phase\":\"Pending\""));
+  g_assert_nonnull (strstr (text, "\"message\":\"containers with unready status: [a b]\""));
+  g_assert_nonnull (strstr (text, "\"state\":{\"waiting\":{\"message\":\"no route\","
+                                  "\"reason\":\"ErrImagePull\"}}"));
+  g_assert_null (strstr (text, "podIP"));
+  g_clear_pointer (&st, json_node_unref);
+  g_clear_pointer (&text, g_free);
+
+  /* both ran: a exited 0, b exited 2 -> Failed (restartPolicy Never) */
+  pod.stage = POD_RUNNING;
+  pod.sandbox_id = (char *) "s";
+  for (int i = 0; i < 2; i++)
+    {
+      containers[i].id = (char *) (i ? "idb" : "ida");
+      containers[i].state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+      containers[i].exit_code = i * 2;
+      containers[i].started_at = 1795818027LL * 1000000000;
+      containers[i].finished_at = 1795818029LL * 1000000000;
+    }
+  st = edged_pod_status (&pod, 1795818031);
+  text = json_to_string (st, FALSE);
+  g_assert_nonnull (strstr (text, "\"phase\":\"Failed\""));
+  g_assert_nonnull (strstr (text, "\"terminated\":{\"containerID\":\"containerd://idb\",\"exitCode\":2,"
+                                  "\"finishedAt\":\"2026-11-27T22:20:29Z\",\"reason\":\"Error\","
+                                  "\"startedAt\":\"2026-11-27T22:20:27Z\"}"));
+  g_assert_nonnull (strstr (text, "\"reason\":\"Completed\""));
+  g_assert_nonnull (strstr (text, "\"podIP\":\"127.0.0.1\",\"podIPs\":[{\"ip\":\"127.0.0.1\"}]"));
+  g_assert_nonnull (strstr (text, "\"qosClass\":\"BestEffort\""));
+  g_clear_pointer (&st, json_node_unref);
+  g_clear_pointer (&text, g_free);
+
+  /* running -> Running and Ready */
+  containers[0].state = containers[1].state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+  st = edged_pod_status (&pod, 1795818032);
+  text = json_to_string (st, FALSE);
+  g_assert_nonnull (strstr (text, "\"phase\":\"Running\""));
+  g_assert_nonnull (strstr (text, "{\"lastProbeTime\":null,\"lastTransitionTime\":"
+                                  "\"2026-11-27T22:20:32Z\",\"status\":\"True\",\"type\":\"Ready\"}"));
+  edged_pod_spec_free (pod.spec);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -293,5 +424,7 @@ main (int argc, char **argv)
   g_test_add_func ("/edged/host", test_host);
   g_test_add_func ("/edged/node-object", test_node_object);
   g_test_add_func ("/edged/node-status", test_node_status);
+  g_test_add_func ("/edged/pod-spec", test_pod_spec);
+  g_test_add_func ("/edged/pod-status", test_pod_status);
   return g_test_run ();
 }

@@ -2,8 +2,9 @@
 """edged in the real edgecore host with the real edgehub and metamanager,
 against cloudsim on 127.0.0.1 and a private containerd (with-runtime.sh):
 node registration and status in KubeEdge v1.9.2's format as they reach the
-cloud, and the Ready condition following the runtime going away and coming
-back. Run through with-runtime.sh (it exports EDGED_TEST_*)."""
+cloud, the Ready condition following the runtime going away and coming
+back, and pods sent by the cloud running (status in v1.9.2's podstatus
+format) and removed. Run through with-runtime.sh (it exports EDGED_TEST_*)."""
 import json
 import os
 import re
@@ -19,6 +20,8 @@ PLUGIN_DIRS = os.environ["EDGED_PLUGIN_DIRS"].split(":")
 SOCK = os.environ["EDGED_TEST_CRI_SOCK"]
 RUNTIME_SH = os.environ["EDGED_TEST_RUNTIME_SH"]
 RUNTIME_DIR = os.environ["EDGED_TEST_RUNTIME_DIR"]
+IMAGE = os.environ["EDGED_TEST_IMAGE"]
+CGROUP = os.environ["EDGED_TEST_CGROUP_PARENT"]
 NODE = "edge-rt"
 
 
@@ -34,6 +37,8 @@ def wait_for(pred, timeout, what):
         if v:
             return v
         time.sleep(0.1)
+    if callable(what):
+        what = what()
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
@@ -70,6 +75,22 @@ class Cloud:
                 if e.get("event") == "recv":
                     out.append(e["msg"])
         return out
+
+    def cmd(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def send_pod(self, op, pod, rv):
+        m = {"header": {"resourceversion": str(rv)},
+             "route": {"source": "edgecontroller", "group": "resource", "operation": op,
+                       "resource": f"{pod['metadata']['namespace']}/pod/{pod['metadata']['name']}"},
+             "content": pod}
+        self.cmd("send " + json.dumps(m))
+
+    def pod_statuses(self, name):
+        return [m["content"] for m in self.received()
+                if m["route"]["operation"] == "update"
+                and m["route"]["resource"] == f"default/podstatus/{name}"]
 
     def node_messages(self, op):
         res = f"default/nodestatus/{NODE}"
@@ -127,7 +148,7 @@ class Node:
 
     def wait_log(self, pattern, timeout=20):
         wait_for(lambda: re.search(pattern, self.output()), timeout,
-                 f"log line {pattern!r}:\n" + self.output()[-3000:])
+                 lambda: f"log line {pattern!r}:\n" + self.output()[-3000:])
 
     def alive(self):
         return self.proc.poll() is None
@@ -189,7 +210,7 @@ class Registration(Base):
         node = Node(self, self.root, cloud, self.CONF)
 
         inserts = wait_for(lambda: cloud.node_messages("insert"), 30,
-                           "the node registration at the cloud:\n" + node.output()[-3000:])
+                           lambda: "the node registration at the cloud:\n" + node.output()[-3000:])
         reg = inserts[0]
         self.assertEqual(len(inserts), 1)
         self.assertEqual(reg["route"]["source"], "edged")
@@ -282,13 +303,158 @@ class Registration(Base):
         self.assertTrue(node.alive())
 
 
+def crictl_ls():
+    """Containers of the runtime's CRI namespace (ctr)."""
+    out = subprocess.run(["ctr", "--address", SOCK, "-n", "k8s.io", "containers", "ls", "-q"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return out.split()
+
+
+def pod_obj(name, uid, command, node=NODE, **spec_extra):
+    spec = {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 2,
+            "containers": [{"name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                            "command": ["sh", "-c"], "args": [command],
+                            "env": [{"name": "GREETING", "value": "hello-env"}],
+                            "workingDir": "/tmp"}]}
+    spec.update(spec_extra)
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": uid,
+                         "resourceVersion": "1", "labels": {"app": name}},
+            "spec": spec}
+
+
+class Pods(Base):
+    def start(self):
+        cloud = Cloud(self, self.root)
+        node = Node(self, self.root, cloud,
+                    f"container-runtime-endpoint=unix://{SOCK}\n"
+                    f"image-service-endpoint=unix://{SOCK}\n"
+                    f"pod-logs-dir={self.root}/pods\ncgroup-root={CGROUP}\n")
+        wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
+        return cloud, node
+
+    def test_pod_runs_reports_and_is_removed(self):
+        cloud, node = self.start()
+        before = set(crictl_ls())
+        pod = pod_obj("web", "uid-web-1", "echo $GREETING from $(pwd); sleep 3600")
+        cloud.send_pod("insert", pod, 1)
+
+        def running():
+            return [st for st in cloud.pod_statuses("web") if st["Status"]["phase"] == "Running"]
+        st = wait_for(running, 60, lambda: "Running at the cloud:\n" + node.output()[-3000:]
+                      + json.dumps(cloud.pod_statuses("web"))[-3000:])[0]
+        self.assertEqual(set(st), {"Name", "Status", "UID"})
+        self.assertEqual((st["Name"], st["UID"]), ("web", "uid-web-1"))
+        status = st["Status"]
+        cs = status["containerStatuses"][0]
+        self.assertEqual(cs["name"], "main")
+        self.assertEqual(cs["image"], IMAGE)
+        self.assertTrue(cs["imageID"].startswith("sha256:"))
+        self.assertRegex(cs["containerID"], r"^containerd://[0-9a-f]{64}$")
+        self.assertIn("running", cs["state"])
+        self.assertEqual((cs["ready"], cs["started"], cs["restartCount"]), (True, True, 0))
+        conds = {c["type"]: c["status"] for c in status["conditions"]}
+        self.assertEqual(conds, {"Initialized": "True", "Ready": "True",
+                                 "ContainersReady": "True", "PodScheduled": "True"})
+        self.assertEqual(status["qosClass"], "BestEffort")
+        self.assertEqual(status["hostIP"], status["podIP"])
+        self.assertIn("startTime", status)
+        # Pending came first
+        self.assertEqual(cloud.pod_statuses("web")[0]["Status"]["phase"], "Pending")
+        # the container's log: env value and working directory applied
+        log = os.path.join(self.root, "pods", "default_web_uid-web-1", "main", "0.log")
+        wait_for(lambda: os.path.exists(log) and "hello-env from /tmp" in read(log), 20,
+                 "the container's log line")
+        self.assertRegex(read(log), r"\S+ stdout F hello-env from /tmp\n")
+        self.assertEqual(len(set(crictl_ls()) - before), 2)   # sandbox + container
+
+        # the cloud deletes the pod: sandbox and container leave the runtime
+        cloud.send_pod("delete", pod, 2)
+        node.wait_log(r"pod default/web \(uid uid-web-1\) removed from the runtime", 60)
+        self.assertEqual(set(crictl_ls()), before)
+        self.assertTrue(node.alive())
+
+    def test_graceful_deletion_handshake(self):
+        cloud, node = self.start()
+        before = set(crictl_ls())
+        pod = pod_obj("graceful", "uid-graceful", "sleep 3600")
+        cloud.send_pod("insert", pod, 1)
+        wait_for(lambda: [s for s in cloud.pod_statuses("graceful")
+                          if s["Status"]["phase"] == "Running"], 60, "Running")
+        # the cloud marks the pod for deletion: edged stops it, then asks the
+        # cloud to delete it, with the pod's UID as v1.9.2 does
+        pod["metadata"]["deletionTimestamp"] = "2026-12-05T00:00:00Z"
+        pod["metadata"]["deletionGracePeriodSeconds"] = 2
+        pod["metadata"]["resourceVersion"] = "2"
+        cloud.send_pod("update", pod, 2)
+
+        def deleted():
+            return [m for m in cloud.received() if m["route"]["operation"] == "delete"
+                    and m["route"]["resource"] == "default/pod/graceful"]
+        d = wait_for(deleted, 60, lambda: "delete to the cloud:\n" + node.output()[-3000:])[0]
+        self.assertEqual(d["content"], "uid-graceful")
+        self.assertEqual((d["route"]["source"], d["route"]["group"]), ("edged", "meta"))
+        self.assertEqual(set(crictl_ls()), before)
+
+    def test_exit_code_other_node_and_invalid_pod(self):
+        cloud, node = self.start()
+        # a pod for another node is ignored, with a log line
+        cloud.send_pod("insert", pod_obj("elsewhere", "uid-else", "true", node="other-node"), 1)
+        node.wait_log(r"pod default/elsewhere is for node \"other-node\", not edge-rt: ignored")
+        # an invalid pod gets a status saying why
+        bad = pod_obj("broken", "uid-broken", "true")
+        bad["spec"]["containers"][0]["imagePullPolicy"] = "Sometimes"
+        cloud.send_pod("insert", bad, 1)
+        st = wait_for(lambda: cloud.pod_statuses("broken"), 30, "the invalid pod's status")[0]
+        self.assertEqual(st["Status"]["phase"], "Failed")
+        self.assertEqual(st["Status"]["reason"], "InvalidPodSpec")
+        self.assertIn("unknown imagePullPolicy Sometimes", st["Status"]["message"])
+        # a container that exits 3 with restartPolicy Never: Failed, exit code reported
+        cloud.send_pod("insert", pod_obj("fails", "uid-fails", "exit 3"), 1)
+        failed = wait_for(lambda: [s for s in cloud.pod_statuses("fails")
+                                   if s["Status"]["phase"] == "Failed"], 60,
+                          "phase Failed:\n" + node.output()[-3000:])[0]
+        term = failed["Status"]["containerStatuses"][0]["state"]["terminated"]
+        self.assertEqual((term["exitCode"], term["reason"]), (3, "Error"))
+        # an image that cannot be pulled: ErrImagePull with the runtime's error
+        unpullable = pod_obj("nopull", "uid-nopull", "true")
+        unpullable["spec"]["containers"][0]["image"] = "127.0.0.1:1/edged/absent:1"
+        cloud.send_pod("insert", unpullable, 1)
+
+        def waiting():
+            out = []
+            for s in cloud.pod_statuses("nopull"):
+                w = s["Status"]["containerStatuses"][0]["state"].get("waiting", {})
+                if w.get("reason") == "ErrImagePull":
+                    out.append(w)
+            return out
+        w = wait_for(waiting, 60, lambda: "ErrImagePull:\n" + node.output()[-3000:])[0]
+        self.assertIn("127.0.0.1:1/edged/absent:1", w["message"])
+        self.assertIn("PullImage", w["message"])
+
+        def backoff():
+            return [s for s in cloud.pod_statuses("nopull")
+                    if s["Status"]["containerStatuses"][0]["state"].get("waiting", {})
+                    .get("reason") == "ImagePullBackOff"]
+        b = wait_for(backoff, 30, "ImagePullBackOff")[0]
+        self.assertEqual(b["Status"]["containerStatuses"][0]["state"]["waiting"]["message"],
+                         'Back-off pulling image "127.0.0.1:1/edged/absent:1"')
+        self.assertEqual(b["Status"]["phase"], "Pending")
+        self.assertTrue(node.alive())
+        for name in ("fails", "nopull"):
+            cloud.send_pod("delete", pod_obj(name, f"uid-{name}", "true"), 2)
+        node.wait_log(r"pod default/fails \(uid uid-fails\) removed from the runtime", 60)
+        node.wait_log(r"pod default/nopull \(uid uid-nopull\) removed from the runtime", 60)
+
+
 class NoRuntime(Base):
     def test_missing_runtime_registers_not_ready(self):
         cloud = Cloud(self, self.root)
         node = Node(self, self.root, cloud,
                     f"container-runtime-endpoint=unix://{self.root}/absent.sock\n")
         updates = wait_for(lambda: cloud.node_messages("update"), 30,
-                           "a node status without a runtime:\n" + node.output()[-3000:])
+                           lambda: "a node status without a runtime:\n" + node.output()[-3000:])
         reg = cloud.node_messages("insert")[0]["content"]
         self.assertEqual(reg["status"]["nodeInfo"]["containerRuntimeVersion"], "")
         r = ready(updates[0])
