@@ -117,6 +117,16 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
       spec->env_names[i] = g_strdup (ename);
       spec->env_values[i] = g_strdup (edged_json_string (o, "value") ? edged_json_string (o, "value") : "");
     }
+  {
+    /* fields that change what runs: refused until they are built */
+    static const char *unsupported[] = { "envFrom", "volumeMounts", "volumeDevices" };
+    for (gsize i = 0; i < G_N_ELEMENTS (unsupported); i++)
+      if (arr_member (c, unsupported[i]) && json_array_get_length (arr_member (c, unsupported[i])))
+        return BAD ("container %s: %s is not supported yet", name, unsupported[i]);
+    if (edged_json_object (c, "securityContext")
+        && json_object_get_size (edged_json_object (c, "securityContext")))
+      return BAD ("container %s: securityContext is not supported yet", name);
+  }
   if (resources && (edged_json_object (resources, "requests") || edged_json_object (resources, "limits")))
     *has_resources = TRUE;
   return TRUE;
@@ -191,6 +201,20 @@ edged_pod_spec_parse (const char *json, gsize length, GError **error)
   if (arr_member (pspec, "initContainers") && json_array_get_length (arr_member (pspec, "initContainers")))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: init containers are not supported yet", name);
+      return NULL;
+    }
+  if (arr_member (pspec, "imagePullSecrets")
+      && json_array_get_length (arr_member (pspec, "imagePullSecrets")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "pod %s: imagePullSecrets are not supported yet", name);
+      return NULL;
+    }
+  if (edged_json_object (pspec, "securityContext")
+      && json_object_get_size (edged_json_object (pspec, "securityContext")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "pod %s: securityContext is not supported yet", name);
       return NULL;
     }
   if (arr_member (pspec, "volumes") && json_array_get_length (arr_member (pspec, "volumes")))

@@ -307,6 +307,14 @@ test_pod_spec (void)
                 "\"valueFrom\":{}}]}]"), "env valueFrom is not supported yet" },
     { POD_JSON ("\"volumes\":[{\"name\":\"v\"}],\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
       "volumes are not supported yet" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"envFrom\":[{}]}]"),
+      "container c: envFrom is not supported yet" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
+                "\"securityContext\":{\"privileged\":true}}]"),
+      "container c: securityContext is not supported yet" },
+    { POD_JSON ("\"imagePullSecrets\":[{\"name\":\"s\"}],"
+                "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
+      "imagePullSecrets are not supported yet" },
   };
   g_autoptr (GError) error = NULL;
   g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (good, strlen (good), &error);
