@@ -264,6 +264,8 @@ edged_handle_message (gpointer state, EcMessage *message)
   if (cloud == EC_CLOUD_STATE_CONNECTED || cloud == EC_CLOUD_STATE_DISCONNECTED)
     {
       edged_node_cloud_state (self, cloud == EC_CLOUD_STATE_CONNECTED);
+      if (cloud == EC_CLOUD_STATE_CONNECTED)
+        edged_pods_cloud_connected (self);
       return;
     }
   if (is_pod_resource (ec_message_get_resource (message))

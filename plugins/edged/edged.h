@@ -87,6 +87,7 @@ typedef struct {
   /* pods */
   GHashTable      *pods;           /* uid -> EdgedPod */
   guint            pod_timer;
+  gboolean         pods_loaded;    /* the stored pods were asked for */
   char            *pod_logs_dir;
   char            *cgroup_root;
 } Edged;
@@ -101,6 +102,10 @@ JsonNode  *edged_node_object     (Edged *self, const EdgedHost *host);
 JsonNode  *edged_node_status     (Edged *self, const EdgedHost *host, gint64 now);
 void       edged_node_allocatable (Edged *self, const EdgedHost *host, gint64 *cpu_milli,
                                    gint64 *memory, gint64 *storage);
+
+/* pod-worker.c */
+void       edged_pods_load       (Edged *self);
+void       edged_pods_cloud_connected (Edged *self);
 
 /* node-status.c */
 void       edged_node_start      (Edged *self);

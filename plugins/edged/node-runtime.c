@@ -54,6 +54,8 @@ probe_done (Edged *self, const char *problem)
       next = h->backoff_ms;
     }
   h->timer = g_timeout_add (next, probe_due, self);
+  if (!self->pods_loaded)
+    edged_pods_load (self);
   if (changed)
     edged_node_runtime_changed (self);
 }

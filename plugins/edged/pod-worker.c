@@ -1,6 +1,9 @@
-/* pod-worker.c: running the pods the cloud sends, on CRI v1, one step at a
- * time per pod (never more than one call in flight for a pod):
+/* pod-worker.c: running the pods the cloud sends (and, at start, those
+ * metamanager stored), on CRI v1, one step at a time per pod (never more
+ * than one call in flight for a pod):
  *
+ *   adopting    ListPodSandbox by the pod's UID label, ListContainers: a
+ *               sandbox left by an earlier run is taken over, not doubled
  *   images      ImageStatus, then PullImage when absent (or Always);
  *               failures: ErrImagePull, then ImagePullBackOff (10 s
  *               doubling to 5 min)
@@ -368,6 +371,89 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
   edged_pod_report (pod);
 }
 
+/* ---- adopting what an earlier run left ------------------------------------ */
+
+static void
+on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
+  guint found = 0;
+
+  for (gsize i = 0; r && i < r->n_containers; i++)
+    for (guint j = 0; j < pod->spec->n_containers; j++)
+      if (r->containers[i]->metadata && !pod->containers[j].id
+          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name))
+        {
+          pod->containers[j].id = g_strdup (r->containers[i]->id);
+          container_set_waiting (&pod->containers[j], NULL, NULL);
+          found++;
+        }
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  if (error)
+    ec_log_warning (pod->edged->context, "pod %s/%s: ListContainers failed: %s",
+                    pod->spec->namespace, pod->spec->name, error->message);
+  ec_log_message (pod->edged->context, "pod %s/%s: adopted sandbox %.12s and %u of %u containers "
+                  "from an earlier run", pod->spec->namespace, pod->spec->name, pod->sandbox_id,
+                  found, pod->spec->n_containers);
+  /* the missing containers are created; their images are there or fail then */
+  pod->stage = found == pod->spec->n_containers ? POD_RUNNING : POD_CONTAINERS;
+  pod->next = 0;
+  step_done (pod);
+}
+
+static void
+on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ListPodSandboxResponse *r = (Runtime__V1__ListPodSandboxResponse *) response;
+  Runtime__V1__ContainerFilter filter = RUNTIME__V1__CONTAINER_FILTER__INIT;
+  Runtime__V1__ListContainersRequest req = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+
+  if (error)
+    {
+      /* the runtime is not answering: the pod waits for it */
+      pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST / 10;
+      for (guint i = 0; i < pod->spec->n_containers; i++)
+        container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
+      step_done (pod);
+      return;
+    }
+  for (gsize i = 0; i < r->n_items && !pod->sandbox_id; i++)
+    if (r->items[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+      pod->sandbox_id = g_strdup (r->items[i]->id);
+  protobuf_c_message_free_unpacked (response, NULL);
+  if (!pod->sandbox_id)
+    {
+      pod->stage = POD_PULLING;
+      step_done (pod);
+      return;
+    }
+  filter.pod_sandbox_id = pod->sandbox_id;
+  req.filter = &filter;
+  edged_cri_invoke (pod->edged->runtime, &edged_cri_list_containers, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_listed_containers, pod, NULL);
+}
+
+/* Looks for a ready sandbox labelled with the pod's UID. */
+static void
+adopt_step (EdgedPod *pod)
+{
+  Runtime__V1__PodSandboxFilter__LabelSelectorEntry uid = RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
+  Runtime__V1__PodSandboxFilter__LabelSelectorEntry *selector[] = { &uid };
+  Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
+  Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
+
+  uid.key = (char *) "io.kubernetes.pod.uid";
+  uid.value = pod->spec->uid;
+  filter.label_selector = selector;
+  filter.n_label_selector = 1;
+  req.filter = &filter;
+  edged_cri_invoke (pod->edged->runtime, &edged_cri_list_pod_sandbox, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_listed_sandboxes, pod, NULL);
+}
+
 /* ---- killing ----------------------------------------------------------- */
 
 static void
@@ -507,6 +593,9 @@ pod_advance (EdgedPod *pod)
   pod->busy = TRUE;
   switch (pod->stage)
     {
+    case POD_ADOPTING:
+      adopt_step (pod);
+      return;
     case POD_PULLING:
       if (pod->next == pod->spec->n_containers)
         {
@@ -537,6 +626,16 @@ pod_advance (EdgedPod *pod)
       }
       return;
     case POD_CONTAINERS:
+      while (pod->next < pod->spec->n_containers && pod->containers[pod->next].id)
+        pod->next++;     /* adopted */
+      if (pod->next == pod->spec->n_containers)
+        {
+          pod->stage = POD_RUNNING;
+          pod->next = 0;
+          pod->busy = FALSE;
+          pod_advance (pod);
+          return;
+        }
       create_container (pod);
       return;
     case POD_RUNNING:
@@ -614,7 +713,7 @@ pod_new (Edged *self, EdgedPodSpec *spec)
   EdgedPod *pod = g_new0 (EdgedPod, 1);
   pod->edged = self;
   pod->spec = spec;
-  pod->stage = POD_PULLING;
+  pod->stage = POD_ADOPTING;
   pod->containers = g_new0 (EdgedContainer, spec->n_containers);
   for (guint i = 0; i < spec->n_containers; i++)
     {
@@ -631,25 +730,18 @@ pod_new (Edged *self, EdgedPodSpec *spec)
   return pod;
 }
 
-/* A pod message from metamanager: insert/update run the pod, delete (or an
- * update with deletionTimestamp) removes it. */
-void
-edged_pods_message (Edged *self, EcMessage *message)
+/* One pod: insert/update run it, delete (or an update with
+ * deletionTimestamp) removes it. what names it in log lines. */
+static void
+pod_accept (Edged *self, const char *op, const char *json, gsize len, const char *what)
 {
-  const char *op = ec_message_get_operation (message);
-  gsize len = 0;
-  const char *json = ec_message_get_content_json (message, &len);
   g_autoptr (GError) error = NULL;
-  g_autoptr (EdgedPodSpec) spec = NULL;
+  g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (json, len, &error);
   EdgedPod *pod;
 
-  if (!json)
-    return;
-  spec = edged_pod_spec_parse (json, len, &error);
   if (!spec)
     {
-      ec_log_warning (self->context, "%s %s: invalid pod: %s", op, ec_message_get_resource (message),
-                      error->message);
+      ec_log_warning (self->context, "%s %s: invalid pod: %s", op, what, error->message);
       if (strcmp (op, EC_OP_DELETE) != 0)
         edged_pod_report_invalid (self, json, len, error->message);
       return;
@@ -667,8 +759,6 @@ edged_pods_message (Edged *self, EcMessage *message)
         pod_kill (pod, FALSE);
       return;
     }
-  if (strcmp (op, EC_OP_INSERT) != 0 && strcmp (op, EC_OP_UPDATE) != 0)
-    return;
   if (pod)
     {
       if (spec->deleting)
@@ -683,6 +773,86 @@ edged_pods_message (Edged *self, EcMessage *message)
   g_hash_table_insert (self->pods, pod->spec->uid, pod);
   edged_pod_report (pod);
   pod_advance (pod);
+}
+
+/* A pod message from metamanager (insert, update or delete). */
+void
+edged_pods_message (Edged *self, EcMessage *message)
+{
+  gsize len = 0;
+  const char *json = ec_message_get_content_json (message, &len);
+  if (json)
+    pod_accept (self, ec_message_get_operation (message), json, len,
+                ec_message_get_resource (message));
+}
+
+/* metamanager's answer to the start-up query: a JSON array of the stored
+ * pods, each a JSON string. */
+static void
+on_stored_pods (EcMessage *reply, const GError *error, gpointer data)
+{
+  Edged *self = data;
+  JsonNode *content;   /* owned by the reply */
+  g_autoptr (GError) local = NULL;
+  JsonArray *rows;
+  guint n;
+
+  if (error || g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
+    {
+      ec_log_warning (self->context, "the stored pods could not be read: %s",
+                      error ? error->message : "error reply");
+      self->pods_loaded = FALSE;     /* asked again after the next probe */
+      return;
+    }
+  content = ec_message_get_content_node (reply, &local);
+  if (!content || !JSON_NODE_HOLDS_ARRAY (content))
+    {
+      ec_log_warning (self->context, "the stored pods: not a JSON array");
+      return;
+    }
+  rows = json_node_get_array (content);
+  n = json_array_get_length (rows);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *row = json_array_get_element (rows, i);
+      const char *text;
+      if (!JSON_NODE_HOLDS_VALUE (row) || json_node_get_value_type (row) != G_TYPE_STRING)
+        continue;
+      text = json_node_get_string (row);
+      pod_accept (self, EC_OP_INSERT, text, strlen (text), "stored pod");
+    }
+  ec_log_info (self->context, "%u stored pod(s) read at start", n);
+}
+
+/* At start: the pods metamanager stored (query <ns>/pod, all namespaces),
+ * as KubeEdge's edged does, so that they run (or are adopted) offline. */
+void
+edged_pods_load (Edged *self)
+{
+  g_autofree char *resource = g_strdup_printf ("%s/pod", self->namespace);
+  g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, EDGED_BUS_GROUP, EC_OP_QUERY,
+                                              resource);
+  self->pods_loaded = TRUE;
+  ec_endpoint_call (self->endpoint, "metamanager", msg, 60000, on_stored_pods, self, NULL);
+}
+
+/* The cloud link came up: every pod's status goes out again, since what was
+ * sent while offline may not have reached the cloud. */
+void
+edged_pods_cloud_connected (Edged *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!self->pods)
+    return;
+  g_hash_table_iter_init (&iter, self->pods);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EdgedPod *pod = value;
+      g_clear_pointer (&pod->last_status, g_free);
+      edged_pod_report (pod);
+    }
 }
 
 /* Starts the pod tick. */

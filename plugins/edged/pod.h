@@ -8,6 +8,7 @@
 G_BEGIN_DECLS
 
 typedef enum {
+  POD_ADOPTING,      /* ListPodSandbox / ListContainers: left by an earlier run? */
   POD_PULLING,       /* ImageStatus / PullImage, container by container */
   POD_SANDBOX,       /* RunPodSandbox */
   POD_CONTAINERS,    /* CreateContainer + StartContainer, in order */
@@ -54,6 +55,7 @@ typedef struct {
 void       edged_pods_start   (Edged *self);
 void       edged_pods_stop    (Edged *self);
 void       edged_pods_message (Edged *self, EcMessage *message);
+void       edged_pods_load    (Edged *self);
 
 /* pod-status.c */
 JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
