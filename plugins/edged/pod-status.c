@@ -67,7 +67,7 @@ pod_phase (EdgedPod *pod)
   for (guint i = 0; i < n; i++)
     {
       EdgedContainer *c = &pod->containers[i];
-      n_started += running (c) || exited (c);
+      n_started += running (c) || exited (c) || c->restart_count > 0 || c->dead_id;
       n_exited += exited (c);
       n_failed += exited (c) && c->exit_code != 0;
     }
@@ -95,12 +95,25 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
   add_str (b, "imageID", c->image_ref ? c->image_ref : "");
   json_builder_set_member_name (b, "lastState");
   json_builder_begin_object (b);
+  if (c->dead_id)
+    {
+      g_autofree char *dead = g_strdup_printf ("%s://%s", runtime, c->dead_id);
+      json_builder_set_member_name (b, "terminated");
+      json_builder_begin_object (b);
+      add_str (b, "containerID", dead);
+      json_builder_set_member_name (b, "exitCode");
+      json_builder_add_int_value (b, c->last_exit_code);
+      add_time_ns (b, "finishedAt", c->last_finished_at);
+      add_str (b, "reason", c->last_reason);
+      add_time_ns (b, "startedAt", c->last_started_at);
+      json_builder_end_object (b);
+    }
   json_builder_end_object (b);
   add_str (b, "name", cs->name);
   json_builder_set_member_name (b, "ready");
   json_builder_add_boolean_value (b, running (c));
   json_builder_set_member_name (b, "restartCount");
-  json_builder_add_int_value (b, 0);
+  json_builder_add_int_value (b, c->restart_count);
   json_builder_set_member_name (b, "started");
   json_builder_add_boolean_value (b, running (c));
   json_builder_set_member_name (b, "state");

@@ -15,8 +15,8 @@
  *   killing     StopContainer + RemoveContainer of each, StopPodSandbox,
  *               RemovePodSandbox
  *
- * Containers are not restarted yet (restartPolicy is reported, not
- * applied). */
+ * Exited containers are restarted per restartPolicy with kubelet's
+ * CrashLoopBackOff (plan_restarts). */
 #include "pod.h"
 
 #include <string.h>
@@ -270,7 +270,8 @@ create_container (EdgedPod *pod)
   guint n_env = g_strv_length (cs->env_names);
   g_autofree Runtime__V1__KeyValue *kv = g_new0 (Runtime__V1__KeyValue, n_env);
   g_autofree Runtime__V1__KeyValue **envs = g_new0 (Runtime__V1__KeyValue *, n_env + 1);
-  g_autofree char *log_path = g_strdup_printf ("%s/0.log", cs->name);
+  EdgedContainer *current = &pod->containers[pod->next];
+  g_autofree char *log_path = g_strdup_printf ("%s/%u.log", cs->name, current->restart_count);
   Runtime__V1__ContainerMetadata meta = RUNTIME__V1__CONTAINER_METADATA__INIT;
   Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
   Runtime__V1__NamespaceOption ns = RUNTIME__V1__NAMESPACE_OPTION__INIT;
@@ -304,6 +305,7 @@ create_container (EdgedPod *pod)
       label_ptrs[i] = &labels[i];
     }
   meta.name = cs->name;
+  meta.attempt = current->restart_count;
   image.image = cs->image;
   ns.network = pod->spec->host_network ? RUNTIME__V1__NAMESPACE_MODE__NODE
                                        : RUNTIME__V1__NAMESPACE_MODE__POD;
@@ -332,6 +334,77 @@ create_container (EdgedPod *pod)
   edged_cri_invoke (pod->edged->runtime, &edged_cri_create_container, &req.base,
                     (guint) pod->edged->request_timeout_ms, on_created, pod, NULL);
   sandbox_config_clear (&s);
+}
+
+static void
+on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  if (response)
+    protobuf_c_message_free_unpacked (response, NULL);
+}
+
+/* restartPolicy: Always restarts every exited container, OnFailure those
+ * that exited non-zero. The first restart is immediate, then kubelet's
+ * CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min of running.
+ * The exited container is kept (for its log) until the next restart. */
+static void
+plan_restarts (EdgedPod *pod)
+{
+  const char *policy = pod->spec->restart_policy;
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < pod->spec->n_containers; i++)
+    {
+      EdgedContainer *c = &pod->containers[i];
+      if (c->id && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING
+          && c->backoff_us && g_get_real_time () * 1000 - c->started_at > 600 * G_GINT64_CONSTANT (1000000000))
+        c->backoff_us = 0;
+      if (!c->id || c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+        continue;
+      if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
+        continue;
+      /* the exited container becomes lastState; the previous dead one goes */
+      if (c->dead_id)
+        {
+          Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
+          req.container_id = c->dead_id;
+          edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
+                            (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
+          g_free (c->dead_id);
+        }
+      c->dead_id = g_steal_pointer (&c->id);
+      c->last_exit_code = c->exit_code;
+      c->last_started_at = c->started_at;
+      c->last_finished_at = c->finished_at;
+      g_free (c->last_reason);
+      c->last_reason = g_strdup (c->reason && *c->reason ? c->reason
+                                                         : c->exit_code ? "Error" : "Completed");
+      c->state = -1;
+      c->restart_at = now + c->backoff_us;
+      if (c->backoff_us)
+        {
+          g_autofree char *msg = g_strdup_printf (
+            "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
+            c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
+            pod->spec->namespace, pod->spec->uid);
+          container_set_waiting (c, "CrashLoopBackOff", msg);
+        }
+      else
+        container_set_waiting (c, "ContainerCreating", NULL);
+      c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
+    }
+  /* a restart that is due: create that container again */
+  for (guint i = 0; i < pod->spec->n_containers; i++)
+    {
+      EdgedContainer *c = &pod->containers[i];
+      if (!c->id && c->restart_at && now >= c->restart_at)
+        {
+          c->restart_at = 0;
+          c->restart_count++;
+          pod->stage = POD_CONTAINERS;
+          pod->next = 0;
+        }
+    }
 }
 
 static void
@@ -368,7 +441,10 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
     }
   pod->next = 0;
   pod->busy = FALSE;
+  plan_restarts (pod);
   edged_pod_report (pod);
+  if (pod->stage == POD_CONTAINERS)
+    pod_advance (pod);
 }
 
 /* ---- adopting what an earlier run left ------------------------------------ */
@@ -468,6 +544,8 @@ free_pod (EdgedPod *pod)
       g_free (c->image_ref);
       g_free (c->waiting_reason);
       g_free (c->waiting_message);
+      g_free (c->dead_id);
+      g_free (c->last_reason);
     }
   g_free (pod->containers);
   g_free (pod->sandbox_id);
@@ -626,8 +704,10 @@ pod_advance (EdgedPod *pod)
       }
       return;
     case POD_CONTAINERS:
-      while (pod->next < pod->spec->n_containers && pod->containers[pod->next].id)
-        pod->next++;     /* adopted */
+      /* adopted, running, or waiting for a restart that is not due */
+      while (pod->next < pod->spec->n_containers
+             && (pod->containers[pod->next].id || pod->containers[pod->next].restart_at))
+        pod->next++;
       if (pod->next == pod->spec->n_containers)
         {
           pod->stage = POD_RUNNING;
@@ -645,9 +725,13 @@ pod_advance (EdgedPod *pod)
           pod->next++;
         if (pod->next >= pod->spec->n_containers)
           {
+            /* no container to ask about (all waiting for a restart) */
             pod->next = 0;
             pod->busy = FALSE;
+            plan_restarts (pod);
             edged_pod_report (pod);
+            if (pod->stage == POD_CONTAINERS)
+              pod_advance (pod);
             return;
           }
         req.container_id = pod->containers[pod->next].id;

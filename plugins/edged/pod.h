@@ -28,6 +28,15 @@ typedef struct {
   char    *image_ref;
   char    *waiting_reason;  /* ErrImagePull, ImagePullBackOff, ... */
   char    *waiting_message;
+  /* restarts (restartPolicy Always / OnFailure) */
+  guint    restart_count;
+  gint64   backoff_us;      /* the next crash's delay; 0: restart at once */
+  gint64   restart_at;      /* monotonic µs; 0: no restart pending */
+  char    *dead_id;         /* the last exited container, kept for its log */
+  int      last_exit_code;  /* lastState.terminated */
+  gint64   last_started_at;
+  gint64   last_finished_at;
+  char    *last_reason;
 } EdgedContainer;
 
 typedef struct {

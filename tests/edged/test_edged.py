@@ -402,6 +402,46 @@ class Pods(Base):
                  + json.dumps(cloud.pod_statuses("keep")[n_status:])[-2000:])
         self.assertEqual(set(crictl_ls()) - before, ours)
 
+    def test_crash_loop_backoff_and_on_failure(self):
+        cloud, node = self.start()
+        before = set(crictl_ls())
+        cloud.send_pod("insert", pod_obj("crash", "uid-crash", "echo crashed; exit 1",
+                                         restartPolicy="Always"), 1)
+        cloud.send_pod("insert", pod_obj("once", "uid-once", "exit 0",
+                                         restartPolicy="OnFailure"), 1)
+
+        def backoff():
+            out = []
+            for st in cloud.pod_statuses("crash"):
+                cs = st["Status"]["containerStatuses"][0]
+                if cs["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff":
+                    out.append(st)
+            return out
+        st = wait_for(backoff, 60, lambda: "CrashLoopBackOff:\n" + node.output()[-3000:])[0]
+        status = st["Status"]
+        cs = status["containerStatuses"][0]
+        self.assertEqual(status["phase"], "Running")
+        self.assertGreaterEqual(cs["restartCount"], 1)
+        self.assertFalse(cs["ready"])
+        self.assertRegex(cs["state"]["waiting"]["message"],
+                         r"^back-off 10s restarting failed container=main pod=crash_default\(uid-crash\)$")
+        term = cs["lastState"]["terminated"]
+        self.assertEqual((term["exitCode"], term["reason"]), (1, "Error"))
+        # every attempt logs to its own file
+        logdir = os.path.join(self.root, "pods", "default_crash_uid-crash", "main")
+        self.assertTrue(os.path.exists(os.path.join(logdir, "0.log")))
+        self.assertTrue(os.path.exists(os.path.join(logdir, "1.log")))
+        # OnFailure with exit 0: Succeeded, never restarted
+        done = wait_for(lambda: [s for s in cloud.pod_statuses("once")
+                                 if s["Status"]["phase"] == "Succeeded"], 60, "Succeeded")[0]
+        self.assertEqual(done["Status"]["containerStatuses"][0]["restartCount"], 0)
+        # deleting the crash-looping pod removes its dead containers too
+        for name in ("crash", "once"):
+            cloud.send_pod("delete", pod_obj(name, f"uid-{name}", "true"), 2)
+        node.wait_log(r"pod default/crash \(uid uid-crash\) removed from the runtime", 60)
+        node.wait_log(r"pod default/once \(uid uid-once\) removed from the runtime", 60)
+        self.assertEqual(set(crictl_ls()), before)
+
     def test_graceful_deletion_handshake(self):
         cloud, node = self.start()
         before = set(crictl_ls())
