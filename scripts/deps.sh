@@ -7,7 +7,9 @@ pkgs="meson ninja-build pkg-config gcc libc6-dev
       gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 python3 python3-gi
       libsoup-3.0-dev libsqlite3-dev libgnutls28-dev libssl-dev libmosquitto-dev mosquitto mosquitto-clients
       gettext locales valgrind binutils make openssl glib-networking
-      libyaml-dev systemd"
+      libyaml-dev systemd
+      libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+      containerd runc busybox-static containernetworking-plugins"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

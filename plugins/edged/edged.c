@@ -1,21 +1,21 @@
 /* edged.c: KubeEdge's edged, the node's lightweight kubelet (module and
- * group "edged"). So far it only joins the bus: it neither registers the
- * node nor runs pods. The node name is the host's [core] node-name, which
- * replaces edgecore.yaml's edged.hostnameOverride. */
-#include <edgecore.h>
+ * group "edged"). It watches the container runtime over CRI v1
+ * (node-runtime.c), registers the node and reports its status
+ * (node-status.c, node-object.c), and runs the cloud's pods (pod-*.c:
+ * host network or the runtime's pod network, containers with command, args,
+ * env values, workingDir; no volumes, init containers or restarts yet).
+ * The node name
+ * is the host's [core] node-name, which replaces edgecore.yaml's
+ * edged.hostnameOverride. */
+#include "pod.h"
+#include "edged-plugin.h"
 
-#define EDGED_BUS_NAME  "edged"
-#define EDGED_BUS_GROUP "edged"
-
-typedef struct {
-  EcPluginContext *context;
-  EcEndpoint      *endpoint;
-} Edged;
+#include <string.h>
 
 /* modules.edged of edgecore.yaml v1alpha2: the TailoredKubeletFlag keys,
  * then tailoredKubeletConfig's, flattened without a prefix. Maps are lists
  * of k=v; see docs/configuration.md. */
-static const EcConfigKey edged_keys[] = {
+const EcConfigKey edged_keys[] = {
   { EC_CONFIG_BOOL,        0, "enable", "true", "run edged" },
   { EC_CONFIG_BOOL,        0, "report-event", "false", "report pod events to the cloud" },
   { EC_CONFIG_STRING,      0, "custom-interface-name", "", "take node-ip from this network interface" },
@@ -67,50 +67,216 @@ static const EcConfigKey edged_keys[] = {
   { 0 }
 };
 
-/* Creates the plugin's state and reports where it sits on the bus. */
+/* Reads a duration key; a bad value is an init error naming the key. */
 static gboolean
+duration_key (EcPluginContext *context, const char *key, gint64 *ms, GError **error)
+{
+  g_autofree char *text = ec_plugin_context_get_string (context, key);
+  g_autoptr (GError) local = NULL;
+  if (!edged_duration_parse (text, ms, &local) || *ms <= 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "[edged] %s: %s", key,
+                   local ? local->message : "must be positive");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads the keys edged uses; every bad value is an error naming its key. */
+static gboolean
+edged_configure (Edged *self, GError **error)
+{
+  EcPluginContext *c = self->context;
+  g_auto (GStrv) labels = ec_plugin_context_get_string_list (c, "node-labels");
+  g_auto (GStrv) taints = ec_plugin_context_get_string_list (c, "register-with-taints");
+  g_auto (GStrv) system_reserved = ec_plugin_context_get_string_list (c, "system-reserved");
+  g_auto (GStrv) kube_reserved = ec_plugin_context_get_string_list (c, "kube-reserved");
+  g_auto (GStrv) eviction = ec_plugin_context_get_string_list (c, "eviction-hard");
+  g_autofree char *node_ip = ec_plugin_context_get_string (c, "node-ip");
+  g_autofree char *interface = ec_plugin_context_get_string (c, "custom-interface-name");
+  g_autoptr (GError) local = NULL;
+  guint n = labels ? g_strv_length (labels) : 0;
+  const char *names[] = { "cpu", "memory", "ephemeral-storage" };
+  gint64 *targets[] = { &self->reserved_cpu_milli, &self->reserved_memory, &self->reserved_storage };
+
+  self->namespace = ec_plugin_context_get_string (c, "register-node-namespace");
+  self->root_directory = ec_plugin_context_get_string (c, "root-directory");
+  self->register_node = ec_plugin_context_get_bool (c, "register-node");
+  self->schedulable = ec_plugin_context_get_bool (c, "register-schedulable");
+  self->max_pods = ec_plugin_context_get_int (c, "max-pods");
+  self->pod_logs_dir = ec_plugin_context_get_string (c, "pod-logs-dir");
+  self->cgroup_root = ec_plugin_context_get_string (c, "cgroup-root");
+  if (g_str_has_suffix (self->cgroup_root, "/"))
+    self->cgroup_root[strlen (self->cgroup_root) - 1] = '\0';
+  self->read_only_port = ec_plugin_context_get_int (c, "read-only-port");
+  self->label_keys = g_new0 (char *, n + 1);
+  self->label_values = g_new0 (char *, n + 1);
+  for (guint i = 0; i < n; i++)
+    if (!edged_label_parse (labels[i], &self->label_keys[i], &self->label_values[i], &local))
+      goto bad_key;
+  self->n_taints = taints ? g_strv_length (taints) : 0;
+  self->taints = g_new0 (EdgedTaint, self->n_taints + 1);
+  for (guint i = 0; i < self->n_taints; i++)
+    if (!edged_taint_parse (taints[i], &self->taints[i], &local))
+      {
+        g_prefix_error (&local, "register-with-taints: ");
+        goto bad;
+      }
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      gint64 a, b;
+      if (!edged_reserved_lookup (system_reserved, names[i], &a, &local))
+        {
+          g_prefix_error (&local, "system-reserved: ");
+          goto bad;
+        }
+      if (!edged_reserved_lookup (kube_reserved, names[i], &b, &local))
+        {
+          g_prefix_error (&local, "kube-reserved: ");
+          goto bad;
+        }
+      /* cpu stays in millicores, the others become bytes */
+      *targets[i] = i == 0 ? a + b : (a + b) / 1000;
+    }
+  if (!edged_threshold_lookup (eviction, "memory.available", &self->evict_memory, &local)
+      || !edged_threshold_lookup (eviction, "nodefs.available", &self->evict_nodefs, &local))
+    {
+      g_prefix_error (&local, "eviction-hard: ");
+      goto bad;
+    }
+  if (!duration_key (c, "node-status-update-frequency", &self->status_period_ms, error)
+      || !duration_key (c, "runtime-request-timeout", &self->request_timeout_ms, error))
+    return FALSE;
+  if (node_ip && *node_ip)
+    {
+      if (!g_hostname_is_ip_address (node_ip))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "[edged] node-ip: \"%s\" is not an IP address", node_ip);
+          return FALSE;
+        }
+      self->node_ip = g_steal_pointer (&node_ip);
+    }
+  else if (!(self->node_ip = edged_host_detect_ip (interface, &local)))
+    goto bad;
+  return TRUE;
+bad_key:
+  g_prefix_error (&local, "node-labels: ");
+bad:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "[edged] %s", local->message);
+  return FALSE;
+}
+
+/* Opens the CRI clients on the runtime and image endpoints. */
+static gboolean
+edged_connect_runtime (Edged *self, GError **error)
+{
+  g_autofree char *runtime = ec_plugin_context_get_string (self->context,
+                                                           "container-runtime-endpoint");
+  g_autofree char *image = ec_plugin_context_get_string (self->context, "image-service-endpoint");
+
+  self->runtime = edged_cri_client_new (runtime, 0, error);
+  if (!self->runtime)
+    {
+      g_prefix_error (error, "[edged] container-runtime-endpoint: ");
+      return FALSE;
+    }
+  if (!image || !*image || !g_strcmp0 (image, runtime))
+    self->images = self->runtime;
+  else if (!(self->images = edged_cri_client_new (image, 0, error)))
+    {
+      g_prefix_error (error, "[edged] image-service-endpoint: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads the configuration, starts the runtime probe and the node status. */
+gboolean
 edged_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   Edged *self = g_new0 (Edged, 1);
 
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
-  ec_log_info (context, "registered as %s/%s",
-               ec_endpoint_get_name (self->endpoint),
-               ec_endpoint_get_group (self->endpoint));
+  self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
+  if (!edged_configure (self, error) || !edged_connect_runtime (self, error))
+    {
+      edged_free (self);
+      return FALSE;
+    }
+  ec_log_info (context, "node %s (%s), runtime %s", self->node_name, self->node_ip,
+               edged_cri_client_get_path (self->runtime));
+  edged_node_start (self);
+  edged_health_start (self);
+  edged_pods_start (self);
   *state = self;
   return TRUE;
 }
 
-/* Frees the plugin's state. */
-static void
+/* Stops the timers, drops calls in flight and frees the plugin's state. */
+void
 edged_free (gpointer state)
-{
-  g_free (state);
-}
-
-/* Logs a message. A sync request gets an error reply at once, so that its
- * caller does not wait for its timeout. */
-static void
-edged_handle_message (gpointer state, EcMessage *message)
 {
   Edged *self = state;
 
-  ec_log_debug (self->context, "ignoring %s %s from %s (id %s)",
-                ec_message_get_operation (message), ec_message_get_resource (message),
-                ec_message_get_source (message), ec_message_get_id (message));
-  ec_endpoint_respond_error (self->endpoint, message, "edged has no behaviour yet");
+  edged_node_stop (self);
+  edged_health_stop (self);
+  if (self->images != self->runtime)
+    edged_cri_client_free (self->images);
+  edged_cri_client_free (self->runtime);
+  /* after the clients: no CRI callback can run on a freed pod */
+  edged_pods_stop (self);
+  g_free (self->pod_logs_dir);
+  g_free (self->cgroup_root);
+  edged_conditions_clear (self);
+  for (guint i = 0; self->taints && i < self->n_taints; i++)
+    edged_taint_clear (&self->taints[i]);
+  g_free (self->taints);
+  g_strfreev (self->label_keys);
+  g_strfreev (self->label_values);
+  g_free (self->node_ip);
+  g_free (self->root_directory);
+  g_free (self->namespace);
+  g_free (self->node_name);
+  g_free (self);
 }
 
-EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
-  EC_PLUGIN_DESCRIPTOR_HEADER,
-  .name = "edged",
-  .version = EC_VERSION,
-  .summary = "edged (edged/edged): node and pod manager — registers on the bus only; behaviour not built yet",
-  .bus_name = EDGED_BUS_NAME,
-  .bus_group = EDGED_BUS_GROUP,
-  .config_keys = edged_keys,
-  .init = edged_init,
-  .free = edged_free,
-  .handle_message = edged_handle_message,
-};
+/* Whether resource is "<ns>/pod/<name>". */
+static gboolean
+is_pod_resource (const char *resource)
+{
+  const char *slash = resource ? strchr (resource, '/') : NULL;
+  return slash && g_str_has_prefix (slash, "/pod/") && slash[5] && !strchr (slash + 5, '/');
+}
+
+/* The cloud link's state drives registration; pod messages run or remove
+ * pods. Anything else is logged, and a sync request gets an error reply
+ * at once so that its caller does not wait for its timeout. */
+void
+edged_handle_message (gpointer state, EcMessage *message)
+{
+  Edged *self = state;
+  EcCloudState cloud = ec_message_get_cloud_state (message);
+  const char *op = ec_message_get_operation (message);
+
+  if (cloud == EC_CLOUD_STATE_CONNECTED || cloud == EC_CLOUD_STATE_DISCONNECTED)
+    {
+      edged_node_cloud_state (self, cloud == EC_CLOUD_STATE_CONNECTED);
+      if (cloud == EC_CLOUD_STATE_CONNECTED)
+        edged_pods_cloud_connected (self);
+      return;
+    }
+  if (is_pod_resource (ec_message_get_resource (message))
+      && (!g_strcmp0 (op, EC_OP_INSERT) || !g_strcmp0 (op, EC_OP_UPDATE)
+          || !g_strcmp0 (op, EC_OP_DELETE)))
+    {
+      edged_pods_message (self, message);
+      return;
+    }
+  ec_log_debug (self->context, "not handled: %s %s from %s (id %s)", op,
+                ec_message_get_resource (message), ec_message_get_source (message),
+                ec_message_get_id (message));
+  if (ec_message_get_sync (message))
+    ec_endpoint_respond_error (self->endpoint, message, "edged does not handle this request");
+}

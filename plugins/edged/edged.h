@@ -1,0 +1,118 @@
+/* edged.h: edged's state and the interfaces between its files. */
+#pragma once
+
+#include <edgecore.h>
+
+#include "config-parse.h"
+#include "cri-api.h"
+#include "node-host.h"
+
+G_BEGIN_DECLS
+
+#define EDGED_BUS_NAME  "edged"
+#define EDGED_BUS_GROUP "edged"
+
+/* The kubelet version the node reports, as KubeEdge v1.9.2 does. */
+#define EDGED_KUBELET_VERSION "v1.21.4-kubeedge-v1.9.2"
+/* The node UID in v1.9.2's NodeStatusRequest (a constant there). */
+#define EDGED_STATUS_UID "38796d14-1df3-11e8-8e5a-286ed488f209"
+
+typedef enum {
+  EDGED_COND_MEMORY,
+  EDGED_COND_DISK,
+  EDGED_COND_PID,
+  EDGED_COND_READY,
+  EDGED_N_CONDS
+} EdgedCondId;
+
+typedef struct {
+  const char *type;
+  gboolean    status;        /* "True" / "False" */
+  char       *reason;
+  char       *message;
+  gint64      transition;    /* unix seconds of the last change */
+} EdgedCondition;
+
+/* The runtime as the health probe last saw it. */
+typedef struct {
+  gboolean  probed;          /* a first probe finished */
+  gboolean  ready;
+  char     *problem;         /* why not ready; NULL when ready */
+  char     *name;            /* VersionResponse.runtime_name */
+  char     *version;         /* VersionResponse.runtime_version */
+  gboolean  in_flight;
+  guint     timer;
+  guint     backoff_ms;
+} EdgedHealth;
+
+typedef struct {
+  EcPluginContext *context;
+  EcEndpoint      *endpoint;
+  char            *node_name;
+  char            *namespace;
+
+  /* configuration */
+  char           **label_keys;
+  char           **label_values;
+  EdgedTaint      *taints;
+  guint            n_taints;
+  gboolean         register_node;
+  gboolean         schedulable;
+  char            *node_ip;        /* node-ip, or detected */
+  char            *root_directory;
+  gint64           max_pods;
+  gint64           read_only_port;
+  gint64           reserved_cpu_milli;
+  gint64           reserved_memory;
+  gint64           reserved_storage;
+  EdgedThreshold   evict_memory;
+  EdgedThreshold   evict_nodefs;
+  gint64           status_period_ms;
+  gint64           request_timeout_ms;
+
+  /* runtime */
+  EdgedCriClient  *runtime;
+  EdgedCriClient  *images;         /* == runtime when the endpoints are equal */
+  EdgedHealth      health;
+
+  /* node */
+  gboolean         connected;
+  gboolean         registered;
+  gboolean         registering;
+  gboolean         updating;
+  gboolean         status_again;   /* the status changed during an update */
+  guint            status_timer;
+  EdgedCondition   conds[EDGED_N_CONDS];
+
+  /* pods */
+  GHashTable      *pods;           /* uid -> EdgedPod */
+  guint            pod_timer;
+  gboolean         pods_loaded;    /* the stored pods were asked for */
+  char            *pod_logs_dir;
+  char            *cgroup_root;
+} Edged;
+
+/* node-runtime.c */
+void       edged_health_start    (Edged *self);
+void       edged_health_stop     (Edged *self);
+
+/* node-object.c */
+char      *edged_runtime_version_string (Edged *self);
+JsonNode  *edged_node_object     (Edged *self, const EdgedHost *host);
+JsonNode  *edged_node_status     (Edged *self, const EdgedHost *host, gint64 now);
+void       edged_node_allocatable (Edged *self, const EdgedHost *host, gint64 *cpu_milli,
+                                   gint64 *memory, gint64 *storage);
+
+/* pod-worker.c */
+void       edged_pods_load       (Edged *self);
+void       edged_pods_cloud_connected (Edged *self);
+
+/* node-status.c */
+void       edged_node_start      (Edged *self);
+void       edged_node_stop       (Edged *self);
+void       edged_node_conditions_update (Edged *self, const EdgedHost *host, gint64 now);
+void       edged_node_runtime_changed (Edged *self);
+void       edged_node_cloud_state (Edged *self, gboolean connected);
+void       edged_conditions_clear (Edged *self);
+
+G_END_DECLS

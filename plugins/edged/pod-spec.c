@@ -1,0 +1,278 @@
+/* pod-spec.c: reads a v1.Pod (bounded in size and depth) into an
+ * EdgedPodSpec; what edged cannot run yet is refused with a reason. */
+#include "pod-spec.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+/* Nesting depth of JSON text, counting only brackets outside strings. */
+static gboolean
+depth_ok (const char *json, gsize length)
+{
+  int depth = 0;
+  gboolean in_string = FALSE;
+  for (gsize i = 0; i < length; i++)
+    {
+      char c = json[i];
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if (c == '{' || c == '[')
+        {
+          if (++depth > EDGED_POD_MAX_DEPTH)
+            return FALSE;
+        }
+      else if (c == '}' || c == ']')
+        depth--;
+    }
+  return TRUE;
+}
+
+/* The string member name of o; NULL when absent or not a string. */
+const char *
+edged_json_string (JsonObject *o, const char *name)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  return n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+           ? json_node_get_string (n) : NULL;
+}
+
+/* The object member name of o; NULL when absent or not an object. */
+JsonObject *
+edged_json_object (JsonObject *o, const char *name)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+static JsonArray *
+arr_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
+/* A list of strings; FALSE if an element is not a string. */
+static gboolean
+str_list (JsonArray *a, char ***out)
+{
+  guint n = a ? json_array_get_length (a) : 0;
+  *out = g_new0 (char *, n + 1);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *e = json_array_get_element (a, i);
+      if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING)
+        return FALSE;
+      (*out)[i] = g_strdup (json_node_get_string (e));
+    }
+  return TRUE;
+}
+
+/* Sets error (in a function with a GError **error) and gives FALSE. */
+#define BAD(...) (g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, __VA_ARGS__), FALSE)
+
+static gboolean
+read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources, GError **error)
+{
+  JsonArray *env = arr_member (c, "env");
+  JsonObject *resources = edged_json_object (c, "resources");
+  guint n_env = env ? json_array_get_length (env) : 0;
+  const char *name = edged_json_string (c, "name");
+  const char *image = edged_json_string (c, "image");
+  const char *policy = edged_json_string (c, "imagePullPolicy");
+
+  if (!name || !*name)
+    return BAD ("a container has no name");
+  spec->name = g_strdup (name);
+  if (!image || !*image)
+    return BAD ("container %s has no image", name);
+  spec->image = g_strdup (image);
+  if (!policy)
+    policy = g_str_has_suffix (image, ":latest") || !strchr (strrchr (image, '/') ? strrchr (image, '/') : image, ':')
+               ? "Always" : "IfNotPresent";
+  if (strcmp (policy, "Always") && strcmp (policy, "IfNotPresent") && strcmp (policy, "Never"))
+    return BAD ("unknown imagePullPolicy %s", policy);
+  spec->pull_policy = g_strdup (policy);
+  if (!str_list (arr_member (c, "command"), &spec->command)
+      || !str_list (arr_member (c, "args"), &spec->args))
+    return BAD ("container %s: command and args must be lists of strings", name);
+  spec->working_dir = g_strdup (edged_json_string (c, "workingDir"));
+  spec->env_names = g_new0 (char *, n_env + 1);
+  spec->env_values = g_new0 (char *, n_env + 1);
+  for (guint i = 0; i < n_env; i++)
+    {
+      JsonNode *e = json_array_get_element (env, i);
+      JsonObject *o = JSON_NODE_HOLDS_OBJECT (e) ? json_node_get_object (e) : NULL;
+      const char *ename = edged_json_string (o, "name");
+      if (!ename || !*ename)
+        return BAD ("container %s: an env entry has no name", name);
+      if (edged_json_object (o, "valueFrom"))
+        return BAD ("container %s: env valueFrom is not supported yet", name);
+      spec->env_names[i] = g_strdup (ename);
+      spec->env_values[i] = g_strdup (edged_json_string (o, "value") ? edged_json_string (o, "value") : "");
+    }
+  {
+    /* fields that change what runs: refused until they are built */
+    static const char *unsupported[] = { "envFrom", "volumeMounts", "volumeDevices" };
+    for (gsize i = 0; i < G_N_ELEMENTS (unsupported); i++)
+      if (arr_member (c, unsupported[i]) && json_array_get_length (arr_member (c, unsupported[i])))
+        return BAD ("container %s: %s is not supported yet", name, unsupported[i]);
+    if (edged_json_object (c, "securityContext")
+        && json_object_get_size (edged_json_object (c, "securityContext")))
+      return BAD ("container %s: securityContext is not supported yet", name);
+  }
+  if (resources && (edged_json_object (resources, "requests") || edged_json_object (resources, "limits")))
+    *has_resources = TRUE;
+  return TRUE;
+}
+
+/* Reads a Pod; the error says what is wrong with it. */
+EdgedPodSpec *
+edged_pod_spec_parse (const char *json, gsize length, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (EdgedPodSpec) spec = g_new0 (EdgedPodSpec, 1);
+  JsonObject *pod, *meta, *pspec, *labels;
+  JsonArray *containers;
+  const char *ns, *name, *uid, *policy;
+
+  if (length > EDGED_POD_MAX_BYTES || !depth_ok (json, length))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod larger than 1 MiB or nested deeper than 32 levels");
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, json, (gssize) length, error))
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a pod must be a JSON object");
+      return NULL;
+    }
+  pod = json_node_get_object (json_parser_get_root (parser));
+  meta = edged_json_object (pod, "metadata");
+  pspec = edged_json_object (pod, "spec");
+  ns = edged_json_string (meta, "namespace");
+  name = edged_json_string (meta, "name");
+  uid = edged_json_string (meta, "uid");
+  if (!name || !*name || !uid || !*uid)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod without metadata.name or metadata.uid");
+      return NULL;
+    }
+  spec->namespace = g_strdup (ns && *ns ? ns : "default");
+  spec->name = g_strdup (name);
+  spec->uid = g_strdup (uid);
+  spec->deleting = edged_json_string (meta, "deletionTimestamp") != NULL;
+  if (!pspec)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s has no spec", name);
+      return NULL;
+    }
+  spec->node_name = g_strdup (edged_json_string (pspec, "nodeName") ? edged_json_string (pspec, "nodeName") : "");
+  policy = edged_json_string (pspec, "restartPolicy");
+  spec->restart_policy = g_strdup (policy ? policy : "Always");
+  spec->host_network = json_object_has_member (pspec, "hostNetwork")
+                       && JSON_NODE_HOLDS_VALUE (json_object_get_member (pspec, "hostNetwork"))
+                       && json_object_get_boolean_member (pspec, "hostNetwork");
+  spec->grace_seconds = json_object_has_member (pspec, "terminationGracePeriodSeconds")
+                          ? json_object_get_int_member (pspec, "terminationGracePeriodSeconds") : 30;
+  labels = edged_json_object (meta, "labels");
+  {
+    guint n = labels ? json_object_get_size (labels) : 0;
+    g_autoptr (GList) keys = labels ? json_object_get_members (labels) : NULL;
+    guint i = 0;
+    spec->label_keys = g_new0 (char *, n + 1);
+    spec->label_values = g_new0 (char *, n + 1);
+    for (GList *l = keys; l; l = l->next)
+      {
+        const char *v = edged_json_string (labels, l->data);
+        if (!v)
+          continue;
+        spec->label_keys[i] = g_strdup (l->data);
+        spec->label_values[i++] = g_strdup (v);
+      }
+  }
+  if (arr_member (pspec, "initContainers") && json_array_get_length (arr_member (pspec, "initContainers")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: init containers are not supported yet", name);
+      return NULL;
+    }
+  if (arr_member (pspec, "imagePullSecrets")
+      && json_array_get_length (arr_member (pspec, "imagePullSecrets")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "pod %s: imagePullSecrets are not supported yet", name);
+      return NULL;
+    }
+  if (edged_json_object (pspec, "securityContext")
+      && json_object_get_size (edged_json_object (pspec, "securityContext")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "pod %s: securityContext is not supported yet", name);
+      return NULL;
+    }
+  if (arr_member (pspec, "volumes") && json_array_get_length (arr_member (pspec, "volumes")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: volumes are not supported yet", name);
+      return NULL;
+    }
+  containers = arr_member (pspec, "containers");
+  spec->n_containers = containers ? json_array_get_length (containers) : 0;
+  if (spec->n_containers == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s has no containers", name);
+      return NULL;
+    }
+  spec->containers = g_new0 (EdgedContainerSpec, spec->n_containers);
+  for (guint i = 0; i < spec->n_containers; i++)
+    {
+      JsonNode *c = json_array_get_element (containers, i);
+      if (!JSON_NODE_HOLDS_OBJECT (c))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: a container is not an object", name);
+          return NULL;
+        }
+      if (!read_container (json_node_get_object (c), &spec->containers[i], &spec->has_resources,
+                           error))
+        {
+          g_prefix_error (error, "pod %s: ", name);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&spec);
+}
+
+/* Frees a pod spec. */
+void
+edged_pod_spec_free (EdgedPodSpec *spec)
+{
+  if (!spec)
+    return;
+  for (guint i = 0; spec->containers && i < spec->n_containers; i++)
+    {
+      EdgedContainerSpec *c = &spec->containers[i];
+      g_free (c->name);
+      g_free (c->image);
+      g_free (c->pull_policy);
+      g_strfreev (c->command);
+      g_strfreev (c->args);
+      g_strfreev (c->env_names);
+      g_strfreev (c->env_values);
+      g_free (c->working_dir);
+    }
+  g_free (spec->containers);
+  g_strfreev (spec->label_keys);
+  g_strfreev (spec->label_values);
+  g_free (spec->namespace);
+  g_free (spec->name);
+  g_free (spec->uid);
+  g_free (spec->node_name);
+  g_free (spec->restart_policy);
+  g_free (spec);
+}

@@ -1,0 +1,957 @@
+/* pod-worker.c: running the pods the cloud sends (and, at start, those
+ * metamanager stored), on CRI v1, one step at a time per pod (never more
+ * than one call in flight for a pod):
+ *
+ *   adopting    ListPodSandbox by the pod's UID label, ListContainers: a
+ *               sandbox left by an earlier run is taken over, not doubled
+ *   images      ImageStatus, then PullImage when absent (or Always);
+ *               failures: ErrImagePull, then ImagePullBackOff (10 s
+ *               doubling to 5 min)
+ *   sandbox     RunPodSandbox (host network when spec.hostNetwork, else the
+ *               runtime's pod network)
+ *   containers  CreateContainer + StartContainer, in spec order
+ *   running     ContainerStatus of each container every second; the status
+ *               goes to the cloud whenever it changed (pod-status.c)
+ *   killing     StopContainer + RemoveContainer of each, StopPodSandbox,
+ *               RemovePodSandbox
+ *
+ * Exited containers are restarted per restartPolicy with kubelet's
+ * CrashLoopBackOff (plan_restarts). */
+#include "pod.h"
+
+#include <string.h>
+
+#define POD_TICK_MS        1000
+#define PULL_BACKOFF_FIRST (10 * G_USEC_PER_SEC)
+#define PULL_BACKOFF_MAX   (300 * G_USEC_PER_SEC)
+
+static void pod_advance (EdgedPod *pod);
+
+/* ---- CRI request building -------------------------------------------- */
+
+typedef struct {
+  Runtime__V1__PodSandboxConfig             config;
+  Runtime__V1__PodSandboxMetadata           meta;
+  Runtime__V1__LinuxPodSandboxConfig        linux_;
+  Runtime__V1__LinuxSandboxSecurityContext  sc;
+  Runtime__V1__NamespaceOption              ns;
+  Runtime__V1__PodSandboxConfig__LabelsEntry *entries;
+  Runtime__V1__PodSandboxConfig__LabelsEntry **labels;
+} SandboxConfig;
+
+/* kubelet's labels on the sandbox, then the pod's. */
+static void
+sandbox_config_fill (EdgedPod *pod, SandboxConfig *s)
+{
+  EdgedPodSpec *spec = pod->spec;
+  guint n = 3 + g_strv_length (spec->label_keys);
+  const char *fixed[3][2] = {
+    { "io.kubernetes.pod.name", spec->name },
+    { "io.kubernetes.pod.namespace", spec->namespace },
+    { "io.kubernetes.pod.uid", spec->uid },
+  };
+
+  runtime__v1__pod_sandbox_config__init (&s->config);
+  runtime__v1__pod_sandbox_metadata__init (&s->meta);
+  runtime__v1__linux_pod_sandbox_config__init (&s->linux_);
+  runtime__v1__linux_sandbox_security_context__init (&s->sc);
+  runtime__v1__namespace_option__init (&s->ns);
+  s->entries = g_new0 (Runtime__V1__PodSandboxConfig__LabelsEntry, n);
+  s->labels = g_new0 (Runtime__V1__PodSandboxConfig__LabelsEntry *, n);
+  for (guint i = 0; i < n; i++)
+    {
+      runtime__v1__pod_sandbox_config__labels_entry__init (&s->entries[i]);
+      s->entries[i].key = (char *) (i < 3 ? fixed[i][0] : spec->label_keys[i - 3]);
+      s->entries[i].value = (char *) (i < 3 ? fixed[i][1] : spec->label_values[i - 3]);
+      s->labels[i] = &s->entries[i];
+    }
+  s->meta.name = spec->name;
+  s->meta.uid = spec->uid;
+  s->meta.namespace_ = spec->namespace;
+  s->ns.network = spec->host_network ? RUNTIME__V1__NAMESPACE_MODE__NODE
+                                     : RUNTIME__V1__NAMESPACE_MODE__POD;
+  s->ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+  s->ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
+  s->sc.namespace_options = &s->ns;
+  s->linux_.security_context = &s->sc;
+  s->linux_.cgroup_parent = pod->cgroup_parent;
+  s->config.metadata = &s->meta;
+  /* no hostname on a host-network sandbox: runc refuses it without a UTS namespace */
+  if (!spec->host_network)
+    s->config.hostname = spec->name;
+  s->config.log_directory = pod->log_dir;
+  s->config.n_labels = n;
+  s->config.labels = s->labels;
+  s->config.linux = &s->linux_;
+}
+
+static void
+sandbox_config_clear (SandboxConfig *s)
+{
+  g_free (s->entries);
+  g_free (s->labels);
+}
+
+/* ---- steps ------------------------------------------------------------- */
+
+static void
+container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
+{
+  g_free (c->waiting_reason);
+  g_free (c->waiting_message);
+  c->waiting_reason = g_strdup (reason);
+  c->waiting_message = g_strdup (message);
+}
+
+/* A step finished: the next one starts now (or at the next tick). */
+static void
+step_done (EdgedPod *pod)
+{
+  pod->busy = FALSE;
+  edged_pod_report (pod);
+  pod_advance (pod);
+}
+
+static void
+on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+
+  if (error)
+    {
+      gint64 delay = PULL_BACKOFF_FIRST << MIN (pod->pull_failures, 5);
+      pod->pull_failures++;
+      pod->retry_at = g_get_monotonic_time () + MIN (delay, PULL_BACKOFF_MAX);
+      container_set_waiting (c, "ErrImagePull", error->message);
+      ec_log_warning (pod->edged->context, "pod %s/%s: pulling %s failed: %s", pod->spec->namespace,
+                      pod->spec->name, pod->spec->containers[pod->next].image, error->message);
+    }
+  else
+    {
+      protobuf_c_message_free_unpacked (response, NULL);
+      pod->pull_failures = 0;
+      container_set_waiting (c, "ContainerCreating", NULL);
+      pod->next++;
+    }
+  step_done (pod);
+}
+
+static void
+on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ImageStatusResponse *r = (Runtime__V1__ImageStatusResponse *) response;
+  EdgedContainerSpec *cs = &pod->spec->containers[pod->next];
+  EdgedContainer *c = &pod->containers[pod->next];
+  gboolean present = r && r->image;
+
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  if (error)
+    {
+      container_set_waiting (c, "ErrImagePull", error->message);
+      pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      step_done (pod);
+      return;
+    }
+  if (present && strcmp (cs->pull_policy, "Always") != 0)
+    {
+      container_set_waiting (c, "ContainerCreating", NULL);
+      pod->next++;
+      step_done (pod);
+      return;
+    }
+  if (!present && !strcmp (cs->pull_policy, "Never"))
+    {
+      g_autofree char *msg = g_strdup_printf ("Container image \"%s\" is not present with pull "
+                                              "policy of Never", cs->image);
+      container_set_waiting (c, "ErrImageNeverPull", msg);
+      pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      step_done (pod);
+      return;
+    }
+  {
+    Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+    Runtime__V1__PullImageRequest req = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
+    SandboxConfig s;
+    sandbox_config_fill (pod, &s);
+    spec.image = cs->image;
+    req.image = &spec;
+    req.sandbox_config = &s.config;
+    edged_cri_invoke (pod->edged->images, &edged_cri_pull_image, &req.base,
+                      (guint) pod->edged->request_timeout_ms, on_pulled, pod, NULL);
+    sandbox_config_clear (&s);
+  }
+}
+
+static void
+on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  if (error)
+    {
+      ec_log_warning (pod->edged->context, "pod %s/%s: RunPodSandbox failed (retried): %s",
+                      pod->spec->namespace, pod->spec->name, error->message);
+      for (guint i = 0; i < pod->spec->n_containers; i++)
+        container_set_waiting (&pod->containers[i], "CreatePodSandboxError", error->message);
+      pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+    }
+  else
+    {
+      pod->sandbox_id = g_strdup (((Runtime__V1__RunPodSandboxResponse *) response)->pod_sandbox_id);
+      protobuf_c_message_free_unpacked (response, NULL);
+      pod->stage = POD_CONTAINERS;
+      pod->next = 0;
+    }
+  step_done (pod);
+}
+
+static void
+on_started (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+  if (error)
+    {
+      container_set_waiting (c, "RunContainerError", error->message);
+      ec_log_warning (pod->edged->context, "pod %s/%s: starting container %s failed: %s",
+                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
+                      error->message);
+    }
+  else
+    {
+      /* the state, times and image come from ContainerStatus, right after */
+      protobuf_c_message_free_unpacked (response, NULL);
+      container_set_waiting (c, NULL, NULL);
+    }
+  pod->next++;
+  if (pod->next == pod->spec->n_containers)
+    {
+      pod->stage = POD_RUNNING;
+      pod->next = 0;
+    }
+  step_done (pod);
+}
+
+static void
+on_created (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+  Runtime__V1__StartContainerRequest req = RUNTIME__V1__START_CONTAINER_REQUEST__INIT;
+
+  if (error)
+    {
+      container_set_waiting (c, "CreateContainerError", error->message);
+      ec_log_warning (pod->edged->context, "pod %s/%s: creating container %s failed: %s",
+                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
+                      error->message);
+      pod->next++;
+      if (pod->next == pod->spec->n_containers)
+        {
+          pod->stage = POD_RUNNING;
+          pod->next = 0;
+        }
+      step_done (pod);
+      return;
+    }
+  c->id = g_strdup (((Runtime__V1__CreateContainerResponse *) response)->container_id);
+  protobuf_c_message_free_unpacked (response, NULL);
+  req.container_id = c->id;
+  edged_cri_invoke (pod->edged->runtime, &edged_cri_start_container, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_started, pod, NULL);
+}
+
+static void
+create_container (EdgedPod *pod)
+{
+  EdgedContainerSpec *cs = &pod->spec->containers[pod->next];
+  guint n_env = g_strv_length (cs->env_names);
+  g_autofree Runtime__V1__KeyValue *kv = g_new0 (Runtime__V1__KeyValue, n_env);
+  g_autofree Runtime__V1__KeyValue **envs = g_new0 (Runtime__V1__KeyValue *, n_env + 1);
+  EdgedContainer *current = &pod->containers[pod->next];
+  g_autofree char *log_path = g_strdup_printf ("%s/%u.log", cs->name, current->restart_count);
+  Runtime__V1__ContainerMetadata meta = RUNTIME__V1__CONTAINER_METADATA__INIT;
+  Runtime__V1__ImageSpec image = RUNTIME__V1__IMAGE_SPEC__INIT;
+  Runtime__V1__NamespaceOption ns = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+  Runtime__V1__LinuxContainerSecurityContext sc = RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+  Runtime__V1__LinuxContainerConfig linux_ = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+  Runtime__V1__ContainerConfig config = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+  Runtime__V1__CreateContainerRequest req = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
+  Runtime__V1__ContainerConfig__LabelsEntry labels[4];
+  Runtime__V1__ContainerConfig__LabelsEntry *label_ptrs[4];
+  const char *label_kv[4][2] = {
+    { "io.kubernetes.container.name", cs->name },
+    { "io.kubernetes.pod.name", pod->spec->name },
+    { "io.kubernetes.pod.namespace", pod->spec->namespace },
+    { "io.kubernetes.pod.uid", pod->spec->uid },
+  };
+  SandboxConfig s;
+
+  for (guint i = 0; i < n_env; i++)
+    {
+      runtime__v1__key_value__init (&kv[i]);
+      kv[i].key = cs->env_names[i];
+      kv[i].value.data = (guint8 *) cs->env_values[i];
+      kv[i].value.len = strlen (cs->env_values[i]);
+      envs[i] = &kv[i];
+    }
+  for (int i = 0; i < 4; i++)
+    {
+      runtime__v1__container_config__labels_entry__init (&labels[i]);
+      labels[i].key = (char *) label_kv[i][0];
+      labels[i].value = (char *) label_kv[i][1];
+      label_ptrs[i] = &labels[i];
+    }
+  meta.name = cs->name;
+  meta.attempt = current->restart_count;
+  image.image = cs->image;
+  ns.network = pod->spec->host_network ? RUNTIME__V1__NAMESPACE_MODE__NODE
+                                       : RUNTIME__V1__NAMESPACE_MODE__POD;
+  ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+  ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
+  sc.namespace_options = &ns;
+  linux_.security_context = &sc;
+  config.metadata = &meta;
+  config.image = &image;
+  config.command = cs->command;
+  config.n_command = g_strv_length (cs->command);
+  config.args = cs->args;
+  config.n_args = g_strv_length (cs->args);
+  if (cs->working_dir)
+    config.working_dir = cs->working_dir;
+  config.envs = envs;
+  config.n_envs = n_env;
+  config.labels = label_ptrs;
+  config.n_labels = 4;
+  config.log_path = log_path;
+  config.linux = &linux_;
+  sandbox_config_fill (pod, &s);
+  req.pod_sandbox_id = pod->sandbox_id;
+  req.config = &config;
+  req.sandbox_config = &s.config;
+  edged_cri_invoke (pod->edged->runtime, &edged_cri_create_container, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_created, pod, NULL);
+  sandbox_config_clear (&s);
+}
+
+static void
+on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  if (response)
+    protobuf_c_message_free_unpacked (response, NULL);
+}
+
+/* restartPolicy: Always restarts every exited container, OnFailure those
+ * that exited non-zero. The first restart is immediate, then kubelet's
+ * CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min of running.
+ * The exited container is kept (for its log) until the next restart. */
+static void
+plan_restarts (EdgedPod *pod)
+{
+  const char *policy = pod->spec->restart_policy;
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < pod->spec->n_containers; i++)
+    {
+      EdgedContainer *c = &pod->containers[i];
+      if (c->id && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING
+          && c->backoff_us && g_get_real_time () * 1000 - c->started_at > 600 * G_GINT64_CONSTANT (1000000000))
+        c->backoff_us = 0;
+      if (!c->id || c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+        continue;
+      if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
+        continue;
+      /* the exited container becomes lastState; the previous dead one goes */
+      if (c->dead_id)
+        {
+          Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
+          req.container_id = c->dead_id;
+          edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
+                            (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
+          g_free (c->dead_id);
+        }
+      c->dead_id = g_steal_pointer (&c->id);
+      c->last_exit_code = c->exit_code;
+      c->last_started_at = c->started_at;
+      c->last_finished_at = c->finished_at;
+      g_free (c->last_reason);
+      c->last_reason = g_strdup (c->reason && *c->reason ? c->reason
+                                                         : c->exit_code ? "Error" : "Completed");
+      c->state = -1;
+      c->restart_at = now + c->backoff_us;
+      if (c->backoff_us)
+        {
+          g_autofree char *msg = g_strdup_printf (
+            "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
+            c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
+            pod->spec->namespace, pod->spec->uid);
+          container_set_waiting (c, "CrashLoopBackOff", msg);
+        }
+      else
+        container_set_waiting (c, "ContainerCreating", NULL);
+      c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
+    }
+  /* a restart that is due: create that container again */
+  for (guint i = 0; i < pod->spec->n_containers; i++)
+    {
+      EdgedContainer *c = &pod->containers[i];
+      if (!c->id && c->restart_at && now >= c->restart_at)
+        {
+          c->restart_at = 0;
+          c->restart_count++;
+          pod->stage = POD_CONTAINERS;
+          pod->next = 0;
+        }
+    }
+}
+
+static void
+on_container_status (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+  Runtime__V1__ContainerStatusResponse *r = (Runtime__V1__ContainerStatusResponse *) response;
+
+  if (!error && r->status)
+    {
+      Runtime__V1__ContainerStatus *st = r->status;
+      c->state = st->state;
+      c->exit_code = st->exit_code;
+      c->started_at = st->started_at;
+      c->finished_at = st->finished_at;
+      g_free (c->reason);
+      c->reason = g_strdup (st->reason);
+      g_free (c->message);
+      c->message = g_strdup (st->message);
+      g_free (c->image_ref);
+      c->image_ref = g_strdup (st->image_ref);
+    }
+  else if (error && g_error_matches (error, EDGED_CRI_ERROR, EDGED_CRI_ERROR_NOT_FOUND))
+    c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  pod->next++;
+  if (pod->next < pod->spec->n_containers)
+    {
+      pod->busy = FALSE;
+      pod_advance (pod);
+      return;
+    }
+  pod->next = 0;
+  pod->busy = FALSE;
+  plan_restarts (pod);
+  edged_pod_report (pod);
+  if (pod->stage == POD_CONTAINERS)
+    pod_advance (pod);
+}
+
+/* ---- adopting what an earlier run left ------------------------------------ */
+
+static void
+on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
+  guint found = 0;
+
+  for (gsize i = 0; r && i < r->n_containers; i++)
+    for (guint j = 0; j < pod->spec->n_containers; j++)
+      if (r->containers[i]->metadata && !pod->containers[j].id
+          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name))
+        {
+          pod->containers[j].id = g_strdup (r->containers[i]->id);
+          container_set_waiting (&pod->containers[j], NULL, NULL);
+          found++;
+        }
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  if (error)
+    ec_log_warning (pod->edged->context, "pod %s/%s: ListContainers failed: %s",
+                    pod->spec->namespace, pod->spec->name, error->message);
+  ec_log_message (pod->edged->context, "pod %s/%s: adopted sandbox %.12s and %u of %u containers "
+                  "from an earlier run", pod->spec->namespace, pod->spec->name, pod->sandbox_id,
+                  found, pod->spec->n_containers);
+  /* the missing containers are created; their images are there or fail then */
+  pod->stage = found == pod->spec->n_containers ? POD_RUNNING : POD_CONTAINERS;
+  pod->next = 0;
+  step_done (pod);
+}
+
+static void
+on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ListPodSandboxResponse *r = (Runtime__V1__ListPodSandboxResponse *) response;
+  Runtime__V1__ContainerFilter filter = RUNTIME__V1__CONTAINER_FILTER__INIT;
+  Runtime__V1__ListContainersRequest req = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+
+  if (error)
+    {
+      /* the runtime is not answering: the pod waits for it */
+      pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST / 10;
+      for (guint i = 0; i < pod->spec->n_containers; i++)
+        container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
+      step_done (pod);
+      return;
+    }
+  for (gsize i = 0; i < r->n_items && !pod->sandbox_id; i++)
+    if (r->items[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+      pod->sandbox_id = g_strdup (r->items[i]->id);
+  protobuf_c_message_free_unpacked (response, NULL);
+  if (!pod->sandbox_id)
+    {
+      pod->stage = POD_PULLING;
+      step_done (pod);
+      return;
+    }
+  filter.pod_sandbox_id = pod->sandbox_id;
+  req.filter = &filter;
+  edged_cri_invoke (pod->edged->runtime, &edged_cri_list_containers, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_listed_containers, pod, NULL);
+}
+
+/* Looks for a ready sandbox labelled with the pod's UID. */
+static void
+adopt_step (EdgedPod *pod)
+{
+  Runtime__V1__PodSandboxFilter__LabelSelectorEntry uid = RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
+  Runtime__V1__PodSandboxFilter__LabelSelectorEntry *selector[] = { &uid };
+  Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
+  Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
+
+  uid.key = (char *) "io.kubernetes.pod.uid";
+  uid.value = pod->spec->uid;
+  filter.label_selector = selector;
+  filter.n_label_selector = 1;
+  req.filter = &filter;
+  edged_cri_invoke (pod->edged->runtime, &edged_cri_list_pod_sandbox, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_listed_sandboxes, pod, NULL);
+}
+
+/* ---- killing ----------------------------------------------------------- */
+
+static void
+free_pod (EdgedPod *pod)
+{
+  for (guint i = 0; i < pod->spec->n_containers; i++)
+    {
+      EdgedContainer *c = &pod->containers[i];
+      g_free (c->id);
+      g_free (c->reason);
+      g_free (c->message);
+      g_free (c->image_ref);
+      g_free (c->waiting_reason);
+      g_free (c->waiting_message);
+      g_free (c->dead_id);
+      g_free (c->last_reason);
+    }
+  g_free (pod->containers);
+  g_free (pod->sandbox_id);
+  g_free (pod->log_dir);
+  g_free (pod->cgroup_parent);
+  g_free (pod->last_status);
+  edged_pod_spec_free (pod->spec);
+  g_free (pod);
+}
+
+/* The pod is gone from the runtime: answer the cloud's graceful deletion
+ * as v1.9.2 does (delete <ns>/pod/<name>, content the pod's UID), forget it. */
+static void
+pod_gone (EdgedPod *pod)
+{
+  Edged *self = pod->edged;
+  ec_log_message (self->context, "pod %s/%s (uid %s) removed from the runtime",
+                  pod->spec->namespace, pod->spec->name, pod->spec->uid);
+  if (pod->handshake)
+    {
+      g_autofree char *resource = g_strdup_printf ("%s/pod/%s", pod->spec->namespace,
+                                                   pod->spec->name);
+      g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_DELETE, resource);
+      g_autoptr (GError) error = NULL;
+      ec_message_set_content_string (msg, pod->spec->uid);
+      if (!ec_endpoint_send (self->endpoint, "metamanager", msg, &error))
+        ec_log_warning (self->context, "pod %s/%s: delete to the cloud not sent: %s",
+                        pod->spec->namespace, pod->spec->name, error->message);
+    }
+  g_hash_table_remove (self->pods, pod->spec->uid);
+}
+
+static void
+on_killed (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  if (response)
+    protobuf_c_message_free_unpacked (response, NULL);
+  if (error && !g_error_matches (error, EDGED_CRI_ERROR, EDGED_CRI_ERROR_NOT_FOUND))
+    {
+      ec_log_warning (pod->edged->context, "pod %s/%s: %s (retried)", pod->spec->namespace,
+                      pod->spec->name, error->message);
+      pod->busy = FALSE;     /* the same step again at the next tick */
+      return;
+    }
+  pod->next++;
+  pod->busy = FALSE;
+  pod_advance (pod);
+}
+
+/* Kill steps: for container i, 2i = StopContainer, 2i+1 = RemoveContainer;
+ * then StopPodSandbox, RemovePodSandbox. */
+static void
+kill_step (EdgedPod *pod)
+{
+  guint n = pod->spec->n_containers;
+  Edged *self = pod->edged;
+  guint timeout = (guint) self->request_timeout_ms;
+
+  while (pod->next < 2 * n && !pod->containers[pod->next / 2].id)
+    pod->next += 2;
+  if (pod->next < 2 * n)
+    {
+      EdgedContainer *c = &pod->containers[pod->next / 2];
+      if (pod->next % 2 == 0)
+        {
+          Runtime__V1__StopContainerRequest req = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+          req.container_id = c->id;
+          req.timeout = pod->spec->grace_seconds;
+          edged_cri_invoke (self->runtime, &edged_cri_stop_container, &req.base,
+                            timeout + (guint) MAX (pod->spec->grace_seconds, 0) * 1000,
+                            on_killed, pod, NULL);
+        }
+      else
+        {
+          Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
+          req.container_id = c->id;
+          edged_cri_invoke (self->runtime, &edged_cri_remove_container, &req.base, timeout,
+                            on_killed, pod, NULL);
+        }
+      return;
+    }
+  if (!pod->sandbox_id || pod->next >= 2 * n + 2)
+    {
+      pod->stage = POD_GONE;
+      pod->busy = FALSE;
+      pod_gone (pod);
+      return;
+    }
+  if (pod->next == 2 * n)
+    {
+      Runtime__V1__StopPodSandboxRequest req = RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
+      req.pod_sandbox_id = pod->sandbox_id;
+      edged_cri_invoke (self->runtime, &edged_cri_stop_pod_sandbox, &req.base, timeout,
+                        on_killed, pod, NULL);
+    }
+  else
+    {
+      Runtime__V1__RemovePodSandboxRequest req = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
+      req.pod_sandbox_id = pod->sandbox_id;
+      edged_cri_invoke (self->runtime, &edged_cri_remove_pod_sandbox, &req.base, timeout,
+                        on_killed, pod, NULL);
+    }
+}
+
+/* ---- the state machine --------------------------------------------------- */
+
+/* Starts the pod's next step unless one is in flight or it waits. */
+static void
+pod_advance (EdgedPod *pod)
+{
+  if (pod->busy || pod->stage == POD_GONE)
+    return;
+  if (pod->kill_requested && pod->stage != POD_KILLING)
+    {
+      pod->stage = POD_KILLING;
+      pod->next = 0;
+      pod->retry_at = 0;
+    }
+  if (pod->stage != POD_KILLING && pod->retry_at && g_get_monotonic_time () < pod->retry_at)
+    return;
+  pod->retry_at = 0;
+  pod->busy = TRUE;
+  switch (pod->stage)
+    {
+    case POD_ADOPTING:
+      adopt_step (pod);
+      return;
+    case POD_PULLING:
+      if (pod->next == pod->spec->n_containers)
+        {
+          pod->stage = POD_SANDBOX;
+          pod->busy = FALSE;
+          pod_advance (pod);
+          return;
+        }
+      {
+        Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+        Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
+        spec.image = pod->spec->containers[pod->next].image;
+        req.image = &spec;
+        edged_cri_invoke (pod->edged->images, &edged_cri_image_status, &req.base,
+                          (guint) pod->edged->request_timeout_ms, on_image_status, pod, NULL);
+      }
+      return;
+    case POD_SANDBOX:
+      {
+        SandboxConfig s;
+        Runtime__V1__RunPodSandboxRequest req = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+        g_mkdir_with_parents (pod->log_dir, 0755);
+        sandbox_config_fill (pod, &s);
+        req.config = &s.config;
+        edged_cri_invoke (pod->edged->runtime, &edged_cri_run_pod_sandbox, &req.base,
+                          (guint) pod->edged->request_timeout_ms, on_sandbox, pod, NULL);
+        sandbox_config_clear (&s);
+      }
+      return;
+    case POD_CONTAINERS:
+      /* adopted, running, or waiting for a restart that is not due */
+      while (pod->next < pod->spec->n_containers
+             && (pod->containers[pod->next].id || pod->containers[pod->next].restart_at))
+        pod->next++;
+      if (pod->next == pod->spec->n_containers)
+        {
+          pod->stage = POD_RUNNING;
+          pod->next = 0;
+          pod->busy = FALSE;
+          pod_advance (pod);
+          return;
+        }
+      create_container (pod);
+      return;
+    case POD_RUNNING:
+      {
+        Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+        while (pod->next < pod->spec->n_containers && !pod->containers[pod->next].id)
+          pod->next++;
+        if (pod->next >= pod->spec->n_containers)
+          {
+            /* no container to ask about (all waiting for a restart) */
+            pod->next = 0;
+            pod->busy = FALSE;
+            plan_restarts (pod);
+            edged_pod_report (pod);
+            if (pod->stage == POD_CONTAINERS)
+              pod_advance (pod);
+            return;
+          }
+        req.container_id = pod->containers[pod->next].id;
+        edged_cri_invoke (pod->edged->runtime, &edged_cri_container_status, &req.base,
+                          (guint) pod->edged->request_timeout_ms, on_container_status, pod, NULL);
+      }
+      return;
+    case POD_KILLING:
+      kill_step (pod);
+      return;
+    case POD_GONE:
+      break;
+    }
+  pod->busy = FALSE;
+}
+
+static gboolean
+on_pod_tick (gpointer data)
+{
+  Edged *self = data;
+  GList *pods = g_hash_table_get_values (self->pods);
+  for (GList *l = pods; l; l = l->next)
+    {
+      EdgedPod *pod = l->data;
+      if (pod->stage == POD_RUNNING)
+        pod->next = pod->busy ? pod->next : 0;
+      if (pod->stage == POD_PULLING && !pod->busy && pod->retry_at
+          && pod->next < pod->spec->n_containers
+          && !g_strcmp0 (pod->containers[pod->next].waiting_reason, "ErrImagePull"))
+        {
+          /* between attempts: kubelet's ImagePullBackOff */
+          g_autofree char *msg = g_strdup_printf ("Back-off pulling image \"%s\"",
+                                                  pod->spec->containers[pod->next].image);
+          container_set_waiting (&pod->containers[pod->next], "ImagePullBackOff", msg);
+          edged_pod_report (pod);
+        }
+      pod_advance (pod);
+    }
+  g_list_free (pods);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+static void
+pod_kill (EdgedPod *pod, gboolean handshake)
+{
+  if (pod->stage == POD_KILLING || pod->stage == POD_GONE)
+    return;
+  if (pod->kill_requested)
+    return;
+  ec_log_info (pod->edged->context, "pod %s/%s: stopping", pod->spec->namespace, pod->spec->name);
+  pod->handshake = handshake;
+  /* a step in flight finishes first; the next one is the kill's */
+  pod->kill_requested = TRUE;
+  if (!pod->busy)
+    pod_advance (pod);
+}
+
+static EdgedPod *
+pod_new (Edged *self, EdgedPodSpec *spec)
+{
+  EdgedPod *pod = g_new0 (EdgedPod, 1);
+  pod->edged = self;
+  pod->spec = spec;
+  pod->stage = POD_ADOPTING;
+  pod->containers = g_new0 (EdgedContainer, spec->n_containers);
+  for (guint i = 0; i < spec->n_containers; i++)
+    {
+      pod->containers[i].state = -1;
+      pod->containers[i].waiting_reason = g_strdup ("ContainerCreating");
+    }
+  pod->log_dir = g_strdup_printf ("%s/%s_%s_%s", self->pod_logs_dir, spec->namespace, spec->name,
+                                  spec->uid);
+  pod->cgroup_parent = g_strdup_printf ("%s/kubepods/%s/pod%s", self->cgroup_root,
+                                        spec->has_resources ? "burstable" : "besteffort",
+                                        spec->uid);
+  pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
+  pod->init_time = pod->start_time;
+  return pod;
+}
+
+/* One pod: insert/update run it, delete (or an update with
+ * deletionTimestamp) removes it. what names it in log lines. */
+static void
+pod_accept (Edged *self, const char *op, const char *json, gsize len, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (json, len, &error);
+  EdgedPod *pod;
+
+  if (!spec)
+    {
+      ec_log_warning (self->context, "%s %s: invalid pod: %s", op, what, error->message);
+      if (strcmp (op, EC_OP_DELETE) != 0)
+        edged_pod_report_invalid (self, json, len, error->message);
+      return;
+    }
+  if (strcmp (spec->node_name, self->node_name) != 0)
+    {
+      ec_log_message (self->context, "pod %s/%s is for node \"%s\", not %s: ignored",
+                      spec->namespace, spec->name, spec->node_name, self->node_name);
+      return;
+    }
+  pod = g_hash_table_lookup (self->pods, spec->uid);
+  if (!strcmp (op, EC_OP_DELETE))
+    {
+      if (pod)
+        pod_kill (pod, FALSE);
+      return;
+    }
+  if (pod)
+    {
+      if (spec->deleting)
+        pod_kill (pod, TRUE);
+      /* other changes to a running pod are not applied yet */
+      return;
+    }
+  if (spec->deleting)
+    return;
+  ec_log_info (self->context, "pod %s/%s (uid %s): starting", spec->namespace, spec->name, spec->uid);
+  pod = pod_new (self, g_steal_pointer (&spec));
+  g_hash_table_insert (self->pods, pod->spec->uid, pod);
+  edged_pod_report (pod);
+  pod_advance (pod);
+}
+
+/* A pod message from metamanager (insert, update or delete). */
+void
+edged_pods_message (Edged *self, EcMessage *message)
+{
+  gsize len = 0;
+  const char *json = ec_message_get_content_json (message, &len);
+  if (json)
+    pod_accept (self, ec_message_get_operation (message), json, len,
+                ec_message_get_resource (message));
+}
+
+/* metamanager's answer to the start-up query: a JSON array of the stored
+ * pods, each a JSON string. */
+static void
+on_stored_pods (EcMessage *reply, const GError *error, gpointer data)
+{
+  Edged *self = data;
+  JsonNode *content;   /* owned by the reply */
+  g_autoptr (GError) local = NULL;
+  JsonArray *rows;
+  guint n;
+
+  if (error || g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
+    {
+      ec_log_warning (self->context, "the stored pods could not be read: %s",
+                      error ? error->message : "error reply");
+      self->pods_loaded = FALSE;     /* asked again after the next probe */
+      return;
+    }
+  content = ec_message_get_content_node (reply, &local);
+  if (!content || !JSON_NODE_HOLDS_ARRAY (content))
+    {
+      ec_log_warning (self->context, "the stored pods: not a JSON array");
+      return;
+    }
+  rows = json_node_get_array (content);
+  n = json_array_get_length (rows);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *row = json_array_get_element (rows, i);
+      const char *text;
+      if (!JSON_NODE_HOLDS_VALUE (row) || json_node_get_value_type (row) != G_TYPE_STRING)
+        continue;
+      text = json_node_get_string (row);
+      pod_accept (self, EC_OP_INSERT, text, strlen (text), "stored pod");
+    }
+  ec_log_info (self->context, "%u stored pod(s) read at start", n);
+}
+
+/* At start: the pods metamanager stored (query <ns>/pod, all namespaces),
+ * as KubeEdge's edged does, so that they run (or are adopted) offline. */
+void
+edged_pods_load (Edged *self)
+{
+  g_autofree char *resource = g_strdup_printf ("%s/pod", self->namespace);
+  g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, EDGED_BUS_GROUP, EC_OP_QUERY,
+                                              resource);
+  self->pods_loaded = TRUE;
+  ec_endpoint_call (self->endpoint, "metamanager", msg, 60000, on_stored_pods, self, NULL);
+}
+
+/* The cloud link came up: every pod's status goes out again, since what was
+ * sent while offline may not have reached the cloud. */
+void
+edged_pods_cloud_connected (Edged *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!self->pods)
+    return;
+  g_hash_table_iter_init (&iter, self->pods);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EdgedPod *pod = value;
+      g_clear_pointer (&pod->last_status, g_free);
+      edged_pod_report (pod);
+    }
+}
+
+/* Starts the pod tick. */
+void
+edged_pods_start (Edged *self)
+{
+  self->pods = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) free_pod);
+  self->pod_timer = g_timeout_add (POD_TICK_MS, on_pod_tick, self);
+}
+
+/* Forgets the pods (their containers keep running in the runtime); the CRI
+ * clients must be freed before, so that no callback runs on a freed pod. */
+void
+edged_pods_stop (Edged *self)
+{
+  g_clear_handle_id (&self->pod_timer, g_source_remove);
+  g_clear_pointer (&self->pods, g_hash_table_unref);
+}

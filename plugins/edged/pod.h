@@ -1,0 +1,75 @@
+/* pod.h: a pod edged runs: its spec, its sandbox and containers in the
+ * runtime, and what was last reported. */
+#pragma once
+
+#include "edged.h"
+#include "pod-spec.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  POD_ADOPTING,      /* ListPodSandbox / ListContainers: left by an earlier run? */
+  POD_PULLING,       /* ImageStatus / PullImage, container by container */
+  POD_SANDBOX,       /* RunPodSandbox */
+  POD_CONTAINERS,    /* CreateContainer + StartContainer, in order */
+  POD_RUNNING,       /* watching the containers */
+  POD_KILLING,       /* Stop/Remove containers, then the sandbox */
+  POD_GONE,
+} EdgedPodStage;
+
+typedef struct {
+  char    *id;              /* CRI container id; NULL before CreateContainer */
+  int      state;           /* Runtime__V1__ContainerState, -1 unknown */
+  int      exit_code;
+  gint64   started_at;      /* unix ns */
+  gint64   finished_at;
+  char    *reason;
+  char    *message;
+  char    *image_ref;
+  char    *waiting_reason;  /* ErrImagePull, ImagePullBackOff, ... */
+  char    *waiting_message;
+  /* restarts (restartPolicy Always / OnFailure) */
+  guint    restart_count;
+  gint64   backoff_us;      /* the next crash's delay; 0: restart at once */
+  gint64   restart_at;      /* monotonic µs; 0: no restart pending */
+  char    *dead_id;         /* the last exited container, kept for its log */
+  int      last_exit_code;  /* lastState.terminated */
+  gint64   last_started_at;
+  gint64   last_finished_at;
+  char    *last_reason;
+} EdgedContainer;
+
+typedef struct {
+  Edged          *edged;
+  EdgedPodSpec   *spec;
+  EdgedPodStage   stage;
+  guint           next;           /* the container the stage works on */
+  gboolean        busy;           /* a CRI call is in flight */
+  gboolean        kill_requested; /* the next step starts the kill */
+  gboolean        handshake;      /* deleted by the cloud's update: send delete when gone */
+  char           *sandbox_id;
+  char           *log_dir;
+  char           *cgroup_parent;
+  EdgedContainer *containers;
+  gint64          start_time;     /* unix s */
+  gint64          retry_at;       /* monotonic µs: next image pull attempt */
+  guint           pull_failures;
+  char           *last_status;    /* the Status JSON last sent */
+  gint64          ready_since;
+  gboolean        was_ready;
+  gint64          init_time;
+} EdgedPod;
+
+/* pod-worker.c */
+void       edged_pods_start   (Edged *self);
+void       edged_pods_stop    (Edged *self);
+void       edged_pods_message (Edged *self, EcMessage *message);
+void       edged_pods_load    (Edged *self);
+
+/* pod-status.c */
+JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
+void       edged_pod_report   (EdgedPod *pod);
+void       edged_pod_report_invalid (Edged *self, const char *json, gsize length,
+                                     const char *reason);
+
+G_END_DECLS
