@@ -315,6 +315,43 @@ class Running(unittest.TestCase):
             self.assertEqual([f for f in os.listdir(node.dir.name) if f.endswith(".new")], [])
             self.assertEqual(node.stop(), 0)
 
+    def test_control_socket_client_cap(self):
+        node = Node(self, {}).start()
+        # 8 clients that never finish their line hold every slot
+        held = []
+        for _ in range(8):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(s.close)
+            s.settimeout(10)
+            s.connect(node.sock)
+            s.sendall(b"memb")
+            held.append(s)
+        # the 9th waits in the listen queue: connected, but not served
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(waiting.close)
+        waiting.settimeout(10)
+        waiting.connect(node.sock)
+        waiting.sendall(b"members\n")
+        waiting.settimeout(1.5)
+        with self.assertRaises(socket.timeout):
+            waiting.recv(65536)
+        # one held client leaves: the waiting one is served
+        held.pop().close()
+        waiting.settimeout(10)
+        data = b""
+        while chunk := waiting.recv(65536):
+            data += chunk
+        self.assertTrue(data.startswith(b"ok\n"), data)
+        # a line just under 64 KiB is read whole (an unknown command), one
+        # byte over the limit is refused
+        self.assertTrue(node.ctl("x" * (64 * 1024 - 1)).startswith("error: unknown command"))
+        self.assertTrue(node.ctl("x" * (64 * 1024 + 1)).startswith("error: command line longer than 65536"))
+        # the held clients are answered once their 30 s are up, and leave
+        held[0].settimeout(60)
+        self.assertEqual(held[0].recv(65536), b"error: no whole command line within 30 seconds\n")
+        self.assertTrue(node.ctl("members").startswith("ok\n"))
+        self.assertEqual(node.stop(), 0)
+
     def test_control_socket_bad_clients(self):
         node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstop-sleep=1\n"}).start()
         node.wait_log(r"alpha: started")
