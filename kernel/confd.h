@@ -41,5 +41,10 @@ gboolean    ec_config_validate_section (EcConfig *config, const char *section,
 void        ec_config_warn_unknown_sections (EcConfig *config, GHashTable *known);
 char       *ec_config_dump             (EcConfig *config);
 char       *ec_diag_format             (const EcDiag *diag);
+gboolean    ec_config_check_dirs       (EcConfig *config, const char *const *dirs);
+gboolean    ec_config_check_int_range  (EcConfig *config, const char *section, const char *key,
+                                        gint64 min, gint64 max);
+gboolean    ec_config_check_node_name  (EcConfig *config, const char *section, const char *key);
+gboolean    ec_is_dns_subdomain        (const char *name);
 
 G_END_DECLS

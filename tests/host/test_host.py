@@ -220,6 +220,36 @@ class CheckConfig(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("20-x.conf:4: error: [core] log-level=loud", r.stderr)
 
+    def test_core_ranges_and_node_name(self):
+        node, r = self.check({"20-x.conf": "[core]\nbus-queue-length=0\nnode-name=Edge_Node\n"})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("20-x.conf:2: error: [core] bus-queue-length=0: expected an integer from 1 to 1048576",
+                      r.stderr)
+        self.assertIn("20-x.conf:3: error: [core] node-name=Edge_Node: not a valid node name", r.stderr)
+        node, r = self.check({"20-x.conf": "[core]\nnode-name=" + "a" * 254 + "\n"})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("20-x.conf:2: error: [core] node-name=", r.stderr)
+        node, r = self.check({"20-x.conf": "[core]\nbus-queue-length=1048576\nnode-name=edge-2.example\n"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # a run refuses to start on them, as KubeEdge's edgecore does
+        node = Node(self, {"20-x.conf": "[core]\nnode-name=Edge_Node\n"})
+        r = node.run(timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not starting", r.stderr)
+        self.assertFalse(os.path.exists(node.sock))
+
+    def test_missing_config_dir(self):
+        node = Node(self, {})
+        missing = os.path.join(node.dir.name, "no-such-dir")
+        r = subprocess.run(node.args + ["--config-dir", missing, "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{missing}: error: --config-dir: no such directory", r.stderr)
+        r = subprocess.run(node.args + ["--config-dir", missing], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not starting", r.stderr)
+
 
 class DumpConfig(unittest.TestCase):
     def test_origins(self):
