@@ -235,18 +235,34 @@ void
 ec_config_load_file (EcConfig *config, const char *path)
 {
   g_autofree char *contents = NULL;
+  gsize length;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_get_contents (path, &contents, &length, &error))
+    {
+      ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, "%s", error->message);
+      return;
+    }
+  ec_config_load_data (config, path, contents, length);
+}
+
+/* Reads one drop-in's text (length bytes, NUL-terminated; path names it in diagnostics)
+ * and merges it over what was read before, as ec_config_load_file. */
+void
+ec_config_load_data (EcConfig *config, const char *path, const char *contents, gsize length)
+{
   const char *data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func (g_free);
 
-  if (!g_file_get_contents (path, &contents, NULL, &error))
+  if (memchr (contents, 0, length))
     {
-      ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, "%s", error->message);
+      ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, _("the file holds a NUL byte"));
       return;
     }
   /* a UTF-8 byte order mark, as some editors write, is not content */
-  data = g_str_has_prefix (contents, "\xEF\xBB\xBF") ? contents + 3 : contents;
+  data = length >= 3 && g_str_has_prefix (contents, "\xEF\xBB\xBF") ? contents + 3 : contents;
   if (!g_utf8_validate (data, -1, NULL))
     {
       ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, _("the file is not UTF-8 text"));

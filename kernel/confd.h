@@ -24,6 +24,8 @@ EcConfig   *ec_config_new              (void);
 void        ec_config_free             (EcConfig *config);
 void        ec_config_load_dirs        (EcConfig *config, const char *const *dirs);
 void        ec_config_load_file        (EcConfig *config, const char *path);
+void        ec_config_load_data        (EcConfig *config, const char *path, const char *contents,
+                                        gsize length);
 GKeyFile   *ec_config_get_keyfile      (EcConfig *config);
 GPtrArray  *ec_config_get_files        (EcConfig *config);
 GPtrArray  *ec_config_get_diags        (EcConfig *config);

@@ -6,7 +6,8 @@ pkgs="meson ninja-build pkg-config gcc libc6-dev
       libglib2.0-dev libglib2.0-bin libjson-glib-dev
       gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 python3 python3-gi
       libsoup-3.0-dev libsqlite3-dev libgnutls28-dev libmosquitto-dev mosquitto mosquitto-clients
-      gettext locales valgrind binutils make openssl glib-networking"
+      gettext locales valgrind binutils make openssl glib-networking
+      clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

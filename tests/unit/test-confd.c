@@ -309,6 +309,13 @@ test_ranges_and_names (Dirs *d, gconstpointer unused)
   c = load (d);
   g_assert_false (ec_config_check_int_range (c, "core", "bus-queue-length", 1, 1 << 20));
   ec_config_free (c);
+
+  /* a NUL byte is refused as a whole, not read up to it */
+  c = ec_config_new ();
+  ec_config_load_data (c, "nul.conf", "[core]\nnode-name=a\0b\n", 21);
+  g_assert_nonnull (find_diag (c, "NUL byte"));
+  g_assert_null (g_key_file_get_value (ec_config_get_keyfile (c), "core", "node-name", NULL));
+  ec_config_free (c);
 }
 
 int
