@@ -22,7 +22,7 @@ append_field (GString *out, gboolean *first, const char *key, const char *value)
   g_string_append_c (out, '"');
   g_string_append (out, key);
   g_string_append (out, "\":");
-  _ec_json_append_string (out, value);
+  ec_json_append_string (out, value);
 }
 
 /**
@@ -43,7 +43,7 @@ ec_message_to_json (EcMessage *m, gsize *length)
   g_return_val_if_fail (m != NULL, NULL);
   out = g_string_sized_new (160 + m->content_len);
   g_string_append (out, "{\"header\":{\"msg_id\":");
-  _ec_json_append_string (out, m->msg_id);
+  ec_json_append_string (out, m->msg_id);
   first = FALSE;
   append_field (out, &first, "parent_msg_id", m->parent_msg_id);
   g_string_append_printf (out, ",\"timestamp\":%" G_GINT64_FORMAT, m->timestamp);

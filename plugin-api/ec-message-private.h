@@ -25,9 +25,9 @@ struct _EcMessage {
   char      arena[112];     /* short header/route strings, never freed alone */
 };
 
-/* ec-json.c: JSON string escaping as Go's encoding/json does it, and a
- * validating scanner that finds where a value ends. */
-void        _ec_json_append_string (GString *out, const char *s);
+/* ec-json.c: the reader's core for the envelope (errors in EC_MESSAGE_ERROR,
+ * the default limits): a validating skip that finds
+ * where a value ends, and string decoding (\u0000 refused). */
 const char *_ec_json_skip_ws       (const char *p, const char *end);
 const char *_ec_json_skip_value    (const char *p, const char *end,
                                     const char *start, GError **error);

@@ -626,7 +626,7 @@ ec_message_set_content_string (EcMessage *message, const char *text)
       return;
     }
   s = g_string_sized_new (strlen (text) + 2);
-  _ec_json_append_string (s, text);
+  ec_json_append_string (s, text);
   _ec_message_take_content (message, s->str, s->len);
   g_string_free (s, FALSE);
 }
@@ -638,6 +638,8 @@ ec_message_set_content_string (EcMessage *message, const char *text)
  * Gives the content as text the way KubeEdge's GetContentData does: the
  * string itself when the content is a JSON string (many KubeEdge payloads
  * are JSON documents inside a string), otherwise the content's JSON text.
+ * A string holding `\u0000`, which C text cannot hold, also comes back as
+ * its JSON text (docs/json.md).
  *
  * Returns: (transfer full): the text
  */
@@ -659,8 +661,10 @@ ec_message_dup_content_string (EcMessage *message)
  * @message: a message
  * @error: where to put an error
  *
- * Parses the content on first use and keeps the result. The node belongs to
- * the message and must not be changed.
+ * Parses the content on first use with ec_json_parse() and keeps the
+ * result. The node belongs to the message and must not be changed. The
+ * content's size was bounded by whoever decoded the message; content with
+ * a `\u0000` in a string cannot be a tree (%EC_JSON_ERROR_NUL).
  *
  * Returns: (transfer none) (nullable): the content, or %NULL on error
  */
@@ -672,7 +676,7 @@ ec_message_get_content_node (EcMessage *message, GError **error)
   node = g_atomic_pointer_get (&message->content_node);
   if (node)
     return node;
-  node = json_from_string (message->content, error);
+  node = ec_json_parse (message->content, message->content_len, 0, G_MAXSIZE, error);
   if (!node)
     return NULL;
   json_node_seal (node);

@@ -3,6 +3,7 @@
 
 #define EC_INSIDE_EDGECORE_H
 #include <ec-version.h>
+#include <ec-json.h>
 #include <ec-message.h>
 #include <ec-endpoint.h>
 #include <ec-context.h>

@@ -267,9 +267,9 @@ request_detail (DeviceTwin *self)
   GString *s = g_string_new ("{\"event_type\":\"group_membership_event\",\"event_id\":");
   EcMessage *m = ec_message_new ("twin", "resource", "get", "membership/detail");
 
-  dt_json_string (s, event_id);
+  ec_json_append_string (s, event_id);
   g_string_append (s, ",\"operation\":\"detail\",\"group_id\":");
-  dt_json_string (s, self->node_name);
+  ec_json_append_string (s, self->node_name);
   g_string_append (s, ",\"timestamp\":");
   dt_json_int (s, g_get_real_time () / 1000);
   g_string_append_c (s, '}');

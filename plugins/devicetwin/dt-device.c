@@ -74,7 +74,7 @@ dt_device_handle_state (DeviceTwin *self, const char *device_id, const char *pay
             g_string_append_c (s, ',');
           comma = TRUE;
           g_string_append_printf (s, "\"%s\":", f[i].k);
-          dt_json_string (s, f[i].v);
+          ec_json_append_string (s, f[i].v);
         }
   }
   g_string_append (s, "}}");
@@ -167,12 +167,12 @@ replace_attrs (DtTxn *txn, DtDevice *d, GHashTable *given)
       g_hash_table_replace (d->attrs, old->name, old);
       dt_txn_attr_put (txn, d->id, old);
       START ();
-      dt_json_string (s, old->name);
+      ec_json_append_string (s, old->name);
       g_string_append (s, ":{\"value\":");
-      dt_json_string (s, old->value);
+      ec_json_append_string (s, old->value);
       g_string_append (s, old->optional ? ",\"optional\":true" : ",\"optional\":false");
       g_string_append (s, ",\"metadata\":{\"type\":");
-      dt_json_string (s, old->attr_type);
+      ec_json_append_string (s, old->attr_type);
       g_string_append (s, "}}");
     }
   g_hash_table_iter_init (&iter, d->attrs);
@@ -181,7 +181,7 @@ replace_attrs (DtTxn *txn, DtDevice *d, GHashTable *given)
       {
         dt_txn_op (txn, DT_OP_ATTR_DEL, 2, (const char *[]) { d->id, key });
         START ();
-        dt_json_string (s, key);
+        ec_json_append_string (s, key);
         g_string_append (s, ":null");
         g_hash_table_iter_remove (&iter);
       }

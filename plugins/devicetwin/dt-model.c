@@ -144,41 +144,6 @@ dt_sorted_keys (GHashTable *table, guint *n)
   return keys;
 }
 
-/* Appends text as a JSON string, escaped as Go does (<, >, & as \u00XX);
- * runs of plain bytes are copied at once. */
-void
-dt_json_string (GString *s, const char *text)
-{
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *) (text ? text : "");
-  const unsigned char *run = p;
-
-  g_string_append_c (s, '"');
-  for (; *p; p++)
-    {
-      unsigned char c = *p;
-      if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&')
-        continue;
-      g_string_append_len (s, (const char *) run, p - run);
-      run = p + 1;
-      switch (c)
-        {
-        case '"':  g_string_append_len (s, "\\\"", 2); break;
-        case '\\': g_string_append_len (s, "\\\\", 2); break;
-        case '\n': g_string_append_len (s, "\\n", 2); break;
-        case '\r': g_string_append_len (s, "\\r", 2); break;
-        case '\t': g_string_append_len (s, "\\t", 2); break;
-        default:
-          {
-            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-            g_string_append_len (s, u, 6);
-          }
-        }
-    }
-  g_string_append_len (s, (const char *) run, p - run);
-  g_string_append_c (s, '"');
-}
-
 /* Writes v in decimal ending just before end; returns the first digit. */
 static char *
 format_int (char *end, gint64 v)
@@ -210,7 +175,7 @@ void
 dt_json_base (GString *s, const char *event_id, gint64 timestamp)
 {
   g_string_append_len (s, "\"event_id\":", 11);
-  dt_json_string (s, event_id);
+  ec_json_append_string (s, event_id);
   g_string_append_len (s, ",\"timestamp\":", 13);
   dt_json_int (s, timestamp);
 }
@@ -224,7 +189,7 @@ json_value (GString *s, const DtValue *v)
   if (v->value)
     {
       g_string_append (s, "\"value\":");
-      dt_json_string (s, v->value);
+      ec_json_append_string (s, v->value);
       comma = TRUE;
     }
   if (v->has_meta)
@@ -285,7 +250,7 @@ dt_json_twin (GString *s, const DtTwin *t, guint what)
       if (t->attr_type && *t->attr_type)
         {
           g_string_append (s, "\"metadata\":{\"type\":");
-          dt_json_string (s, t->attr_type);
+          ec_json_append_string (s, t->attr_type);
           g_string_append_c (s, '}');
         }
       else
@@ -320,14 +285,14 @@ dt_json_attrs (GString *s, GHashTable *attrs)
       DtAttr *a = g_hash_table_lookup (attrs, keys[i]);
       if (i)
         g_string_append_c (s, ',');
-      dt_json_string (s, keys[i]);
+      ec_json_append_string (s, keys[i]);
       g_string_append (s, ":{\"value\":");
-      dt_json_string (s, a->value);
+      ec_json_append_string (s, a->value);
       g_string_append (s, a->optional ? ",\"optional\":true" : ",\"optional\":false");
       if (a->attr_type && *a->attr_type)
         {
           g_string_append (s, ",\"metadata\":{\"type\":");
-          dt_json_string (s, a->attr_type);
+          ec_json_append_string (s, a->attr_type);
           g_string_append (s, "}}");
         }
       else
@@ -355,7 +320,7 @@ dt_json_device (GString *s, const DtDevice *d, gboolean with_twins)
           g_string_append_c (s, ',');
         comma = TRUE;
         g_string_append_printf (s, "\"%s\":", fields[i].key);
-        dt_json_string (s, fields[i].value);
+        ec_json_append_string (s, fields[i].value);
       }
   if (g_hash_table_size (d->attrs) > 0)
     {
@@ -377,7 +342,7 @@ dt_json_device (GString *s, const DtDevice *d, gboolean with_twins)
           DtTwin *t = g_hash_table_lookup (d->twins, keys[i]);
           if (i)
             g_string_append_c (s, ',');
-          dt_json_string (s, keys[i]);
+          ec_json_append_string (s, keys[i]);
           g_string_append_c (s, ':');
           if (dt_twin_is_deleted (t))
             g_string_append (s, "null");
@@ -403,7 +368,7 @@ dt_json_error (const char *event_id, int code, const char *reason)
   if (reason && *reason)
     {
       g_string_append (s, ",\"reason\":");
-      dt_json_string (s, reason);
+      ec_json_append_string (s, reason);
     }
   g_string_append_c (s, '}');
   return g_string_free (s, FALSE);

@@ -2,7 +2,6 @@
  * Go's json.Unmarshal checks them for KubeEdge's structs: a wrong type is
  * an error, null leaves a field unset, unknown fields are ignored. */
 #include "dt-types.h"
-#include "dt-scan.h"
 
 #include <string.h>
 
@@ -11,21 +10,17 @@
 #define ERR_KEY       "The key of twin must only include upper or lowercase letters, number, english, and special letter - _ . , : / @ # and the length of key should be less than 128 bytes"
 #define ERR_VALUE     "The value of twin must only include upper or lowercase letters, number, english, and special letter - _ . , : / @ # and the length of value should be less than 512 bytes"
 
-/* Parses JSON text; an empty text is an error too. */
+/* Parses JSON text with libedgecore's reader (its default depth and size
+ * limits); an empty text is an error too. */
 JsonNode *
 dt_parse_text (const char *text, GError **error)
 {
-  g_autoptr (GError) local = NULL;
-  JsonNode *node = json_from_string (text && *text ? text : "", &local);
-
-  if (!node)
+  if (!text || !*text)
     {
-      if (local)
-        g_propagate_error (error, g_steal_pointer (&local));
-      else
-        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "empty payload");
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "empty payload");
+      return NULL;
     }
-  return node;
+  return ec_json_parse (text, strlen (text), 0, 0, error);
 }
 
 /* Sets a type error. */
@@ -102,12 +97,12 @@ get_object (JsonObject *o, const char *name, JsonObject **out, GError **error)
 
 /* Reads a string member's value; null clears it. */
 static gboolean
-scan_string (DtScan *s, GString *tmp, char **out)
+scan_string (EcJsonScanner *s, GString *tmp, char **out)
 {
   g_clear_pointer (out, g_free);
-  if (dt_scan_null (s) || s->failed)
-    return !s->failed;
-  if (!dt_scan_string (s, tmp))
+  if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  if (!ec_json_scanner_string (s, tmp))
     return FALSE;
   *out = g_strndup (tmp->str, tmp->len);
   return TRUE;
@@ -115,46 +110,46 @@ scan_string (DtScan *s, GString *tmp, char **out)
 
 /* Reads an int64 member's value; null leaves def. */
 static gboolean
-scan_int (DtScan *s, gint64 *out, gint64 def)
+scan_int (EcJsonScanner *s, gint64 *out, gint64 def)
 {
   *out = def;
-  if (dt_scan_null (s) || s->failed)
-    return !s->failed;
-  return dt_scan_int64 (s, out);
+  if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  return ec_json_scanner_int64 (s, out);
 }
 
 /* Reads a TwinValue's metadata (or null): an object whose timestamp is
  * type-checked. */
 static gboolean
-scan_value_meta (DtScan *s, GString *key)
+scan_value_meta (EcJsonScanner *s, GString *key)
 {
   guint n = 0;
   gint64 ts;
 
-  if (dt_scan_null (s) || s->failed)
-    return !s->failed;
-  if (!dt_scan_object_begin (s))
+  if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  if (!ec_json_scanner_object_begin (s))
     return FALSE;
-  while (dt_scan_member (s, &n, key))
-    if (!(strcmp (key->str, "timestamp") == 0 ? scan_int (s, &ts, 0) : dt_scan_skip (s)))
+  while (ec_json_scanner_member (s, &n, key))
+    if (!(strcmp (key->str, "timestamp") == 0 ? scan_int (s, &ts, 0) : ec_json_scanner_skip (s)))
       return FALSE;
-  return !s->failed;
+  return !ec_json_scanner_has_failed (s);
 }
 
 /* Reads a TwinValue member (or null); the last occurrence wins. */
 static gboolean
-scan_value (DtScan *s, GString *key, GString *tmp, DtMsgValue *v)
+scan_value (EcJsonScanner *s, GString *key, GString *tmp, DtMsgValue *v)
 {
   guint n = 0;
 
   g_clear_pointer (&v->value, g_free);
   v->present = TRUE;
-  v->is_null = dt_scan_null (s);
-  if (v->is_null || s->failed)
-    return !s->failed;
-  if (!dt_scan_object_begin (s))
+  v->is_null = ec_json_scanner_null (s);
+  if (v->is_null || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  if (!ec_json_scanner_object_begin (s))
     return FALSE;
-  while (dt_scan_member (s, &n, key))
+  while (ec_json_scanner_member (s, &n, key))
     {
       gboolean ok;
       if (strcmp (key->str, "value") == 0)
@@ -162,27 +157,27 @@ scan_value (DtScan *s, GString *key, GString *tmp, DtMsgValue *v)
       else if (strcmp (key->str, "metadata") == 0)
         ok = scan_value_meta (s, key);
       else
-        ok = dt_scan_skip (s);
+        ok = ec_json_scanner_skip (s);
       if (!ok)
         return FALSE;
     }
-  return !s->failed;
+  return !ec_json_scanner_has_failed (s);
 }
 
 /* Reads a TwinVersion member (or null). */
 static gboolean
-scan_version (DtScan *s, GString *key, gboolean *has, DtVersion *v)
+scan_version (EcJsonScanner *s, GString *key, gboolean *has, DtVersion *v)
 {
   guint n = 0;
 
   *has = FALSE;
   *v = (DtVersion) { 0, 0 };
-  if (dt_scan_null (s) || s->failed)
-    return !s->failed;
-  if (!dt_scan_object_begin (s))
+  if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  if (!ec_json_scanner_object_begin (s))
     return FALSE;
   *has = TRUE;
-  while (dt_scan_member (s, &n, key))
+  while (ec_json_scanner_member (s, &n, key))
     {
       gboolean ok;
       if (strcmp (key->str, "cloud") == 0)
@@ -190,30 +185,30 @@ scan_version (DtScan *s, GString *key, gboolean *has, DtVersion *v)
       else if (strcmp (key->str, "edge") == 0)
         ok = scan_int (s, &v->edge, 0);
       else
-        ok = dt_scan_skip (s);
+        ok = ec_json_scanner_skip (s);
       if (!ok)
         return FALSE;
     }
-  return !s->failed;
+  return !ec_json_scanner_has_failed (s);
 }
 
 /* Reads `metadata` of a MsgTwin: an object whose `type` is kept. */
 static gboolean
-scan_metadata (DtScan *s, GString *key, GString *tmp, DtMsgTwin *t)
+scan_metadata (EcJsonScanner *s, GString *key, GString *tmp, DtMsgTwin *t)
 {
   guint n = 0;
 
   t->has_metadata = FALSE;
   g_clear_pointer (&t->type, g_free);
-  if (dt_scan_null (s) || s->failed)
-    return !s->failed;
-  if (!dt_scan_object_begin (s))
+  if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  if (!ec_json_scanner_object_begin (s))
     return FALSE;
   t->has_metadata = TRUE;
-  while (dt_scan_member (s, &n, key))
-    if (!(strcmp (key->str, "type") == 0 ? scan_string (s, tmp, &t->type) : dt_scan_skip (s)))
+  while (ec_json_scanner_member (s, &n, key))
+    if (!(strcmp (key->str, "type") == 0 ? scan_string (s, tmp, &t->type) : ec_json_scanner_skip (s)))
       return FALSE;
-  return !s->failed;
+  return !ec_json_scanner_has_failed (s);
 }
 
 /* Frees a DtMsgTwin. */
@@ -232,21 +227,21 @@ dt_msg_twin_free (gpointer data)
 
 /* Reads one MsgTwin (or null) named name. */
 static DtMsgTwin *
-scan_msg_twin (DtScan *s, const char *name, GString *key, GString *tmp)
+scan_msg_twin (EcJsonScanner *s, const char *name, GString *key, GString *tmp)
 {
   DtMsgTwin *t = g_new0 (DtMsgTwin, 1);
   guint n = 0;
 
   t->name = g_strdup (name);
-  t->is_null = dt_scan_null (s);
-  if (t->is_null && !s->failed)
+  t->is_null = ec_json_scanner_null (s);
+  if (t->is_null && !ec_json_scanner_has_failed (s))
     return t;
-  if (s->failed || !dt_scan_object_begin (s))
+  if (ec_json_scanner_has_failed (s) || !ec_json_scanner_object_begin (s))
     {
       dt_msg_twin_free (t);
       return NULL;
     }
-  while (dt_scan_member (s, &n, key))
+  while (ec_json_scanner_member (s, &n, key))
     {
       gboolean ok;
       const char *k = key->str;
@@ -257,10 +252,10 @@ scan_msg_twin (DtScan *s, const char *name, GString *key, GString *tmp)
       else if (strcmp (k, "optional") == 0)
         {
           t->has_optional = FALSE;
-          if (dt_scan_null (s) || s->failed)
-            ok = !s->failed;
+          if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+            ok = !ec_json_scanner_has_failed (s);
           else
-            ok = t->has_optional = dt_scan_bool (s, &t->optional);
+            ok = t->has_optional = ec_json_scanner_bool (s, &t->optional);
         }
       else if (strcmp (k, "metadata") == 0)
         ok = scan_metadata (s, key, tmp, t);
@@ -269,14 +264,14 @@ scan_msg_twin (DtScan *s, const char *name, GString *key, GString *tmp)
       else if (strcmp (k, "actual_version") == 0)
         ok = scan_version (s, key, &t->has_av, &t->av);
       else
-        ok = dt_scan_skip (s);
+        ok = ec_json_scanner_skip (s);
       if (!ok)
         {
           dt_msg_twin_free (t);
           return NULL;
         }
     }
-  if (s->failed)
+  if (ec_json_scanner_has_failed (s))
     {
       dt_msg_twin_free (t);
       return NULL;
@@ -318,26 +313,26 @@ cmp_twin_name (gconstpointer a, gconstpointer b)
 /* Reads the value of a "twin" member (a map of MsgTwin, or null) into u;
  * a twin named twice keeps its last value, as in Go. */
 static gboolean
-scan_twin_map (DtScan *s, DtTwinUpdate *u, GString *key, GString *tmp)
+scan_twin_map (EcJsonScanner *s, DtTwinUpdate *u, GString *key, GString *tmp)
 {
   g_autoptr (GString) name = g_string_new (NULL);
   guint n = 0;
 
   g_ptr_array_set_size (u->twins, 0);
   u->has_twin = FALSE;
-  if (dt_scan_null (s) || s->failed)
-    return !s->failed;
-  if (!dt_scan_object_begin (s))
+  if (ec_json_scanner_null (s) || ec_json_scanner_has_failed (s))
+    return !ec_json_scanner_has_failed (s);
+  if (!ec_json_scanner_object_begin (s))
     return FALSE;
   u->has_twin = TRUE;
-  while (dt_scan_member (s, &n, name))
+  while (ec_json_scanner_member (s, &n, name))
     {
       DtMsgTwin *t = scan_msg_twin (s, name->str, key, tmp);
       if (!t)
         return FALSE;
       g_ptr_array_add (u->twins, t);
     }
-  if (s->failed)
+  if (ec_json_scanner_has_failed (s))
     return FALSE;
   if (u->twins->len > 1)
     {
@@ -390,25 +385,25 @@ dt_parse_twin_update (const char *text, gsize length, GError **error)
   g_autoptr (DtTwinUpdate) u = twin_update_new ();
   g_autoptr (GString) key = g_string_new (NULL);
   g_autoptr (GString) tmp = g_string_new (NULL);
-  DtScan s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
   gboolean ok = TRUE;
 
-  dt_scan_init (&s, text, length, NULL);
-  if (!dt_scan_object_begin (&s))
+  s = ec_json_scanner_new (text, length, 0, 0, NULL);
+  if (!ec_json_scanner_object_begin (s))
     ok = FALSE;
-  while (ok && dt_scan_member (&s, &n, key))
+  while (ok && ec_json_scanner_member (s, &n, key))
     {
       if (strcmp (key->str, "event_id") == 0)
-        ok = scan_string (&s, tmp, &u->event_id);
+        ok = scan_string (s, tmp, &u->event_id);
       else if (strcmp (key->str, "timestamp") == 0)
-        ok = scan_int (&s, &u->timestamp, 0);
+        ok = scan_int (s, &u->timestamp, 0);
       else if (strcmp (key->str, "twin") == 0)
-        ok = scan_twin_map (&s, u, key, tmp);
+        ok = scan_twin_map (s, u, key, tmp);
       else
-        ok = dt_scan_skip (&s);
+        ok = ec_json_scanner_skip (s);
     }
-  if (!ok || !dt_scan_finish (&s))
+  if (!ok || !ec_json_scanner_finish (s))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, ERR_UNMARSHAL);
       return NULL;
@@ -431,32 +426,32 @@ gboolean
 dt_parse_base_text (const char *text, gsize length, char **event_id, GError **error)
 {
   g_autoptr (GString) key = g_string_new (NULL);
-  DtScan s;
+  g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
   gint64 ts;
   gboolean ok = TRUE;
 
   *event_id = NULL;
-  dt_scan_init (&s, text, length, error);
-  if (dt_scan_peek (&s) != '{')
+  s = ec_json_scanner_new (text, length, 0, 0, error);
+  if (ec_json_scanner_peek (s) != '{')
     {
-      if (dt_scan_skip (&s) && dt_scan_finish (&s))
+      if (ec_json_scanner_skip (s) && ec_json_scanner_finish (s))
         g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the payload is not a JSON object");
       return FALSE;
     }
-  dt_scan_object_begin (&s);
-  while (ok && dt_scan_member (&s, &n, key))
+  ec_json_scanner_object_begin (s);
+  while (ok && ec_json_scanner_member (s, &n, key))
     {
       if (strcmp (key->str, "event_id") == 0)
-        ok = scan_string (&s, key, event_id);
+        ok = scan_string (s, key, event_id);
       else if (strcmp (key->str, "timestamp") == 0)
-        ok = scan_int (&s, &ts, 0);
+        ok = scan_int (s, &ts, 0);
       else
-        ok = dt_scan_skip (&s);
-      if (!ok && !s.failed)
-        dt_scan_fail (&s, "a member has the wrong type");
+        ok = ec_json_scanner_skip (s);
+      if (!ok && !ec_json_scanner_has_failed (s))
+        ec_json_scanner_fail (s, EC_JSON_ERROR_TYPE, "a member has the wrong type");
     }
-  if (!dt_scan_finish (&s))
+  if (!ec_json_scanner_finish (s))
     {
       g_clear_pointer (event_id, g_free);
       return FALSE;
@@ -564,11 +559,11 @@ dt_parse_device (JsonNode *node, DtTwinUpdate **twins, GError **error)
       g_autoptr (GString) key = g_string_new (NULL);
       g_autoptr (GString) tmp = g_string_new (NULL);
       g_autofree char *text = json_to_string (json_object_get_member (o, "twin"), FALSE);
-      DtScan s;
+      g_autoptr (EcJsonScanner) s = NULL;
 
       u->event_id = g_strdup ("");
-      dt_scan_init (&s, text, strlen (text), error);
-      if (!scan_twin_map (&s, u, key, tmp) || !dt_scan_finish (&s))
+      s = ec_json_scanner_new (text, strlen (text), 0, 0, error);
+      if (!scan_twin_map (s, u, key, tmp) || !ec_json_scanner_finish (s))
         {
           dt_device_free (d);
           return NULL;

@@ -251,7 +251,7 @@ parse_version_text (const char *text, DtVersion *v)
 
   if (!*text)
     return FALSE;
-  n = json_from_string (text, NULL);
+  n = ec_json_parse (text, strlen (text), 0, 0, NULL);
   if (!n || !JSON_NODE_HOLDS_OBJECT (n))
     return FALSE;
   o = json_node_get_object (n);
@@ -270,7 +270,7 @@ load_side (DtValue *v, const char *value, const char *meta)
   v->value = g_strdup (value);
   if (*meta)
     {
-      g_autoptr (JsonNode) n = json_from_string (meta, NULL);
+      g_autoptr (JsonNode) n = ec_json_parse (meta, strlen (meta), 0, 0, NULL);
       v->has_meta = TRUE;
       if (n && JSON_NODE_HOLDS_OBJECT (n))
         v->ts = json_object_get_int_member_with_default (json_node_get_object (n), "timestamp", 0);

@@ -462,7 +462,7 @@ dt_twin_build_delta (DeviceTwin *self, DtDevice *d, GString *s)
       if (any_twin)
         g_string_append_c (s, ',');
       any_twin = TRUE;
-      dt_json_string (s, keys[i]);
+      ec_json_append_string (s, keys[i]);
       g_string_append_c (s, ':');
       dt_json_twin (s, t, DT_W_ALL);
       if (g_strcmp0 (t->expected.value, t->actual.value ? t->actual.value : "") != 0)
@@ -470,9 +470,9 @@ dt_twin_build_delta (DeviceTwin *self, DtDevice *d, GString *s)
           if (any_delta)
             g_string_append_c (delta, ',');
           any_delta = TRUE;
-          dt_json_string (delta, keys[i]);
+          ec_json_append_string (delta, keys[i]);
           g_string_append_c (delta, ':');
-          dt_json_string (delta, t->expected.value);
+          ec_json_append_string (delta, t->expected.value);
         }
     }
   g_string_append_c (delta, '}');
@@ -507,7 +507,7 @@ queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GArray *changes,
           if (any)
             g_string_append_c (s, ',');
           any = TRUE;
-          dt_json_string (s, c->name);
+          ec_json_append_string (s, c->name);
           g_string_append (s, ":{\"last\":");
           if (c->last_at >= 0)
             g_string_append_len (s, self->lasts->str + c->last_at, (gssize) c->last_len);
@@ -544,7 +544,7 @@ queue_outputs (DeviceTwin *self, DtTxn *txn, DtDevice *d, GArray *changes,
           if (any)
             g_string_append_c (s, ',');
           any = TRUE;
-          dt_json_string (s, c->name);
+          ec_json_append_string (s, c->name);
           g_string_append_c (s, ':');
           dt_json_twin (s, c->sync, c->sync_mask);
         }
@@ -623,7 +623,7 @@ dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payl
         continue;
       if (n++)
         g_string_append_c (s, ',');
-      dt_json_string (s, c->name);
+      ec_json_append_string (s, c->name);
       g_string_append_c (s, ':');
       if (c->result_null || !c->after)
         g_string_append (s, "null");
@@ -683,7 +683,7 @@ dt_twin_handle_get (DeviceTwin *self, const char *device_id, const char *payload
       if (comma)
         g_string_append_c (s, ',');
       comma = TRUE;
-      dt_json_string (s, keys[i]);
+      ec_json_append_string (s, keys[i]);
       g_string_append_c (s, ':');
       dt_json_twin (s, t, DT_W_ALL);
     }

@@ -78,7 +78,6 @@ enum {
   DT_W_ALL      = DT_W_EXPECTED | DT_W_ACTUAL | DT_W_OPTIONAL | DT_W_METADATA,
 };
 
-void dt_json_string     (GString *s, const char *text);
 void dt_json_base       (GString *s, const char *event_id, gint64 timestamp);
 void dt_json_twin       (GString *s, const DtTwin *twin, guint what);
 void dt_json_attrs      (GString *s, GHashTable *attrs);

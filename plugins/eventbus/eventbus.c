@@ -314,51 +314,53 @@ cloud_subscribe (EventBus *self, const char *topic, gboolean subscribe)
   ec_log_info (self->context, "%s MQTT topic %s", subscribe ? "subscribed" : "unsubscribed", topic);
 }
 
+/* content.message of a legacy `message` operation, when it is an object
+ * with a string topic (*topic points into it). */
+static JsonObject *
+legacy_inner (JsonNode *root, const char **topic)
+{
+  JsonNode *inner, *t;
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  inner = json_object_get_member (json_node_get_object (root), "message");
+  if (!inner || !JSON_NODE_HOLDS_OBJECT (inner))
+    return NULL;
+  t = json_object_get_member (json_node_get_object (inner), "topic");
+  if (!t || !JSON_NODE_HOLDS_VALUE (t) || json_node_get_value_type (t) != G_TYPE_STRING)
+    return NULL;
+  *topic = json_node_get_string (t);
+  return json_node_get_object (inner);
+}
+
 /* Legacy `message` operation: publish the JSON of content.message to its
- * topic. */
+ * topic. The content may also be a string holding that JSON, read with
+ * libedgecore's reader (its default limits). */
 static void
 publish_legacy (EventBus *self, EcMessage *message)
 {
   g_autoptr (GError) error = NULL;
   JsonNode *root = ec_message_get_content_node (message, &error);
-  g_autofree char *parsed = NULL;
+  g_autoptr (JsonNode) parsed = NULL;
   JsonObject *inner;
-  const char *topic;
+  const char *topic = NULL;
 
   if (root && JSON_NODE_HOLDS_VALUE (root) && json_node_get_value_type (root) == G_TYPE_STRING)
     {
-      /* content given as a string holding the JSON */
-      parsed = ec_message_dup_content_string (message);
-      g_autoptr (JsonNode) node = json_from_string (parsed, NULL);
-      if (node && JSON_NODE_HOLDS_OBJECT (node)
-          && (inner = json_object_get_object_member (json_node_get_object (node), "message"))
-          && (topic = json_object_get_string_member_with_default (inner, "topic", NULL)))
-        {
-          g_autoptr (JsonNode) wrap = json_node_init_object (json_node_alloc (), inner);
-          g_autofree char *payload = json_to_string (wrap, FALSE);
-          publish (self, topic, payload, strlen (payload));
-          return;
-        }
+      const char *text = json_node_get_string (root);
+      g_clear_error (&error);
+      root = parsed = ec_json_parse (text, strlen (text), 0, 0, &error);
     }
-  else if (root && JSON_NODE_HOLDS_OBJECT (root)
-           && json_object_has_member (json_node_get_object (root), "message")
-           && JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "message")))
+  if ((inner = legacy_inner (root, &topic)))
     {
-      inner = json_object_get_object_member (json_node_get_object (root), "message");
-      topic = json_object_has_member (inner, "topic")
-              && JSON_NODE_HOLDS_VALUE (json_object_get_member (inner, "topic"))
-              && json_node_get_value_type (json_object_get_member (inner, "topic")) == G_TYPE_STRING
-              ? json_object_get_string_member (inner, "topic") : NULL;
-      if (topic)
-        {
-          g_autoptr (JsonNode) wrap = json_node_init_object (json_node_alloc (), inner);
-          g_autofree char *payload = json_to_string (wrap, FALSE);
-          publish (self, topic, payload, strlen (payload));
-          return;
-        }
+      g_autoptr (JsonNode) wrap = json_node_init_object (json_node_alloc (), inner);
+      g_autofree char *payload = json_to_string (wrap, FALSE);
+      publish (self, topic, payload, strlen (payload));
+      return;
     }
-  ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, "message %s: content has no message.topic; not published",
-                ec_message_get_id (message));
+  ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
+                                 "message %s: content has no message.topic%s%s; not published",
+                                 ec_message_get_id (message), error ? ": " : "",
+                                 error ? error->message : "");
 }
 
 /* Tells whether a message answers an earlier one. */

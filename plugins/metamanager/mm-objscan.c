@@ -3,367 +3,53 @@
  *
  * metamanager stores objects as the text they came in. It needs only these
  * few fields, on every object it stores (tens of thousands a second), so it
- * walks the text once, checking that it is valid JSON, instead of having
- * json-glib build a tree it would throw away. Everything else it reads from
- * message content (cloud replies, ObjectResp) goes through json-glib. */
+ * walks the text once with libedgecore's scanner (which checks all of it,
+ * with the reader's depth and size limits) instead of having json-glib
+ * build a tree it would throw away. */
 #include "mm-private.h"
 
 #include <string.h>
 
-#define MAX_DEPTH 256
-
 G_DEFINE_QUARK (ec-metamanager-error-quark, mm_error)
 
-typedef struct {
-  const char *p;
-  const char *end;
-  const char *start;
-  GError    **error;
-} Scan;
-
-/* Records a syntax error at the scanner's position; returns FALSE. */
+/* Reads a string value into *out when the value is a string (the last
+ * occurrence wins, as in Go); skips any other value. */
 static gboolean
-fail (Scan *s, const char *what)
+take_string (EcJsonScanner *s, GString *tmp, char **out)
 {
-  g_set_error (s->error, MM_ERROR, MM_ERROR_BAD_CONTENT,
-               "malformed JSON content at byte %" G_GSIZE_FORMAT ": %s",
-               (gsize) (s->p - s->start), what);
-  return FALSE;
-}
-
-static void
-skip_ws (Scan *s)
-{
-  while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-    s->p++;
-}
-
-static int
-hex_value (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Reads 4 hex digits at p. */
-static gboolean
-read_hex4 (const char *p, const char *end, gunichar *out)
-{
-  gunichar v = 0;
-  if (end - p < 4)
-    return FALSE;
-  for (int i = 0; i < 4; i++)
-    {
-      int h = hex_value (p[i]);
-      if (h < 0)
-        return FALSE;
-      v = (v << 4) | (gunichar) h;
-    }
-  *out = v;
-  return TRUE;
-}
-
-/* Scans a string starting at its opening quote. With out set, appends its
- * unescaped value there. */
-static gboolean
-scan_string (Scan *s, GString *out)
-{
-  const char *run;
-  if (s->p >= s->end || *s->p != '"')
-    return fail (s, "expected a string");
-  run = ++s->p;
-  while (s->p < s->end)
-    {
-      guchar c = (guchar) *s->p;
-      if (c == '"')
-        {
-          if (out)
-            g_string_append_len (out, run, s->p - run);
-          s->p++;
-          return TRUE;
-        }
-      if (c < 0x20)
-        return fail (s, "control character in a string");
-      if (c != '\\')
-        {
-          s->p++;
-          continue;
-        }
-      if (out)
-        g_string_append_len (out, run, s->p - run);
-      if (s->end - s->p < 2)
-        return fail (s, "unfinished escape");
-      switch (s->p[1])
-        {
-        case '"': case '\\': case '/':
-          if (out) g_string_append_c (out, s->p[1]);
-          s->p += 2;
-          break;
-        case 'b': if (out) g_string_append_c (out, '\b'); s->p += 2; break;
-        case 'f': if (out) g_string_append_c (out, '\f'); s->p += 2; break;
-        case 'n': if (out) g_string_append_c (out, '\n'); s->p += 2; break;
-        case 'r': if (out) g_string_append_c (out, '\r'); s->p += 2; break;
-        case 't': if (out) g_string_append_c (out, '\t'); s->p += 2; break;
-        case 'u':
-          {
-            gunichar cp;
-            if (!read_hex4 (s->p + 2, s->end, &cp))
-              return fail (s, "bad \\u escape");
-            s->p += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF)
-              {
-                gunichar lo;
-                if (s->end - s->p >= 6 && s->p[0] == '\\' && s->p[1] == 'u'
-                    && read_hex4 (s->p + 2, s->end, &lo) && lo >= 0xDC00 && lo <= 0xDFFF)
-                  {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    s->p += 6;
-                  }
-                else
-                  cp = 0xFFFD;
-              }
-            else if (cp >= 0xDC00 && cp <= 0xDFFF)
-              cp = 0xFFFD;
-            if (out)
-              g_string_append_unichar (out, cp);
-          }
-          break;
-        default:
-          return fail (s, "bad escape");
-        }
-      run = s->p;
-    }
-  return fail (s, "unterminated string");
-}
-
-static gboolean
-scan_number (Scan *s)
-{
-  const char *p = s->p;
-  if (p < s->end && *p == '-')
-    p++;
-  if (p >= s->end || !g_ascii_isdigit (*p))
-    return fail (s, "bad number");
-  if (*p == '0')
-    p++;
-  else
-    while (p < s->end && g_ascii_isdigit (*p))
-      p++;
-  if (p < s->end && *p == '.')
-    {
-      p++;
-      if (p >= s->end || !g_ascii_isdigit (*p))
-        return fail (s, "bad number");
-      while (p < s->end && g_ascii_isdigit (*p))
-        p++;
-    }
-  if (p < s->end && (*p == 'e' || *p == 'E'))
-    {
-      p++;
-      if (p < s->end && (*p == '+' || *p == '-'))
-        p++;
-      if (p >= s->end || !g_ascii_isdigit (*p))
-        return fail (s, "bad number");
-      while (p < s->end && g_ascii_isdigit (*p))
-        p++;
-    }
-  s->p = p;
-  return TRUE;
-}
-
-static gboolean
-scan_literal (Scan *s, const char *word)
-{
-  gsize n = strlen (word);
-  if ((gsize) (s->end - s->p) < n || memcmp (s->p, word, n) != 0)
-    return fail (s, "unexpected character");
-  s->p += n;
-  return TRUE;
-}
-
-static gboolean scan_value (Scan *s, int depth);
-
-/* Calls member() for each member of the object at s->p (its opening brace).
- * member() gets the key (unescaped only when it holds escapes, which
- * Kubernetes keys never do; no allocation otherwise) and must scan the
- * value. */
-typedef gboolean (*MemberFunc) (Scan *s, const char *key, gsize key_len, gpointer data,
-                                int depth);
-
-static gboolean
-scan_members (Scan *s, int depth, MemberFunc member, gpointer data)
-{
-  if (depth > MAX_DEPTH)
-    return fail (s, "nested too deeply");
-  s->p++; /* '{' */
-  skip_ws (s);
-  if (s->p < s->end && *s->p == '}')
-    {
-      s->p++;
-      return TRUE;
-    }
-  for (;;)
-    {
-      const char *key;
-      gsize key_len;
-      g_autoptr (GString) unescaped = NULL;
-      skip_ws (s);
-      key = s->p + 1;
-      if (!scan_string (s, NULL))
-        return FALSE;
-      key_len = (gsize) (s->p - 1 - key);
-      if (memchr (key, '\\', key_len))
-        {
-          const char *after = s->p;
-          unescaped = g_string_new (NULL);
-          s->p = key - 1;
-          scan_string (s, unescaped);
-          s->p = after;
-          key = unescaped->str;
-          key_len = unescaped->len;
-        }
-      skip_ws (s);
-      if (s->p >= s->end || *s->p != ':')
-        return fail (s, "expected ':'");
-      s->p++;
-      skip_ws (s);
-      if (!member (s, key, key_len, data, depth + 1))
-        return FALSE;
-      skip_ws (s);
-      if (s->p < s->end && *s->p == ',')
-        {
-          s->p++;
-          continue;
-        }
-      if (s->p < s->end && *s->p == '}')
-        {
-          s->p++;
-          return TRUE;
-        }
-      return fail (s, "expected ',' or '}'");
-    }
-}
-
-/* Whether the key (key_len bytes) is word. */
-static gboolean
-key_is (const char *key, gsize key_len, const char *word)
-{
-  return key_len == strlen (word) && memcmp (key, word, key_len) == 0;
-}
-
-static gboolean
-skip_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
-{
-  return scan_value (s, depth);
-}
-
-static gboolean
-scan_value (Scan *s, int depth)
-{
-  skip_ws (s);
-  if (s->p >= s->end)
-    return fail (s, "unexpected end");
-  switch (*s->p)
-    {
-    case '{':
-      return scan_members (s, depth, skip_member, NULL);
-    case '[':
-      if (depth > MAX_DEPTH)
-        return fail (s, "nested too deeply");
-      s->p++;
-      skip_ws (s);
-      if (s->p < s->end && *s->p == ']')
-        {
-          s->p++;
-          return TRUE;
-        }
-      for (;;)
-        {
-          if (!scan_value (s, depth + 1))
-            return FALSE;
-          skip_ws (s);
-          if (s->p < s->end && *s->p == ',')
-            {
-              s->p++;
-              continue;
-            }
-          if (s->p < s->end && *s->p == ']')
-            {
-              s->p++;
-              return TRUE;
-            }
-          return fail (s, "expected ',' or ']'");
-        }
-    case '"':
-      return scan_string (s, NULL);
-    case 't':
-      return scan_literal (s, "true");
-    case 'f':
-      return scan_literal (s, "false");
-    case 'n':
-      return scan_literal (s, "null");
-    default:
-      return scan_number (s);
-    }
-}
-
-/* Reads a string value into *out when the value is a string; skips any
- * other value. */
-static gboolean
-take_string (Scan *s, char **out, int depth)
-{
-  const char *start = s->p + 1;
-  gsize len;
-  GString *v;
-  if (s->p >= s->end || *s->p != '"')
-    return scan_value (s, depth);
-  if (!scan_string (s, NULL))
+  if (ec_json_scanner_peek (s) != '"')
+    return ec_json_scanner_skip (s);
+  if (!ec_json_scanner_string (s, tmp))
     return FALSE;
   g_free (*out);
-  len = (gsize) (s->p - 1 - start);
-  if (!memchr (start, '\\', len))
-    {
-      *out = g_strndup (start, len);
-      return TRUE;
-    }
-  v = g_string_sized_new (len);
-  s->p = start - 1;
-  scan_string (s, v);
-  *out = g_string_free (v, FALSE);
+  *out = g_strndup (tmp->str, tmp->len);
   return TRUE;
 }
 
+/* Reads the members of metadata. */
 static gboolean
-metadata_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
+scan_metadata (EcJsonScanner *s, GString *key, GString *tmp, MmObjInfo *info)
 {
-  MmObjInfo *info = data;
-  if (key_is (key, key_len, "name"))
-    return take_string (s, &info->name, depth);
-  if (key_is (key, key_len, "namespace"))
-    return take_string (s, &info->namespace, depth);
-  if (key_is (key, key_len, "resourceVersion"))
-    return take_string (s, &info->resource_version, depth);
-  if (key_is (key, key_len, "uid"))
-    return take_string (s, &info->uid, depth);
-  return scan_value (s, depth);
-}
-
-static gboolean
-top_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
-{
-  MmObjInfo *info = data;
-  if (key_is (key, key_len, "apiVersion"))
-    return take_string (s, &info->api_version, depth);
-  if (key_is (key, key_len, "kind"))
-    return take_string (s, &info->kind, depth);
-  if (key_is (key, key_len, "metadata") && s->p < s->end && *s->p == '{')
-    return scan_members (s, depth, metadata_member, info);
-  return scan_value (s, depth);
+  guint n = 0;
+  if (!ec_json_scanner_object_begin (s))
+    return FALSE;
+  while (ec_json_scanner_member (s, &n, key))
+    {
+      gboolean ok;
+      if (strcmp (key->str, "name") == 0)
+        ok = take_string (s, tmp, &info->name);
+      else if (strcmp (key->str, "namespace") == 0)
+        ok = take_string (s, tmp, &info->namespace);
+      else if (strcmp (key->str, "resourceVersion") == 0)
+        ok = take_string (s, tmp, &info->resource_version);
+      else if (strcmp (key->str, "uid") == 0)
+        ok = take_string (s, tmp, &info->uid);
+      else
+        ok = ec_json_scanner_skip (s);
+      if (!ok)
+        return FALSE;
+    }
+  return !ec_json_scanner_has_failed (s);
 }
 
 /**
@@ -371,7 +57,7 @@ top_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
  * @json: JSON text
  * @len: its length
  * @info: (out caller-allocates): where the fields go; clear it afterwards
- * @error: where to put an error
+ * @error: where to put an error (%MM_ERROR_BAD_CONTENT)
  *
  * Checks that @json is one JSON object and reads its apiVersion, kind and
  * metadata name, namespace, resourceVersion and uid.
@@ -381,24 +67,40 @@ top_member (Scan *s, const char *key, gsize key_len, gpointer data, int depth)
 gboolean
 mm_scan_object (const char *json, gsize len, MmObjInfo *info, GError **error)
 {
-  Scan s = { json, json + len, json, error };
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GString) key = g_string_sized_new (32);
+  g_autoptr (GString) tmp = g_string_sized_new (64);
+  g_autoptr (EcJsonScanner) s = NULL;
+  guint n = 0;
+
   memset (info, 0, sizeof *info);
-  skip_ws (&s);
-  if (s.p >= s.end || *s.p != '{')
-    return fail (&s, "not a JSON object");
-  info->body_offset = (gsize) (s.p - json) + 1;
-  if (!scan_members (&s, 0, top_member, info))
+  s = ec_json_scanner_new (json, len, 0, 0, &local);
+  if (ec_json_scanner_peek (s) == '{')
     {
-      mm_obj_info_clear (info);
-      return FALSE;
+      info->body_offset = ec_json_scanner_get_offset (s) + 1;
+      ec_json_scanner_object_begin (s);
+      while (ec_json_scanner_member (s, &n, key))
+        {
+          gboolean ok;
+          if (strcmp (key->str, "apiVersion") == 0)
+            ok = take_string (s, tmp, &info->api_version);
+          else if (strcmp (key->str, "kind") == 0)
+            ok = take_string (s, tmp, &info->kind);
+          else if (strcmp (key->str, "metadata") == 0 && ec_json_scanner_peek (s) == '{')
+            ok = scan_metadata (s, key, tmp, info);
+          else
+            ok = ec_json_scanner_skip (s);
+          if (!ok)
+            break;
+        }
+      if (ec_json_scanner_finish (s))
+        return TRUE;
     }
-  skip_ws (&s);
-  if (s.p != s.end)
-    {
-      mm_obj_info_clear (info);
-      return fail (&s, "text after the object");
-    }
-  return TRUE;
+  else if (!ec_json_scanner_has_failed (s))
+    ec_json_scanner_fail (s, EC_JSON_ERROR_TYPE, "not a JSON object");
+  mm_obj_info_clear (info);
+  g_set_error (error, MM_ERROR, MM_ERROR_BAD_CONTENT, "malformed JSON content: %s", local->message);
+  return FALSE;
 }
 
 /* Frees the fields of info. */
@@ -413,67 +115,13 @@ mm_obj_info_clear (MmObjInfo *info)
   g_clear_pointer (&info->uid, g_free);
 }
 
-/* Tells whether the JSON text is a string. */
+/* Tells whether the JSON text is a string: its first significant byte is
+ * a quote (the string is checked when it is decoded). */
 gboolean
 mm_json_is_string (const char *json, gsize len)
 {
-  const char *p = json, *end = json + len;
-  while (p < end && g_ascii_isspace (*p))
-    p++;
-  return p < end && *p == '"';
-}
-
-/**
- * mm_json_string_value:
- * @json: JSON text that is one string
- * @len: its length
- * @error: where to put an error
- *
- * Returns: (transfer full) (nullable): the string's value, unescaped
- */
-char *
-mm_json_string_value (const char *json, gsize len, GError **error)
-{
-  Scan s = { json, json + len, json, error };
-  GString *out = g_string_sized_new (len);
-  skip_ws (&s);
-  if (!scan_string (&s, out))
-    {
-      g_string_free (out, TRUE);
-      return NULL;
-    }
-  skip_ws (&s);
-  if (s.p != s.end)
-    {
-      g_string_free (out, TRUE);
-      fail (&s, "text after the string");
-      return NULL;
-    }
-  return g_string_free (out, FALSE);
-}
-
-/* Appends s to out as a JSON string. */
-void
-mm_json_append_string (GString *out, const char *s)
-{
-  const guchar *p = (const guchar *) s, *run = p;
-  g_string_append_c (out, '"');
-  for (; *p; p++)
-    {
-      if (*p >= 0x20 && *p != '"' && *p != '\\')
-        continue;
-      g_string_append_len (out, (const char *) run, (const char *) p - (const char *) run);
-      switch (*p)
-        {
-        case '"': g_string_append (out, "\\\""); break;
-        case '\\': g_string_append (out, "\\\\"); break;
-        case '\n': g_string_append (out, "\\n"); break;
-        case '\r': g_string_append (out, "\\r"); break;
-        case '\t': g_string_append (out, "\\t"); break;
-        default: g_string_append_printf (out, "\\u%04x", *p); break;
-        }
-      run = p + 1;
-    }
-  g_string_append_len (out, (const char *) run, (const char *) p - (const char *) run);
-  g_string_append_c (out, '"');
+  gsize i = 0;
+  while (i < len && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r'))
+    i++;
+  return i < len && json[i] == '"';
 }

@@ -38,11 +38,6 @@ gboolean mm_scan_object        (const char *json,
 void     mm_obj_info_clear     (MmObjInfo  *info);
 gboolean mm_json_is_string     (const char *json,
                                 gsize       len);
-char    *mm_json_string_value  (const char *json,
-                                gsize       len,
-                                GError    **error);
-void     mm_json_append_string (GString    *out,
-                                const char *s);
 
 /* ---- mm-resource.c: KubeEdge resource strings and Kubernetes types ----- */
 

@@ -44,7 +44,7 @@ query_job (sqlite3 *db, gpointer data, GError **error)
       if (!first)
         g_string_append_c (q->out, ',');
       first = FALSE;
-      mm_json_append_string (q->out, (const char *) sqlite3_column_text (st, 0));
+      ec_json_append_string (q->out, (const char *) sqlite3_column_text (st, 0));
     }
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)

@@ -202,14 +202,14 @@ type_meta_head (const char *json, gsize len, MmObjInfo *info, const char *api_ve
   if (!info->api_version)
     {
       g_string_append (out, "\"apiVersion\":");
-      mm_json_append_string (out, api_version);
+      ec_json_append_string (out, api_version);
     }
   if (!info->kind)
     {
       if (!info->api_version)
         g_string_append_c (out, ',');
       g_string_append (out, "\"kind\":");
-      mm_json_append_string (out, kind);
+      ec_json_append_string (out, kind);
     }
   if (!(p < end && *p == '}'))
     g_string_append_c (out, ',');

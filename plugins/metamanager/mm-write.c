@@ -89,7 +89,7 @@ mm_write_prepare_object (MmWrite *w, const char *ns, const char *type, const cha
 
   if (mm_json_is_string (content, len))
     {
-      inner = mm_json_string_value (content, len, error);
+      inner = ec_json_decode_string (content, len, error);
       if (!inner)
         return FALSE;
       obj = inner;
@@ -386,14 +386,14 @@ batch_job (sqlite3 *db, gpointer data, GError **error)
 static char *
 with_resource_version (const char *json, const char *rv)
 {
-  g_autoptr (JsonNode) node = json_from_string (json, NULL);
-  JsonObject *meta;
+  g_autoptr (JsonNode) node = ec_json_parse (json, strlen (json), 0, 0, NULL);
+  JsonNode *meta;
   if (!node || !JSON_NODE_HOLDS_OBJECT (node))
     return NULL;
-  meta = json_object_get_object_member (json_node_get_object (node), "metadata");
-  if (!meta)
+  meta = json_object_get_member (json_node_get_object (node), "metadata");
+  if (!meta || !JSON_NODE_HOLDS_OBJECT (meta))
     return NULL;
-  json_object_set_string_member (meta, "resourceVersion", rv);
+  json_object_set_string_member (json_node_get_object (meta), "resourceVersion", rv);
   return json_to_string (node, FALSE);
 }
 

@@ -141,12 +141,9 @@ set_resource_version (JsonObject *obj, guint64 rv)
 static JsonNode *
 parse_mutable (const char *text, gssize len, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root;
-  if (!text || !json_parser_load_from_data (parser, text, len, error))
+  if (!text)
     return NULL;
-  root = json_parser_get_root (parser);
-  return root ? json_node_copy (root) : NULL;
+  return ec_json_parse (text, len < 0 ? strlen (text) : (gsize) len, 0, 0, error);
 }
 
 /* One change of meta_v2, from metamanager: becomes a watch event. */

@@ -275,10 +275,11 @@ answer_from_application (WriteCall *c, JsonObject *app)
         ms_respond_bytes (msg, c->info->verb == MS_VERB_CREATE ? 201 : 200, g_steal_pointer (&body));
       else if (c->info->verb == MS_VERB_DELETE)
         {
-          g_autofree char *name = g_strescape (c->info->name, NULL);
+          g_autofree char *name = ec_json_escape (c->info->name);
+          g_autofree char *kind = ec_json_escape (c->res->resource);
           ms_respond_json (msg, 200, g_strdup_printf (
               "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\","
-              "\"details\":{\"name\":\"%s\",\"kind\":\"%s\"}}", name, c->res->resource));
+              "\"details\":{\"name\":%s,\"kind\":%s}}", name, kind));
         }
       else
         ms_respond_status (msg, 500, "InternalError",
@@ -391,17 +392,21 @@ ms_cloud_write (MetaServer *self, SoupServerMessage *msg, MsRequestInfo **infop,
       || (info->verb == MS_VERB_DELETE && body_len > 0))
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (JsonNode) node = NULL;
+      const char *text = g_bytes_get_data (body, NULL);
       gboolean want_object = info->verb != MS_VERB_PATCH
                              || strcmp (content_type, "application/json-patch+json") != 0;
+      gsize at = 0;
       if (body_len == 0)
         {
           ms_respond_status (msg, 400, "BadRequest", "the request has no body");
           return;
         }
-      node = ms_json_parse (g_bytes_get_data (body, NULL), (gssize) body_len, &error);
-      if (!node || (want_object && !JSON_NODE_HOLDS_OBJECT (node))
-          || (!want_object && !JSON_NODE_HOLDS_ARRAY (node)))
+      /* checked, not parsed: the body goes to the cloud as it came (a
+       * \u0000 in it is kept, as the API server keeps it) */
+      while (at < body_len && (text[at] == ' ' || text[at] == '\t' || text[at] == '\r' || text[at] == '\n'))
+        at++;
+      if (!ec_json_validate (text, body_len, 0, 0, &error)
+          || text[at] != (want_object ? '{' : '['))
         {
           g_autofree char *m2 = g_strdup_printf ("the request body is not a JSON %s: %s",
                                                  want_object ? "object" : "array",

@@ -91,14 +91,17 @@ ms_output_clear (MsOutput *out)
 /**
  * ms_output_from_accept:
  * Reads the Accept header (and includeObject): a meta.k8s.io Table when
- * one is accepted, else JSON. FALSE with an error (406 or 400) when
- * nothing we produce is acceptable or a parameter is invalid.
+ * one is accepted, else JSON. Empty parts (`application/json,`) are
+ * skipped, and a header of empty parts only counts as no header. FALSE
+ * with an error (406 or 400) when nothing we produce is acceptable or a
+ * parameter is invalid.
  */
 gboolean
 ms_output_from_accept (const char *accept, GHashTable *query, MsOutput *out, GError **error)
 {
   g_auto (GStrv) ranges = NULL;
   gboolean json_ok = !accept || !*accept;
+  gboolean any = FALSE;   /* a part that is not empty */
   const char *inc = query ? g_hash_table_lookup (query, "includeObject") : NULL;
 
   memset (out, 0, sizeof *out);
@@ -122,7 +125,10 @@ ms_output_from_accept (const char *accept, GHashTable *query, MsOutput *out, GEr
     {
       g_auto (GStrv) params = g_strsplit (ranges[i], ";", -1);
       const char *as = NULL, *v = NULL, *g = NULL;
-      char *type = g_strstrip (params[0]);
+      char *type = params[0] ? g_strstrip (params[0]) : NULL;
+      if (!type || !*type)
+        continue;
+      any = TRUE;
       for (guint k = 1; params[k]; k++)
         {
           char *kv = g_strstrip (params[k]);
@@ -148,7 +154,7 @@ ms_output_from_accept (const char *accept, GHashTable *query, MsOutput *out, GEr
           out->table_version = g_strdup (v);
         }
     }
-  out->json = json_ok;
+  out->json = json_ok = json_ok || !any;
   if (!out->table && !json_ok)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,

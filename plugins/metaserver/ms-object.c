@@ -30,21 +30,18 @@ ms_json_get_array (JsonObject *obj, const char *member)
   return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
 }
 
-/* Parses JSON text into a node (owned by the caller). */
+/* Parses JSON text (len -1: NUL-terminated) with libedgecore's reader, at
+ * its default limits, into a sealed node owned by the caller. */
 JsonNode *
 ms_json_parse (const char *text, gssize len, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   JsonNode *root;
-  if (!json_parser_load_from_data (parser, text, len, error))
-    return NULL;
-  root = json_parser_get_root (parser);
-  if (!root)
-    {
-      g_set_error_literal (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE, "empty document");
-      return NULL;
-    }
-  return json_node_ref (root);
+  if (!text)
+    text = "";
+  root = ec_json_parse (text, len < 0 ? strlen (text) : (gsize) len, 0, 0, error);
+  if (root)
+    json_node_seal (root);
+  return root;
 }
 
 /* Serialises a node compactly. */

@@ -68,27 +68,6 @@ static const Column ns_cols[] = {
   { NULL },
 };
 
-/* Appends a JSON string literal. */
-static void
-append_json_string (GString *out, const char *s)
-{
-  g_string_append_c (out, '"');
-  for (; s && *s; s++)
-    {
-      unsigned char c = (unsigned char) *s;
-      if (c == '"' || c == '\\')
-        {
-          g_string_append_c (out, '\\');
-          g_string_append_c (out, (char) c);
-        }
-      else if (c < 0x20)
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        g_string_append_c (out, (char) c);
-    }
-  g_string_append_c (out, '"');
-}
-
 /* k8s.io/apimachinery's duration.HumanDuration. */
 char *
 ms_human_duration (gint64 s)
@@ -150,13 +129,13 @@ append_column (GString *out, const Column *c, gboolean first)
   if (!first)
     g_string_append_c (out, ',');
   g_string_append (out, "{\"name\":");
-  append_json_string (out, c->name);
+  ec_json_append_string (out, c->name);
   g_string_append (out, ",\"type\":");
-  append_json_string (out, c->type);
+  ec_json_append_string (out, c->type);
   g_string_append (out, ",\"format\":");
-  append_json_string (out, c->format);
+  ec_json_append_string (out, c->format);
   g_string_append (out, ",\"description\":");
-  append_json_string (out, c->description);
+  ec_json_append_string (out, c->description);
   g_string_append_printf (out, ",\"priority\":%d}", c->priority);
 }
 
@@ -184,11 +163,11 @@ void
 ms_table_end (GString *out, const char *resource_version, const char *continue_token)
 {
   g_string_append (out, "],\"metadata\":{\"resourceVersion\":");
-  append_json_string (out, resource_version);
+  ec_json_append_string (out, resource_version);
   if (continue_token)
     {
       g_string_append (out, ",\"continue\":");
-      append_json_string (out, continue_token);
+      ec_json_append_string (out, continue_token);
     }
   g_string_append (out, "}}");
 }
@@ -508,7 +487,7 @@ append_cells (GString *out, GPtrArray *cells)
   for (guint i = 0; i < cells->len; i++)
     {
       g_string_append_c (out, ',');
-      append_json_string (out, cells->pdata[i]);
+      ec_json_append_string (out, cells->pdata[i]);
     }
 }
 
@@ -538,7 +517,7 @@ ms_table_add_row (GString *out, gboolean first, const char *resource, JsonNode *
   if (!first)
     g_string_append_c (out, ',');
   g_string_append (out, "{\"cells\":[");
-  append_json_string (out, ms_json_get_string (meta, "name"));
+  ec_json_append_string (out, ms_json_get_string (meta, "name"));
   if (g_strcmp0 (resource, "pods") == 0)
     {
       gint64 restarts = 0;
@@ -571,10 +550,10 @@ ms_table_add_row (GString *out, gboolean first, const char *resource, JsonNode *
       if (g_strcmp0 (resource, "secrets") == 0)
         {
           g_string_append_c (out, ',');
-          append_json_string (out, or_none (ms_json_get_string (o, "type")));
+          ec_json_append_string (out, or_none (ms_json_get_string (o, "type")));
         }
       g_string_append_printf (out, ",%u,", n);
-      append_json_string (out, age);
+      ec_json_append_string (out, age);
     }
   else if (g_strcmp0 (resource, "nodes") == 0)
     {
@@ -589,14 +568,14 @@ ms_table_add_row (GString *out, gboolean first, const char *resource, JsonNode *
     {
       const char *phase = ms_json_get_string (ms_json_get_object (o, "status"), "phase");
       g_string_append_c (out, ',');
-      append_json_string (out, phase ? phase : "Active");
+      ec_json_append_string (out, phase ? phase : "Active");
       g_string_append_c (out, ',');
-      append_json_string (out, age);
+      ec_json_append_string (out, age);
     }
   else
     {
       g_string_append_c (out, ',');
-      append_json_string (out, age);
+      ec_json_append_string (out, age);
     }
   g_string_append (out, "]");
   if (include == MS_INCLUDE_OBJECT)

@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from twinlib import Broker, Node, Sub, device, pub, shape, NODE  # noqa: E402
+from twinlib import Broker, Node, Sub, device, pub, pub_stdin, shape, NODE  # noqa: E402
 
 CAPTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kubeedge-v1.9.2-mqtt.log")
 
@@ -222,6 +222,43 @@ class BadInput(Base):
         self.assertEqual(n.query("SELECT count(*) FROM device"), [(1,)])
         self.assertIsNone(n.proc.poll())
         self.assertIn("no valid device id", n.output())
+
+
+class DeepNesting(Base):
+    def test_issue9_deep_payloads_on_every_topic(self):
+        """issue 9: a payload nested 100,000 deep (200 KB of `[` then `]`) on
+        membership/get or state/update overflowed the stack in json-glib
+        and stopped the node. Now each is refused, the node answers, and
+        the stored twin is intact."""
+        n = self.node()
+        n.membership(added=[device("dev1", {"count": {"expected": {"value": "1"}, "metadata": {"type": "int"},
+                                                       "expected_version": {"cloud": 1, "edge": 0}}})])
+        self.answer(f"$hw/events/node/{NODE}/membership/updated")
+        deep = "[" * 100000 + "]" * 100000
+        deep_in_object = '{"event_id":"d","state":"online","twin":{"count":' + deep + "}}"
+        topics = [f"$hw/events/node/{NODE}/membership/get", "$hw/events/device/dev1/state/update",
+                  "$hw/events/device/dev1/twin/update", "$hw/events/device/dev1/twin/get"]
+        for topic in topics:
+            for payload in (deep, deep_in_object):
+                pub_stdin(self.broker.port, topic, payload)
+        # membership/get and the twin topics answer 400; state/update is logged
+        for topic in topics:
+            if "state/update" in topic:
+                continue
+            got = [json.loads(p) for p in self.sub.wait(topic + "/result", 2, timeout=30)[:2]]
+            self.assertEqual([g["code"] for g in got], [400, 400], topic)
+        n.wait_log("nested too deeply")   # (later lines are rate-limited)
+        self.assertIsNone(n.proc.poll())
+        # the node still answers, and the twin is as stored
+        self.pub("$hw/events/device/dev1/twin/get", '{"event_id":"after"}')
+        got = self.answer("$hw/events/device/dev1/twin/get/result", pred=lambda p: "after" in p)
+        self.assertEqual(got["twin"]["count"]["expected"]["value"], "1")
+        self.assertNotIn("actual", got["twin"]["count"])
+        self.pub(f"$hw/events/node/{NODE}/membership/get", '{"event_id":"m"}')
+        res = self.answer(f"$hw/events/node/{NODE}/membership/get/result", pred=lambda p: '"m"' in p)
+        self.assertEqual([d["id"] for d in res["devices"]], ["dev1"])
+        self.assertEqual(n.query("SELECT name, expected FROM device_twin"), [("count", "1")])
+        self.assertEqual(n.query("SELECT state FROM device"), [("",)])
 
 
 class Membership(Base):

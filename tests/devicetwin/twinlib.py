@@ -112,6 +112,12 @@ def pub(port, topic, payload):
                    check=True, timeout=10)
 
 
+def pub_stdin(port, topic, payload):
+    """Publishes a payload too long for one argument (`-s`: from stdin)."""
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-s"],
+                   input=payload.encode(), check=True, timeout=10)
+
+
 class Node:
     """An edgecore with eventbus + devicetwin (+ cloudrec as edgehub)."""
 

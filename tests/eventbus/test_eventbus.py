@@ -72,6 +72,23 @@ class External(unittest.TestCase):
                          "Device ns1/dev9 not found while getting twin")
         self.assertEqual(json.loads(sub2.wait("$hw/events/device/dev9/twin/get/result")[0])["code"], 404)
 
+    def test_issue9_deep_legacy_message(self):
+        """issue 9: a legacy `message` whose content is a string holding JSON
+        was parsed by json-glib without a depth limit (eventbus.c); 100,000
+        nested arrays stopped the node. Now it is refused with a log line
+        and the next legacy message is published."""
+        broker = Broker(self).start()
+        node = Node(self, broker.port).start()
+        sub = Sub(self, broker.port, "out/#")
+        deep = "[" * 100000 + "]" * 100000
+        node.ctl("send eventbus " + bus_message("message", "", deep))
+        node.ctl("send eventbus " + bus_message("message", "", '{"message":{"topic":"out/x","v":' + deep + "}}"))
+        node.ctl("send eventbus " + bus_message("message", "", '{"message":{"topic":"out/after","v":2}}'))
+        self.assertEqual(json.loads(sub.wait("out/after")[0]), {"topic": "out/after", "v": 2})
+        node.wait_log("nested too deeply")
+        self.assertEqual(sub.messages("out/x"), [])
+        self.assertIsNone(node.proc.poll())
+
     def test_broker_unreachable_at_start(self):
         port = free_port()
         node = Node(self, port).start(wait_mqtt=False)

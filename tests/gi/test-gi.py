@@ -125,6 +125,38 @@ class ConstantsTest(unittest.TestCase):
         self.assertEqual(int(EdgeCore.BusError.CLOSED), 4)
 
 
+class JsonReaderTest(unittest.TestCase):
+    """The JSON reader of ABI 1.1 through introspection."""
+
+    def test_parse(self):
+        node = EdgeCore.json_parse(b'{"a":[1,"x",null],"b":2.5}', 0, 0)
+        self.assertEqual(node.get_node_type(), Json.NodeType.OBJECT)
+        obj = node.get_object()
+        self.assertEqual(obj.get_array_member("a").get_length(), 3)
+        self.assertEqual(obj.get_double_member("b"), 2.5)
+
+    def test_limits_and_errors(self):
+        deep = b"[" * 100000 + b"]" * 100000
+        with self.assertRaises(GLib.Error) as cm:
+            EdgeCore.json_parse(deep, 0, 0)
+        self.assertEqual(cm.exception.domain, "ec-json-error-quark")
+        self.assertEqual(cm.exception.code, int(EdgeCore.JsonError.DEPTH))
+        self.assertIn("nested too deeply", cm.exception.message)
+        self.assertTrue(EdgeCore.json_validate(b"[[1]]", 2, 0))
+        with self.assertRaises(GLib.Error) as cm:
+            EdgeCore.json_validate(b"[[1]]", 1, 0)
+        with self.assertRaises(GLib.Error) as cm:
+            EdgeCore.json_validate(b"[1]", 0, 2)
+        self.assertEqual(cm.exception.code, int(EdgeCore.JsonError.SIZE))
+        with self.assertRaises(GLib.Error) as cm:
+            EdgeCore.json_parse(b'"a\\u0000b"', 0, 0)
+        self.assertEqual(cm.exception.code, int(EdgeCore.JsonError.NUL))
+
+    def test_escape(self):
+        self.assertEqual(EdgeCore.json_escape('a"<b>\n'), '"a\\"\\u003cb\\u003e\\n"')
+        self.assertEqual(EdgeCore.json_decode_string(b' "x\\ty" '), "x\ty")
+
+
 class MessageTest(unittest.TestCase):
     def test_new(self):
         before = GLib.get_real_time() // 1000

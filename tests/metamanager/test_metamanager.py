@@ -421,6 +421,28 @@ class CloudObjects(unittest.TestCase):
         self.assertIsNone(self.v2("/core/v1/pods/default/keep"))
         self.assertIsNone(n.proc.poll())
 
+    def test_issue9_deep_stored_object_on_delete(self):
+        """issue 9: the stored object of a deleted row was parsed by json-glib
+        without a depth limit (mm-write.c with_resource_version). A row
+        holding 100,000 nested arrays (written by another program) stopped
+        the node on its delete; now the delete is done and acked, the feed
+        to metaserver says the stored text is not JSON, the node serves on."""
+        n = self.node
+        self.insert("default/configmap/deep", {"metadata": {"name": "deep", "namespace": "default",
+                                                            "resourceVersion": "2"}})
+        deep = "[" * 100000 + "]" * 100000
+        con = sqlite3.connect(n.db, timeout=10)
+        con.execute("UPDATE meta_v2 SET value=? WHERE key='/core/v1/configmaps/default/deep'", (deep,))
+        con.commit()
+        con.close()
+        self.insert("default/configmap/deep", {"metadata": {"name": "deep", "namespace": "default",
+                                                            "resourceVersion": "3"}}, op="delete")
+        self.assertIsNone(self.v2("/core/v1/configmaps/default/deep"))
+        n.wait(lambda: "nested too deeply" in n.output(), "the log line about the stored object")
+        self.insert("default/configmap/after", {"metadata": {"name": "after", "namespace": "default",
+                                                             "resourceVersion": "4"}})
+        self.assertIsNone(n.proc.poll())
+
     def test_failed_write_is_never_acked(self):
         n = self.node
         n.stop()

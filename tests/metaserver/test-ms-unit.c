@@ -319,6 +319,16 @@ test_accept (void)
   g_assert_false (ms_output_from_accept ("application/vnd.kubernetes.protobuf", NULL, &out, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
   g_clear_error (&error);
+  /* issue 9: an empty part (a trailing comma) crashed on a NULL media type */
+  for (guint i = 0; i < 5; i++)
+    {
+      const char *accepts[] = { "application/json,", ",", ",,application/json", " , ; ",
+                                "application/json;as=Table;v=v1;g=meta.k8s.io," };
+      g_assert_true (ms_output_from_accept (accepts[i], NULL, &out, NULL));
+      g_assert_cmpint (out.json, ==, i != 4);
+      g_assert_cmpint (out.table, ==, i == 4);
+      ms_output_clear (&out);
+    }
   g_hash_table_insert (q, "includeObject", "Bogus");
   g_assert_false (ms_output_from_accept ("application/json", q, &out, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);

@@ -586,6 +586,40 @@ class Reads(unittest.TestCase):
         self.assertEqual(self.node.get_json("/api/v1/pods")[0], 200)
 
 
+    def test_issue9_accept_with_an_empty_part(self):
+        """issue 9: `Accept: application/json,` (an empty part) crashed the
+        node in ms_output_from_accept; empty parts are skipped, as
+        Kubernetes' negotiation skips them."""
+        for accept in ("application/json,", ",application/json", "application/json,,", ",", " , ",
+                       "application/json, ;q=1"):
+            status, ctype, data = self.node.request("GET", "/api/v1/pods", headers={"Accept": accept})
+            self.assertEqual(status, 200, accept)
+            self.assertEqual(json.loads(data)["kind"], "PodList", accept)
+        self.assertEqual(self.node.request("GET", "/healthz")[0], 200)
+
+    def test_issue9_deeply_nested_bodies_are_400(self):
+        """issue 9: a body nested 100,000 deep (200 KB of `[` then `]`)
+        overflowed the stack in json-glib, before the online check, so it
+        stopped an offline node. Now it is a 400 naming the nesting, and the
+        node keeps serving."""
+        deep = "[" * 100000 + "]" * 100000
+        deep_obj = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"data":' + deep + "}"
+        for method, path, body, ctype in (
+                ("POST", "/api/v1/namespaces/default/configmaps", deep, "application/json"),
+                ("POST", "/api/v1/namespaces/default/configmaps", deep_obj, "application/json"),
+                ("PUT", "/api/v1/namespaces/team-a/configmaps/settings", deep_obj, "application/json"),
+                ("PATCH", "/api/v1/namespaces/default/pods/nginx", deep, "application/merge-patch+json"),
+                ("PATCH", "/api/v1/namespaces/default/pods/nginx", deep, "application/json-patch+json"),
+                ("DELETE", "/api/v1/namespaces/default/pods/nginx", deep, "application/json")):
+            status, _, data = self.node.request(method, path, body=body, headers={"Content-Type": ctype})
+            st = json.loads(data)
+            self.assertEqual((status, st["kind"], st["reason"], st["code"]),
+                             (400, "Status", "BadRequest", 400), (method, ctype))
+            self.assertIn("nested too deeply", st["message"])
+        self.assertEqual(self.node.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.node.get_json("/api/v1/namespaces/default/pods/nginx")[0], 200)
+
+
 class Watches(unittest.TestCase):
     """Watches against changes applied after the start."""
 
