@@ -264,15 +264,14 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
       c->started = g_get_monotonic_time ();
       conn_arm (c, l->config.read_header_timeout);
     }
-  else
+  else if (!c->closing)
     {
       /* the first bytes of the next request on a kept-alive connection */
-      if (c->closing)
-        return;
       c->state = CONN_HEADERS;
       c->started = g_get_monotonic_time ();
       conn_arm (c, l->config.read_header_timeout);
     }
+  /* (a connection being closed still learns of its end) */
   g_object_set_data (G_OBJECT (msg), "ms-conn-id", GUINT_TO_POINTER (c->id));
   /* each handler holds the limits: a message may outlive them */
   g_signal_connect_data (msg, "got-headers", G_CALLBACK (on_got_headers), limits_ref (l),
