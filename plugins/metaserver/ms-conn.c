@@ -49,7 +49,7 @@ struct _MsConnLimits {
   guint        closing;        /* closed by us, not yet disconnected */
   guint        next_id;
   MsConnConfig config;
-  guint        closed_slow;    /* counters, for the log and tests */
+  guint        closed_slow;    /* counters, logged at the end */
   guint        closed_idle;
   guint        evicted;
   guint        refused;
@@ -304,13 +304,6 @@ ms_conn_limits_new (MetaServer *ms, SoupServer *server, const MsConnConfig *conf
   return l;
 }
 
-/* Open connections, those being closed included. */
-guint
-ms_conn_limits_count (MsConnLimits *l)
-{
-  return g_hash_table_size (l->by_socket);
-}
-
 /**
  * ms_conn_limits_free:
  * Stops watching the server and forgets its connections. Handlers left on
@@ -323,6 +316,9 @@ ms_conn_limits_free (MsConnLimits *l)
   if (!l)
     return;
   g_signal_handler_disconnect (l->server, l->started_id);
+  if (l->closed_slow || l->closed_idle || l->evicted || l->refused)
+    ec_log_info (l->ms->context, "HTTP connections closed by the limits: %u slow requests, %u idle, "
+                 "%u to make room, %u refused", l->closed_slow, l->closed_idle, l->evicted, l->refused);
   while ((c = g_queue_pop_head (&l->order)))
     conn_free (c);
   g_clear_pointer (&l->by_socket, g_hash_table_unref);

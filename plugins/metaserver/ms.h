@@ -197,7 +197,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (MsOutput, ms_output_clear)
 /* ---- connection limits (ms-conn.c) ---- */
 
 MsConnLimits *ms_conn_limits_new   (MetaServer *ms, SoupServer *server, const MsConnConfig *config);
-guint         ms_conn_limits_count (MsConnLimits *limits);
 void          ms_conn_limits_free  (MsConnLimits *limits);
 
 /* ---- store reads (ms-store.c) ---- */
