@@ -174,6 +174,16 @@ hex4 (const char *p, const char *end)
   return v;
 }
 
+/* Bytes a string holds as they are: printable ASCII but '"' and '\\'. */
+static const guint8 plain_byte[256] = {
+  [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,            /* 0x22 '"' */
+  [0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  [0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,            /* 0x5c '\\' */
+  [0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  [0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* Reads the string whose opening quote is at p. With out, its decoded text
  * is appended there (then \u0000 is an error); without, it is only checked
  * (then \u0000 is fine: the text is kept as written). */
@@ -185,6 +195,8 @@ read_string (const Reader *r, const char *p, const char *end, GString *out)
   for (;;)
     {
       guchar c;
+      while (p < end && plain_byte[(guchar) *p])   /* the common case, one test a byte */
+        p++;
       if (p >= end)
         return fail_at (r, p, EC_JSON_ERROR_SYNTAX, "unterminated string");
       c = (guchar) *p;
@@ -720,7 +732,12 @@ ec_json_scanner_new (const char *buf, gsize len, guint max_depth, gsize max_size
 {
   EcJsonScanner *s = g_new0 (EcJsonScanner, 1);
 
-  g_return_val_if_fail (buf != NULL || len == 0, s);
+  if (buf == NULL && len > 0)
+    {
+      g_critical ("ec_json_scanner_new: no text but a length of %" G_GSIZE_FORMAT, len);
+      s->failed = TRUE;
+      return s;
+    }
   s->p = s->start = buf;
   s->end = buf + len;
   s->error = error;
@@ -742,6 +759,29 @@ ec_json_scanner_free (EcJsonScanner *scanner)
   g_free (scanner);
 }
 
+/* Internal versions of ec_json_scanner_fail() and _peek(), called
+ * directly (not through the PLT) by the functions below. */
+static gboolean
+scanner_fail (EcJsonScanner *s, EcJsonError code, const char *what)
+{
+  if (!s->failed)
+    {
+      Reader r = reader_of (s);
+      s->failed = TRUE;
+      fail_at (&r, s->p, code, what);
+    }
+  return FALSE;
+}
+
+static inline char
+peek_next (EcJsonScanner *s)
+{
+  if (s->failed)
+    return 0;
+  s->p = skip_ws (s->p, s->end);
+  return s->p < s->end ? *s->p : 0;
+}
+
 /**
  * ec_json_scanner_fail: (skip)
  * @scanner: a scanner
@@ -757,13 +797,7 @@ ec_json_scanner_free (EcJsonScanner *scanner)
 gboolean
 ec_json_scanner_fail (EcJsonScanner *scanner, EcJsonError code, const char *what)
 {
-  if (!scanner->failed)
-    {
-      Reader r = reader_of (scanner);
-      scanner->failed = TRUE;
-      fail_at (&r, scanner->p, code, what);
-    }
-  return FALSE;
+  return scanner_fail (scanner, code, what);
 }
 
 /* Takes the result of a core function: the new position, or NULL once the
@@ -803,10 +837,7 @@ ec_json_scanner_has_failed (EcJsonScanner *scanner)
 char
 ec_json_scanner_peek (EcJsonScanner *scanner)
 {
-  if (scanner->failed)
-    return 0;
-  scanner->p = skip_ws (scanner->p, scanner->end);
-  return scanner->p < scanner->end ? *scanner->p : 0;
+  return peek_next (scanner);
 }
 
 /**
@@ -834,7 +865,7 @@ gboolean
 ec_json_scanner_null (EcJsonScanner *scanner)
 {
   Reader r;
-  if (ec_json_scanner_peek (scanner) != 'n')
+  if (peek_next (scanner) != 'n')
     return FALSE;
   r = reader_of (scanner);
   return advance (scanner, read_literal (&r, scanner->p, scanner->end, "null", 4));
@@ -855,11 +886,11 @@ gboolean
 ec_json_scanner_string (EcJsonScanner *scanner, GString *out)
 {
   Reader r;
-  char c = ec_json_scanner_peek (scanner);
+  char c = peek_next (scanner);
   if (scanner->failed)
     return FALSE;
   if (c != '"')
-    return ec_json_scanner_fail (scanner, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
+    return scanner_fail (scanner, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
                                  c ? "expected a string" : "unexpected end of input");
   if (out)
     g_string_truncate (out, 0);
@@ -885,29 +916,29 @@ ec_json_scanner_int64 (EcJsonScanner *scanner, gint64 *out)
   const char *from, *after;
   gboolean integer, negative;
   guint64 v = 0;
-  char c = ec_json_scanner_peek (scanner);
+  char c = peek_next (scanner);
 
   if (scanner->failed)
     return FALSE;
   if (c != '-' && !g_ascii_isdigit (c))
-    return ec_json_scanner_fail (scanner, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
+    return scanner_fail (scanner, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
                                  c ? "expected a number" : "unexpected end of input");
   r = reader_of (scanner);
   from = scanner->p;
   if (!(after = read_number (&r, from, scanner->end, &integer)))
     return advance (scanner, NULL);
   if (!integer)
-    return ec_json_scanner_fail (scanner, EC_JSON_ERROR_TYPE, "expected an integer");
+    return scanner_fail (scanner, EC_JSON_ERROR_TYPE, "expected an integer");
   negative = *from == '-';
   for (const char *p = from + negative; p < after; p++)
     {
       guint d = (guint) (*p - '0');
       if (v > (G_MAXUINT64 - d) / 10)
-        return ec_json_scanner_fail (scanner, EC_JSON_ERROR_RANGE, "integer out of range");
+        return scanner_fail (scanner, EC_JSON_ERROR_RANGE, "integer out of range");
       v = v * 10 + d;
     }
   if (negative ? v > (guint64) G_MAXINT64 + 1 : v > (guint64) G_MAXINT64)
-    return ec_json_scanner_fail (scanner, EC_JSON_ERROR_RANGE, "integer out of range");
+    return scanner_fail (scanner, EC_JSON_ERROR_RANGE, "integer out of range");
   *out = negative ? (gint64) (0 - v) : (gint64) v;
   scanner->p = after;
   return TRUE;
@@ -926,7 +957,7 @@ gboolean
 ec_json_scanner_bool (EcJsonScanner *scanner, gboolean *out)
 {
   Reader r;
-  char c = ec_json_scanner_peek (scanner);
+  char c = peek_next (scanner);
   if (scanner->failed)
     return FALSE;
   r = reader_of (scanner);
@@ -940,7 +971,7 @@ ec_json_scanner_bool (EcJsonScanner *scanner, gboolean *out)
       *out = FALSE;
       return advance (scanner, read_literal (&r, scanner->p, scanner->end, "false", 5));
     }
-  return ec_json_scanner_fail (scanner, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
+  return scanner_fail (scanner, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
                                c ? "expected true or false" : "unexpected end of input");
 }
 
@@ -966,14 +997,14 @@ ec_json_scanner_skip (EcJsonScanner *scanner)
 static gboolean
 begin (EcJsonScanner *s, char open, const char *what)
 {
-  char c = ec_json_scanner_peek (s);
+  char c = peek_next (s);
   if (s->failed)
     return FALSE;
   if (c != open)
-    return ec_json_scanner_fail (s, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
+    return scanner_fail (s, c ? EC_JSON_ERROR_TYPE : EC_JSON_ERROR_SYNTAX,
                                  c ? what : "unexpected end of input");
   if (s->depth >= s->max_depth)
-    return ec_json_scanner_fail (s, EC_JSON_ERROR_DEPTH, "nested too deeply");
+    return scanner_fail (s, EC_JSON_ERROR_DEPTH, "nested too deeply");
   s->depth++;
   s->p++;
   return TRUE;
@@ -984,7 +1015,7 @@ begin (EcJsonScanner *s, char open, const char *what)
 static gboolean
 next_item (EcJsonScanner *s, guint *index, char close)
 {
-  char c = ec_json_scanner_peek (s);
+  char c = peek_next (s);
   if (s->failed)
     return FALSE;
   if (c == close)
@@ -996,7 +1027,7 @@ next_item (EcJsonScanner *s, guint *index, char close)
   if (*index > 0)
     {
       if (c != ',')
-        return ec_json_scanner_fail (s, EC_JSON_ERROR_SYNTAX,
+        return scanner_fail (s, EC_JSON_ERROR_SYNTAX,
                                      close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
       s->p++;
     }
@@ -1088,6 +1119,6 @@ ec_json_scanner_finish (EcJsonScanner *scanner)
     return FALSE;
   scanner->p = skip_ws (scanner->p, scanner->end);
   if (scanner->p != scanner->end)
-    return ec_json_scanner_fail (scanner, EC_JSON_ERROR_SYNTAX, "text after the value");
+    return scanner_fail (scanner, EC_JSON_ERROR_SYNTAX, "text after the value");
   return TRUE;
 }

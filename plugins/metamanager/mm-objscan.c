@@ -13,7 +13,8 @@
 G_DEFINE_QUARK (ec-metamanager-error-quark, mm_error)
 
 /* Reads a string value into *out when the value is a string (the last
- * occurrence wins, as in Go); skips any other value. */
+ * occurrence wins, as in Go); skips any other value. tmp is the buffer the
+ * member's key was read into: the key is not needed any more. */
 static gboolean
 take_string (EcJsonScanner *s, GString *tmp, char **out)
 {
@@ -28,7 +29,7 @@ take_string (EcJsonScanner *s, GString *tmp, char **out)
 
 /* Reads the members of metadata. */
 static gboolean
-scan_metadata (EcJsonScanner *s, GString *key, GString *tmp, MmObjInfo *info)
+scan_metadata (EcJsonScanner *s, GString *key, MmObjInfo *info)
 {
   guint n = 0;
   if (!ec_json_scanner_object_begin (s))
@@ -37,13 +38,13 @@ scan_metadata (EcJsonScanner *s, GString *key, GString *tmp, MmObjInfo *info)
     {
       gboolean ok;
       if (strcmp (key->str, "name") == 0)
-        ok = take_string (s, tmp, &info->name);
+        ok = take_string (s, key, &info->name);
       else if (strcmp (key->str, "namespace") == 0)
-        ok = take_string (s, tmp, &info->namespace);
+        ok = take_string (s, key, &info->namespace);
       else if (strcmp (key->str, "resourceVersion") == 0)
-        ok = take_string (s, tmp, &info->resource_version);
+        ok = take_string (s, key, &info->resource_version);
       else if (strcmp (key->str, "uid") == 0)
-        ok = take_string (s, tmp, &info->uid);
+        ok = take_string (s, key, &info->uid);
       else
         ok = ec_json_scanner_skip (s);
       if (!ok)
@@ -68,8 +69,7 @@ gboolean
 mm_scan_object (const char *json, gsize len, MmObjInfo *info, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  g_autoptr (GString) key = g_string_sized_new (32);
-  g_autoptr (GString) tmp = g_string_sized_new (64);
+  g_autoptr (GString) key = g_string_sized_new (64);   /* keys, then values */
   g_autoptr (EcJsonScanner) s = NULL;
   guint n = 0;
 
@@ -83,11 +83,11 @@ mm_scan_object (const char *json, gsize len, MmObjInfo *info, GError **error)
         {
           gboolean ok;
           if (strcmp (key->str, "apiVersion") == 0)
-            ok = take_string (s, tmp, &info->api_version);
+            ok = take_string (s, key, &info->api_version);
           else if (strcmp (key->str, "kind") == 0)
-            ok = take_string (s, tmp, &info->kind);
+            ok = take_string (s, key, &info->kind);
           else if (strcmp (key->str, "metadata") == 0 && ec_json_scanner_peek (s) == '{')
-            ok = scan_metadata (s, key, tmp, info);
+            ok = scan_metadata (s, key, info);
           else
             ok = ec_json_scanner_skip (s);
           if (!ok)

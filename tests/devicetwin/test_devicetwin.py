@@ -3,6 +3,7 @@
 EdgeCore v1.9.2 capture, bad input, 10,000 devices, the offline uplink."""
 import json
 import os
+import sqlite3
 import sys
 import time
 import unittest
@@ -259,6 +260,29 @@ class DeepNesting(Base):
         self.assertEqual([d["id"] for d in res["devices"]], ["dev1"])
         self.assertEqual(n.query("SELECT name, expected FROM device_twin"), [("count", "1")])
         self.assertEqual(n.query("SELECT state FROM device"), [("",)])
+
+
+    def test_issue9_deep_stored_twin_columns(self):
+        """issue 9: devicetwin read its stored version and metadata columns
+        with json-glib (dt-store.c) at start. A row holding 100,000 nested
+        arrays (written by another program) now loads as if the column were
+        unreadable: the node starts and serves the twin's value."""
+        n = self.node()
+        n.membership(added=[device("dev1", {"count": {"expected": {"value": "1"}, "metadata": {"type": "int"},
+                                                       "expected_version": {"cloud": 1, "edge": 0}}})])
+        self.answer(f"$hw/events/node/{NODE}/membership/updated")
+        n.stop()
+        deep = "[" * 100000 + "]" * 100000
+        db = sqlite3.connect(n.db, timeout=10)
+        db.execute("UPDATE device_twin SET expected_meta=?, expected_version=?, actual_version=?",
+                   (deep, deep, deep))
+        db.commit()
+        db.close()
+        n.start()
+        self.pub("$hw/events/device/dev1/twin/get", '{"event_id":"after"}')
+        got = self.answer("$hw/events/device/dev1/twin/get/result", pred=lambda p: "after" in p)
+        self.assertEqual(got["twin"]["count"]["expected"]["value"], "1")
+        self.assertIsNone(n.proc.poll())
 
 
 class Membership(Base):
