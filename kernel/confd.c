@@ -235,18 +235,34 @@ void
 ec_config_load_file (EcConfig *config, const char *path)
 {
   g_autofree char *contents = NULL;
+  gsize length;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_get_contents (path, &contents, &length, &error))
+    {
+      ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, "%s", error->message);
+      return;
+    }
+  ec_config_load_data (config, path, contents, length);
+}
+
+/* Reads one drop-in's text (length bytes, NUL-terminated; path names it in diagnostics)
+ * and merges it over what was read before, as ec_config_load_file. */
+void
+ec_config_load_data (EcConfig *config, const char *path, const char *contents, gsize length)
+{
   const char *data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func (g_free);
 
-  if (!g_file_get_contents (path, &contents, NULL, &error))
+  if (memchr (contents, 0, length))
     {
-      ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, "%s", error->message);
+      ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, _("the file holds a NUL byte"));
       return;
     }
   /* a UTF-8 byte order mark, as some editors write, is not content */
-  data = g_str_has_prefix (contents, "\xEF\xBB\xBF") ? contents + 3 : contents;
+  data = length >= 3 && g_str_has_prefix (contents, "\xEF\xBB\xBF") ? contents + 3 : contents;
   if (!g_utf8_validate (data, -1, NULL))
     {
       ec_config_add_diag (config, EC_DIAG_ERROR, path, 0, _("the file is not UTF-8 text"));
@@ -523,4 +539,96 @@ ec_config_dump (EcConfig *config)
         }
     }
   return g_string_free (out, FALSE);
+}
+
+/* Records an error for each of dirs that is not a directory. For the
+ * directories an operator named (--config-dir): a typo there would
+ * otherwise run the node on defaults. Returns FALSE if one is missing. */
+gboolean
+ec_config_check_dirs (EcConfig *config, const char *const *dirs)
+{
+  gboolean ok = TRUE;
+  for (guint i = 0; dirs && dirs[i]; i++)
+    if (!g_file_test (dirs[i], G_FILE_TEST_IS_DIR))
+      {
+        ec_config_add_diag (config, EC_DIAG_ERROR, dirs[i], 0,
+                            g_file_test (dirs[i], G_FILE_TEST_EXISTS)
+                              ? _("--config-dir: not a directory")
+                              : _("--config-dir: no such directory"));
+        ok = FALSE;
+      }
+  return ok;
+}
+
+/* An error at the key's file:line unless [section] key is an integer from
+ * min to max. A default is not checked, nor a value that is not an
+ * integer at all (ec_config_validate_section reports that). */
+gboolean
+ec_config_check_int_range (EcConfig *config, const char *section, const char *key,
+                           gint64 min, gint64 max)
+{
+  Section *s = get_section (config, section, FALSE);
+  Setting *st = s ? g_hash_table_lookup (s->keys, key) : NULL;
+  g_autoptr (GError) error = NULL;
+  gint64 v;
+
+  if (!st || !st->file)
+    return TRUE;
+  v = g_key_file_get_int64 (config->keyfile, section, key, &error);
+  if (error || (v >= min && v <= max))
+    return TRUE;
+  {
+    /* the bounds as text: a G_GINT64_FORMAT inside the msgid would not be
+     * extracted for translation */
+    g_autofree char *lo = g_strdup_printf ("%" G_GINT64_FORMAT, min);
+    g_autofree char *hi = g_strdup_printf ("%" G_GINT64_FORMAT, max);
+    ec_config_add_diag (config, EC_DIAG_ERROR, st->file, st->line,
+                        _("[%s] %s=%s: expected an integer from %s to %s"),
+                        section, key, st->value, lo, hi);
+  }
+  return FALSE;
+}
+
+/* Whether name is an RFC 1123 subdomain, as Kubernetes requires of a
+ * node name: at most 253 characters, lower-case letters, digits, '-' and
+ * '.', each dot-separated label beginning and ending with a letter or a
+ * digit. */
+gboolean
+ec_is_dns_subdomain (const char *name)
+{
+  gsize len = name ? strlen (name) : 0;
+  if (len == 0 || len > 253)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = name[i];
+      gboolean alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      gboolean edge = i == 0 || i == len - 1 || name[i - 1] == '.' || name[i + 1] == '.';
+      if (alnum)
+        continue;
+      if ((c != '-' && c != '.') || edge)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* An error at the key's file:line unless [section] key, when a file set it
+ * to something, is a valid Kubernetes node name (ec_is_dns_subdomain). */
+gboolean
+ec_config_check_node_name (EcConfig *config, const char *section, const char *key)
+{
+  Section *s = get_section (config, section, FALSE);
+  Setting *st = s ? g_hash_table_lookup (s->keys, key) : NULL;
+  g_autofree char *value = NULL;
+
+  if (!st || !st->file)
+    return TRUE;
+  value = g_key_file_get_string (config->keyfile, section, key, NULL);
+  if (!value || !*value || ec_is_dns_subdomain (value))
+    return TRUE;
+  ec_config_add_diag (config, EC_DIAG_ERROR, st->file, st->line,
+                      _("[%s] %s=%s: not a valid node name (at most 253 lower-case letters, "
+                        "digits, '-' and '.', each part beginning and ending with a letter or digit)"),
+                      section, key, st->value);
+  return FALSE;
 }

@@ -24,6 +24,8 @@ EcConfig   *ec_config_new              (void);
 void        ec_config_free             (EcConfig *config);
 void        ec_config_load_dirs        (EcConfig *config, const char *const *dirs);
 void        ec_config_load_file        (EcConfig *config, const char *path);
+void        ec_config_load_data        (EcConfig *config, const char *path, const char *contents,
+                                        gsize length);
 GKeyFile   *ec_config_get_keyfile      (EcConfig *config);
 GPtrArray  *ec_config_get_files        (EcConfig *config);
 GPtrArray  *ec_config_get_diags        (EcConfig *config);
@@ -41,5 +43,10 @@ gboolean    ec_config_validate_section (EcConfig *config, const char *section,
 void        ec_config_warn_unknown_sections (EcConfig *config, GHashTable *known);
 char       *ec_config_dump             (EcConfig *config);
 char       *ec_diag_format             (const EcDiag *diag);
+gboolean    ec_config_check_dirs       (EcConfig *config, const char *const *dirs);
+gboolean    ec_config_check_int_range  (EcConfig *config, const char *section, const char *key,
+                                        gint64 min, gint64 max);
+gboolean    ec_config_check_node_name  (EcConfig *config, const char *section, const char *key);
+gboolean    ec_is_dns_subdomain        (const char *name);
 
 G_END_DECLS

@@ -53,6 +53,7 @@ struct _EcHost {
   EcStore    *store;         /* opened when a plugin first asks */
   char       *library_error; /* libedgecore-1 is not the one this host was built for */
   int         exit_status;
+  gboolean    core_errors;   /* [core], [database] or --config-dir is wrong: no run */
 };
 
 /* ---- the host's own sections ------------------------------------------ */
@@ -333,11 +334,14 @@ ec_host_new (const char *const *extra_config_dirs, const char *const *cli_plugin
   host->order = g_ptr_array_new ();
   ec_config_apply_defaults (host->config, "core", core_keys, G_N_ELEMENTS (core_keys));
   ec_config_apply_defaults (host->config, "database", database_keys, G_N_ELEMENTS (database_keys));
+  ec_config_check_dirs (host->config, extra_config_dirs);
   ec_config_load_dirs (host->config, (const char *const *) cdirs->pdata);
   kf = ec_config_get_keyfile (host->config);
   ec_config_validate_section (host->config, "core", core_keys, G_N_ELEMENTS (core_keys), TRUE);
   ec_config_validate_section (host->config, "database", database_keys,
                               G_N_ELEMENTS (database_keys), TRUE);
+  ec_config_check_int_range (host->config, "core", "bus-queue-length", 1, 1 << 20);
+  ec_config_check_node_name (host->config, "core", "node-name");
   g_hash_table_add (known, "core");
   g_hash_table_add (known, "database");
 
@@ -367,6 +371,7 @@ ec_host_new (const char *const *extra_config_dirs, const char *const *cli_plugin
                             _("[core] log-target=%s: expected auto, journal or stderr"), log_target);
       }
   }
+  host->core_errors = ec_config_has_errors (host->config);
   host->node_name = g_key_file_get_string (kf, "core", "node-name", NULL);
   if (!host->node_name || !*host->node_name)
     {
@@ -843,6 +848,12 @@ ec_host_run (EcHost *host)
         }
     }
 
+  if (host->core_errors)
+    {
+      /* as KubeEdge's edgecore, which exits on an invalid configuration */
+      g_critical (_("the [core] or [database] configuration has errors (see above); not starting"));
+      host->exit_status = 1;
+    }
   check_required_sections (host);
   ok = host->exit_status == 0 && init_plugins (host) && start_plugins (host);
   if (ok)

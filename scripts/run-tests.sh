@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets up a fresh Debian 12 machine (as root), then builds and runs the whole
 # test suite twice: a normal build (every test), and an ASan+UBSan build
-# (the unit and host tests). Finally runs the unit tests under valgrind.
+# (the unit and host tests). Then runs the unit tests under valgrind, and
+# every libFuzzer target of tests/fuzz for 20 s (clang, build-fuzz).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -19,4 +20,6 @@ LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0 \
 
 meson test -C build --print-errorlogs --suite unit --no-rebuild \
   --wrap='valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
+# every fuzz target: its corpus (earlier findings included), then 20 s of fuzzing
+./scripts/run-fuzz.sh 20
 echo "all tests passed"

@@ -9,7 +9,12 @@
  * send() per main-loop iteration, instead of libmosquitto's write (plus a
  * wake-up byte on its socket pair) per packet. libmosquitto is told it is
  * threaded, so it never writes on its own: its own packets (CONNECT,
- * PINGREQ, ...) go out from the GSource, never in the middle of ours.
+ * PINGREQ, ...) go out from the GSource, and only between packets of
+ * both streams: when a send() stops inside one of our PUBLISH packets
+ * (the socket is full), the rest of that packet goes out before any of
+ * libmosquitto's, and ours wait while one of libmosquitto's is half
+ * written. So a keepalive PINGREQ that falls due while the broker reads
+ * slowly waits for one packet, not for the whole batch.
  * QoS 1/2 and TLS publishes go through mosquitto_publish. */
 #include "eb-link.h"
 #include "eb-util.h"
@@ -21,7 +26,6 @@
 
 #define BACKOFF_MIN_MS  200
 #define BACKOFF_MAX_MS  5000
-#define KEEPALIVE_S     60
 #define READS_PER_DISPATCH 256
 #define RAW_FLUSH_AT       (256 * 1024)   /* write at once beyond this */
 #define RAW_KEEP_MAX       (1024 * 1024)  /* buffer capacity kept when empty */
@@ -57,8 +61,10 @@ struct _EbLink {
   guint               failures;    /* connect failures since last success */
 
   gboolean            raw;         /* QoS 0 on plain TCP: batched publishes */
+  int                 keepalive;   /* seconds */
   GByteArray         *out;         /* encoded PUBLISH packets to write */
   gsize               out_pos;     /* bytes of out already written */
+  gsize               out_packet;  /* start of the packet out_pos is in (a boundary <= out_pos) */
   gboolean            out_blocked; /* the socket was full: wait for G_IO_OUT */
 };
 
@@ -131,32 +137,48 @@ source_check (GSource *source)
   return g_source_query_unix_fd (source, ls->tag) != 0;
 }
 
-/* Writes libmosquitto's queued packets, then the batched publishes.
- * Returns a MOSQ_ERR_* code. */
-static int
-flush_output (EbLink *self)
+/* The end of the encoded packet that starts at offset at of out. */
+static gsize
+packet_end (GByteArray *out, gsize at)
 {
-  int fd = mosquitto_socket (self->mosq);
-  int rc;
-
-  if (mosquitto_want_write (self->mosq))
+  gsize remaining = 0, shift = 0, i = at + 1;
+  guint8 b;
+  do
     {
-      rc = mosquitto_loop_write (self->mosq, 1);
-      if (rc != MOSQ_ERR_SUCCESS)
-        return rc;
-      if (mosquitto_want_write (self->mosq))
-        {
-          self->out_blocked = TRUE;   /* ours must wait for libmosquitto's */
-          return MOSQ_ERR_SUCCESS;
-        }
+      b = out->data[i++];
+      remaining |= (gsize) (b & 0x7f) << shift;
+      shift += 7;
     }
-  self->out_blocked = FALSE;
-  while (self->out && self->out_pos < self->out->len)
+  while (b & 0x80);
+  return i + remaining;
+}
+
+/* Moves out_packet up to the packet out_pos is in. TRUE when out_pos is
+ * at a packet boundary (libmosquitto may write). */
+static gboolean
+at_packet_boundary (EbLink *self)
+{
+  while (self->out_packet < self->out_pos)
+    {
+      gsize end = packet_end (self->out, self->out_packet);
+      if (end > self->out_pos)
+        return FALSE;
+      self->out_packet = end;
+    }
+  return TRUE;
+}
+
+/* Sends out[out_pos, limit). Returns a MOSQ_ERR_* code; sets out_blocked
+ * when the socket is full. */
+static int
+send_raw (EbLink *self, int fd, gsize limit)
+{
+  while (self->out_pos < limit)
     {
       ssize_t n;
       if (fd < 0)
         return MOSQ_ERR_NO_CONN;
-      n = send (fd, self->out->data + self->out_pos, self->out->len - self->out_pos, MSG_NOSIGNAL);
+      n = send (fd, self->out->data + self->out_pos, limit - self->out_pos, MSG_NOSIGNAL);
       if (n > 0)
         self->out_pos += (gsize) n;
       else if (n < 0 && errno == EINTR)
@@ -169,6 +191,43 @@ flush_output (EbLink *self)
       else
         return MOSQ_ERR_CONN_LOST;
     }
+  return MOSQ_ERR_SUCCESS;
+}
+
+/* Writes the rest of a half-written PUBLISH of ours, then libmosquitto's
+ * queued packets, then the batched publishes: the two streams only meet
+ * at packet boundaries. Returns a MOSQ_ERR_* code. */
+static int
+flush_output (EbLink *self)
+{
+  int fd = mosquitto_socket (self->mosq);
+  int rc;
+
+  self->out_blocked = FALSE;
+  if (self->out && !at_packet_boundary (self))
+    {
+      rc = send_raw (self, fd, packet_end (self->out, self->out_packet));
+      if (rc != MOSQ_ERR_SUCCESS || self->out_blocked)
+        return rc;
+      self->out_packet = self->out_pos;
+    }
+  if (mosquitto_want_write (self->mosq))
+    {
+      rc = mosquitto_loop_write (self->mosq, 1);
+      if (rc != MOSQ_ERR_SUCCESS)
+        return rc;
+      if (mosquitto_want_write (self->mosq))
+        {
+          self->out_blocked = TRUE;   /* ours must wait for libmosquitto's */
+          return MOSQ_ERR_SUCCESS;
+        }
+    }
+  if (self->out)
+    {
+      rc = send_raw (self, fd, self->out->len);
+      if (rc != MOSQ_ERR_SUCCESS || self->out_blocked)
+        return rc;
+    }
   if (self->out && self->out_pos == self->out->len)
     {
       if (self->out->len > RAW_KEEP_MAX)
@@ -179,6 +238,7 @@ flush_output (EbLink *self)
       else
         g_byte_array_set_size (self->out, 0);
       self->out_pos = 0;
+      self->out_packet = 0;
     }
   return MOSQ_ERR_SUCCESS;
 }
@@ -191,6 +251,7 @@ drop_output (EbLink *self)
   if (self->out)
     g_byte_array_set_size (self->out, 0);
   self->out_pos = 0;
+  self->out_packet = 0;
   self->out_blocked = FALSE;
 }
 
@@ -288,7 +349,7 @@ try_connect (EbLink *self)
   if (!self->started)
     {
       self->started = TRUE;
-      rc = mosquitto_connect_async (self->mosq, self->host, self->port, KEEPALIVE_S);
+      rc = mosquitto_connect_async (self->mosq, self->host, self->port, self->keepalive);
     }
   else
     rc = mosquitto_reconnect_async (self->mosq);
@@ -392,6 +453,7 @@ eb_link_new (EcPluginContext *context, const EbLinkConfig *config,
   self->qos = config->qos;
   self->sub_qos = config->sub_qos;
   self->retain = config->retain;
+  self->keepalive = config->keepalive > 0 ? CLAMP (config->keepalive, 5, 65535) : 60;
   self->on_message = on_message;
   self->on_connected = on_connected;
   self->user_data = user_data;

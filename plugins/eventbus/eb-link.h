@@ -18,6 +18,7 @@ typedef struct {
   int         qos;           /* for publishes */
   gboolean    retain;        /* for publishes */
   int         sub_qos;       /* for subscriptions */
+  int         keepalive;     /* seconds between PINGREQs; 0: 60 */
 } EbLinkConfig;
 
 /* A message received on a subscription; payload is not NUL-terminated. */

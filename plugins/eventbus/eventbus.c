@@ -60,6 +60,7 @@ const EcConfigKey eventbus_keys[] = {
   { EC_CONFIG_STRING, 0, "mqtt-server-internal", "tcp://127.0.0.1:1884", "address of the internal MQTT broker" },
   { EC_CONFIG_INT,    0, "mqtt-qos", "0", "QoS of published messages: 0, 1 or 2" },
   { EC_CONFIG_BOOL,   0, "mqtt-retain", "false", "publish with the retain flag" },
+  { EC_CONFIG_INT,    0, "mqtt-keepalive", "60", "seconds between MQTT keepalive pings to the brokers (5 to 65535)" },
   { EC_CONFIG_INT,    0, "mqtt-session-queue-size", "100", "size of the internal broker's session queue" },
   { EC_CONFIG_STRING, 0, "mqtt-sub-client-id", "", "MQTT client id of the subscriber; empty: generated" },
   { EC_CONFIG_STRING, 0, "mqtt-pub-client-id", "", "MQTT client id of the publisher; empty: generated" },
@@ -227,6 +228,14 @@ on_mqtt_message (gpointer data, const char *topic, const void *payload, int leng
   gsize len = payload && length > 0 ? (gsize) length : 0;
   EcMessage *msg;
 
+  /* MQTT topics are UTF-8 (libmosquitto 2 checks it; an older one may not):
+   * one that is not could not travel as a bus resource unchanged */
+  if (!g_utf8_validate (topic, -1, NULL))
+    {
+      ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
+                                     "dropping a message whose MQTT topic is not UTF-8");
+      return;
+    }
   /* the payload is used in place unless it must be made valid UTF-8 */
   if (!g_utf8_validate_len (text, len, NULL) || memchr (text, 0, len))
     {
@@ -468,6 +477,7 @@ make_links (EventBus *self, const char *url, int sub_qos, int slot, const char *
     .qos = (int) ec_plugin_context_get_int (c, "mqtt-qos"),
     .retain = ec_plugin_context_get_bool (c, "mqtt-retain"),
     .sub_qos = sub_qos,
+    .keepalive = (int) CLAMP (ec_plugin_context_get_int (c, "mqtt-keepalive"), 5, 65535),
   };
 
   cfg.role = sub_role;

@@ -287,6 +287,27 @@ on_patch (MetaManager *self, EcMessage *msg, gboolean from_edged, const char *ns
                  ec_message_get_source (msg));
 }
 
+/* Reads the pod a cloud delete names. KubeEdge reads the content (or the
+ * JSON text inside a string content) as a v1.Pod and refuses the delete
+ * when that fails; the pod's uid picks the row. Content that is not an
+ * object ("garbage", null, a number) names no pod: FALSE, nothing is
+ * deleted. */
+static gboolean
+pod_delete_info (EcMessage *msg, MmObjInfo *info, GError **error)
+{
+  g_autofree char *text = ec_message_dup_content_string (msg);
+  const char *p = text;
+
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  if (*p != '{')
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the content is not a pod object");
+      return FALSE;
+    }
+  return mm_scan_object (p, strlen (p), info, error);
+}
+
 static void
 on_delete (MetaManager *self, EcMessage *msg, gboolean from_edged, const char *ns,
            const char *type, const char *name)
@@ -307,10 +328,12 @@ on_delete (MetaManager *self, EcMessage *msg, gboolean from_edged, const char *n
       mm_ack_cloud (self, msg);
       return;
     }
-  if (len > 0 && content[0] == '{' && !mm_scan_object (content, len, &info, &error))
+  if (strcmp (type, "pod") == 0 ? !pod_delete_info (msg, &info, &error)
+      : len > 0 && content[0] == '{' && !mm_scan_object (content, len, &info, &error))
     {
       g_autofree char *text = g_strdup_printf ("cannot delete %s: %s",
                                                ec_message_get_resource (msg), error->message);
+      mm_obj_info_clear (&info);
       mm_reply_error (self, msg, text);
       return;
     }

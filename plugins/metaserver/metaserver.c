@@ -23,6 +23,10 @@ const EcConfigKey metaserver_keys[] = {
   { EC_CONFIG_INT,         0, "watch-window", "10000", "change events kept in memory for watches that resume from a resourceVersion; older: 410 Gone" },
   { EC_CONFIG_INT,         0, "watch-bookmark-interval", "60", "seconds between BOOKMARK events on watches that allow them" },
   { EC_CONFIG_INT,         0, "cloud-timeout", "10", "seconds a write waits for the cloud's answer" },
+  { EC_CONFIG_INT,         0, "max-connections", "400", "HTTP connections open at once (kube-apiserver's max-requests-inflight); 0: no limit" },
+  { EC_CONFIG_INT,         0, "read-header-timeout", "32", "seconds a request has for its headers (kube-apiserver's ReadHeaderTimeout); 0: no limit" },
+  { EC_CONFIG_INT,         0, "read-timeout", "60", "seconds a request has for its headers and body; 0: no limit" },
+  { EC_CONFIG_INT,         0, "idle-timeout", "90", "seconds a kept-alive connection may wait for its next request (kube-apiserver's IdleTimeout); 0: no limit" },
   { 0 }
 };
 
@@ -41,6 +45,10 @@ metaserver_init (EcPluginContext *context, gpointer *state, GError **error)
   self->watch_window = CLAMP (ec_plugin_context_get_int (context, "watch-window"), 1, 10000000);
   self->bookmark_interval = CLAMP (ec_plugin_context_get_int (context, "watch-bookmark-interval"), 0, 86400);
   self->cloud_timeout_ms = CLAMP (ec_plugin_context_get_int (context, "cloud-timeout"), 1, 3600) * 1000;
+  self->conn_config.max_connections = CLAMP (ec_plugin_context_get_int (context, "max-connections"), 0, 65536);
+  self->conn_config.read_header_timeout = CLAMP (ec_plugin_context_get_int (context, "read-header-timeout"), 0, 86400);
+  self->conn_config.read_timeout = CLAMP (ec_plugin_context_get_int (context, "read-timeout"), 0, 86400);
+  self->conn_config.idle_timeout = CLAMP (ec_plugin_context_get_int (context, "idle-timeout"), 0, 86400);
   self->watch = ms_watch_hub_new (self, (guint) self->watch_window);
   self->store = ec_plugin_context_get_store (context, error);
   if (!self->store)

@@ -826,6 +826,7 @@ ms_http_start (MetaServer *self, GError **error)
                    server, local->message);
       return FALSE;
     }
+  self->conn_limits = ms_conn_limits_new (self, self->server, &self->conn_config);
   uris = soup_server_get_uris (self->server);
   if (uris)
     {
@@ -850,6 +851,7 @@ ms_http_stop (MetaServer *self)
   if (self->server)
     {
       soup_server_disconnect (self->server);
+      g_clear_pointer (&self->conn_limits, ms_conn_limits_free);
       g_clear_object (&self->server);
     }
 }

@@ -149,6 +149,15 @@ char *ms_human_duration (gint64 seconds);
 /* ---- the plugin (metaserver.c) ---- */
 
 typedef struct _MsWatchHub MsWatchHub;
+typedef struct _MsConnLimits MsConnLimits;
+
+/* Connection limits, [metaserver] keys; 0 turns one off. */
+typedef struct {
+  guint max_connections;       /* open connections */
+  guint read_header_timeout;   /* s from accept (or a kept-alive request's first byte) to its headers */
+  guint read_timeout;          /* s from the same start to the end of the body */
+  guint idle_timeout;          /* s a kept-alive connection may wait for its next request */
+} MsConnConfig;
 
 typedef struct {
   gint             refcount;
@@ -163,6 +172,8 @@ typedef struct {
   MsRegistry      *registry;
   MsWatchHub      *watch;
   SoupServer      *server;
+  MsConnLimits    *conn_limits;
+  MsConnConfig     conn_config;
   char            *server_address;
   guint            pending;        /* store reads and cloud calls in flight */
   /* config */
@@ -182,6 +193,11 @@ gboolean ms_output_from_accept (const char *accept, GHashTable *query, MsOutput 
                                 GError **error);
 void     ms_output_clear (MsOutput *out);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (MsOutput, ms_output_clear)
+
+/* ---- connection limits (ms-conn.c) ---- */
+
+MsConnLimits *ms_conn_limits_new   (MetaServer *ms, SoupServer *server, const MsConnConfig *config);
+void          ms_conn_limits_free  (MsConnLimits *limits);
 
 /* ---- store reads (ms-store.c) ---- */
 

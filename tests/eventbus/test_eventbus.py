@@ -5,8 +5,10 @@ there at start, and the internal broker that eventbus supervises."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -158,6 +160,182 @@ class Backpressure(unittest.TestCase):
         m = self.wait_members(node, lambda m: m["eventbus"]["waiting"] == 0, "drained")
         self.assertEqual(m["websocket"]["dropped"], 0, m)
         self.assertNotIn("not passed to", node.output())
+
+
+class MqttCheckingProxy:
+    """A TCP relay between eventbus and mosquitto that reads the client's
+    bytes as MQTT 3.1.1 packets and records any framing error. While
+    `paused` is set it reads nothing (with a tiny receive buffer), so the
+    client's socket fills up."""
+
+    VALID_FLAGS = {1: 0, 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 2, 9: 0, 10: 2, 11: 0, 12: 0, 13: 0, 14: 0}
+
+    def __init__(self, test, target_port):
+        self.target = target_port
+        self.paused = False
+        self.errors = []
+        self.packets = []   # (connection number, type, topic or None), in order
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.socks = []
+        self.threads = [threading.Thread(target=self.accept_loop, daemon=True)]
+        self.threads[0].start()
+        test.addCleanup(self.close)
+
+    def accept_loop(self):
+        n = 0
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            n += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.socks += [client, upstream]
+            for t in (threading.Thread(target=self.client_to_broker, args=(n, client, upstream), daemon=True),
+                      threading.Thread(target=self.pump, args=(upstream, client), daemon=True)):
+                self.threads.append(t)
+                t.start()
+
+    def pump(self, src, dst):
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def client_to_broker(self, conn, src, dst):
+        buf = b""
+        try:
+            while not self.stop.is_set():
+                if self.paused:
+                    time.sleep(0.02)
+                    continue
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                dst.sendall(chunk)
+                buf = self.parse(conn, buf + chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def parse(self, conn, buf):
+        """Consumes whole packets from buf; returns the rest."""
+        while len(buf) >= 2:
+            kind, flags = buf[0] >> 4, buf[0] & 15
+            remaining, mult, i = 0, 1, 1
+            while True:
+                if i >= len(buf):
+                    return buf
+                remaining += (buf[i] & 127) * mult
+                mult *= 128
+                i += 1
+                if not buf[i - 1] & 128:
+                    break
+                if i > 4:
+                    self.error(conn, f"remaining length longer than 4 bytes: {buf[:8].hex()}")
+                    return b""
+            if len(buf) < i + remaining:
+                return buf
+            body = buf[i:i + remaining]
+            topic = None
+            if kind == 3:
+                tlen = int.from_bytes(body[:2], "big") if remaining >= 2 else -1
+                if (flags >> 1) & 3 == 3 or tlen < 0 or tlen + 2 > remaining:
+                    self.error(conn, f"malformed PUBLISH header {buf[:8].hex()}")
+                    return b""
+                try:
+                    topic = body[2:2 + tlen].decode()
+                except UnicodeDecodeError:
+                    self.error(conn, f"PUBLISH topic not UTF-8: {body[2:2 + tlen][:40]!r}")
+                    return b""
+            elif self.VALID_FLAGS.get(kind) != flags or (kind == 12 and remaining != 0):
+                self.error(conn, f"not an MQTT packet: type {kind} flags {flags} length {remaining}")
+                return b""
+            with self.lock:
+                self.packets.append((conn, kind, topic))
+            buf = buf[i + remaining:]
+        return buf
+
+    def error(self, conn, text):
+        with self.lock:
+            self.errors.append(f"connection {conn}: {text}")
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class RawPublish(unittest.TestCase):
+    def test_keepalive_while_the_socket_is_full_keeps_the_stream_valid(self):
+        """QoS 0 publishes are written by eventbus itself; libmosquitto's
+        PINGREQ, due while a broker that stopped reading leaves a PUBLISH
+        half written, must go out between packets, not inside one.
+
+        The keepalive is 5 s: libmosquitto queues its PINGREQ 5 to 6 s
+        after the CONNECT and gives up 5 s after that without a PINGRESP,
+        so the relay stops reading from the start and resumes 7.5 s after
+        the connection, in the middle of that window."""
+        broker = Broker(self).start()
+        sub = Sub(self, broker.port, "raw/#")
+        proxy = MqttCheckingProxy(self, broker.port)
+        node = Node(self, proxy.port, extra="[eventbus]\nmqtt-keepalive=5\n").start(wait_mqtt=False)
+        node.wait_log("publisher: connected")
+        proxy.paused = True
+        connected = time.monotonic()
+        # 4.8 MB: more than the kernel takes into the node's socket (about 3 MB)
+        count, pad = 100, "x" * 48000
+        for i in range(count):
+            node.ctl("send eventbus " + bus_message("publish", "raw/test", f"{i:04d}:{pad}"))
+        time.sleep(max(0.0, connected + 7.5 - time.monotonic()))
+        proxy.paused = False
+        def received():
+            # bytes: a PINGREQ inside a payload is not UTF-8
+            with open(sub.path, "rb") as f:
+                return [line[len(b"raw/test "):].rstrip(b"\n").decode(errors="replace")
+                        for line in f if line.startswith(b"raw/test ")]
+        deadline = time.time() + 120
+        while time.time() < deadline and not proxy.errors and len(received()) < count:
+            time.sleep(0.2)
+        got = received()
+        summary = (f"errors {proxy.errors}; received {[p[:4] for p in got]}; "
+                   f"node log:\n{node.output()[-2000:]}")
+        self.assertEqual(proxy.errors, [], summary)
+        self.assertEqual(len(got), count, summary)
+        self.assertTrue(got == [f"{i:04d}:{pad}" for i in range(count)], summary)
+        # a keepalive fell due while the publishes were streaming, and went
+        # out between two of them
+        with proxy.lock:
+            packets = list(proxy.packets)
+        raw = [k for k, (_, kind, topic) in enumerate(packets) if topic == "raw/test"]
+        pub_conn = packets[raw[0]][0]
+        pings = [k for k, (c, kind, _) in enumerate(packets) if c == pub_conn and kind == 12]
+        self.assertTrue(any(raw[0] < k < raw[-1] for k in pings), (len(raw), pings, raw[0], raw[-1]))
+        self.assertNotIn("lost", node.output())
 
 
 class Internal(unittest.TestCase):

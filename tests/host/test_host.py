@@ -231,6 +231,36 @@ class CheckConfig(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("20-x.conf:4: error: [core] log-level=loud", r.stderr)
 
+    def test_core_ranges_and_node_name(self):
+        node, r = self.check({"20-x.conf": "[core]\nbus-queue-length=0\nnode-name=Edge_Node\n"})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("20-x.conf:2: error: [core] bus-queue-length=0: expected an integer from 1 to 1048576",
+                      r.stderr)
+        self.assertIn("20-x.conf:3: error: [core] node-name=Edge_Node: not a valid node name", r.stderr)
+        node, r = self.check({"20-x.conf": "[core]\nnode-name=" + "a" * 254 + "\n"})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("20-x.conf:2: error: [core] node-name=", r.stderr)
+        node, r = self.check({"20-x.conf": "[core]\nbus-queue-length=1048576\nnode-name=edge-2.example\n"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # a run refuses to start on them, as KubeEdge's edgecore does
+        node = Node(self, {"20-x.conf": "[core]\nnode-name=Edge_Node\n"})
+        r = node.run(timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not starting", r.stderr)
+        self.assertFalse(os.path.exists(node.sock))
+
+    def test_missing_config_dir(self):
+        node = Node(self, {})
+        missing = os.path.join(node.dir.name, "no-such-dir")
+        r = subprocess.run(node.args + ["--config-dir", missing, "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{missing}: error: --config-dir: no such directory", r.stderr)
+        r = subprocess.run(node.args + ["--config-dir", missing], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not starting", r.stderr)
+
 
 class DumpConfig(unittest.TestCase):
     def test_origins(self):
@@ -372,6 +402,43 @@ class Running(unittest.TestCase):
             self.assertEqual(stat.S_IMODE(os.stat(node.sock).st_mode), 0o600)
             self.assertEqual([f for f in os.listdir(node.dir.name) if f.endswith(".new")], [])
             self.assertEqual(node.stop(), 0)
+
+    def test_control_socket_client_cap(self):
+        node = Node(self, {}).start()
+        # 8 clients that never finish their line hold every slot
+        held = []
+        for _ in range(8):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(s.close)
+            s.settimeout(10)
+            s.connect(node.sock)
+            s.sendall(b"memb")
+            held.append(s)
+        # the 9th waits in the listen queue: connected, but not served
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(waiting.close)
+        waiting.settimeout(10)
+        waiting.connect(node.sock)
+        waiting.sendall(b"members\n")
+        waiting.settimeout(1.5)
+        with self.assertRaises(socket.timeout):
+            waiting.recv(65536)
+        # one held client leaves: the waiting one is served
+        held.pop().close()
+        waiting.settimeout(10)
+        data = b""
+        while chunk := waiting.recv(65536):
+            data += chunk
+        self.assertTrue(data.startswith(b"ok\n"), data)
+        # a line of 4 MiB is read whole (an unknown command), one byte
+        # over the limit is refused
+        self.assertTrue(node.ctl("x" * (4 << 20)).startswith("error: unknown command"))
+        self.assertTrue(node.ctl("x" * ((4 << 20) + 1)).startswith("error: command line longer than 4194304"))
+        # the held clients are answered once their 30 s are up, and leave
+        held[0].settimeout(60)
+        self.assertEqual(held[0].recv(65536), b"error: no whole command line within 30 seconds\n")
+        self.assertTrue(node.ctl("members").startswith("ok\n"))
+        self.assertEqual(node.stop(), 0)
 
     def test_control_socket_bad_clients(self):
         node = Node(self, {"10-p.conf": "[alpha]\nenable=true\nstop-sleep=1\n"}).start()

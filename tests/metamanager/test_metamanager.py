@@ -397,6 +397,30 @@ class CloudObjects(unittest.TestCase):
         self.insert("default/pod/after", pod("after", rv=2))
         self.assertIsNone(n.proc.poll())
 
+    def test_pod_delete_needs_a_pod(self):
+        n = self.node
+        self.insert("default/pod/keep", pod("keep", rv=1, uid="uid-keep"))
+        self.insert("default/podpatch/keep", {"metadata": {"name": "keep", "namespace": "default"}})
+        # content that names no pod deletes nothing and is refused, never acked
+        for content in ("garbage", None, 42, ["keep"], "[1]", "{broken", "  \"x\""):
+            with self.subTest(content=content):
+                mid = n.send(msg("delete", "default/pod/keep", content))
+                err = n.reply_to(mid)
+                self.assertEqual(err["route"]["operation"], "error", err)
+                self.assertIn("cannot delete default/pod/keep", err["content"])
+                self.assertFalse([m for m in n.hub() if m["header"].get("parent_msg_id") == mid
+                                  and m["content"] == "OK"])
+        self.assertEqual(len(n.sql("SELECT 1 FROM meta WHERE key='default/pod/keep'")), 1)
+        self.assertEqual(len(n.sql("SELECT 1 FROM meta WHERE key='default/podpatch/keep'")), 1)
+        self.assertIsNotNone(self.v2("/core/v1/pods/default/keep"))
+        self.assertFalse([m for m in n.logged(n.edged_log) if m["route"]["operation"] == "delete"])
+        # the pod as JSON text inside a string (KubeEdge's GetContentData) is a pod
+        self.insert("default/pod/keep", json.dumps({"metadata": {"name": "keep", "namespace": "default",
+                                                                 "uid": "uid-keep"}}), op="delete")
+        self.assertEqual(n.sql("SELECT key FROM meta WHERE key LIKE 'default/pod%/keep'"), [])
+        self.assertIsNone(self.v2("/core/v1/pods/default/keep"))
+        self.assertIsNone(n.proc.poll())
+
     def test_issue9_deep_stored_object_on_delete(self):
         """issue 9: the stored object of a deleted row was parsed by json-glib
         without a depth limit (mm-write.c with_resource_version). A row

@@ -810,6 +810,103 @@ class SlowWatchClient(unittest.TestCase):
         self.assertEqual(node.get_json("/api/v1/namespaces/slow/pods?limit=1")[0], 200)
 
 
+class ConnectionLimits(unittest.TestCase):
+    HEADER_S, BODY_S, IDLE_S, CAP = 4, 6, 5, 64
+
+    def test_slowloris_is_dropped_and_legit_clients_are_served(self):
+        """200 clients that open a connection and send a request a line at a
+        time, or nothing: the node holds at most max-connections of them,
+        drops each once read-header-timeout has passed, and serves ordinary
+        requests and a quiet watch all along."""
+        node = Node(self, extra_conf=f"max-connections={self.CAP}\nread-header-timeout={self.HEADER_S}\n"
+                                     f"read-timeout={self.BODY_S}\nidle-timeout={self.IDLE_S}\n").start()
+
+        def server_sockets():
+            """Connections edgecore holds open on its port."""
+            inodes = set()
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if int(fields[1].split(":")[1], 16) == node.port and fields[3] == "01":
+                        inodes.add(fields[9])
+            n = 0
+            fd_dir = f"/proc/{node.proc.pid}/fd"
+            for fd in os.listdir(fd_dir):
+                try:
+                    link = os.readlink(os.path.join(fd_dir, fd))
+                except OSError:
+                    continue
+                n += link.startswith("socket:[") and link[8:-1] in inodes
+            return n
+
+        def closed(s):
+            """Whether the node closed this client's connection."""
+            if not select.select([s], [], [], 0)[0]:
+                return False
+            try:
+                return s.recv(65536) == b""
+            except ConnectionResetError:
+                return True
+
+        # a quiet watch, opened first: the oldest connection, never dropped
+        watch = WatchStream(node, "/api/v1/namespaces/limits/pods?watch=1", timeout=120)
+        self.addCleanup(watch.close)
+        slow, opened = [], []
+        for i in range(200):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            opened.append(time.monotonic())
+            s.connect(("127.0.0.1", node.port))
+            if i % 2:
+                s.sendall(b"GET /api/v1/pods HTTP/1.1\r\n")
+            slow.append(s)
+        # at most max-connections held (and the watch is one of them)
+        wait_for(lambda: server_sockets() <= self.CAP, timeout=30, what="the connection cap")
+        # ordinary requests are served meanwhile, while the slow ones trickle
+        for round_ in range(3):
+            for s in slow[1::2]:
+                try:
+                    s.sendall(b"X-Slow-%d: 1\r\n" % round_)
+                except OSError:
+                    pass
+            status, body = node.get_json("/api/v1/namespaces/default/pods")
+            self.assertEqual(status, 200)
+            self.assertEqual(body["kind"], "PodList")
+        # every slow client is dropped; the last one (never evicted: fewer
+        # than max-connections came after it) not before its header time
+        wait_for(lambda: all(closed(s) for s in slow), timeout=self.HEADER_S + 60,
+                 what="every slow client to be dropped")
+        last_closed = time.monotonic()
+        self.assertGreaterEqual(last_closed - opened[-1], self.HEADER_S)
+
+        # a body that stops half way: dropped after read-timeout
+        t0 = time.monotonic()
+        body = socket.create_connection(("127.0.0.1", node.port))
+        self.addCleanup(body.close)
+        body.sendall(b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        # a kept-alive connection that goes quiet: dropped after idle-timeout
+        keep = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+        self.addCleanup(keep.close)
+        keep.request("GET", "/api/v1/namespaces/default/pods")
+        resp = keep.getresponse()
+        self.assertEqual(resp.status, 200)
+        resp.read()
+        t1 = time.monotonic()
+        self.assertFalse(closed(keep.sock))
+        wait_for(lambda: closed(body), timeout=self.BODY_S + 60, what="the stalled body to be dropped")
+        self.assertGreaterEqual(time.monotonic() - t0, self.BODY_S)
+        wait_for(lambda: closed(keep.sock), timeout=self.IDLE_S + 60, what="the idle connection to be dropped")
+        self.assertGreaterEqual(time.monotonic() - t1, self.IDLE_S)
+
+        # the watch, quiet for longer than every timeout, still streams
+        node.change("insert", pod("late", ns="limits", rv=500))
+        event = watch.next()
+        self.assertEqual((event["type"], event["object"]["metadata"]["name"]), ("ADDED", "late"))
+        self.assertEqual(node.get_json("/api/v1/namespaces/limits/pods")[0], 200)
+        self.assertLessEqual(server_sockets(), 2)
+
+
 class CloudWrites(unittest.TestCase):
     """Writes through a stand-in cloud on the bus (tests/metaserver/fakecloud)."""
 

@@ -247,6 +247,77 @@ test_key_types_and_bom (Dirs *d, gconstpointer unused)
   ec_config_free (c);
 }
 
+static void
+test_ranges_and_names (Dirs *d, gconstpointer unused)
+{
+  static const char *const good[] = { "a", "edge-1", "node.example.com", "0node9", "a-b.c-d", NULL };
+  static const char *const bad[] = { "", "Edge", "-a", "a-", "a..b", "a.-b", "a_b", ".a", "a.", "é", NULL };
+  g_autofree char *longest = g_strnfill (253, 'a');
+  g_autofree char *too_long = g_strnfill (254, 'a');
+  g_autofree char *missing = g_build_filename (d->root, "nope", NULL);
+  g_autofree char *file = g_build_filename (d->root, "plain", NULL);
+  const char *dirs[] = { d->etc, missing, file, NULL };
+  EcConfig *c;
+  const EcDiag *diag;
+
+  for (guint i = 0; good[i]; i++)
+    g_assert_true (ec_is_dns_subdomain (good[i]));
+  for (guint i = 0; bad[i]; i++)
+    g_assert_false (ec_is_dns_subdomain (bad[i]));
+  g_assert_true (ec_is_dns_subdomain (longest));
+  g_assert_false (ec_is_dns_subdomain (too_long));
+  g_assert_false (ec_is_dns_subdomain (NULL));
+
+  /* directories named by the operator must exist */
+  write_file (d->root, "plain", "");
+  c = ec_config_new ();
+  g_assert_true (ec_config_check_dirs (c, (const char *const[]) { d->etc, NULL }));
+  g_assert_false (ec_config_has_errors (c));
+  g_assert_false (ec_config_check_dirs (c, dirs));
+  diag = find_diag (c, "no such directory");
+  g_assert_nonnull (diag);
+  g_assert_cmpstr (diag->file, ==, missing);
+  diag = find_diag (c, "not a directory");
+  g_assert_nonnull (diag);
+  g_assert_cmpstr (diag->file, ==, file);
+  ec_config_free (c);
+
+  /* a value out of range, and a bad node name, at their file:line */
+  write_file (d->etc, "10-core.conf", "[core]\n# a comment\nbus-queue-length=0\nnode-name=Edge_1\n");
+  c = load (d);
+  g_assert_false (ec_config_check_int_range (c, "core", "bus-queue-length", 1, 1 << 20));
+  g_assert_false (ec_config_check_node_name (c, "core", "node-name"));
+  diag = find_diag (c, "bus-queue-length=0: expected an integer from 1 to 1048576");
+  g_assert_nonnull (diag);
+  g_assert_cmpint (diag->line, ==, 3);
+  diag = find_diag (c, "node-name=Edge_1: not a valid node name");
+  g_assert_nonnull (diag);
+  g_assert_cmpint (diag->line, ==, 4);
+  g_assert_true (g_str_has_suffix (diag->file, "10-core.conf"));
+  ec_config_free (c);
+
+  /* in range, valid, not an integer (reported elsewhere), or a default: no error */
+  write_file (d->etc, "10-core.conf", "[core]\nbus-queue-length=1048576\nnode-name=edge-1\nother=x\n");
+  c = load (d);
+  g_assert_true (ec_config_check_int_range (c, "core", "bus-queue-length", 1, 1 << 20));
+  g_assert_true (ec_config_check_int_range (c, "core", "other", 1, 2));
+  g_assert_true (ec_config_check_int_range (c, "core", "unset", 1, 2));
+  g_assert_true (ec_config_check_node_name (c, "core", "node-name"));
+  g_assert_false (ec_config_has_errors (c));
+  ec_config_free (c);
+  write_file (d->etc, "10-core.conf", "[core]\nbus-queue-length=1048577\n");
+  c = load (d);
+  g_assert_false (ec_config_check_int_range (c, "core", "bus-queue-length", 1, 1 << 20));
+  ec_config_free (c);
+
+  /* a NUL byte is refused as a whole, not read up to it */
+  c = ec_config_new ();
+  ec_config_load_data (c, "nul.conf", "[core]\nnode-name=a\0b\n", 21);
+  g_assert_nonnull (find_diag (c, "NUL byte"));
+  g_assert_null (g_key_file_get_value (ec_config_get_keyfile (c), "core", "node-name", NULL));
+  ec_config_free (c);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -259,5 +330,6 @@ main (int argc, char **argv)
   ADD ("disabled-needs-nothing", test_disabled_needs_nothing);
   ADD ("unknown-section", test_unknown_section);
   ADD ("key-types-and-bom", test_key_types_and_bom);
+  ADD ("ranges-and-names", test_ranges_and_names);
   return g_test_run ();
 }
