@@ -1,20 +1,43 @@
-/* cs-tls.c: an OpenSSL TLS listener on 127.0.0.1 handing each connection,
- * once the handshake is done, to a plain SoupServer. The TLS stream is
- * edgehub's (plugins/edgehub/tls.c: transport only); the server's
- * configuration and the client certificate checks are cloudsim's own. */
+/* cs-tls.c: cloudsim's own TLS terminator, written directly against
+ * OpenSSL (no edgecore code: the edge's TLS is what the tests check).
+ *
+ * A listener on 127.0.0.1 accepts in its own thread; each connection gets a
+ * thread that shakes hands (bounded by HANDSHAKE_SECONDS), then connects to
+ * the SoupServer's internal plain listener and copies plaintext both ways
+ * with poll() on the two sockets. The client certificate seen in the
+ * handshake is remembered under the local port of that internal connection,
+ * which is the remote port the SoupServer sees. Failed handshakes are
+ * reported on the main context. cs_tls_free() wakes every thread and waits
+ * for them. */
 #include "cs-tls.h"
 
-#include "tls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#define HANDSHAKE_SECONDS 10
+#define CHUNK             16384
+
 struct _CsTls {
-  CsTlsOptions      opt;
-  SoupServer       *server;
-  GSocketService   *service;
-  SSL_CTX          *ctx;
-  GHashTable       *peers;      /* remote port -> Peer */
+  gint            refs;        /* the owner's, and one per pending refusal report */
+  CsTlsOptions    opt;         /* the file names are only read by cs_tls_listen() */
+  gboolean        closed;      /* cs_tls_free() ran (main thread only) */
+  SSL_CTX        *ctx;
+  int             listen_fd;
+  int             wake[2];     /* wake[0] turns readable when cloudsim stops */
+  guint           plain_port;  /* the SoupServer's plain listener */
+  GThread        *acceptor;
+  guint           live;        /* connection threads running (under lock) */
+  GHashTable     *peers;       /* internal port -> Peer (under lock) */
 };
 
 typedef struct {
@@ -23,13 +46,17 @@ typedef struct {
 } Peer;
 
 typedef struct {
-  CsTls             *tls;
-  EhTlsStream       *stream;
-  GSocketConnection *conn;
-  GCancellable      *cancel;
-  guint              timer;
-  GSocketAddress    *local, *remote;   /* read on arrival: a peer gone later has none */
-} Accept;
+  CsTls *tls;
+  int    fd;
+} Conn;
+
+typedef struct {
+  CsTls *tls;
+  char  *reason;
+} Refusal;
+
+static GMutex lock;   /* live and peers of every CsTls */
+static GCond  gone;   /* a connection thread ended */
 
 static void
 peer_free (gpointer data)
@@ -37,6 +64,17 @@ peer_free (gpointer data)
   Peer *p = data;
   g_free (p->subject);
   g_free (p);
+}
+
+static void
+tls_unref (CsTls *tls)
+{
+  if (!g_atomic_int_dec_and_test (&tls->refs))
+    return;
+  if (tls->ctx)
+    SSL_CTX_free (tls->ctx);
+  g_hash_table_unref (tls->peers);
+  g_free (tls);
 }
 
 /* Go's RequestClientCert: whatever the client sends is accepted here. */
@@ -61,78 +99,418 @@ subject_of (X509 *crt)
   return out;
 }
 
-static void
-accept_free (Accept *a)
-{
-  if (a->timer)
-    g_source_remove (a->timer);
-  g_clear_object (&a->stream);
-  g_clear_object (&a->conn);
-  g_clear_object (&a->cancel);
-  g_clear_object (&a->local);
-  g_clear_object (&a->remote);
-  g_free (a);
-}
+/* ---- reporting refusals on the main context ------------------------------ */
 
 static gboolean
-on_accept_timeout (gpointer data)
+on_refusal (gpointer data)
 {
-  Accept *a = data;
-  a->timer = 0;
-  g_cancellable_cancel (a->cancel);
+  Refusal *r = data;
+  if (!r->tls->closed && r->tls->opt.refused)
+    r->tls->opt.refused (r->tls->opt.data, r->reason);
   return G_SOURCE_REMOVE;
 }
 
-/* The handshake ended: hand the connection to the HTTP server. */
 static void
-on_handshake (GObject *source, GAsyncResult *res, gpointer data)
+refusal_free (gpointer data)
 {
-  Accept *a = data;
-  CsTls *tls = a->tls;
-  g_autoptr (GError) error = NULL;
-  SSL *ssl = eh_tls_stream_get_ssl (a->stream);
-  X509 *crt;
-  Peer *p;
+  Refusal *r = data;
+  tls_unref (r->tls);
+  g_free (r->reason);
+  g_free (r);
+}
 
-  if (!eh_tls_stream_handshake_finish (a->stream, res, &error) || !a->local || !a->remote)
+/* Any thread: reports a failed handshake (takes reason). */
+static void
+report_refusal (CsTls *tls, char *reason)
+{
+  Refusal *r = g_new0 (Refusal, 1);
+  g_atomic_int_inc (&tls->refs);
+  r->tls = tls;
+  r->reason = reason;
+  g_idle_add_full (G_PRIORITY_DEFAULT, on_refusal, r, refusal_free);
+}
+
+/* ---- connection threads --------------------------------------------------- */
+
+/* Waits until fd has events or cloudsim stops; deadline is monotonic, or
+ * -1 for none. 1: ready; 0: deadline passed; -1: stopping or poll failed. */
+static int
+wait_fd (CsTls *tls, int fd, short events, gint64 deadline)
+{
+  for (;;)
     {
-      if (tls->opt.refused)
-        tls->opt.refused (tls->opt.data, error ? error->message : "the client left");
-      g_io_stream_close (G_IO_STREAM (a->stream), NULL, NULL);
-      accept_free (a);
-      return;
+      struct pollfd p[2] = { { fd, events, 0 }, { tls->wake[0], POLLIN, 0 } };
+      int timeout = -1;
+      int n;
+      if (deadline >= 0)
+        {
+          gint64 left = deadline - g_get_monotonic_time ();
+          if (left <= 0)
+            return 0;
+          timeout = (int) MIN ((left + 999) / 1000, G_MAXINT);
+        }
+      n = poll (p, 2, timeout);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 || p[1].revents)
+        return -1;
+      if (p[0].revents)
+        return 1;
     }
-  p = g_new0 (Peer, 1);
-  crt = SSL_get1_peer_certificate (ssl);
+}
+
+/* Why SSL_accept failed, from OpenSSL's error queue. */
+static char *
+handshake_error (SSL *ssl, int err, int saved_errno)
+{
+  unsigned long e = ERR_peek_last_error ();
+  char buf[256] = "";
+  long verify = SSL_get_verify_result (ssl);
+  if (e)
+    {
+      ERR_error_string_n (e, buf, sizeof buf);
+      if (verify != X509_V_OK)
+        return g_strdup_printf ("TLS handshake: %s (%s)", buf, X509_verify_cert_error_string (verify));
+      return g_strdup_printf ("TLS handshake: %s", buf);
+    }
+  if (err == SSL_ERROR_SYSCALL && saved_errno)
+    return g_strdup_printf ("TLS handshake: %s", g_strerror (saved_errno));
+  return g_strdup ("TLS handshake: the client left");
+}
+
+/* Shakes hands on c->fd within HANDSHAKE_SECONDS. FALSE: failed (reported
+ * unless cloudsim is stopping). */
+static gboolean
+handshake (CsTls *tls, SSL *ssl)
+{
+  gint64 deadline = g_get_monotonic_time () + HANDSHAKE_SECONDS * G_USEC_PER_SEC;
+  for (;;)
+    {
+      int r, err, w;
+      ERR_clear_error ();
+      errno = 0;
+      r = SSL_accept (ssl);
+      if (r == 1)
+        return TRUE;
+      err = SSL_get_error (ssl, r);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+        {
+          report_refusal (tls, handshake_error (ssl, err, errno));
+          ERR_clear_error ();
+          return FALSE;
+        }
+      w = wait_fd (tls, SSL_get_fd (ssl), err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+      if (w == 0)
+        report_refusal (tls, g_strdup_printf ("TLS handshake: no handshake within %d s", HANDSHAKE_SECONDS));
+      if (w <= 0)
+        return FALSE;
+    }
+}
+
+/* Remembers the client certificate of ssl under the internal connection's
+ * local port. */
+static void
+remember_peer (CsTls *tls, SSL *ssl, int plain)
+{
+  struct sockaddr_in local = { 0 };
+  socklen_t len = sizeof local;
+  Peer *p = g_new0 (Peer, 1);
+  X509 *crt = SSL_get1_peer_certificate (ssl);
   if (crt)
     {
       p->subject = subject_of (crt);
       p->verified = SSL_get_verify_result (ssl) == X509_V_OK;
       X509_free (crt);
     }
-  g_hash_table_replace (tls->peers,
-                        GUINT_TO_POINTER (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (a->remote))), p);
-  if (!soup_server_accept_iostream (tls->server, G_IO_STREAM (a->stream), a->local, a->remote, &error))
-    g_printerr ("cloudsim: %s\n", error->message);
-  accept_free (a);
+  if (getsockname (plain, (struct sockaddr *) &local, &len) != 0)
+    {
+      peer_free (p);
+      return;
+    }
+  g_mutex_lock (&lock);
+  g_hash_table_replace (tls->peers, GUINT_TO_POINTER ((guint) ntohs (local.sin_port)), p);
+  g_mutex_unlock (&lock);
 }
 
-/* A TCP connection: shake hands. */
+/* A plain connection to the SoupServer, non-blocking; -1 on failure. */
+static int
+connect_plain (CsTls *tls)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((guint16) tls->plain_port),
+                              .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0
+      || fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK) != 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+/* Writes all of buf to the plain socket. */
 static gboolean
-on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
+write_plain (CsTls *tls, int fd, const char *buf, size_t len)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
+      if (n > 0)
+        {
+          buf += n;
+          len -= (size_t) n;
+        }
+      else if (n < 0 && errno == EINTR)
+        continue;
+      else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        {
+          if (wait_fd (tls, fd, POLLOUT, -1) != 1)
+            return FALSE;
+        }
+      else
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Writes all of buf into the TLS session. */
+static gboolean
+write_tls (CsTls *tls, SSL *ssl, const char *buf, int len)
+{
+  while (len > 0)
+    {
+      int n, err;
+      ERR_clear_error ();
+      n = SSL_write (ssl, buf, len);
+      if (n > 0)
+        {
+          buf += n;
+          len -= n;
+          continue;
+        }
+      err = SSL_get_error (ssl, n);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+        return FALSE;
+      if (wait_fd (tls, SSL_get_fd (ssl), err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, -1) != 1)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Moves what the TLS session has to the plain socket. FALSE: the session
+ * ended (closed, failed, or cloudsim stops). */
+static gboolean
+tls_to_plain (CsTls *tls, SSL *ssl, int plain, char *buf)
+{
+  for (;;)
+    {
+      int n, err;
+      ERR_clear_error ();
+      n = SSL_read (ssl, buf, CHUNK);
+      if (n > 0)
+        {
+          if (!write_plain (tls, plain, buf, (size_t) n))
+            return FALSE;
+          continue;
+        }
+      err = SSL_get_error (ssl, n);
+      if (err == SSL_ERROR_WANT_READ)
+        return TRUE;
+      if (err != SSL_ERROR_WANT_WRITE || wait_fd (tls, SSL_get_fd (ssl), POLLOUT, -1) != 1)
+        return FALSE;
+    }
+}
+
+/* Copies plaintext both ways until either side ends or cloudsim stops. */
+static void
+relay (CsTls *tls, SSL *ssl, int plain)
+{
+  char *buf = g_malloc (CHUNK);
+  int fd = SSL_get_fd (ssl);
+  gboolean cloud_closed = FALSE;
+
+  for (;;)
+    {
+      struct pollfd p[3] = { { fd, POLLIN, 0 }, { plain, POLLIN, 0 }, { tls->wake[0], POLLIN, 0 } };
+      int n = poll (p, 3, SSL_pending (ssl) > 0 ? 0 : -1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 || p[2].revents)
+        break;
+      if ((p[0].revents || SSL_pending (ssl) > 0) && !tls_to_plain (tls, ssl, plain, buf))
+        break;
+      if (p[1].revents)
+        {
+          ssize_t got = recv (plain, buf, CHUNK, 0);
+          if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+          if (got <= 0)
+            {
+              cloud_closed = TRUE;
+              break;
+            }
+          if (!write_tls (tls, ssl, buf, (int) got))
+            break;
+        }
+    }
+  if (cloud_closed)
+    {
+      ERR_clear_error ();
+      SSL_shutdown (ssl);   /* close_notify, best effort */
+    }
+  ERR_clear_error ();
+  g_free (buf);
+}
+
+static gpointer
+conn_run (gpointer data)
+{
+  Conn *c = data;
+  CsTls *tls = c->tls;
+  SSL *ssl = SSL_new (tls->ctx);
+
+  if (ssl && SSL_set_fd (ssl, c->fd) == 1 && handshake (tls, ssl))
+    {
+      int plain = connect_plain (tls);
+      if (plain >= 0)
+        {
+          remember_peer (tls, ssl, plain);
+          relay (tls, ssl, plain);
+          close (plain);
+        }
+      else
+        g_printerr ("cloudsim: cannot reach the plain listener on port %u: %s\n", tls->plain_port,
+                    g_strerror (errno));
+    }
+  if (ssl)
+    SSL_free (ssl);
+  ERR_clear_error ();
+  close (c->fd);
+  g_free (c);
+  g_mutex_lock (&lock);
+  tls->live--;
+  g_cond_broadcast (&gone);
+  g_mutex_unlock (&lock);
+  return NULL;
+}
+
+static gpointer
+accept_run (gpointer data)
 {
   CsTls *tls = data;
-  Accept *a = g_new0 (Accept, 1);
-  SSL *ssl = SSL_new (tls->ctx);
-  SSL_set_accept_state (ssl);
-  a->tls = tls;
-  a->conn = g_object_ref (conn);
-  a->cancel = g_cancellable_new ();
-  a->local = g_socket_connection_get_local_address (conn, NULL);
-  a->remote = g_socket_connection_get_remote_address (conn, NULL);
-  a->stream = eh_tls_stream_new (conn, ssl);
-  a->timer = g_timeout_add_seconds (10, on_accept_timeout, a);
-  eh_tls_stream_handshake_async (a->stream, a->cancel, on_handshake, a);
+  sigset_t pipe_set;
+
+  /* a peer gone mid-write gives EPIPE in these threads, not SIGPIPE
+   * (connection threads inherit this mask) */
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, NULL);
+  for (;;)
+    {
+      Conn *c;
+      int fd;
+      if (wait_fd (tls, tls->listen_fd, POLLIN, -1) != 1)
+        break;
+      fd = accept4 (tls->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0)
+        {
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            g_usleep (50 * 1000);
+          continue;
+        }
+      c = g_new0 (Conn, 1);
+      c->tls = tls;
+      c->fd = fd;
+      g_mutex_lock (&lock);
+      tls->live++;
+      g_mutex_unlock (&lock);
+      g_thread_unref (g_thread_new ("cs-tls-conn", conn_run, c));
+    }
+  return NULL;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+/* The SSL_CTX CloudCore v1.9.2's Go crypto/tls configuration amounts to. */
+static gboolean
+setup_ctx (CsTls *tls, const CsTlsOptions *options, GError **error)
+{
+  char buf[256] = "";
+  STACK_OF (X509_NAME) *names;
+
+  tls->ctx = SSL_CTX_new (TLS_server_method ());
+  if (!tls->ctx)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "SSL_CTX_new failed");
+      return FALSE;
+    }
+  SSL_CTX_set_min_proto_version (tls->ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode (tls->ctx, SSL_MODE_NO_AUTO_CHAIN);   /* Go sends the leaf alone */
+  if (options->v192_suites)
+    SSL_CTX_set_cipher_list (tls->ctx, "ECDHE-ECDSA-AES128-GCM-SHA256");   /* TLS 1.2; 1.3 untouched */
+  if (SSL_CTX_use_certificate_file (tls->ctx, options->cert_file, SSL_FILETYPE_PEM) != 1
+      || SSL_CTX_use_PrivateKey_file (tls->ctx, options->key_file, SSL_FILETYPE_PEM) != 1
+      || SSL_CTX_load_verify_file (tls->ctx, options->ca_file) != 1)
+    {
+      ERR_error_string_n (ERR_get_error (), buf, sizeof buf);
+      ERR_clear_error ();
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "loading %s, %s, %s: %s", options->cert_file,
+                   options->key_file, options->ca_file, buf);
+      return FALSE;
+    }
+  names = SSL_load_client_CA_file (options->ca_file);
+  if (names)
+    SSL_CTX_set_client_CA_list (tls->ctx, names);
+  ERR_clear_error ();
+  if (options->client_auth == CS_TLS_CLIENT_REQUIRE)
+    SSL_CTX_set_verify (tls->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  else
+    SSL_CTX_set_verify (tls->ctx, SSL_VERIFY_PEER, accept_any);
+  return TRUE;
+}
+
+/* The TLS socket on 127.0.0.1:port, non-blocking. */
+static gboolean
+listen_tls (CsTls *tls, guint port, guint *bound, GError **error)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((guint16) port),
+                              .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof addr;
+  int one = 1;
+
+  tls->listen_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (tls->listen_fd < 0
+      || setsockopt (tls->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0
+      || bind (tls->listen_fd, (struct sockaddr *) &addr, sizeof addr) != 0
+      || listen (tls->listen_fd, 128) != 0
+      || getsockname (tls->listen_fd, (struct sockaddr *) &addr, &len) != 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "Error binding to address 127.0.0.1:%u: %s",
+                   port, g_strerror (e));
+      return FALSE;
+    }
+  *bound = ntohs (addr.sin_port);
+  return TRUE;
+}
+
+/* The plain listener the connection threads hand plaintext to. */
+static gboolean
+listen_plain (CsTls *tls, SoupServer *server, GError **error)
+{
+  GSList *uris;
+  if (!soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+    return FALSE;
+  uris = soup_server_get_uris (server);
+  tls->plain_port = uris ? (guint) g_uri_get_port (uris->data) : 0;
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  if (tls->plain_port == 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the plain listener has no port");
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -141,64 +519,54 @@ CsTls *
 cs_tls_listen (SoupServer *server, const CsTlsOptions *options, guint *bound, GError **error)
 {
   CsTls *tls = g_new0 (CsTls, 1);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new_from_string ("127.0.0.1", options->port);
-  g_autoptr (GSocketAddress) effective = NULL;
-  char buf[256] = "";
 
+  tls->refs = 1;
   tls->opt = *options;
-  tls->server = g_object_ref (server);
+  tls->listen_fd = -1;
+  tls->wake[0] = tls->wake[1] = -1;
   tls->peers = g_hash_table_new_full (NULL, NULL, NULL, peer_free);
-  tls->ctx = SSL_CTX_new (TLS_server_method ());
-  SSL_CTX_set_min_proto_version (tls->ctx, TLS1_2_VERSION);
-  SSL_CTX_set_mode (tls->ctx, SSL_MODE_NO_AUTO_CHAIN);   /* Go sends the leaf alone */
-  if (options->v192_suites)
-    SSL_CTX_set_cipher_list (tls->ctx, "ECDHE-ECDSA-AES128-GCM-SHA256");
-  if (SSL_CTX_use_certificate_file (tls->ctx, options->cert_file, SSL_FILETYPE_PEM) != 1
-      || SSL_CTX_use_PrivateKey_file (tls->ctx, options->key_file, SSL_FILETYPE_PEM) != 1
-      || SSL_CTX_load_verify_file (tls->ctx, options->ca_file) != 1)
-    {
-      ERR_error_string_n (ERR_get_error (), buf, sizeof buf);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "loading %s, %s, %s: %s", options->cert_file,
-                   options->key_file, options->ca_file, buf);
-      cs_tls_free (tls);
-      return NULL;
-    }
-  SSL_CTX_set_client_CA_list (tls->ctx, SSL_load_client_CA_file (options->ca_file));
-  if (options->client_auth == CS_TLS_CLIENT_REQUIRE)
-    SSL_CTX_set_verify (tls->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-  else
-    SSL_CTX_set_verify (tls->ctx, SSL_VERIFY_PEER, accept_any);
-  tls->service = g_socket_service_new ();
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (tls->service), addr, G_SOCKET_TYPE_STREAM,
-                                      G_SOCKET_PROTOCOL_TCP, NULL, &effective, error))
+  if (!setup_ctx (tls, options, error) || !listen_plain (tls, server, error)
+      || !listen_tls (tls, options->port, bound, error))
     {
       cs_tls_free (tls);
       return NULL;
     }
-  *bound = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  g_signal_connect (tls->service, "incoming", G_CALLBACK (on_incoming), tls);
-  g_socket_service_start (tls->service);
+  if (pipe2 (tls->wake, O_CLOEXEC) != 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "pipe: %s", g_strerror (e));
+      cs_tls_free (tls);
+      return NULL;
+    }
+  tls->acceptor = g_thread_new ("cs-tls-accept", accept_run, tls);
   return tls;
 }
 
-/* Stops listening. */
+/* Stops listening, ends every connection and waits for their threads. */
 void
 cs_tls_free (CsTls *tls)
 {
   if (!tls)
     return;
-  if (tls->service)
+  tls->closed = TRUE;
+  if (tls->acceptor)
     {
-      g_socket_service_stop (tls->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (tls->service));
-      g_signal_handlers_disconnect_by_data (tls->service, tls);
+      char one = 1;
+      while (write (tls->wake[1], &one, 1) < 0 && errno == EINTR)
+        ;
+      g_thread_join (tls->acceptor);
+      g_mutex_lock (&lock);
+      while (tls->live > 0)
+        g_cond_wait (&gone, &lock);
+      g_mutex_unlock (&lock);
     }
-  g_clear_object (&tls->service);
-  g_clear_object (&tls->server);
-  if (tls->ctx)
-    SSL_CTX_free (tls->ctx);
-  g_hash_table_unref (tls->peers);
-  g_free (tls);
+  if (tls->listen_fd >= 0)
+    close (tls->listen_fd);
+  if (tls->wake[0] >= 0)
+    close (tls->wake[0]);
+  if (tls->wake[1] >= 0)
+    close (tls->wake[1]);
+  tls_unref (tls);
 }
 
 /* See cs-tls.h. */
@@ -206,10 +574,20 @@ char *
 cs_tls_peer (CsTls *tls, SoupServerMessage *msg, gboolean *verified)
 {
   GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-  Peer *p = remote && G_IS_INET_SOCKET_ADDRESS (remote)
-            ? g_hash_table_lookup (tls->peers, GUINT_TO_POINTER (g_inet_socket_address_get_port (
-                                     G_INET_SOCKET_ADDRESS (remote))))
-            : NULL;
-  *verified = p && p->verified;
-  return p && p->subject ? g_strdup (p->subject) : NULL;
+  char *subject = NULL;
+  Peer *p;
+
+  *verified = FALSE;
+  if (!remote || !G_IS_INET_SOCKET_ADDRESS (remote))
+    return NULL;
+  g_mutex_lock (&lock);
+  p = g_hash_table_lookup (tls->peers,
+                           GUINT_TO_POINTER ((guint) g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote))));
+  if (p)
+    {
+      *verified = p->verified;
+      subject = g_strdup (p->subject);
+    }
+  g_mutex_unlock (&lock);
+  return subject;
 }

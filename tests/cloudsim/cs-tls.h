@@ -1,7 +1,7 @@
-/* cs-tls.h: TLS listeners with OpenSSL in front of a plain SoupServer, for
- * profiles whose certificates GnuTLS cannot load (v1.9.2's server
- * certificate has an empty DNS name), set up as Go's crypto/tls is by
- * that CloudCore. */
+/* cs-tls.h: cloudsim's own TLS terminator (OpenSSL, one thread per
+ * connection) in front of a plain SoupServer, for profiles whose
+ * certificates GnuTLS cannot load (v1.9.2's server certificate has an empty
+ * DNS name), set up as Go's crypto/tls is by that CloudCore. */
 #pragma once
 
 #include <libsoup/soup.h>
@@ -19,11 +19,14 @@ typedef struct {
   CsTlsClientAuth client_auth;
   gboolean        v192_suites;            /* TLS 1.2 only with ECDHE-ECDSA-AES128-GCM-SHA256 */
   guint           port;                   /* 0: any */
-  void          (*refused) (gpointer data, const char *reason);   /* a failed handshake */
+  void          (*refused) (gpointer data, const char *reason);   /* a failed handshake, on the main context */
   gpointer        data;
 } CsTlsOptions;
 
+/* Listens on 127.0.0.1:options->port (bound: the port) and also makes
+ * server listen on a plain local port the connections are relayed to. */
 CsTls   *cs_tls_listen (SoupServer *server, const CsTlsOptions *options, guint *bound, GError **error);
+/* Stops listening and ends every connection. */
 void     cs_tls_free   (CsTls *tls);
 /* The client certificate on msg's connection: its subject (NULL if none)
  * and whether it verified against the CA (chain, dates, clientAuth). */
