@@ -11,9 +11,11 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -210,6 +212,86 @@ class Node:
     def uplink_rows(self):
         with sqlite3.connect(self.db, timeout=5) as db:
             return list(db.execute("SELECT seq, key, msg_id FROM edgecore_uplink ORDER BY seq"))
+
+
+class Stall:
+    """A server on 127.0.0.1 that takes connections and never answers:
+    mode "tcp" accepts and sends nothing (the client's TLS handshake hangs),
+    "tls" completes the TLS handshake with cert/key and then reads without
+    answering; "forward" relays to 127.0.0.1:target until switched to
+    another mode (for connections made after the switch)."""
+
+    def __init__(self, test, mode, cert=None, key=None, target=None):
+        self.mode = mode
+        self.target = target
+        self.ctx = None
+        if cert:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(cert, key)
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.accepted = 0
+        self.held = []
+        self.closing = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+        test.addCleanup(self.close)
+
+    def serve(self):
+        while not self.closing:
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.held.append(conn)
+            threading.Thread(target=self.handle, args=(conn, self.mode), daemon=True).start()
+
+    def handle(self, conn, mode):
+        try:
+            if mode == "forward":
+                up = socket.create_connection(("127.0.0.1", self.target))
+                self.held.append(up)
+                threading.Thread(target=self.pipe, args=(up, conn), daemon=True).start()
+                self.pipe(conn, up)
+                return
+            if mode == "tls":
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+                self.held.append(conn)
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def wait_accepted(self, n, timeout=20):
+        wait_for(lambda: self.accepted >= n, timeout, f"{n} connection(s) to the stalled server")
+
+    def close(self):
+        self.closing = True
+        self.lsock.close()
+        for s in self.held:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 def openssl(*args, cwd=None):
@@ -917,6 +999,97 @@ class Flood(Base):
         self.assertEqual(len(out.splitlines()) < 400, True, f"{len(out.splitlines())} log lines")
         # what fit in the queue is kept for the cloud
         self.assertEqual(len(node.uplink_rows()), 100)
+
+
+class StopInFlight(Base):
+    """SIGTERM while edgehub waits on the cloud: the certificate bootstrap
+    (TLS handshake or HTTP answer that never comes), the websocket dial,
+    and a certificate rotation. edgecore must exit 0 at once, with nothing
+    of the stopped plugin running afterwards (under ASan, no use after
+    free)."""
+
+    def stop_cleanly(self, node):
+        t0 = time.monotonic()
+        rc = node.stop()
+        out = node.output()
+        self.assertEqual(rc, 0, out[-3000:])
+        # far below the stop-timeout (5 s) of the watchdog and the handshake timeout (30 s)
+        self.assertLess(time.monotonic() - t0, 5, out[-3000:])
+        self.assertRegex(out, r"edgehub: stopped: ")
+        self.assertNotRegex(out, r"ERROR|AddressSanitizer|runtime error|did not stop")
+        return out
+
+    def node_with_cloud(self, http_port=None, ws_port=None, extra=""):
+        cloud = Cloud(self, self.root).start()
+        node = Node(self, self.root, cloud, extra)
+        if http_port or ws_port:
+            conf = os.path.join(node.confd, "00-test.conf")
+            text = read(conf)
+            if http_port:
+                text = text.replace(f"http-server=https://127.0.0.1:{cloud.https_port}",
+                                    f"http-server=https://127.0.0.1:{http_port}")
+            if ws_port:
+                text = text.replace(f"websocket-server=127.0.0.1:{cloud.port}",
+                                    f"websocket-server=127.0.0.1:{ws_port}")
+            with open(conf, "w") as f:
+                f.write(text)
+        return cloud, node
+
+    def test_stop_during_bootstrap_handshake(self):
+        stall = Stall(self, "tcp")
+        cloud, node = self.node_with_cloud(http_port=stall.port)
+        for i in range(1, 4):
+            node.start()
+            stall.wait_accepted(i)
+            node.wait_log(r"applying for certificates at")
+            self.stop_cleanly(node)
+        self.assertFalse(os.path.exists(node.cert))
+
+    def test_stop_during_bootstrap_request(self):
+        crt, key = make_ca(os.path.join(self.root, "stall"), "127.0.0.1")
+        stall = Stall(self, "tls", crt, key)
+        cloud, node = self.node_with_cloud(http_port=stall.port)
+        for i in range(1, 4):
+            node.start()
+            stall.wait_accepted(i)
+            time.sleep(0.3)   # the handshake done, GET /ca.crt waits for its answer
+            self.stop_cleanly(node)
+        self.assertFalse(os.path.exists(node.ca))
+
+    def test_stop_during_dial(self):
+        # certificates from the cloud, then a websocket server that never shakes hands
+        stall = Stall(self, "tcp")
+        cloud, node = self.joined()
+        self.assertEqual(node.stop(), 0)
+        conf = os.path.join(node.confd, "00-test.conf")
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace(f"websocket-server=127.0.0.1:{cloud.port}",
+                                 f"websocket-server=127.0.0.1:{stall.port}"))
+        for i in range(1, 4):
+            node.start()
+            stall.wait_accepted(i)
+            self.stop_cleanly(node)
+
+    def test_stop_during_rotation(self):
+        proxy = Stall(self, "forward")
+        cloud = Cloud(self, self.root, "--edge-cert-validity", "8").start()
+        proxy.target = cloud.https_port
+        node = Node(self, self.root, cloud)
+        conf = os.path.join(node.confd, "00-test.conf")
+        text = read(conf).replace(f"http-server=https://127.0.0.1:{cloud.https_port}",
+                                  f"http-server=https://127.0.0.1:{proxy.port}")
+        with open(conf, "w") as f:
+            f.write(text)
+        node.start()
+        cloud.wait_connects(1)
+        # from now on the certificate server takes connections and never answers
+        proxy.mode = "tcp"
+        seen = proxy.accepted
+        node.wait_log(r"rotating the node certificate", timeout=15)
+        proxy.wait_accepted(seen + 1)
+        self.stop_cleanly(node)
 
 
 if __name__ == "__main__":
