@@ -233,6 +233,7 @@ class Stall:
         self.lsock.listen(16)
         self.port = self.lsock.getsockname()[1]
         self.accepted = 0
+        self.requests = 0    # connections that sent bytes after the TLS handshake ("tls")
         self.held = []
         self.closing = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
@@ -260,6 +261,8 @@ class Stall:
             if mode == "tls":
                 conn = self.ctx.wrap_socket(conn, server_side=True)
                 self.held.append(conn)
+                if conn.recv(4096):
+                    self.requests += 1
             while conn.recv(4096):
                 pass
         except OSError:
@@ -323,6 +326,22 @@ def make_ca(work, name):
     crt, key = os.path.join(work, name + ".crt"), os.path.join(work, name + ".key")
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", key, "-out", crt, "-subj", "/CN=" + name, "-days", "365")
+    return crt, key
+
+
+def server_cert(work, ca_crt, ca_key):
+    """A server certificate for 127.0.0.1 signed by ca_crt/ca_key, which
+    the node's check of the cloud accepts."""
+    os.makedirs(work, exist_ok=True)
+    crt, key, csr = (os.path.join(work, n) for n in ("server.crt", "server.key", "server.csr"))
+    ext = os.path.join(work, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    openssl("req", "-new", "-key", key, "-subj", "/CN=127.0.0.1", "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+            "-days", "2", "-extfile", ext, "-out", crt)
     return crt, key
 
 
@@ -1051,32 +1070,39 @@ class StopInFlight(Base):
         cloud, node = self.node_with_cloud(http_port=stall.port)
         for i in range(1, 4):
             node.start()
-            stall.wait_accepted(i)
-            time.sleep(0.3)   # the handshake done, GET /ca.crt waits for its answer
+            # the handshake done, GET /ca.crt sent and waiting for its answer
+            wait_for(lambda: stall.requests >= i, 20, "GET /ca.crt at the stalled server")
             self.stop_cleanly(node)
         self.assertFalse(os.path.exists(node.ca))
 
     def test_stop_during_dial(self):
-        # certificates from the cloud, then a websocket server that never shakes hands
-        stall = Stall(self, "tcp")
+        # certificates from the cloud, then websocket servers that never
+        # shake hands ("tcp") or never answer the upgrade ("tls", with a
+        # certificate from the cloud's CA, so the node sends its request)
         cloud, node = self.joined()
         self.assertEqual(node.stop(), 0)
+        crt, key = server_cert(os.path.join(self.root, "stall"), os.path.join(cloud.dir, "ca.crt"),
+                               os.path.join(cloud.dir, "ca.key"))
         conf = os.path.join(node.confd, "00-test.conf")
-        with open(conf) as f:
-            text = f.read()
-        with open(conf, "w") as f:
-            f.write(text.replace(f"websocket-server=127.0.0.1:{cloud.port}",
-                                 f"websocket-server=127.0.0.1:{stall.port}"))
-        for i in range(1, 4):
-            node.start()
-            stall.wait_accepted(i)
-            self.stop_cleanly(node)
+        joined_conf = read(conf)
+        for mode in ("tcp", "tls"):
+            stall = Stall(self, mode, crt, key)
+            with open(conf, "w") as f:
+                f.write(joined_conf.replace(f"websocket-server=127.0.0.1:{cloud.port}",
+                                            f"websocket-server=127.0.0.1:{stall.port}"))
+            for i in range(1, 4):
+                node.start()
+                if mode == "tcp":
+                    stall.wait_accepted(i)
+                else:
+                    wait_for(lambda: stall.requests >= i, 20, "the websocket upgrade at the stalled server")
+                self.stop_cleanly(node)
 
-    def test_stop_during_rotation(self):
+    def stop_during_rotation(self, mode):
         proxy = Stall(self, "forward")
-        cloud = Cloud(self, self.root, "--edge-cert-validity", "8").start()
+        cloud = Cloud(self, self.root, "--edge-cert-validity", "8", name="cloud-" + mode).start()
         proxy.target = cloud.https_port
-        node = Node(self, self.root, cloud)
+        node = Node(self, os.path.join(self.root, mode), cloud)
         conf = os.path.join(node.confd, "00-test.conf")
         text = read(conf).replace(f"http-server=https://127.0.0.1:{cloud.https_port}",
                                   f"http-server=https://127.0.0.1:{proxy.port}")
@@ -1084,12 +1110,27 @@ class StopInFlight(Base):
             f.write(text)
         node.start()
         cloud.wait_connects(1)
-        # from now on the certificate server takes connections and never answers
-        proxy.mode = "tcp"
+        # from now on the certificate server takes connections and never
+        # answers: no handshake ("tcp") or no answer to GET /edge.crt ("tls")
+        proxy.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        proxy.ctx.load_cert_chain(*server_cert(os.path.join(self.root, "stall-" + mode),
+                                               os.path.join(cloud.dir, "ca.crt"),
+                                               os.path.join(cloud.dir, "ca.key")))
         seen = proxy.accepted
+        proxy.mode = mode
         node.wait_log(r"rotating the node certificate", timeout=15)
-        proxy.wait_accepted(seen + 1)
+        if mode == "tcp":
+            proxy.wait_accepted(seen + 1)
+        else:
+            wait_for(lambda: proxy.requests >= 1, 20, "GET /edge.crt at the stalled server")
         self.stop_cleanly(node)
+        self.assertEqual(len(cloud.events("connect")), 1)
+
+    def test_stop_during_rotation_handshake(self):
+        self.stop_during_rotation("tcp")
+
+    def test_stop_during_rotation_request(self):
+        self.stop_during_rotation("tls")
 
 
 if __name__ == "__main__":
