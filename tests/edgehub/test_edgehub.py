@@ -11,9 +11,11 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -212,6 +214,89 @@ class Node:
             return list(db.execute("SELECT seq, key, msg_id FROM edgecore_uplink ORDER BY seq"))
 
 
+class Stall:
+    """A server on 127.0.0.1 that takes connections and never answers:
+    mode "tcp" accepts and sends nothing (the client's TLS handshake hangs),
+    "tls" completes the TLS handshake with cert/key and then reads without
+    answering; "forward" relays to 127.0.0.1:target until switched to
+    another mode (for connections made after the switch)."""
+
+    def __init__(self, test, mode, cert=None, key=None, target=None):
+        self.mode = mode
+        self.target = target
+        self.ctx = None
+        if cert:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(cert, key)
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.accepted = 0
+        self.requests = 0    # connections that sent bytes after the TLS handshake ("tls")
+        self.held = []
+        self.closing = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+        test.addCleanup(self.close)
+
+    def serve(self):
+        while not self.closing:
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.held.append(conn)
+            threading.Thread(target=self.handle, args=(conn, self.mode), daemon=True).start()
+
+    def handle(self, conn, mode):
+        try:
+            if mode == "forward":
+                up = socket.create_connection(("127.0.0.1", self.target))
+                self.held.append(up)
+                threading.Thread(target=self.pipe, args=(up, conn), daemon=True).start()
+                self.pipe(conn, up)
+                return
+            if mode == "tls":
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+                self.held.append(conn)
+                if conn.recv(4096):
+                    self.requests += 1
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def wait_accepted(self, n, timeout=20):
+        wait_for(lambda: self.accepted >= n, timeout, f"{n} connection(s) to the stalled server")
+
+    def close(self):
+        self.closing = True
+        self.lsock.close()
+        for s in self.held:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
 def openssl(*args, cwd=None):
     subprocess.run(["openssl"] + list(args), check=True, cwd=cwd, capture_output=True)
 
@@ -241,6 +326,22 @@ def make_ca(work, name):
     crt, key = os.path.join(work, name + ".crt"), os.path.join(work, name + ".key")
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", key, "-out", crt, "-subj", "/CN=" + name, "-days", "365")
+    return crt, key
+
+
+def server_cert(work, ca_crt, ca_key):
+    """A server certificate for 127.0.0.1 signed by ca_crt/ca_key, which
+    the node's check of the cloud accepts."""
+    os.makedirs(work, exist_ok=True)
+    crt, key, csr = (os.path.join(work, n) for n in ("server.crt", "server.key", "server.csr"))
+    ext = os.path.join(work, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    openssl("req", "-new", "-key", key, "-subj", "/CN=127.0.0.1", "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+            "-days", "2", "-extfile", ext, "-out", crt)
     return crt, key
 
 
@@ -917,6 +1018,123 @@ class Flood(Base):
         self.assertEqual(len(out.splitlines()) < 400, True, f"{len(out.splitlines())} log lines")
         # what fit in the queue is kept for the cloud
         self.assertEqual(len(node.uplink_rows()), 100)
+
+
+class StopInFlight(Base):
+    """SIGTERM while edgehub waits on the cloud: the certificate bootstrap
+    (TLS handshake or HTTP answer that never comes), the websocket dial,
+    and a certificate rotation. edgecore must exit 0 at once, with nothing
+    of the stopped plugin running afterwards (under ASan, no use after
+    free)."""
+
+    def stop_cleanly(self, node):
+        t0 = time.monotonic()
+        rc = node.stop()
+        out = node.output()
+        self.assertEqual(rc, 0, out[-3000:])
+        # far below the stop-timeout (5 s) of the watchdog and the handshake timeout (30 s)
+        self.assertLess(time.monotonic() - t0, 5, out[-3000:])
+        self.assertRegex(out, r"edgehub: stopped: ")
+        self.assertNotRegex(out, r"ERROR|AddressSanitizer|runtime error|did not stop")
+        return out
+
+    def node_with_cloud(self, http_port=None, ws_port=None, extra=""):
+        cloud = Cloud(self, self.root).start()
+        node = Node(self, self.root, cloud, extra)
+        if http_port or ws_port:
+            conf = os.path.join(node.confd, "00-test.conf")
+            text = read(conf)
+            if http_port:
+                text = text.replace(f"http-server=https://127.0.0.1:{cloud.https_port}",
+                                    f"http-server=https://127.0.0.1:{http_port}")
+            if ws_port:
+                text = text.replace(f"websocket-server=127.0.0.1:{cloud.port}",
+                                    f"websocket-server=127.0.0.1:{ws_port}")
+            with open(conf, "w") as f:
+                f.write(text)
+        return cloud, node
+
+    def test_stop_during_bootstrap_handshake(self):
+        stall = Stall(self, "tcp")
+        cloud, node = self.node_with_cloud(http_port=stall.port)
+        for i in range(1, 4):
+            node.start()
+            stall.wait_accepted(i)
+            node.wait_log(r"applying for certificates at")
+            self.stop_cleanly(node)
+        self.assertFalse(os.path.exists(node.cert))
+
+    def test_stop_during_bootstrap_request(self):
+        crt, key = make_ca(os.path.join(self.root, "stall"), "127.0.0.1")
+        stall = Stall(self, "tls", crt, key)
+        cloud, node = self.node_with_cloud(http_port=stall.port)
+        for i in range(1, 4):
+            node.start()
+            # the handshake done, GET /ca.crt sent and waiting for its answer
+            wait_for(lambda: stall.requests >= i, 20, "GET /ca.crt at the stalled server")
+            self.stop_cleanly(node)
+        self.assertFalse(os.path.exists(node.ca))
+
+    def test_stop_during_dial(self):
+        # certificates from the cloud, then websocket servers that never
+        # shake hands ("tcp") or never answer the upgrade ("tls", with a
+        # certificate from the cloud's CA, so the node sends its request)
+        cloud, node = self.joined()
+        self.assertEqual(node.stop(), 0)
+        crt, key = server_cert(os.path.join(self.root, "stall"), os.path.join(cloud.dir, "ca.crt"),
+                               os.path.join(cloud.dir, "ca.key"))
+        conf = os.path.join(node.confd, "00-test.conf")
+        joined_conf = read(conf)
+        for mode in ("tcp", "tls"):
+            stall = Stall(self, mode, crt, key)
+            with open(conf, "w") as f:
+                f.write(joined_conf.replace(f"websocket-server=127.0.0.1:{cloud.port}",
+                                            f"websocket-server=127.0.0.1:{stall.port}"))
+            for i in range(1, 4):
+                node.start()
+                if mode == "tcp":
+                    stall.wait_accepted(i)
+                else:
+                    wait_for(lambda: stall.requests >= i, 20, "the websocket upgrade at the stalled server")
+                self.stop_cleanly(node)
+
+    def stop_during_rotation(self, mode):
+        proxy = Stall(self, "forward")
+        cloud = Cloud(self, self.root, "--edge-cert-validity", "10", name="cloud-" + mode).start()
+        proxy.target = cloud.https_port
+        node = Node(self, os.path.join(self.root, mode), cloud)
+        conf = os.path.join(node.confd, "00-test.conf")
+        text = read(conf).replace(f"http-server=https://127.0.0.1:{cloud.https_port}",
+                                  f"http-server=https://127.0.0.1:{proxy.port}")
+        with open(conf, "w") as f:
+            f.write(text)
+        node.start()
+        cloud.wait_connects(1)
+        # from now on the certificate server takes connections and never
+        # answers: no handshake ("tcp") or no answer to GET /edge.crt ("tls");
+        # a rotation already done through the relay (a slow start) is let be
+        proxy.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        proxy.ctx.load_cert_chain(*server_cert(os.path.join(self.root, "stall-" + mode),
+                                               os.path.join(cloud.dir, "ca.crt"),
+                                               os.path.join(cloud.dir, "ca.key")))
+        seen = proxy.accepted
+        rotations = len(re.findall(r"rotating the node certificate", node.output()))
+        proxy.mode = mode
+        node.wait_log(r"rotating the node certificate", timeout=30, count=rotations + 1)
+        if mode == "tcp":
+            proxy.wait_accepted(seen + 1)
+        else:
+            wait_for(lambda: proxy.requests >= 1, 20, "GET /edge.crt at the stalled server")
+        connects = len(cloud.events("connect"))
+        self.stop_cleanly(node)
+        self.assertNotRegex(node.output().split("rotating the node certificate")[-1], r"rotated node certificate")
+        self.assertEqual(len(cloud.events("connect")), connects)
+
+    def test_stop_during_rotation_handshake(self):
+        self.stop_during_rotation("tcp")
+
+    def test_stop_during_rotation_request(self):
+        self.stop_during_rotation("tls")
 
 
 if __name__ == "__main__":
