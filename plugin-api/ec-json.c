@@ -20,6 +20,7 @@
 #include "ec-message-private.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 G_DEFINE_QUARK (ec-json-error-quark, ec_json_error)
@@ -122,6 +123,206 @@ ec_json_escape (const char *text)
 {
   GString *out = g_string_sized_new (text ? strlen (text) + 2 : 2);
   ec_json_append_string (out, text);
+  return g_string_free (out, FALSE);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Appends a finite double the way Go's encoding/json writes a float64: the
+ * fewest significant digits that read back to the same double (strconv's
+ * precision -1), plain notation between 1e-6 and 1e21, exponent notation
+ * outside, a negative exponent without its leading zero ("1e-7"). */
+static void
+append_double (GString *out, double d)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  char fmt[8];
+  char digits[20];
+  const char *p;
+  int exp10, n = 0;
+  double a = fabs (d);
+
+  if (signbit (d))
+    g_string_append_c (out, '-');
+  if (a == 0)
+    {
+      g_string_append_c (out, '0');
+      return;
+    }
+  /* the shortest "%.*e" that reads back: d.ddddde±XX, 1 to 17 digits */
+  for (int prec = 0; prec <= 16; prec++)
+    {
+      g_snprintf (fmt, sizeof fmt, "%%.%de", prec);
+      g_ascii_formatd (buf, sizeof buf, fmt, a);
+      if (g_ascii_strtod (buf, NULL) == a)
+        break;
+    }
+  for (p = buf; *p && *p != 'e'; p++)
+    if (g_ascii_isdigit (*p))
+      digits[n++] = *p;
+  digits[n] = '\0';
+  exp10 = atoi (p + 1);   /* the value is 0.digits × 10^(exp10 + 1) */
+
+  if (a < 1e-6 || a >= 1e21)
+    {
+      g_string_append_c (out, digits[0]);
+      if (n > 1)
+        {
+          g_string_append_c (out, '.');
+          g_string_append (out, digits + 1);
+        }
+      if (exp10 < 0)
+        g_string_append_printf (out, "e-%d", -exp10);
+      else
+        g_string_append_printf (out, "e+%02d", exp10);
+    }
+  else if (exp10 >= 0)
+    {
+      for (int i = 0; i <= exp10; i++)
+        g_string_append_c (out, i < n ? digits[i] : '0');
+      if (n > exp10 + 1)
+        {
+          g_string_append_c (out, '.');
+          g_string_append (out, digits + exp10 + 1);
+        }
+    }
+  else
+    {
+      g_string_append (out, "0.");
+      for (int i = -1; i > exp10; i--)
+        g_string_append_c (out, '0');
+      g_string_append (out, digits);
+    }
+}
+
+static void
+append_newline (GString *out, gboolean pretty, guint depth)
+{
+  if (!pretty)
+    return;
+  g_string_append_c (out, '\n');
+  for (guint i = 0; i < depth; i++)
+    g_string_append (out, "  ");
+}
+
+static void
+append_node (GString *out, JsonNode *node, gboolean pretty, guint depth)
+{
+  if (!node)
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObject *o = json_node_get_object (node);
+        GList *members = json_object_get_members (o);   /* in insertion order */
+        g_string_append_c (out, '{');
+        for (GList *l = members; l; l = l->next)
+          {
+            append_newline (out, pretty, depth + 1);
+            ec_json_append_string (out, l->data);
+            g_string_append (out, pretty ? ": " : ":");
+            append_node (out, json_object_get_member (o, l->data), pretty, depth + 1);
+            if (l->next)
+              g_string_append_c (out, ',');
+          }
+        if (members)
+          append_newline (out, pretty, depth);
+        g_string_append_c (out, '}');
+        g_list_free (members);
+        break;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *a = json_node_get_array (node);
+        guint len = json_array_get_length (a);
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < len; i++)
+          {
+            append_newline (out, pretty, depth + 1);
+            append_node (out, json_array_get_element (a, i), pretty, depth + 1);
+            if (i + 1 < len)
+              g_string_append_c (out, ',');
+          }
+        if (len)
+          append_newline (out, pretty, depth);
+        g_string_append_c (out, ']');
+        break;
+      }
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        case G_TYPE_DOUBLE:
+          {
+            double d = json_node_get_double (node);
+            if (isfinite (d))
+              append_double (out, d);
+            else
+              g_string_append (out, "null");   /* JSON has no NaN nor infinity */
+            break;
+          }
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_STRING:
+          ec_json_append_string (out, json_node_get_string (node));
+          break;
+        default:
+          g_string_append (out, "null");
+          break;
+        }
+      break;
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
+/**
+ * ec_json_append_node:
+ * @out: where the JSON text goes
+ * @node: (nullable): the tree to write; %NULL is `null`
+ * @pretty: %TRUE to indent by two spaces, as Go's
+ *   `json.MarshalIndent (v, "", "  ")`; %FALSE for compact text
+ *
+ * Appends @node as JSON text that every JSON reader accepts (json-glib's
+ * generator writes `1e+83.0` for 1e83). Members keep their order, strings
+ * go through ec_json_append_string(), integers are written as integers,
+ * doubles as Go's encoding/json writes a float64: the fewest digits that
+ * read back to the same double, an exponent only below 1e-6 or from 1e21
+ * (`0.1`, `1e-7`, `1e+21`, `-0`). NaN and infinities, which JSON cannot
+ * hold, are written as `null` (see docs/json.md).
+ */
+void
+ec_json_append_node (GString *out, JsonNode *node, gboolean pretty)
+{
+  g_return_if_fail (out != NULL);
+  append_node (out, node, pretty, 0);
+}
+
+/**
+ * ec_json_to_string:
+ * @node: (nullable): the tree to write; %NULL is `null`
+ * @pretty: %TRUE to indent by two spaces, %FALSE for compact text
+ *
+ * Writes @node as JSON text, as ec_json_append_node() does. Use it instead
+ * of json-glib's json_to_string() and #JsonGenerator, which write some
+ * doubles as invalid JSON.
+ *
+ * Returns: (transfer full): the JSON text
+ */
+char *
+ec_json_to_string (JsonNode *node, gboolean pretty)
+{
+  GString *out = g_string_sized_new (64);
+  append_node (out, node, pretty, 0);
   return g_string_free (out, FALSE);
 }
 

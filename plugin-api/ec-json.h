@@ -1,4 +1,4 @@
-/* ec-json.h: the one JSON reader (and string escaper) every plugin uses. */
+/* ec-json.h: the one JSON reader (and string escaper and writer) every plugin uses. */
 #pragma once
 
 #if !defined(EC_INSIDE_EDGECORE_H) && !defined(EC_COMPILATION)
@@ -79,6 +79,11 @@ EC_API char     *ec_json_decode_string (const char *buf,
 EC_API void      ec_json_append_string (GString    *out,
                                         const char *text);
 EC_API char     *ec_json_escape        (const char *text);
+EC_API void      ec_json_append_node   (GString    *out,
+                                        JsonNode   *node,
+                                        gboolean    pretty);
+EC_API char     *ec_json_to_string     (JsonNode   *node,
+                                        gboolean    pretty);
 
 /**
  * EcJsonScanner:

@@ -705,7 +705,7 @@ ec_message_set_content_node (EcMessage *message, JsonNode *node)
       _ec_message_take_content (message, NULL, 0);
       return;
     }
-  text = json_to_string (node, FALSE);
+  text = ec_json_to_string (node, FALSE);
   _ec_message_take_content (message, text, strlen (text));
 }
 

@@ -558,7 +558,7 @@ dt_parse_device (JsonNode *node, DtTwinUpdate **twins, GError **error)
       g_autoptr (DtTwinUpdate) u = twin_update_new ();
       g_autoptr (GString) key = g_string_new (NULL);
       g_autoptr (GString) tmp = g_string_new (NULL);
-      g_autofree char *text = json_to_string (json_object_get_member (o, "twin"), FALSE);
+      g_autofree char *text = ec_json_to_string (json_object_get_member (o, "twin"), FALSE);
       g_autoptr (EcJsonScanner) s = NULL;
 
       u->event_id = g_strdup ("");

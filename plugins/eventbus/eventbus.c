@@ -374,7 +374,7 @@ publish_legacy (EventBus *self, EcMessage *message)
   if ((inner = legacy_inner (root, &topic)))
     {
       g_autoptr (JsonNode) wrap = json_node_init_object (json_node_alloc (), inner);
-      g_autofree char *payload = json_to_string (wrap, FALSE);
+      g_autofree char *payload = ec_json_to_string (wrap, FALSE);
       publish (self, topic, payload, strlen (payload));
       return;
     }

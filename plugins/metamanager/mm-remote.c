@@ -51,7 +51,7 @@ reply_object (EcMessage *reply)
       JsonNode *o = json_object_get_member (obj, "Object");
       if (!JSON_NODE_HOLDS_NULL (err) || !JSON_NODE_HOLDS_OBJECT (o))
         return NULL;
-      return json_to_string (o, FALSE);
+      return ec_json_to_string (o, FALSE);
     }
   return g_strndup (content, len);
 }

@@ -394,7 +394,7 @@ with_resource_version (const char *json, const char *rv)
   if (!meta || !JSON_NODE_HOLDS_OBJECT (meta))
     return NULL;
   json_object_set_string_member (json_node_get_object (meta), "resourceVersion", rv);
-  return json_to_string (node, FALSE);
+  return ec_json_to_string (node, FALSE);
 }
 
 /* Tells metaserver about a committed meta_v2 change (docs/bus-contracts.md). */

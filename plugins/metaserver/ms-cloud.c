@@ -96,7 +96,7 @@ write_options (GHashTable *query)
     }
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 /* KubeEdge's PatchInfo: Name, PatchType, Data (base64), Options, Subresources. */
@@ -126,7 +126,7 @@ patch_info (const MsRequestInfo *info, const char *patch_type, GBytes *body, con
     json_builder_add_null_value (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 /* The Application sent to the cloud, as KubeEdge's Go structure marshals. */

@@ -48,7 +48,7 @@ ms_json_parse (const char *text, gssize len, GError **error)
 char *
 ms_json_to_string (JsonNode *node)
 {
-  return json_to_string (node, FALSE);
+  return ec_json_to_string (node, FALSE);
 }
 
 /* Parses a decimal unsigned integer, all of text. */

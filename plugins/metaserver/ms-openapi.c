@@ -377,7 +377,7 @@ ms_openapi_document (MsRegistry *reg, const char *group, const char *version)
   json_builder_end_object (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 /**
@@ -422,5 +422,5 @@ ms_openapi_root (MsRegistry *reg)
   json_builder_end_object (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }

@@ -202,7 +202,7 @@ static char *
 finish (JsonBuilder *b)
 {
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 static void

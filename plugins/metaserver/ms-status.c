@@ -77,7 +77,7 @@ ms_status_json (guint code, const char *reason, const char *message,
   json_builder_add_int_value (b, code);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 /* Answers with a JSON body (taken). */

@@ -747,6 +747,29 @@ class Watches(unittest.TestCase):
             w1.close()
             w2.close()
 
+    def test_numbers_json_glib_wrote_invalid_reach_kubectl(self):
+        """json-glib's generator wrote 1e83 as 1e+83.0, which kubectl cannot parse:
+        watch events, tables and kubectl see every number as the cloud sent it."""
+        spec = {"big": 1e83, "small": 1e-7, "tenth": 0.1, "huge": 1e21, "exact": 2**53 + 1,
+                "neg": -2.5e-300, "text": "a\u2028<b>"}
+        w = WatchStream(self.node, "/apis/example.com/v1/watch/namespaces/default/widgets/numbers?timeoutSeconds=5")
+        try:
+            self.node.change("insert", obj("Widget", "numbers", "default", self.next_rv(),
+                                           api="example.com/v1", spec=spec))
+            event = w.next()
+            self.assertEqual(event["object"]["metadata"]["name"], "numbers")
+            self.assertEqual(event["object"]["spec"], spec)
+        finally:
+            w.close()
+        table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        status, t = self.node.get_json("/apis/example.com/v1/namespaces/default/widgets/numbers"
+                                       "?includeObject=Object", headers={"Accept": table})
+        self.assertEqual(status, 200)
+        self.assertEqual(t["rows"][0]["object"]["spec"], spec)
+        one = json.loads(self.node.kubectl("get", "widgets", "numbers", "-o", "json").stdout)
+        self.assertEqual(one["spec"], spec)
+        self.assertIn("numbers", self.node.kubectl("get", "widgets").stdout)
+
     def test_bad_change_feed_is_ignored(self):
         for content in ('"not an object"', '{"metadata":{"name":"x"}}', '[1,2]', '{"kind":"Pod","apiVersion":"v1"}'):
             msg = ('{"header":{"msg_id":"bad","timestamp":1},"route":{"source":"metamanager",'

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <edgecore.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -560,6 +561,165 @@ test_escape (void)
   }
 }
 
+/* reparses text and checks the tree equals want (numbers compared as
+ * numbers: 1.0 is written "1" and reads back as an integer) */
+static void
+assert_reparses (const char *text, JsonNode *want)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) back = parse (text, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_node_equal (back, want));
+}
+
+/* Doubles are written as Go's encoding/json writes a float64, and read back
+ * to the same double; json-glib wrote 1e83 as "1e+83.0" (invalid). */
+static void
+test_write_double (void)
+{
+  static const struct { double d; const char *out; } cases[] = {
+    { 1e83, "1e+83" },
+    { 1e-7, "1e-7" },
+    { 2.5e-7, "2.5e-7" },
+    { 1e-100, "1e-100" },
+    { 0.000001, "0.000001" },
+    { 0.1, "0.1" },
+    { 0.30000000000000004, "0.30000000000000004" },
+    { 1e21, "1e+21" },
+    { 1e20, "100000000000000000000" },
+    { 123.456, "123.456" },
+    { -1.5, "-1.5" },
+    { 1.0, "1" },
+    { 0.0, "0" },
+    { -0.0, "-0" },
+    { 5e-324, "5e-324" },
+    { DBL_MAX, "1.7976931348623157e+308" },
+    { 9007199254740993.0, "9007199254740992" },
+    { 1234567.125, "1234567.125" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonNode) n = json_node_new (JSON_NODE_VALUE);
+      g_autoptr (JsonNode) back = NULL;
+      g_autofree char *text = NULL;
+      json_node_set_double (n, cases[i].d);
+      text = ec_json_to_string (n, FALSE);
+      g_assert_cmpstr (text, ==, cases[i].out);
+      back = parse (text, NULL);
+      g_assert_nonnull (back);
+      g_assert_cmpfloat (json_node_get_double (back), ==, cases[i].d);
+    }
+  /* -0.0 read from outside is written as Go writes it, sign kept */
+  {
+    g_autoptr (JsonNode) back = parse ("[-0.0]", NULL);
+    g_autofree char *text = ec_json_to_string (back, FALSE);
+    g_assert_cmpstr (text, ==, "[-0]");
+  }
+  /* a number read from outside goes out valid */
+  {
+    g_autoptr (JsonNode) n = parse ("{\"x\":1e83,\"y\":[1E-7,1.0e21,0.5]}", NULL);
+    g_autofree char *text = ec_json_to_string (n, FALSE);
+    g_assert_cmpstr (text, ==, "{\"x\":1e+83,\"y\":[1e-7,1e+21,0.5]}");
+    g_assert_true (ec_json_validate (text, strlen (text), 0, 0, NULL));
+    assert_reparses (text, n);
+  }
+  /* JSON cannot hold NaN nor infinities: they are written as null */
+  {
+    const double bad[] = { NAN, INFINITY, -INFINITY };
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr (JsonNode) n = json_node_init_object (json_node_alloc (), json_object_new ());
+        g_autofree char *text = NULL;
+        json_object_set_double_member (json_node_get_object (n), "v", bad[i]);
+        text = ec_json_to_string (n, FALSE);
+        g_assert_cmpstr (text, ==, "{\"v\":null}");
+      }
+  }
+}
+
+/* Integers stay integers, to the last digit of int64. */
+static void
+test_write_int (void)
+{
+  static const struct { gint64 v; const char *out; } cases[] = {
+    { 0, "0" },
+    { -3, "-3" },
+    { (G_GINT64_CONSTANT (1) << 53) + 1, "9007199254740993" },
+    { G_MAXINT64, "9223372036854775807" },
+    { G_MININT64, "-9223372036854775808" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonNode) n = json_node_new (JSON_NODE_VALUE);
+      g_autoptr (JsonNode) back = NULL;
+      g_autofree char *text = NULL;
+      json_node_set_int (n, cases[i].v);
+      text = ec_json_to_string (n, FALSE);
+      g_assert_cmpstr (text, ==, cases[i].out);
+      back = parse (text, NULL);
+      g_assert_cmpint (json_node_get_value_type (back), ==, G_TYPE_INT64);
+      g_assert_cmpint (json_node_get_int (back), ==, cases[i].v);
+    }
+}
+
+/* Strings go through the escaper; a whole tree keeps its member order and
+ * reads back equal; compact text is json-glib's for ordinary objects. */
+static void
+test_write_tree (void)
+{
+  const char *doc =
+    "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{\"b\":\"1\",\"a\":\"2\"}},"
+    "\"spec\":{\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":80}]}],"
+    "\"hostNetwork\":false,\"tolerations\":[],\"nodeSelector\":{}},"
+    "\"status\":null,\"list\":[1,[2,[3,{\"deep\":true}]]]}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) n = parse (doc, &error);
+  g_autofree char *text = NULL;
+  g_autofree char *glib = NULL;
+  g_autofree char *pretty = NULL;
+  g_autoptr (GString) appended = g_string_new ("x=");
+
+  g_assert_no_error (error);
+  text = ec_json_to_string (n, FALSE);
+  g_assert_cmpstr (text, ==, doc);
+  glib = json_to_string (n, FALSE);
+  g_assert_cmpstr (text, ==, glib);
+  assert_reparses (text, n);
+  ec_json_append_node (appended, n, FALSE);
+  g_assert_cmpstr (appended->str + 2, ==, doc);
+
+  /* pretty: two spaces, as Go's json.MarshalIndent (v, "", "  ") */
+  {
+    g_autoptr (JsonNode) small = parse ("{\"a\":[1,{\"b\":\"x\"}],\"e\":{},\"f\":[]}", NULL);
+    pretty = ec_json_to_string (small, TRUE);
+    g_assert_cmpstr (pretty, ==,
+                     "{\n  \"a\": [\n    1,\n    {\n      \"b\": \"x\"\n    }\n  ],\n"
+                     "  \"e\": {},\n  \"f\": []\n}");
+    assert_reparses (pretty, small);
+  }
+
+  /* strings and keys: control characters, U+2028/U+2029, <>&, as Go */
+  {
+    const char *odd = "a\x01\n\t\"\\<>&\xe2\x80\xa8\xe2\x80\xa9\x7f\xc3\xa9";
+    g_autoptr (JsonNode) o = json_node_init_object (json_node_alloc (), json_object_new ());
+    g_autofree char *esc = ec_json_escape (odd);
+    g_autofree char *want = g_strdup_printf ("{%s:%s}", esc, esc);
+    g_autofree char *out = NULL;
+    json_object_set_string_member (json_node_get_object (o), odd, odd);
+    out = ec_json_to_string (o, FALSE);
+    g_assert_cmpstr (out, ==, want);
+    g_assert_nonnull (strstr (out, "\\u2028\\u2029"));
+    g_assert_nonnull (strstr (out, "\\u0001\\n\\t"));
+    assert_reparses (out, o);
+  }
+
+  /* NULL is null */
+  {
+    g_autofree char *null = ec_json_to_string (NULL, FALSE);
+    g_assert_cmpstr (null, ==, "null");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -577,5 +737,8 @@ main (int argc, char **argv)
   g_test_add_func ("/json/scanner", test_scanner);
   g_test_add_func ("/json/decode-string", test_decode_string);
   g_test_add_func ("/json/escape", test_escape);
+  g_test_add_func ("/json/write-double", test_write_double);
+  g_test_add_func ("/json/write-int", test_write_int);
+  g_test_add_func ("/json/write-tree", test_write_tree);
   return g_test_run ();
 }
