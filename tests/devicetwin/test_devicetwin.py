@@ -292,12 +292,16 @@ class Membership(Base):
                                                  "expected_version": {"cloud": 1, "edge": 0}}},
                           description="d")
                    for i in range(10000)]
-        n.membership(added=devices, msg_id="big-membership")
-        # acknowledged after the commit, with KubeEdge's ack shape
-        ack = n.wait_recorded(lambda m: m["header"].get("parent_msg_id") == "big-membership",
-                              timeout=60)[0]
-        self.assertEqual(ack["route"]["operation"], "response")
-        self.assertEqual(ack["content"], "OK")
+        # in ten memberships of 1,000 (the control socket takes lines of at
+        # most 256 KiB), each acknowledged after its commit, with KubeEdge's
+        # ack shape
+        for c in range(10):
+            n.membership(added=devices[c * 1000:(c + 1) * 1000], msg_id=f"big-membership-{c}")
+        for c in range(10):
+            ack = n.wait_recorded(lambda m: m["header"].get("parent_msg_id") == f"big-membership-{c}",
+                                  timeout=60)[0]
+            self.assertEqual(ack["route"]["operation"], "response")
+            self.assertEqual(ack["content"], "OK")
         self.assertEqual(n.query("SELECT count(*) FROM device"), [(10000,)])
         self.assertEqual(n.query("SELECT count(*) FROM device_twin"), [(10000,)])
         self.sub.wait(f"$hw/events/node/{NODE}/membership/updated", 10000, timeout=60)

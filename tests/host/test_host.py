@@ -430,10 +430,10 @@ class Running(unittest.TestCase):
         while chunk := waiting.recv(65536):
             data += chunk
         self.assertTrue(data.startswith(b"ok\n"), data)
-        # a line of 4 MiB is read whole (an unknown command), one byte
+        # a line of 256 KiB is read whole (an unknown command), one byte
         # over the limit is refused
-        self.assertTrue(node.ctl("x" * (4 << 20)).startswith("error: unknown command"))
-        self.assertTrue(node.ctl("x" * ((4 << 20) + 1)).startswith("error: command line longer than 4194304"))
+        self.assertTrue(node.ctl("x" * (256 << 10)).startswith("error: unknown command"))
+        self.assertTrue(node.ctl("x" * ((256 << 10) + 1)).startswith("error: command line longer than 262144"))
         # the held clients are answered once their 30 s are up, and leave
         held[0].settimeout(60)
         self.assertEqual(held[0].recv(65536), b"error: no whole command line within 30 seconds\n")
