@@ -572,6 +572,16 @@ assert_reparses (const char *text, JsonNode *want)
   g_assert_true (json_node_equal (back, want));
 }
 
+
+/* A new node holding a new, empty object (the node owns the object). */
+static JsonNode *
+object_node (void)
+{
+  JsonNode *n = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (n, json_object_new ());
+  return n;
+}
+
 /* Doubles are written as Go's encoding/json writes a float64, and read back
  * to the same double; json-glib wrote 1e83 as "1e+83.0" (invalid). */
 static void
@@ -628,7 +638,7 @@ test_write_double (void)
     const double bad[] = { NAN, INFINITY, -INFINITY };
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
       {
-        g_autoptr (JsonNode) n = json_node_init_object (json_node_alloc (), json_object_new ());
+        g_autoptr (JsonNode) n = object_node ();
         g_autofree char *text = NULL;
         json_object_set_double_member (json_node_get_object (n), "v", bad[i]);
         text = ec_json_to_string (n, FALSE);
@@ -701,7 +711,7 @@ test_write_tree (void)
   /* strings and keys: control characters, U+2028/U+2029, <>&, as Go */
   {
     const char *odd = "a\x01\n\t\"\\<>&\xe2\x80\xa8\xe2\x80\xa9\x7f\xc3\xa9";
-    g_autoptr (JsonNode) o = json_node_init_object (json_node_alloc (), json_object_new ());
+    g_autoptr (JsonNode) o = object_node ();
     g_autofree char *esc = ec_json_escape (odd);
     g_autofree char *want = g_strdup_printf ("{%s:%s}", esc, esc);
     g_autofree char *out = NULL;
