@@ -572,7 +572,6 @@ assert_reparses (const char *text, JsonNode *want)
   g_assert_true (json_node_equal (back, want));
 }
 
-
 /* A new node holding a new, empty object (the node owns the object). */
 static JsonNode *
 object_node (void)
