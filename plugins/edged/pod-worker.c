@@ -207,24 +207,21 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
   step_done (pod);
 }
 
+/* The current container's step failed: it waits with reason, and the
+ * failure (of verb, "creating" or "starting") is logged. */
 static void
-on_started (ProtobufCMessage *response, const GError *error, gpointer data)
+container_failed (EdgedPod *pod, const char *reason, const char *verb, const GError *error)
 {
-  EdgedPod *pod = data;
-  EdgedContainer *c = &pod->containers[pod->next];
-  if (error)
-    {
-      container_set_waiting (c, "RunContainerError", error->message);
-      ec_log_warning (pod->edged->context, "pod %s/%s: starting container %s failed: %s",
-                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
-                      error->message);
-    }
-  else
-    {
-      /* the state, times and image come from ContainerStatus, right after */
-      protobuf_c_message_free_unpacked (response, NULL);
-      container_set_waiting (c, NULL, NULL);
-    }
+  container_set_waiting (&pod->containers[pod->next], reason, error->message);
+  ec_log_warning (pod->edged->context, "pod %s/%s: %s container %s failed: %s", pod->spec->namespace,
+                  pod->spec->name, verb, pod->spec->containers[pod->next].name, error->message);
+}
+
+/* Done with the current container: on to the next, or, after the last,
+ * the pod runs. */
+static void
+next_container (EdgedPod *pod)
+{
   pod->next++;
   if (pod->next == pod->spec->n_containers)
     {
@@ -232,6 +229,22 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       pod->next = 0;
     }
   step_done (pod);
+}
+
+static void
+on_started (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+  if (error)
+    container_failed (pod, "RunContainerError", "starting", error);
+  else
+    {
+      /* the state, times and image come from ContainerStatus, right after */
+      protobuf_c_message_free_unpacked (response, NULL);
+      container_set_waiting (c, NULL, NULL);
+    }
+  next_container (pod);
 }
 
 static void
@@ -243,17 +256,8 @@ on_created (ProtobufCMessage *response, const GError *error, gpointer data)
 
   if (error)
     {
-      container_set_waiting (c, "CreateContainerError", error->message);
-      ec_log_warning (pod->edged->context, "pod %s/%s: creating container %s failed: %s",
-                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
-                      error->message);
-      pod->next++;
-      if (pod->next == pod->spec->n_containers)
-        {
-          pod->stage = POD_RUNNING;
-          pod->next = 0;
-        }
-      step_done (pod);
+      container_failed (pod, "CreateContainerError", "creating", error);
+      next_container (pod);
       return;
     }
   c->id = g_strdup (((Runtime__V1__CreateContainerResponse *) response)->container_id);
