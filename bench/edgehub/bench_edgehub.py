@@ -10,14 +10,16 @@ Prints
   BENCH edgehub.reconnect_first_msg <n> ms   cloud back (listening) -> first message from the node
   BENCH edgehub.idle_rss <n> kB              edgecore's RSS, connected and idle
 Details go to stderr."""
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "lib"))
+import harness  # noqa: E402
+from harness import read  # noqa: E402
 
 build = os.path.abspath(sys.argv[1])
 quick = "--quick" in sys.argv
@@ -38,50 +40,32 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
+class BenchFailed(SystemExit):
+    def __init__(self, message):
+        super().__init__("bench-edgehub: " + message)
 
 
 def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise SystemExit(f"bench-edgehub: timed out waiting for {what}")
+    return harness.wait_for(pred, timeout, what, 0.02, BenchFailed)
 
 
 class Cloud:
     def __init__(self, root, port=0, https_port=None):
         self.dir = os.path.join(root, "cloud")
         self.out_path = os.path.join(root, "cloud.out")
-        args = [CLOUDSIM, "--dir", self.dir, "--port", str(port)]
+        args = ["--port", str(port)]
         if https_port is not None:
             args += ["--https-port", str(https_port)]
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=self.out,
-                                     stderr=subprocess.STDOUT, text=True)
-        wait_for(lambda: "ready" in read(self.out_path), 15, "cloudsim")
-        conf = read(os.path.join(self.dir, "edgehub.conf"))
-        self.port = int(re.search(r"websocket-server=127\.0\.0\.1:(\d+)", conf).group(1))
-        self.https_port = int(re.search(r"https://127\.0\.0\.1:(\d+)", conf).group(1))
-        self.token = re.search(r"token=(\S+)", conf).group(1)
+        self.proc, self.out = harness.start_cloudsim(CLOUDSIM, self.dir, self.out_path, args, 15, "cloudsim",
+                                                     0.02, BenchFailed)
+        self.port, self.https_port, self.token = harness.cloud_addresses(self.dir)
 
     def cmd(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
     def events(self, kind):
-        out = []
-        with open(os.path.join(self.dir, "record.jsonl")) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    e = json.loads(line)
-                    if e["event"] == kind:
-                        out.append(e)
-        return out
+        return harness.cloud_events(self.dir, kind)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

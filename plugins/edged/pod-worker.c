@@ -92,6 +92,31 @@ sandbox_config_clear (SandboxConfig *s)
   g_free (s->labels);
 }
 
+/* Sends one CRI request for pod, bounded by edged's request timeout; the
+ * reply goes to callback with the pod. */
+static void
+pod_request (EdgedPod *pod, EdgedCriClient *client, const EdgedCriMethod *method,
+             const ProtobufCMessage *req, EdgedCriReplyFunc callback)
+{
+  edged_cri_invoke (client, method, req, (guint) pod->edged->request_timeout_ms, callback, pod, NULL);
+}
+
+/* pod_request for a request that carries the pod's sandbox config: it is
+ * put in *slot for the call (which encodes the request at once) and freed
+ * after. */
+static void
+pod_request_with_sandbox (EdgedPod *pod, EdgedCriClient *client, const EdgedCriMethod *method,
+                          const ProtobufCMessage *req, Runtime__V1__PodSandboxConfig **slot,
+                          EdgedCriReplyFunc callback)
+{
+  SandboxConfig s;
+  sandbox_config_fill (pod, &s);
+  *slot = &s.config;
+  pod_request (pod, client, method, req, callback);
+  *slot = NULL;
+  sandbox_config_clear (&s);
+}
+
 /* ---- steps ------------------------------------------------------------- */
 
 static void
@@ -174,14 +199,10 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
   {
     Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
     Runtime__V1__PullImageRequest req = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
-    SandboxConfig s;
-    sandbox_config_fill (pod, &s);
     spec.image = cs->image;
     req.image = &spec;
-    req.sandbox_config = &s.config;
-    edged_cri_invoke (pod->edged->images, &edged_cri_pull_image, &req.base,
-                      (guint) pod->edged->request_timeout_ms, on_pulled, pod, NULL);
-    sandbox_config_clear (&s);
+    pod_request_with_sandbox (pod, pod->edged->images, &edged_cri_pull_image, &req.base, &req.sandbox_config,
+                              on_pulled);
   }
 }
 
@@ -207,24 +228,21 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
   step_done (pod);
 }
 
+/* The current container's step failed: it waits with reason, and the
+ * failure (of verb, "creating" or "starting") is logged. */
 static void
-on_started (ProtobufCMessage *response, const GError *error, gpointer data)
+container_failed (EdgedPod *pod, const char *reason, const char *verb, const GError *error)
 {
-  EdgedPod *pod = data;
-  EdgedContainer *c = &pod->containers[pod->next];
-  if (error)
-    {
-      container_set_waiting (c, "RunContainerError", error->message);
-      ec_log_warning (pod->edged->context, "pod %s/%s: starting container %s failed: %s",
-                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
-                      error->message);
-    }
-  else
-    {
-      /* the state, times and image come from ContainerStatus, right after */
-      protobuf_c_message_free_unpacked (response, NULL);
-      container_set_waiting (c, NULL, NULL);
-    }
+  container_set_waiting (&pod->containers[pod->next], reason, error->message);
+  ec_log_warning (pod->edged->context, "pod %s/%s: %s container %s failed: %s", pod->spec->namespace,
+                  pod->spec->name, verb, pod->spec->containers[pod->next].name, error->message);
+}
+
+/* Done with the current container: on to the next, or, after the last,
+ * the pod runs. */
+static void
+next_container (EdgedPod *pod)
+{
   pod->next++;
   if (pod->next == pod->spec->n_containers)
     {
@@ -232,6 +250,22 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       pod->next = 0;
     }
   step_done (pod);
+}
+
+static void
+on_started (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+  if (error)
+    container_failed (pod, "RunContainerError", "starting", error);
+  else
+    {
+      /* the state, times and image come from ContainerStatus, right after */
+      protobuf_c_message_free_unpacked (response, NULL);
+      container_set_waiting (c, NULL, NULL);
+    }
+  next_container (pod);
 }
 
 static void
@@ -243,24 +277,14 @@ on_created (ProtobufCMessage *response, const GError *error, gpointer data)
 
   if (error)
     {
-      container_set_waiting (c, "CreateContainerError", error->message);
-      ec_log_warning (pod->edged->context, "pod %s/%s: creating container %s failed: %s",
-                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
-                      error->message);
-      pod->next++;
-      if (pod->next == pod->spec->n_containers)
-        {
-          pod->stage = POD_RUNNING;
-          pod->next = 0;
-        }
-      step_done (pod);
+      container_failed (pod, "CreateContainerError", "creating", error);
+      next_container (pod);
       return;
     }
   c->id = g_strdup (((Runtime__V1__CreateContainerResponse *) response)->container_id);
   protobuf_c_message_free_unpacked (response, NULL);
   req.container_id = c->id;
-  edged_cri_invoke (pod->edged->runtime, &edged_cri_start_container, &req.base,
-                    (guint) pod->edged->request_timeout_ms, on_started, pod, NULL);
+  pod_request (pod, pod->edged->runtime, &edged_cri_start_container, &req.base, on_started);
 }
 
 static void
@@ -287,7 +311,6 @@ create_container (EdgedPod *pod)
     { "io.kubernetes.pod.namespace", pod->spec->namespace },
     { "io.kubernetes.pod.uid", pod->spec->uid },
   };
-  SandboxConfig s;
 
   for (guint i = 0; i < n_env; i++)
     {
@@ -327,13 +350,10 @@ create_container (EdgedPod *pod)
   config.n_labels = 4;
   config.log_path = log_path;
   config.linux = &linux_;
-  sandbox_config_fill (pod, &s);
   req.pod_sandbox_id = pod->sandbox_id;
   req.config = &config;
-  req.sandbox_config = &s.config;
-  edged_cri_invoke (pod->edged->runtime, &edged_cri_create_container, &req.base,
-                    (guint) pod->edged->request_timeout_ms, on_created, pod, NULL);
-  sandbox_config_clear (&s);
+  pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_create_container, &req.base,
+                            &req.sandbox_config, on_created);
 }
 
 static void
@@ -508,8 +528,7 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
     }
   filter.pod_sandbox_id = pod->sandbox_id;
   req.filter = &filter;
-  edged_cri_invoke (pod->edged->runtime, &edged_cri_list_containers, &req.base,
-                    (guint) pod->edged->request_timeout_ms, on_listed_containers, pod, NULL);
+  pod_request (pod, pod->edged->runtime, &edged_cri_list_containers, &req.base, on_listed_containers);
 }
 
 /* Looks for a ready sandbox labelled with the pod's UID. */
@@ -526,8 +545,7 @@ adopt_step (EdgedPod *pod)
   filter.label_selector = selector;
   filter.n_label_selector = 1;
   req.filter = &filter;
-  edged_cri_invoke (pod->edged->runtime, &edged_cri_list_pod_sandbox, &req.base,
-                    (guint) pod->edged->request_timeout_ms, on_listed_sandboxes, pod, NULL);
+  pod_request (pod, pod->edged->runtime, &edged_cri_list_pod_sandbox, &req.base, on_listed_sandboxes);
 }
 
 /* ---- killing ----------------------------------------------------------- */
@@ -687,20 +705,15 @@ pod_advance (EdgedPod *pod)
         Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
         spec.image = pod->spec->containers[pod->next].image;
         req.image = &spec;
-        edged_cri_invoke (pod->edged->images, &edged_cri_image_status, &req.base,
-                          (guint) pod->edged->request_timeout_ms, on_image_status, pod, NULL);
+        pod_request (pod, pod->edged->images, &edged_cri_image_status, &req.base, on_image_status);
       }
       return;
     case POD_SANDBOX:
       {
-        SandboxConfig s;
         Runtime__V1__RunPodSandboxRequest req = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
         g_mkdir_with_parents (pod->log_dir, 0755);
-        sandbox_config_fill (pod, &s);
-        req.config = &s.config;
-        edged_cri_invoke (pod->edged->runtime, &edged_cri_run_pod_sandbox, &req.base,
-                          (guint) pod->edged->request_timeout_ms, on_sandbox, pod, NULL);
-        sandbox_config_clear (&s);
+        pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_run_pod_sandbox, &req.base, &req.config,
+                                  on_sandbox);
       }
       return;
     case POD_CONTAINERS:
@@ -735,8 +748,7 @@ pod_advance (EdgedPod *pod)
             return;
           }
         req.container_id = pod->containers[pod->next].id;
-        edged_cri_invoke (pod->edged->runtime, &edged_cri_container_status, &req.base,
-                          (guint) pod->edged->request_timeout_ms, on_container_status, pod, NULL);
+        pod_request (pod, pod->edged->runtime, &edged_cri_container_status, &req.base, on_container_status);
       }
       return;
     case POD_KILLING:

@@ -127,16 +127,6 @@ write_pem (const char *path, X509 *x, GError **error)
   return ok;
 }
 
-/* Time of an ASN.1 time in Unix seconds. */
-static gint64
-asn1_unix (const ASN1_TIME *t)
-{
-  struct tm tm;
-  if (!t || ASN1_TIME_to_tm (t, &tm) != 1)
-    return 0;
-  return (gint64) timegm (&tm);
-}
-
 /* Formats Unix seconds. */
 static char *
 format_time (gint64 t)
@@ -163,8 +153,8 @@ check_signed (X509 *crt, X509_STORE *store, const char *what, const char *ca_des
     return TRUE;
   if (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID)
     {
-      g_autofree char *nb = format_time (asn1_unix (X509_get0_notBefore (crt)));
-      g_autofree char *na = format_time (asn1_unix (X509_get0_notAfter (crt)));
+      g_autofree char *nb = format_time (eh_tls_asn1_unix (X509_get0_notBefore (crt)));
+      g_autofree char *na = format_time (eh_tls_asn1_unix (X509_get0_notAfter (crt)));
       g_set_error (error, EH_CERT_ERROR, EH_CERT_ERROR_EXPIRED, "%s %s (valid from %s to %s)", what,
                    err == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet", nb, na);
     }
@@ -226,7 +216,7 @@ eh_bootstrap_check_certs (const char *ca_file, const char *cert_file, const char
   what = g_strdup_printf ("the node certificate %s", cert_file);
   ok = check_signed (crt, store, what, ca_file, error);
   if (ok && not_after)
-    *not_after = asn1_unix (X509_get0_notAfter (crt));
+    *not_after = eh_tls_asn1_unix (X509_get0_notAfter (crt));
 out:
   if (key)
     EVP_PKEY_free (key);
@@ -355,6 +345,19 @@ request_head (Boot *b, const char *path, gsize body_len, gboolean with_token)
   return g_string_free (s, FALSE);
 }
 
+/* Ends an exchange on the certificate server: closes and drops the
+ * connection, and returns the response if the cloud answered 200. */
+static EhHttpResponse *
+finish_exchange (Boot *b, GAsyncResult *res, GError **error)
+{
+  g_autoptr (EhHttpResponse) r = eh_http_exchange_finish (res, error);
+  g_io_stream_close (G_IO_STREAM (b->stream), NULL, NULL);
+  g_clear_object (&b->stream);
+  if (!r || !check_status (r, error))
+    return NULL;
+  return g_steal_pointer (&r);
+}
+
 /* The signed certificate arrived: check it and write key and certificate. */
 static void
 on_edge_crt (GObject *source, GAsyncResult *res, gpointer data)
@@ -362,15 +365,13 @@ on_edge_crt (GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   Boot *b = g_task_get_task_data (task);
   GError *error = NULL;
-  g_autoptr (EhHttpResponse) r = eh_http_exchange_finish (res, &error);
+  g_autoptr (EhHttpResponse) r = finish_exchange (b, res, &error);
   X509 *crt = NULL;
   X509_STORE *store = NULL;
   gnutls_datum_t kpem = { 0 };
   gboolean ok;
 
-  g_io_stream_close (G_IO_STREAM (b->stream), NULL, NULL);
-  ok = r && check_status (r, &error)
-       && (crt = der_to_x509 (r->body, "the node certificate", &error))
+  ok = r && (crt = der_to_x509 (r->body, "the node certificate", &error))
        && (store = eh_tls_load_ca_file (b->ca_file, &error))
        && check_signed (crt, store, "the certificate the cloud signed", b->ca_file, &error)
        && gtls_check (gnutls_x509_privkey_export2 (b->key, GNUTLS_X509_FMT_PEM, &kpem), "key", &error)
@@ -434,17 +435,14 @@ on_ca_crt (GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   Boot *b = g_task_get_task_data (task);
   GError *error = NULL;
-  g_autoptr (EhHttpResponse) r = eh_http_exchange_finish (res, &error);
+  g_autoptr (EhHttpResponse) r = finish_exchange (b, res, &error);
   X509 *ca = NULL;
   X509_STORE *store = NULL;
   gsize len;
   const guint8 *p;
   gboolean ok;
 
-  g_io_stream_close (G_IO_STREAM (b->stream), NULL, NULL);
-  g_clear_object (&b->stream);
-  ok = r && check_status (r, &error)
-       && (p = g_bytes_get_data (r->body, &len), eh_token_check_ca (b->token, p, len, &error))
+  ok = r && (p = g_bytes_get_data (r->body, &len), eh_token_check_ca (b->token, p, len, &error))
        && (ca = der_to_x509 (r->body, "the cloud CA", &error));
   if (ok)
     {

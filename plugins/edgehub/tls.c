@@ -614,9 +614,9 @@ eh_tls_load_cert_file (const char *path, GError **error)
   return crt;
 }
 
-/* Time of an ASN.1 time in Unix seconds. */
-static gint64
-asn1_unix (const ASN1_TIME *t)
+/* Time of an ASN.1 time in Unix seconds (0 when unreadable). */
+gint64
+eh_tls_asn1_unix (const ASN1_TIME *t)
 {
   struct tm tm;
   if (!t || ASN1_TIME_to_tm (t, &tm) != 1)
@@ -631,8 +631,8 @@ eh_tls_cert_file_dates (const char *path, gint64 *not_before, gint64 *not_after,
   X509 *crt = eh_tls_load_cert_file (path, error);
   if (!crt)
     return FALSE;
-  *not_before = asn1_unix (X509_get0_notBefore (crt));
-  *not_after = asn1_unix (X509_get0_notAfter (crt));
+  *not_before = eh_tls_asn1_unix (X509_get0_notBefore (crt));
+  *not_after = eh_tls_asn1_unix (X509_get0_notAfter (crt));
   X509_free (crt);
   return TRUE;
 }

@@ -60,6 +60,9 @@ X509_STORE  *eh_tls_load_ca_file            (const char          *path,
 X509        *eh_tls_load_cert_file          (const char          *path,
                                              GError             **error);
 
+/* An ASN.1 time in Unix seconds; 0 when missing or unreadable. */
+gint64       eh_tls_asn1_unix               (const ASN1_TIME     *t);
+
 /* Reads a certificate file's validity, in Unix seconds. */
 gboolean     eh_tls_cert_file_dates         (const char          *path,
                                              gint64              *not_before,

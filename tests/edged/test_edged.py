@@ -10,9 +10,14 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import read  # noqa: E402
 
 BIN = os.environ["EDGECORE_BIN"]
 CLOUDSIM = os.environ["CLOUDSIM_BIN"]
@@ -25,21 +30,8 @@ CGROUP = os.environ["EDGED_TEST_CGROUP_PARENT"]
 NODE = "edge-rt"
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
 def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    if callable(what):
-        what = what()
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return harness.wait_for(pred, timeout, what, 0.1)
 
 
 def runtime(cmd):
@@ -53,28 +45,13 @@ class Cloud:
         self.dir = os.path.join(root, "cloud")
         self.out_path = os.path.join(root, "cloud.out")
         os.makedirs(self.dir)
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen([CLOUDSIM, "--dir", self.dir, "--port", "0"],
-                                     stdin=subprocess.PIPE, stdout=self.out,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc, self.out = harness.start_cloudsim(CLOUDSIM, self.dir, self.out_path, ["--port", "0"], 20,
+                                                     "cloudsim to start", 0.1)
         test.addCleanup(self.kill)
-        wait_for(lambda: "ready" in read(self.out_path) or self.proc.poll() is not None, 20,
-                 "cloudsim to start")
-        if self.proc.poll() is not None:
-            raise AssertionError("cloudsim exited:\n" + read(self.out_path))
         self.conf = read(os.path.join(self.dir, "edgehub.conf"))
 
     def received(self):
-        path = os.path.join(self.dir, "record.jsonl")
-        out = []
-        if os.path.exists(path):
-            for line in read(path).splitlines(keepends=True):
-                if not line.endswith("\n"):
-                    break
-                e = json.loads(line)
-                if e.get("event") == "recv":
-                    out.append(e["msg"])
-        return out
+        return [e["msg"] for e in harness.cloud_events(self.dir, "recv")]
 
     def cmd(self, line):
         self.proc.stdin.write(line + "\n")
@@ -98,13 +75,7 @@ class Cloud:
                 if m["route"]["operation"] == op and m["route"]["resource"] == res]
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        harness.stop_process(self.proc)
         self.proc.stdin.close()
         self.out.close()
 

@@ -14,10 +14,15 @@ import sqlite3
 import ssl
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import read, wait_for  # noqa: E402
 
 BIN = os.environ["EDGECORE_BIN"]
 CLOUDSIM = os.environ["CLOUDSIM_BIN"]
@@ -28,21 +33,6 @@ NODE = "edge-1"
 V192_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tls-v1.9.2")
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 class Cloud:
     """One cloudsim process: its stdin takes commands, its record is read back."""
 
@@ -50,7 +40,7 @@ class Cloud:
         self.test = test
         self.dir = os.path.join(root, name)
         self.record_path = os.path.join(self.dir, "record.jsonl")
-        self.args = [CLOUDSIM, "--dir", self.dir, "--port", str(port)] + list(args)
+        self.args = ["--port", str(port)] + list(args)
         if https_port is not None:
             self.args += ["--https-port", str(https_port)]
         self.out_path = os.path.join(root, name + ".out")
@@ -59,18 +49,10 @@ class Cloud:
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=self.out,
-                                     stderr=subprocess.STDOUT, text=True)
-        wait_for(lambda: "ready" in read(self.out_path) or self.proc.poll() is not None,
-                 15, "cloudsim to start")
-        if self.proc.poll() is not None:
-            raise AssertionError("cloudsim exited:\n" + read(self.out_path))
-        conf = read(os.path.join(self.dir, "edgehub.conf"))
-        self.conf = conf
-        self.port = int(re.search(r"websocket-server=127\.0\.0\.1:(\d+)", conf).group(1))
-        self.https_port = int(re.search(r"http-server=https://127\.0\.0\.1:(\d+)", conf).group(1))
-        self.token = re.search(r"token=(\S+)", conf).group(1)
+        self.proc, self.out = harness.start_cloudsim(CLOUDSIM, self.dir, self.out_path, self.args, 15,
+                                                     "cloudsim to start")
+        self.conf = read(os.path.join(self.dir, "edgehub.conf"))
+        self.port, self.https_port, self.token = harness.cloud_addresses(self.dir)
         return self
 
     def cmd(self, line):
@@ -78,17 +60,7 @@ class Cloud:
         self.proc.stdin.flush()
 
     def events(self, kind=None):
-        out = []
-        if not os.path.exists(self.record_path):
-            return out
-        with open(self.record_path) as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break
-                e = json.loads(line)
-                if kind is None or e["event"] == kind:
-                    out.append(e)
-        return out
+        return harness.cloud_events(self.dir, kind)
 
     def received(self):
         return [e["msg"] for e in self.events("recv")]
@@ -104,14 +76,8 @@ class Cloud:
         return read(self.out_path)
 
     def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self.proc:
+            harness.stop_process(self.proc)
             self.proc.stdin.close()
             self.out.close()
         self.proc = None

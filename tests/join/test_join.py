@@ -10,14 +10,18 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import read, wait_for  # noqa: E402
 
 BIN = os.environ["EDGECORE_BIN"]
 CLOUDSIM = os.environ["CLOUDSIM_BIN"]
@@ -50,21 +54,6 @@ GUIDE = ["--kubeedge-version=1.9.2", "--cloudcore-ipport=192.168.1.10:10000", "-
          "--edgenode-ip", "192.168.1.63", "--token", TOKEN, "--with-edge-taint"]
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 class Cloud:
     """A cloudsim process on 127.0.0.1 (started and stopped by the tests)."""
 
@@ -72,16 +61,8 @@ class Cloud:
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir)
         self.out_path = os.path.join(root, name + ".out")
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen([CLOUDSIM, "--dir", self.dir, "--port", "0"] + list(args),
-                                     stdin=subprocess.PIPE, stdout=self.out, stderr=subprocess.STDOUT, text=True)
-        wait_for(lambda: "ready" in read(self.out_path) or self.proc.poll() is not None, 30, "cloudsim")
-        if self.proc.poll() is not None:
-            raise AssertionError("cloudsim exited:\n" + read(self.out_path))
-        conf = read(os.path.join(self.dir, "edgehub.conf"))
-        self.port = int(re.search(r"websocket-server=127\.0\.0\.1:(\d+)", conf).group(1))
-        self.https_port = int(re.search(r"http-server=https://127\.0\.0\.1:(\d+)", conf).group(1))
-        self.token = re.search(r"token=(\S+)", conf).group(1)
+        self.proc, self.out = harness.start_cloudsim(CLOUDSIM, self.dir, self.out_path, ["--port", "0"] + list(args))
+        self.port, self.https_port, self.token = harness.cloud_addresses(self.dir)
 
     def flags(self, name="edge-node-01"):
         """The guide's keadm flags, pointed at this cloud."""
@@ -90,25 +71,10 @@ class Cloud:
                 "--edgenode-ip", "192.168.1.63", "--token", self.token, "--with-edge-taint"]
 
     def events(self, kind):
-        path = os.path.join(self.dir, "record.jsonl")
-        if not os.path.exists(path):
-            return []
-        out = []
-        for line in read(path).splitlines(keepends=True):
-            if line.endswith("\n"):
-                e = json.loads(line)
-                if e["event"] == kind:
-                    out.append(e)
-        return out
+        return harness.cloud_events(self.dir, kind)
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        harness.stop_process(self.proc)
         self.proc.stdin.close()
         self.out.close()
 

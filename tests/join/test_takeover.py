@@ -7,14 +7,16 @@ to cloudsim's v1.9.2 profile (the TLS of a default CloudCore v1.9.2)
 without a token, keeping its certificate and migrating its database."""
 import json
 import os
-import re
 import shutil
-import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import read, wait_for  # noqa: E402
 
 BIN = os.environ["EDGECORE_BIN"]
 CLOUDSIM = os.environ["CLOUDSIM_BIN"]
@@ -33,21 +35,6 @@ CREATE TABLE `meta_v2` (`key` varchar(256) NOT NULL PRIMARY KEY,
 """
 
 
-def read(path, mode="r"):
-    with open(path, mode) as f:
-        return f.read()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 class TakeOver(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ec-takeover-")
@@ -57,13 +44,7 @@ class TakeOver(unittest.TestCase):
 
     def stop_all(self):
         for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            harness.stop_process(p, 30)
             if p.stdin:
                 p.stdin.close()
 
@@ -71,22 +52,15 @@ class TakeOver(unittest.TestCase):
         d = os.path.join(self.tmp, "cloud")
         os.makedirs(d)
         out = os.path.join(self.tmp, "cloud.out")
-        p = subprocess.Popen([CLOUDSIM, "--dir", d, "--port", "0", "--profile", "v1.9.2"],
-                             stdin=subprocess.PIPE, stdout=open(out, "w"), stderr=subprocess.STDOUT, text=True)
+        p, f = harness.start_cloudsim(CLOUDSIM, d, out, ["--port", "0", "--profile", "v1.9.2"],
+                                      fail=self.failureException)
         self.procs.append(p)
-        wait_for(lambda: "ready" in read(out) or p.poll() is not None, 30, "cloudsim")
-        self.assertIsNone(p.poll(), read(out))
-        conf = read(os.path.join(d, "edgehub.conf"))
+        self.addCleanup(f.close)
         self.cloud_dir = d
-        self.port = int(re.search(r"websocket-server=127\.0\.0\.1:(\d+)", conf).group(1))
-        self.https_port = int(re.search(r"http-server=https://127\.0\.0\.1:(\d+)", conf).group(1))
+        self.port, self.https_port, _ = harness.cloud_addresses(d)
 
     def events(self, kind):
-        path = os.path.join(self.cloud_dir, "record.jsonl")
-        if not os.path.exists(path):
-            return []
-        return [e for e in (json.loads(l) for l in read(path).splitlines(keepends=True) if l.endswith("\n"))
-                if e["event"] == kind]
+        return harness.cloud_events(self.cloud_dir, kind)
 
     def make_node_state(self):
         """What a v1.9.2 node holds after keadm join: its yaml (token
