@@ -2,6 +2,7 @@
  * protocol to a fake journal socket, and the sd_notify watchdog. */
 #include "config.h"
 
+#include "ec-host-api.h"
 #include "log.h"
 #include "sd-notify.h"
 
@@ -196,6 +197,7 @@ test_watchdog (void)
   FakeSocket s;
   g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
   guint source, received = 0;
+  g_autofree char *expected = NULL;
   char buf[64];
 
   fake_socket_open (&s, "notify");
@@ -236,11 +238,82 @@ test_watchdog (void)
   fake_socket_close (&s);
 }
 
+/* A plugin's line about a bus message (ec_plugin_context_log_message and
+ * its rate-limited form) carries PLUGIN, EC_MSG_ID, RESOURCE and
+ * EC_OPERATION; a plain ec_plugin_context_log line only PLUGIN. */
+static void
+test_journal_message_fields (void)
+{
+  FakeSocket s;
+  EcPluginContext *ctx = ec_host_context_new ("edgehub", NULL);
+  EcLogLimit limit = EC_LOG_LIMIT_INIT (3600);
+  g_autoptr (EcMessage) msg = ec_message_new ("edgecontroller", "resource", "update",
+                                              "default/pod/nginx");
+  g_autoptr (GBytes) b1 = NULL, b2 = NULL, b3 = NULL, b4 = NULL;
+  g_autoptr (GHashTable) f1 = NULL, f2 = NULL, f3 = NULL, f4 = NULL;
+  g_autofree char *expected = NULL;
+  char buf[64];
+
+  fake_socket_open (&s, "socket");
+  g_setenv ("EDGECORE_JOURNAL_SOCKET", s.path, TRUE);
+  ec_log_install ();
+  ec_log_set_threshold (G_LOG_LEVEL_DEBUG);
+  ec_log_set_target (EC_LOG_TARGET_JOURNAL);
+  ec_host_context_set_log_threshold (ctx, G_LOG_LEVEL_DEBUG);
+
+  ec_plugin_context_log_message (ctx, G_LOG_LEVEL_WARNING, msg, "dropped message %s: %s",
+                                 ec_message_get_id (msg), "queue full");
+  b1 = receive (&s);
+  f1 = parse_entry (b1);
+  expected = g_strdup_printf ("dropped message %s: queue full", ec_message_get_id (msg));
+  g_assert_cmpstr (g_hash_table_lookup (f1, "MESSAGE"), ==, expected);
+  g_assert_cmpstr (g_hash_table_lookup (f1, "EC_MSG_ID"), ==, ec_message_get_id (msg));
+  g_assert_cmpstr (g_hash_table_lookup (f1, "RESOURCE"), ==, "default/pod/nginx");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "EC_OPERATION"), ==, "update");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "PLUGIN"), ==, "edgehub");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "PRIORITY"), ==, "4");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "GLIB_DOMAIN"), ==, "edgehub");
+
+  /* the introspectable form */
+  ec_plugin_context_log_message_text (ctx, G_LOG_LEVEL_MESSAGE, msg, "100% as it is");
+  b2 = receive (&s);
+  f2 = parse_entry (b2);
+  g_assert_cmpstr (g_hash_table_lookup (f2, "MESSAGE"), ==, "100% as it is");
+  g_assert_cmpstr (g_hash_table_lookup (f2, "EC_MSG_ID"), ==, ec_message_get_id (msg));
+  g_assert_cmpstr (g_hash_table_lookup (f2, "RESOURCE"), ==, "default/pod/nginx");
+
+  /* rate-limited: the first gets through with the fields, the second is
+   * suppressed (nothing arrives), and the limit counts it */
+  ec_plugin_context_log_message_limited (ctx, &limit, G_LOG_LEVEL_WARNING, msg, "bad %d", 1);
+  ec_plugin_context_log_message_limited (ctx, &limit, G_LOG_LEVEL_WARNING, msg, "bad %d", 2);
+  b3 = receive (&s);
+  f3 = parse_entry (b3);
+  g_assert_cmpstr (g_hash_table_lookup (f3, "MESSAGE"), ==, "bad 1");
+  g_assert_cmpstr (g_hash_table_lookup (f3, "EC_MSG_ID"), ==, ec_message_get_id (msg));
+  g_assert_cmpuint (limit.suppressed, ==, 1);
+  g_assert_cmpint (recv (s.fd, buf, sizeof buf, MSG_DONTWAIT), ==, -1);
+
+  /* a plain line has PLUGIN and none of the message's fields */
+  ec_plugin_context_log (ctx, G_LOG_LEVEL_INFO, "plain %s", "line");
+  b4 = receive (&s);
+  f4 = parse_entry (b4);
+  g_assert_cmpstr (g_hash_table_lookup (f4, "MESSAGE"), ==, "plain line");
+  g_assert_cmpstr (g_hash_table_lookup (f4, "PLUGIN"), ==, "edgehub");
+  g_assert_false (g_hash_table_contains (f4, "EC_MSG_ID"));
+  g_assert_false (g_hash_table_contains (f4, "RESOURCE"));
+
+  ec_log_set_target (EC_LOG_TARGET_STDERR);
+  g_unsetenv ("EDGECORE_JOURNAL_SOCKET");
+  ec_host_context_free (ctx);
+  fake_socket_close (&s);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/log/journal-fields", test_journal_fields);
+  g_test_add_func ("/log/journal-message-fields", test_journal_message_fields);
   g_test_add_func ("/log/target-names", test_log_target_names);
   g_test_add_func ("/sd-notify/watchdog", test_watchdog);
   return g_test_run ();
