@@ -314,6 +314,30 @@ test_journal_message_fields (void)
   ec_host_context_free (ctx);
 }
 
+/* On stderr a line about a bus message ends with [msg <id> <resource>];
+ * other lines keep their form. */
+static void
+test_stderr_message_suffix (void)
+{
+  if (g_test_subprocess ())
+    {
+      EcPluginContext *ctx = ec_host_context_new ("edgehub", NULL);
+      g_autoptr (EcMessage) msg = ec_message_new ("edgecontroller", "resource", "update",
+                                                  "default/pod/nginx");
+      install_writer ();
+      ec_log_set_target (EC_LOG_TARGET_STDERR);
+      ec_message_set_id (msg, "m-1");
+      ec_plugin_context_log_message (ctx, G_LOG_LEVEL_WARNING, msg, "dropped %s", "it");
+      ec_plugin_context_log (ctx, G_LOG_LEVEL_WARNING, "plain");
+      ec_host_context_free (ctx);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("edgecore[*]: WARNING edgehub: dropped it [msg m-1 default/pod/nginx]\n"
+                             "edgecore[*]: WARNING edgehub: plain\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -323,6 +347,7 @@ main (int argc, char **argv)
   g_setenv ("EDGECORE_JOURNAL_SOCKET", journal_socket.path, TRUE);
   g_test_add_func ("/log/journal-fields", test_journal_fields);
   g_test_add_func ("/log/journal-message-fields", test_journal_message_fields);
+  g_test_add_func ("/log/stderr-message-suffix", test_stderr_message_suffix);
   g_test_add_func ("/log/target-names", test_log_target_names);
   g_test_add_func ("/sd-notify/watchdog", test_watchdog);
   ret = g_test_run ();
