@@ -12,7 +12,9 @@
  * (the plugin that logged: EDGECORE_PLUGIN from ec_plugin_context_log, or
  * the log domain when it is not the host's), GLIB_DOMAIN, CODE_*, and
  * every other field the caller gave whose name the journal accepts
- * (EC_MSG_ID, RESOURCE, MESSAGE_ID, ...). */
+ * (EC_MSG_ID, RESOURCE, EC_OPERATION from ec_plugin_context_log_message,
+ * MESSAGE_ID, ...). On stderr a line with EC_MSG_ID or RESOURCE ends with
+ * "[msg <id> <resource>]". */
 #include "config.h"
 
 #include "log.h"
@@ -232,7 +234,8 @@ use_journal (void)
 static GLogWriterOutput
 writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer unused)
 {
-  const char *domain = NULL, *message = NULL;
+  const char *domain = NULL, *message = NULL, *msg_id = NULL, *resource = NULL;
+  g_autofree char *about = NULL;
 
   if ((level & G_LOG_LEVEL_MASK) > threshold)
     return G_LOG_WRITER_HANDLED;
@@ -246,9 +249,17 @@ writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer 
         domain = fields[i].value;
       else if (strcmp (fields[i].key, "MESSAGE") == 0)
         message = fields[i].value;
+      else if (strcmp (fields[i].key, "EC_MSG_ID") == 0 && fields[i].length < 0)
+        msg_id = fields[i].value;
+      else if (strcmp (fields[i].key, "RESOURCE") == 0 && fields[i].length < 0)
+        resource = fields[i].value;
     }
-  fprintf (stderr, "edgecore[%d]: %s %s: %s\n", (int) getpid (), level_name (level),
-           domain ? domain : "edgecore", message ? message : "");
+  /* a line about a bus message says which one, as the journal's fields do */
+  if (msg_id || resource)
+    about = g_strdup_printf (" [msg %s%s%s]", msg_id ? msg_id : "-", resource ? " " : "",
+                             resource ? resource : "");
+  fprintf (stderr, "edgecore[%d]: %s %s: %s%s\n", (int) getpid (), level_name (level),
+           domain ? domain : "edgecore", message ? message : "", about ? about : "");
   fflush (stderr);
   return G_LOG_WRITER_HANDLED;
 }

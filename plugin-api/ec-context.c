@@ -380,6 +380,33 @@ ec_plugin_context_get_global (EcPluginContext *context, const char *section, con
   return g_key_file_get_string (context->config, section, key, NULL);
 }
 
+/* Sends one line through g_log_structured_array(): every field before
+ * MESSAGE (g_log_structured() reads whatever follows MESSAGE as format
+ * arguments), and the message's id, resource and operation when there is
+ * one. Fields without a value are left out. */
+static void
+log_text (EcPluginContext *context, GLogLevelFlags level, EcMessage *message, const char *text)
+{
+  GLogField fields[6];
+  gsize n = 0;
+  const char *values[3] = { NULL, NULL, NULL };
+  static const char *const keys[3] = { "EC_MSG_ID", "RESOURCE", "EC_OPERATION" };
+
+  fields[n++] = (GLogField) { "GLIB_DOMAIN", context->log_domain, -1 };
+  fields[n++] = (GLogField) { "EDGECORE_PLUGIN", context->name, -1 };
+  if (message)
+    {
+      values[0] = ec_message_get_id (message);
+      values[1] = ec_message_get_resource (message);
+      values[2] = ec_message_get_operation (message);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    if (values[i] && values[i][0])
+      fields[n++] = (GLogField) { keys[i], values[i], -1 };
+  fields[n++] = (GLogField) { "MESSAGE", text, -1 };
+  g_log_structured_array (level, fields, n);
+}
+
 /**
  * ec_plugin_context_log:
  * @context: a plugin context
@@ -401,8 +428,25 @@ ec_plugin_context_log (EcPluginContext *context, GLogLevelFlags level, const cha
   va_start (args, format);
   text = g_strdup_vprintf (format, args);
   va_end (args);
-  g_log_structured (context->log_domain, level, "MESSAGE", "%s", text,
-                    "EDGECORE_PLUGIN", context->name);
+  log_text (context, level, NULL, text);
+}
+
+/* The line of a rate-limited log that got through, with the count of
+ * those suppressed since the last one. */
+static void
+log_limited_text (EcPluginContext *context, EcLogLimit *limit, GLogLevelFlags level,
+                  EcMessage *message, const char *text, gint64 now)
+{
+  if (limit->suppressed)
+    {
+      g_autofree char *line = g_strdup_printf ("%s (%u similar messages suppressed)", text,
+                                               limit->suppressed);
+      log_text (context, level, message, line);
+    }
+  else
+    log_text (context, level, message, text);
+  limit->last_us = now;
+  limit->suppressed = 0;
 }
 
 /**
@@ -440,11 +484,95 @@ ec_plugin_context_log_limited (EcPluginContext *context, EcLogLimit *limit, GLog
   va_start (args, format);
   text = g_strdup_vprintf (format, args);
   va_end (args);
-  if (limit->suppressed)
-    ec_plugin_context_log (context, level, "%s (%u similar messages suppressed)", text,
-                           limit->suppressed);
-  else
-    ec_plugin_context_log (context, level, "%s", text);
-  limit->last_us = now;
-  limit->suppressed = 0;
+  log_limited_text (context, limit, level, NULL, text, now);
+}
+
+/**
+ * ec_plugin_context_log_message: (skip)
+ * @context: a plugin context
+ * @level: the level
+ * @message: the bus message the line is about
+ * @format: printf-style format
+ * @...: its arguments
+ *
+ * Logs like ec_plugin_context_log() a line about @message (a drop, a
+ * refusal, bad input). To the journal it adds the structured fields
+ * EC_MSG_ID (the message's id), RESOURCE and EC_OPERATION (its route), so
+ * `journalctl -u edgecore EC_MSG_ID=...` finds it; on stderr the line ends
+ * with `[msg <id> <resource>]`. The introspectable form is
+ * ec_plugin_context_log_message_text().
+ *
+ * Since: 1.1
+ */
+void
+ec_plugin_context_log_message (EcPluginContext *context, GLogLevelFlags level, EcMessage *message,
+                               const char *format, ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+  g_return_if_fail (context != NULL && message != NULL && format != NULL);
+  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+    return;
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  log_text (context, level, message, text);
+}
+
+/**
+ * ec_plugin_context_log_message_text: (rename-to ec_plugin_context_log_message)
+ * @context: a plugin context
+ * @level: the level
+ * @message: the bus message the line is about
+ * @text: the line, not a format
+ *
+ * ec_plugin_context_log_message() for bindings: logs @text as it is, with
+ * @message's id, resource and operation as structured fields.
+ *
+ * Since: 1.1
+ */
+void
+ec_plugin_context_log_message_text (EcPluginContext *context, GLogLevelFlags level, EcMessage *message,
+                                    const char *text)
+{
+  g_return_if_fail (context != NULL && message != NULL && text != NULL);
+  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+    return;
+  log_text (context, level, message, text);
+}
+
+/**
+ * ec_plugin_context_log_message_limited: (skip)
+ * @context: a plugin context
+ * @limit: the line's rate limit state
+ * @level: the level
+ * @message: the bus message the line is about
+ * @format: printf-style format
+ * @...: its arguments
+ *
+ * ec_plugin_context_log_limited() for a line about @message: the lines that
+ * get through carry the fields of ec_plugin_context_log_message() (those of
+ * the message that got through; suppressed ones are only counted).
+ *
+ * Since: 1.1
+ */
+void
+ec_plugin_context_log_message_limited (EcPluginContext *context, EcLogLimit *limit, GLogLevelFlags level,
+                                       EcMessage *message, const char *format, ...)
+{
+  gint64 now = g_get_monotonic_time ();
+  g_autofree char *text = NULL;
+  va_list args;
+  g_return_if_fail (context != NULL && limit != NULL && message != NULL && format != NULL);
+  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+    return;
+  if (limit->last_us && now - limit->last_us < limit->interval_us)
+    {
+      limit->suppressed++;
+      return;
+    }
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  log_limited_text (context, limit, level, message, text, now);
 }

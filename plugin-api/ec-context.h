@@ -80,6 +80,22 @@ EC_API void ec_plugin_context_log_limited (EcPluginContext *context,
                                            const char      *format,
                                            ...) G_GNUC_PRINTF (4, 5);
 
+EC_API void ec_plugin_context_log_message (EcPluginContext *context,
+                                           GLogLevelFlags   level,
+                                           EcMessage       *message,
+                                           const char      *format,
+                                           ...) G_GNUC_PRINTF (4, 5);
+EC_API void ec_plugin_context_log_message_text (EcPluginContext *context,
+                                                GLogLevelFlags   level,
+                                                EcMessage       *message,
+                                                const char      *text);
+EC_API void ec_plugin_context_log_message_limited (EcPluginContext *context,
+                                                   EcLogLimit      *limit,
+                                                   GLogLevelFlags   level,
+                                                   EcMessage       *message,
+                                                   const char      *format,
+                                                   ...) G_GNUC_PRINTF (5, 6);
+
 #define ec_log_debug(ctx, ...)   ec_plugin_context_log ((ctx), G_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define ec_log_info(ctx, ...)    ec_plugin_context_log ((ctx), G_LOG_LEVEL_INFO, __VA_ARGS__)
 #define ec_log_message(ctx, ...) ec_plugin_context_log ((ctx), G_LOG_LEVEL_MESSAGE, __VA_ARGS__)

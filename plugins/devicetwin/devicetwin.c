@@ -39,7 +39,7 @@ handle_bus (DeviceTwin *self, EcMessage *message)
   topic = ec_mqtt_topic_from_resource (ec_message_get_resource (message), &error);
   if (!topic)
     {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING,
+      ec_plugin_context_log_message_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, message,
                                      "message %s from eventbus: resource is not a base64url topic: %s",
                                      ec_message_get_id (message), error->message);
       return;

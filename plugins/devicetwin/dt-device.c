@@ -305,7 +305,7 @@ dt_membership_handle_update (DeviceTwin *self, EcMessage *message, gboolean deta
     }
   if (error)
     {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "membership message %s from %s ignored: %s",
+      ec_plugin_context_log_message_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, message, "membership message %s from %s ignored: %s",
                        ec_message_get_id (message), ec_message_get_source (message), error->message);
       return;
     }

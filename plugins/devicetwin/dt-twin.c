@@ -719,13 +719,13 @@ dt_twin_handle_cloud_sync (DeviceTwin *self, EcMessage *message, const char *dev
 
   if (!d)
     {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "cloud twin sync for unknown device %s", device_id);
+      ec_plugin_context_log_message_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, message, "cloud twin sync for unknown device %s", device_id);
       return;
     }
   u = dt_parse_twin_update (text, strlen (text), &error);
   if (!u)
     {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "cloud twin sync for %s rejected: %s",
+      ec_plugin_context_log_message_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, message, "cloud twin sync for %s rejected: %s",
                        device_id, error->message);
       return;
     }

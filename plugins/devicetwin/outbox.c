@@ -46,10 +46,10 @@ outbox_send (Outbox *self, const char *module, EcMessage *message)
   if (ec_endpoint_send_when_ready (self->endpoint, module, msg, NULL, NULL, NULL, &error))
     return;
   self->dropped++;
-  ec_plugin_context_log_limited (self->context,
-                                 g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL)
-                                 ? &self->rl_full : &self->rl_unknown,
-                                 G_LOG_LEVEL_WARNING, "cannot send %s to %s (%" G_GUINT64_FORMAT
+  ec_plugin_context_log_message_limited (self->context,
+                                         g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL)
+                                         ? &self->rl_full : &self->rl_unknown,
+                                         G_LOG_LEVEL_WARNING, message, "cannot send %s to %s (%" G_GUINT64_FORMAT
                                  " dropped so far): %s", ec_message_get_id (msg), module,
                                  self->dropped, error->message);
 }

@@ -46,16 +46,16 @@ route_to (EdgeHub *self, EcMessage *msg, gboolean to_group, const char *target)
   if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
     {
       self->n.backlog_dropped++;
-      ec_plugin_context_log_limited (self->context, &self->rl_down_dropped, G_LOG_LEVEL_WARNING,
-                                     "dropped message %s from the cloud (%" G_GUINT64_FORMAT
+      ec_plugin_context_log_message_limited (self->context, &self->rl_down_dropped, G_LOG_LEVEL_WARNING,
+                                             msg, "dropped message %s from the cloud (%" G_GUINT64_FORMAT
                                      " so far; the cloud resends it unless it needs no ack): %s",
                                      ec_message_get_id (msg), self->n.backlog_dropped,
                                      error->message);
       return;
     }
   self->n.unroutable++;
-  ec_plugin_context_log_limited (self->context, &self->rl_down_unroutable, G_LOG_LEVEL_WARNING,
-                                 "message %s from the cloud (%s %s) not delivered to %s: %s",
+  ec_plugin_context_log_message_limited (self->context, &self->rl_down_unroutable, G_LOG_LEVEL_WARNING,
+                                         msg, "message %s from the cloud (%s %s) not delivered to %s: %s",
                                  ec_message_get_id (msg), ec_message_get_operation (msg),
                                  ec_message_get_resource (msg), target, error->message);
 }
@@ -112,7 +112,8 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
   if (!eh_known_operation (op))
     {
       self->n.unknown_operation++;
-      ec_log_warning (self->context, "message %s from the cloud has unknown operation \"%s\" "
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
+                                     "message %s from the cloud has unknown operation \"%s\" "
                       "(%" G_GUINT64_FORMAT " so far); passing it on", ec_message_get_id (msg),
                       op ? op : "", self->n.unknown_operation);
     }
@@ -132,7 +133,8 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
       if (!try_reply (self, msg))
         {
           self->n.unroutable++;
-          ec_log_warning (self->context, "dropped reply %s from the cloud: nobody waits for %s",
+          ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
+                                     "dropped reply %s from the cloud: nobody waits for %s",
                           ec_message_get_id (msg), ec_message_get_parent_id (msg));
         }
       break;
@@ -141,12 +143,14 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
       break;
     case EH_DOWN_USER_DROPPED:
       self->n.unroutable++;
-      ec_log_warning (self->context, "dropped message %s from the cloud: group user from source "
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
+                                     "dropped message %s from the cloud: group user from source "
                       "\"%s\" has no receiver", ec_message_get_id (msg), ec_message_get_source (msg));
       break;
     case EH_DOWN_UNKNOWN_GROUP:
       self->n.unknown_group++;
-      ec_log_warning (self->context, "dropped message %s from the cloud: unknown group \"%s\" "
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
+                                     "dropped message %s from the cloud: unknown group \"%s\" "
                       "(%" G_GUINT64_FORMAT " so far)", ec_message_get_id (msg), group ? group : "",
                       self->n.unknown_group);
       break;

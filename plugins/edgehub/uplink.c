@@ -556,8 +556,8 @@ eh_uplink_submit (EdgeHub *self, EcMessage *message)
   else if (up->items.length >= (guint) MAX (self->cfg.uplink_limit, 1))
     {
       up->dropped++;
-      ec_plugin_context_log_limited (self->context, &up->rl_dropped, G_LOG_LEVEL_WARNING,
-                                     "dropped message %s for the cloud (%s %s): %u messages "
+      ec_plugin_context_log_message_limited (self->context, &up->rl_dropped, G_LOG_LEVEL_WARNING,
+                                             message, "dropped message %s for the cloud (%s %s): %u messages "
                                      "already wait (uplink-queue-length); %" G_GUINT64_FORMAT
                                      " dropped so far", it->msg_id, op,
                                      ec_message_get_resource (message), up->items.length,

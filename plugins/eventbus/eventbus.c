@@ -202,7 +202,7 @@ send_up (EventBus *self, const char *module, EcMessage *msg)
   if (!ec_endpoint_send_when_ready (self->endpoint, module, msg, on_sent, self, NULL, &error))
     {
       self->n_dropped++;
-      ec_plugin_context_log_limited (self->context, &self->send_dropped, G_LOG_LEVEL_WARNING,
+      ec_plugin_context_log_message_limited (self->context, &self->send_dropped, G_LOG_LEVEL_WARNING, msg,
                                      "MQTT message %s not passed to %s (%" G_GUINT64_FORMAT
                                      " so far): %s", ec_message_get_id (msg), module,
                                      self->n_dropped, error->message);
@@ -378,7 +378,7 @@ publish_legacy (EventBus *self, EcMessage *message)
       publish (self, topic, payload, strlen (payload));
       return;
     }
-  ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
+  ec_plugin_context_log_message_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, message,
                                  "message %s: content has no message.topic%s%s; not published",
                                  ec_message_get_id (message), error ? ": " : "",
                                  error ? error->message : "");

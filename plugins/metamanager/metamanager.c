@@ -186,7 +186,7 @@ after_response (MetaManager *self, MmWrite *w)
 {
   if (w->error)
     {
-      ec_log_warning (self->context, "cannot store response %s: %s",
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, w->msg, "cannot store response %s: %s",
                       ec_message_get_resource (w->msg), w->error->message);
       return;
     }
@@ -216,7 +216,7 @@ upsert (MetaManager *self, EcMessage *msg, const char *ns, const char *type, con
       g_autofree char *text = g_strdup_printf ("cannot store %s: %s",
                                                ec_message_get_resource (msg), error->message);
       if (after == after_response)
-        ec_log_message (self->context, "%s", text);
+        ec_plugin_context_log_message (self->context, G_LOG_LEVEL_MESSAGE, msg, "%s", text);
       else
         mm_reply_error (self, msg, text);
       mm_write_free (w);

@@ -87,7 +87,7 @@ mm_flow_hold (MetaManager *self, EcMessage *msg)
         "(max-held-messages); not stored, send it again later", self->held.length);
       self->n_refused++;
       if (g_strcmp0 (ec_message_get_operation (msg), EC_OP_RESPONSE) == 0)
-        ec_log_warning (self->context, "response %s %s not stored: %s",
+        ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg, "response %s %s not stored: %s",
                         ec_message_get_id (msg), ec_message_get_resource (msg), text);
       else
         mm_reply_error (self, msg, text);

@@ -70,7 +70,8 @@ after_store (MetaManager *self, MmWrite *w)
   Remote *r = w->after_data;
   if (w->error)
     {
-      ec_log_warning (self->context, "cannot store the cloud's answer %s: %s",
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, w->msg,
+                                     "cannot store the cloud's answer %s: %s",
                       ec_message_get_resource (w->msg), w->error->message);
       mm_reply (self, r->request, r->for_caller);
       return;
@@ -121,7 +122,8 @@ on_remote_reply (EcMessage *reply, const GError *error, gpointer data)
   w->owned = g_steal_pointer (&object);
   if (!mm_write_prepare_object (w, ns, type, name, w->owned, strlen (w->owned), &local))
     {
-      ec_log_message (self->context, "not storing the cloud's answer %s: %s",
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_MESSAGE, reply,
+                                     "not storing the cloud's answer %s: %s",
                       ec_message_get_resource (reply), local->message);
       mm_write_free (w);
       deliver (self, r, reply);

@@ -20,8 +20,8 @@ send_or_wait (MetaManager *self, gboolean to_group, const char *target, EcMessag
   if (ok)
     return;
   if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
-    ec_plugin_context_log_limited (self->context, &self->rl_send_dropped, G_LOG_LEVEL_WARNING,
-                                   "%s %s %s to %s dropped: %s", ec_message_get_operation (msg),
+    ec_plugin_context_log_message_limited (self->context, &self->rl_send_dropped, G_LOG_LEVEL_WARNING,
+                                           msg, "%s %s %s to %s dropped: %s", ec_message_get_operation (msg),
                                    ec_message_get_resource (msg), ec_message_get_id (msg), target,
                                    error->message);
   else
@@ -85,7 +85,8 @@ mm_reply_error (MetaManager *self, EcMessage *request, const char *text)
 {
   g_autoptr (EcMessage) err = ec_message_new_error (request, text);
   ec_message_set_source (err, MM_BUS_NAME);
-  ec_log_message (self->context, "%s %s (msg %s from %s): %s", ec_message_get_operation (request),
+  ec_plugin_context_log_message (self->context, G_LOG_LEVEL_MESSAGE, request,
+                                 "%s %s (msg %s from %s): %s", ec_message_get_operation (request),
                   ec_message_get_resource (request), ec_message_get_id (request),
                   ec_message_get_source (request), text);
   mm_reply (self, request, err);

@@ -121,7 +121,8 @@ handle_connect (MetaServer *self, EcMessage *message, EcCloudState state)
   if (state == EC_CLOUD_STATE_INVALID)
     {
       g_autofree char *text = ec_message_dup_content_string (message);
-      ec_log_warning (self->context, "connect message with unknown state %s", text);
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, message,
+                                     "connect message with unknown state %s", text);
       return;
     }
   self->connected = state == EC_CLOUD_STATE_CONNECTED;
@@ -186,7 +187,8 @@ handle_change (MetaServer *self, EcMessage *message)
     }
   if (!node || !JSON_NODE_HOLDS_OBJECT (node))
     {
-      ec_log_warning (self->context, "change feed %s %s: content is not a JSON object%s%s", op,
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, message,
+                                     "change feed %s %s: content is not a JSON object%s%s", op,
                       ec_message_get_resource (message), error ? ": " : "", error ? error->message : "");
       return;
     }
@@ -195,7 +197,8 @@ handle_change (MetaServer *self, EcMessage *message)
   api_version = ms_json_get_string (obj, "apiVersion");
   if (!kind || !*kind || !ms_split_api_version (api_version, &group, &version))
     {
-      ec_log_warning (self->context, "change feed %s %s: the object has no apiVersion/kind; not watchable",
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, message,
+                                     "change feed %s %s: the object has no apiVersion/kind; not watchable",
                       op, ec_message_get_resource (message));
       return;
     }
@@ -204,7 +207,8 @@ handle_change (MetaServer *self, EcMessage *message)
   attrs = ms_obj_attrs_from_node (node);
   if (!attrs->name || !*attrs->name)
     {
-      ec_log_warning (self->context, "change feed %s %s: the object has no metadata.name",
+      ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, message,
+                                     "change feed %s %s: the object has no metadata.name",
                       op, ec_message_get_resource (message));
       ms_obj_attrs_free (attrs);
       return;

@@ -2,6 +2,7 @@
  * protocol to a fake journal socket, and the sd_notify watchdog. */
 #include "config.h"
 
+#include "ec-host-api.h"
 #include "log.h"
 #include "sd-notify.h"
 
@@ -43,6 +44,22 @@ fake_socket_close (FakeSocket *s)
   g_rmdir (s->dir);
   g_free (s->path);
   g_free (s->dir);
+}
+
+/* The fake journal: the host's writer resolves the socket's address once
+ * per process, so every journal test shares one. */
+static FakeSocket journal_socket;
+
+/* Installs the host's writer once: GLib allows one per process. */
+static void
+install_writer (void)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once))
+    {
+      ec_log_install ();
+      g_once_init_leave (&once, 1);
+    }
 }
 
 /* Receives one entry, from the datagram or from a passed memfd. */
@@ -112,13 +129,10 @@ parse_entry (GBytes *bytes)
 static void
 test_journal_fields (void)
 {
-  FakeSocket s;
   g_autoptr (GBytes) b1 = NULL, b2 = NULL, b3 = NULL;
   g_autoptr (GHashTable) f1 = NULL, f2 = NULL, f3 = NULL;
 
-  fake_socket_open (&s, "socket");
-  g_setenv ("EDGECORE_JOURNAL_SOCKET", s.path, TRUE);
-  ec_log_install ();
+  install_writer ();
   ec_log_set_threshold (G_LOG_LEVEL_DEBUG);
   ec_log_set_target (EC_LOG_TARGET_JOURNAL);
 
@@ -127,7 +141,7 @@ test_journal_fields (void)
   g_log_structured ("edgehub", G_LOG_LEVEL_WARNING, "EDGECORE_PLUGIN", "edgehub", "EC_MSG_ID", "0f6c3a3e-1",
                     "RESOURCE", "default/pod/nginx", "bad key", "dropped", "_PID", "1",
                     "MESSAGE", "certificate bootstrap failed: %s", "chain");
-  b1 = receive (&s);
+  b1 = receive (&journal_socket);
   f1 = parse_entry (b1);
   g_assert_cmpstr (g_hash_table_lookup (f1, "MESSAGE"), ==, "certificate bootstrap failed: chain");
   g_assert_cmpstr (g_hash_table_lookup (f1, "PLUGIN"), ==, "edgehub");
@@ -142,7 +156,7 @@ test_journal_fields (void)
 
   /* the host's own line: no PLUGIN; a multi-line message in the binary form */
   g_log_structured ("edgecore", G_LOG_LEVEL_MESSAGE, "MESSAGE", "bus members:\nwebsocket hub 1 0");
-  b2 = receive (&s);
+  b2 = receive (&journal_socket);
   f2 = parse_entry (b2);
   g_assert_cmpstr (g_hash_table_lookup (f2, "MESSAGE"), ==, "bus members:\nwebsocket hub 1 0");
   g_assert_false (g_hash_table_contains (f2, "PLUGIN"));
@@ -152,7 +166,7 @@ test_journal_fields (void)
   {
     g_autofree char *big = g_strnfill (600 * 1024, 'x');
     g_log_structured ("metamanager", G_LOG_LEVEL_INFO, "MESSAGE", "%s", big);
-    b3 = receive (&s);
+    b3 = receive (&journal_socket);
     f3 = parse_entry (b3);
     g_assert_cmpstr (g_hash_table_lookup (f3, "MESSAGE"), ==, big);
     g_assert_cmpstr (g_hash_table_lookup (f3, "PLUGIN"), ==, "metamanager");
@@ -163,13 +177,11 @@ test_journal_fields (void)
   g_log_structured ("edgehub", G_LOG_LEVEL_DEBUG, "MESSAGE", "not sent");
   g_log_structured ("edgehub", G_LOG_LEVEL_INFO, "MESSAGE", "sent");
   {
-    g_autoptr (GBytes) b = receive (&s);
+    g_autoptr (GBytes) b = receive (&journal_socket);
     g_autoptr (GHashTable) f = parse_entry (b);
     g_assert_cmpstr (g_hash_table_lookup (f, "MESSAGE"), ==, "sent");
   }
   ec_log_set_target (EC_LOG_TARGET_STDERR);
-  g_unsetenv ("EDGECORE_JOURNAL_SOCKET");
-  fake_socket_close (&s);
 }
 
 static void
@@ -196,6 +208,7 @@ test_watchdog (void)
   FakeSocket s;
   g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
   guint source, received = 0;
+  g_autofree char *expected = NULL;
   char buf[64];
 
   fake_socket_open (&s, "notify");
@@ -236,12 +249,109 @@ test_watchdog (void)
   fake_socket_close (&s);
 }
 
+/* A plugin's line about a bus message (ec_plugin_context_log_message and
+ * its rate-limited form) carries PLUGIN, EC_MSG_ID, RESOURCE and
+ * EC_OPERATION; a plain ec_plugin_context_log line only PLUGIN. */
+static void
+test_journal_message_fields (void)
+{
+  EcPluginContext *ctx = ec_host_context_new ("edgehub", NULL);
+  EcLogLimit limit = EC_LOG_LIMIT_INIT (3600);
+  g_autoptr (EcMessage) msg = ec_message_new ("edgecontroller", "resource", "update",
+                                              "default/pod/nginx");
+  g_autoptr (GBytes) b1 = NULL, b2 = NULL, b3 = NULL, b4 = NULL;
+  g_autoptr (GHashTable) f1 = NULL, f2 = NULL, f3 = NULL, f4 = NULL;
+  g_autofree char *expected = NULL;
+  char buf[64];
+
+  install_writer ();
+  ec_log_set_threshold (G_LOG_LEVEL_DEBUG);
+  ec_log_set_target (EC_LOG_TARGET_JOURNAL);
+  ec_host_context_set_log_threshold (ctx, G_LOG_LEVEL_DEBUG);
+
+  ec_plugin_context_log_message (ctx, G_LOG_LEVEL_WARNING, msg, "dropped message %s: %s",
+                                 ec_message_get_id (msg), "queue full");
+  b1 = receive (&journal_socket);
+  f1 = parse_entry (b1);
+  expected = g_strdup_printf ("dropped message %s: queue full", ec_message_get_id (msg));
+  g_assert_cmpstr (g_hash_table_lookup (f1, "MESSAGE"), ==, expected);
+  g_assert_cmpstr (g_hash_table_lookup (f1, "EC_MSG_ID"), ==, ec_message_get_id (msg));
+  g_assert_cmpstr (g_hash_table_lookup (f1, "RESOURCE"), ==, "default/pod/nginx");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "EC_OPERATION"), ==, "update");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "PLUGIN"), ==, "edgehub");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "PRIORITY"), ==, "4");
+  g_assert_cmpstr (g_hash_table_lookup (f1, "GLIB_DOMAIN"), ==, "edgehub");
+
+  /* the introspectable form */
+  ec_plugin_context_log_message_text (ctx, G_LOG_LEVEL_MESSAGE, msg, "100% as it is");
+  b2 = receive (&journal_socket);
+  f2 = parse_entry (b2);
+  g_assert_cmpstr (g_hash_table_lookup (f2, "MESSAGE"), ==, "100% as it is");
+  g_assert_cmpstr (g_hash_table_lookup (f2, "EC_MSG_ID"), ==, ec_message_get_id (msg));
+  g_assert_cmpstr (g_hash_table_lookup (f2, "RESOURCE"), ==, "default/pod/nginx");
+
+  /* rate-limited: the first gets through with the fields, the second is
+   * suppressed (nothing arrives), and the limit counts it */
+  ec_plugin_context_log_message_limited (ctx, &limit, G_LOG_LEVEL_WARNING, msg, "bad %d", 1);
+  ec_plugin_context_log_message_limited (ctx, &limit, G_LOG_LEVEL_WARNING, msg, "bad %d", 2);
+  b3 = receive (&journal_socket);
+  f3 = parse_entry (b3);
+  g_assert_cmpstr (g_hash_table_lookup (f3, "MESSAGE"), ==, "bad 1");
+  g_assert_cmpstr (g_hash_table_lookup (f3, "EC_MSG_ID"), ==, ec_message_get_id (msg));
+  g_assert_cmpuint (limit.suppressed, ==, 1);
+  g_assert_cmpint (recv (journal_socket.fd, buf, sizeof buf, MSG_DONTWAIT), ==, -1);
+
+  /* a plain line has PLUGIN and none of the message's fields */
+  ec_plugin_context_log (ctx, G_LOG_LEVEL_INFO, "plain %s", "line");
+  b4 = receive (&journal_socket);
+  f4 = parse_entry (b4);
+  g_assert_cmpstr (g_hash_table_lookup (f4, "MESSAGE"), ==, "plain line");
+  g_assert_cmpstr (g_hash_table_lookup (f4, "PLUGIN"), ==, "edgehub");
+  g_assert_false (g_hash_table_contains (f4, "EC_MSG_ID"));
+  g_assert_false (g_hash_table_contains (f4, "RESOURCE"));
+
+  ec_log_set_target (EC_LOG_TARGET_STDERR);
+  ec_host_context_free (ctx);
+}
+
+/* On stderr a line about a bus message ends with [msg <id> <resource>];
+ * other lines keep their form. */
+static void
+test_stderr_message_suffix (void)
+{
+  if (g_test_subprocess ())
+    {
+      EcPluginContext *ctx = ec_host_context_new ("edgehub", NULL);
+      g_autoptr (EcMessage) msg = ec_message_new ("edgecontroller", "resource", "update",
+                                                  "default/pod/nginx");
+      install_writer ();
+      ec_log_set_target (EC_LOG_TARGET_STDERR);
+      ec_message_set_id (msg, "m-1");
+      ec_plugin_context_log_message (ctx, G_LOG_LEVEL_WARNING, msg, "dropped %s", "it");
+      ec_plugin_context_log (ctx, G_LOG_LEVEL_WARNING, "plain");
+      ec_host_context_free (ctx);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("edgecore[*]: WARNING edgehub: dropped it [msg m-1 default/pod/nginx]\n"
+                             "edgecore[*]: WARNING edgehub: plain\n");
+}
+
 int
 main (int argc, char **argv)
 {
+  int ret;
   g_test_init (&argc, &argv, NULL);
+  fake_socket_open (&journal_socket, "socket");
+  g_setenv ("EDGECORE_JOURNAL_SOCKET", journal_socket.path, TRUE);
   g_test_add_func ("/log/journal-fields", test_journal_fields);
+  g_test_add_func ("/log/journal-message-fields", test_journal_message_fields);
+  g_test_add_func ("/log/stderr-message-suffix", test_stderr_message_suffix);
   g_test_add_func ("/log/target-names", test_log_target_names);
   g_test_add_func ("/sd-notify/watchdog", test_watchdog);
-  return g_test_run ();
+  ret = g_test_run ();
+  g_unsetenv ("EDGECORE_JOURNAL_SOCKET");
+  fake_socket_close (&journal_socket);
+  return ret;
 }

@@ -90,6 +90,7 @@ class Node:
                     f"[fakemetaserver]\nenable=true\nlog-file={self.ms_log}\n")
         self.args = [BIN, "--config-dir", confd, "--plugin-dir", MM_DIR, "--plugin-dir", FAKES]
         self.proc = None
+        self.env = None   # the daemon's environment; None: this one's
         self.out_path = os.path.join(self.dir, "edgecore.log")
         test.addCleanup(self.shutdown_check, test)
 
@@ -100,7 +101,7 @@ class Node:
 
     def start(self, expect_up=True):
         out = open(self.out_path, "a")
-        self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=self.env)
         out.close()
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -876,6 +877,53 @@ class Durability(unittest.TestCase):
         served = {json.loads(s)["metadata"]["name"] for s in reply["content"]}
         self.assertTrue(set(acked) <= served)
         self.assertEqual(node.stop(), 0)
+
+
+class JournalFields(unittest.TestCase):
+    def journal_entry(self, sock, pred, what, timeout=15):
+        """The first datagram on the fake journal socket whose fields match."""
+        deadline = time.time() + timeout
+        seen = []
+        while time.time() < deadline:
+            try:
+                data = sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            fields = {}
+            for line in data.decode(errors="replace").split("\n"):
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    fields.setdefault(k, v)
+            seen.append(fields)
+            if pred(fields):
+                return fields
+        raise AssertionError(f"no journal entry with {what}; got {seen[-20:]}")
+
+    def test_refusal_carries_the_message_id(self):
+        """[core] log-target=journal: metamanager's log line about a refused
+        message carries EC_MSG_ID=<its id>, RESOURCE= and EC_OPERATION=, so
+        `journalctl -u edgecore EC_MSG_ID=...` finds it."""
+        node = Node(self)
+        path = os.path.join(node.dir, "journal")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.2)
+        self.addCleanup(sock.close)
+        with open(os.path.join(node.dir, "conf.d", "60-journal.conf"), "w") as f:
+            f.write("[core]\nlog-target=journal\n")
+        node.env = dict(os.environ, EDGECORE_JOURNAL_SOCKET=path)
+        node.start()
+        mid = node.send(msg("insert", "default/gizmo/g1", {"metadata": {"name": "g1"}}))
+        err = node.reply_to(mid)
+        self.assertEqual(err["route"]["operation"], "error")
+        e = self.journal_entry(sock, lambda f: f.get("EC_MSG_ID") == mid, f"EC_MSG_ID={mid}")
+        self.assertEqual(e["PLUGIN"], "metamanager")
+        self.assertEqual(e["RESOURCE"], "default/gizmo/g1")
+        self.assertEqual(e["EC_OPERATION"], "insert")
+        self.assertEqual(e["SYSLOG_IDENTIFIER"], "edgecore")
+        self.assertIn("unknown resource type", e["MESSAGE"])
+        self.assertIn(mid, e["MESSAGE"])
+        self.assertIsNone(node.proc.poll())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 #include <string.h>
 
 static GPtrArray *logged;
+static char *logged_plugin;   /* EDGECORE_PLUGIN of the last line */
 
 static GLogWriterOutput
 capture (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
@@ -16,6 +17,11 @@ capture (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
   for (gsize i = 0; logged && i < n; i++)
     if (strcmp (fields[i].key, "MESSAGE") == 0)
       g_ptr_array_add (logged, g_strdup (fields[i].value));
+    else if (logged && strcmp (fields[i].key, "EDGECORE_PLUGIN") == 0)
+      {
+        g_free (logged_plugin);
+        logged_plugin = g_strdup (fields[i].value);
+      }
   return G_LOG_WRITER_HANDLED;
 }
 
@@ -81,6 +87,10 @@ test_log_limited (void)
   ec_log_debug (ctx, "below the threshold");
   g_assert_cmpuint (logged->len, ==, 1);
   g_assert_cmpstr (logged->pdata[0], ==, "bad input 0");
+  /* the plugin's name is a field of its own (before MESSAGE, else
+   * g_log_structured() takes it for a format argument) */
+  g_assert_cmpstr (logged_plugin, ==, ec_plugin_context_get_name (ctx));
+  g_clear_pointer (&logged_plugin, g_free);
   g_assert_cmpuint (limit.suppressed, ==, 99);
   limit.last_us -= limit.interval_us;  /* the interval has passed */
   ec_plugin_context_log_limited (ctx, &limit, G_LOG_LEVEL_WARNING, "bad input %d", 100);
