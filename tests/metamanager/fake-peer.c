@@ -13,7 +13,9 @@
  * broadcast edgehub's connect event ("cloud_connected"/"cloud_disconnected").
  * One with operation "fake-store-jobs" and a number N as content queues N
  * write jobs of 2 ms each on the shared store: another plugin keeping the
- * writer busy. */
+ * writer busy. One with operation "fake-store-gate" and a file path as
+ * content queues one write job that holds the writer until that file is
+ * gone (at most 120 s): a writer stalled for as long as the test wants. */
 #include <edgecore.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +113,34 @@ slow_job (sqlite3 *db, gpointer data, GError **error)
   return TRUE;
 }
 
+/* On the store's writer thread: holds the writer while the gate file exists. */
+static gboolean
+gate_job (sqlite3 *db, gpointer data, GError **error)
+{
+  const char *path = data;
+  for (guint i = 0; i < 12000 && g_file_test (path, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10000);
+  return TRUE;
+}
+
+static void
+queue_store_gate (FakePeer *fp, EcMessage *msg)
+{
+  g_autoptr (GError) error = NULL;
+  EcStore *store = ec_plugin_context_get_store (fp->ctx, &error);
+  gsize len = 0;
+  const char *json = ec_message_get_content_json (msg, &len);
+  char *path = json ? ec_json_decode_string (json, len, NULL) : NULL;
+  if (!store || !path)
+    {
+      ec_log_warning (fp->ctx, "no store gate: %s", error ? error->message : "no path");
+      g_free (path);
+      return;
+    }
+  ec_store_write (store, gate_job, NULL, path, g_free);
+  ec_log_message (fp->ctx, "queued the store gate %s", path);
+}
+
 static void
 queue_store_jobs (FakePeer *fp, EcMessage *msg)
 {
@@ -154,6 +184,11 @@ fp_handle (gpointer state, EcMessage *msg)
   if (g_strcmp0 (op, "fake-store-jobs") == 0)
     {
       queue_store_jobs (fp, msg);
+      return;
+    }
+  if (g_strcmp0 (op, "fake-store-gate") == 0)
+    {
+      queue_store_gate (fp, msg);
       return;
     }
   if (!ec_message_get_sync (msg) || !(answer = find_answer (fp, msg)))
