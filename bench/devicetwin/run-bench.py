@@ -70,7 +70,7 @@ class Node:
                     return data.decode()
                 data += chunk
 
-    def add_devices(self, n, prefix="bench-dev-", batch=2000):
+    def add_devices(self, n, prefix="bench-dev-", batch=500):
         for start in range(0, n, batch):
             devices = [{"id": f"{prefix}{i}", "name": f"{prefix}{i}",
                         "twin": {"temperature": {"expected": {"value": "target"},
