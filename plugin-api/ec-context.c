@@ -431,6 +431,21 @@ ec_plugin_context_log (EcPluginContext *context, GLogLevelFlags level, const cha
   log_text (context, level, NULL, text);
 }
 
+/* Whether a rate-limited line at @level may be logged now; counts it as
+ * suppressed when it may not (below the threshold, it is not counted). */
+static gboolean
+limit_admits (EcPluginContext *context, EcLogLimit *limit, GLogLevelFlags level, gint64 now)
+{
+  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+    return FALSE;
+  if (limit->last_us && now - limit->last_us < limit->interval_us)
+    {
+      limit->suppressed++;
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The line of a rate-limited log that got through, with the count of
  * those suppressed since the last one. */
 static void
@@ -474,13 +489,8 @@ ec_plugin_context_log_limited (EcPluginContext *context, EcLogLimit *limit, GLog
   g_autofree char *text = NULL;
   va_list args;
   g_return_if_fail (context != NULL && limit != NULL && format != NULL);
-  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+  if (!limit_admits (context, limit, level, now))
     return;
-  if (limit->last_us && now - limit->last_us < limit->interval_us)
-    {
-      limit->suppressed++;
-      return;
-    }
   va_start (args, format);
   text = g_strdup_vprintf (format, args);
   va_end (args);
@@ -564,13 +574,8 @@ ec_plugin_context_log_message_limited (EcPluginContext *context, EcLogLimit *lim
   g_autofree char *text = NULL;
   va_list args;
   g_return_if_fail (context != NULL && limit != NULL && message != NULL && format != NULL);
-  if ((level & G_LOG_LEVEL_MASK) > context->log_threshold)
+  if (!limit_admits (context, limit, level, now))
     return;
-  if (limit->last_us && now - limit->last_us < limit->interval_us)
-    {
-      limit->suppressed++;
-      return;
-    }
   va_start (args, format);
   text = g_strdup_vprintf (format, args);
   va_end (args);
