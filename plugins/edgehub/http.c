@@ -4,6 +4,7 @@
 #include <string.h>
 
 #define MAX_HEAD (16 * 1024)
+#define MAX_CHUNK_LINE 1024   /* a chunk-size line, extensions included */
 
 typedef struct {
   EhTlsStream    *stream;
@@ -92,7 +93,16 @@ dechunk (Exchange *x, GError **error)
       guint64 size;
       char *end;
       if (!eol)
-        return FALSE;
+        {
+          if (len - pos > MAX_CHUNK_LINE)
+            {
+              g_set_error (error, EH_TLS_ERROR, EH_TLS_ERROR_PROTOCOL,
+                           "a chunk-size line of the cloud's answer is longer than %d bytes",
+                           MAX_CHUNK_LINE);
+              return FALSE;
+            }
+          return FALSE;
+        }
       size = g_ascii_strtoull (p + pos, &end, 16);
       if (end == p + pos)
         {
@@ -160,6 +170,16 @@ consume (GTask *task)
   te = g_hash_table_lookup (x->resp->headers, "transfer-encoding");
   if (te && g_ascii_strcasecmp (te, "chunked") == 0)
     {
+      /* the decoded size is checked by dechunk(); this bounds what is kept
+       * undecoded (chunk framing included) */
+      if (x->buf->len > 2 * x->max_body + MAX_HEAD)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                   "the cloud's chunked answer is larger than %" G_GSIZE_FORMAT " bytes",
+                                   2 * x->max_body + MAX_HEAD);
+          g_object_unref (task);
+          return;
+        }
       if (!dechunk (x, &error))
         {
           if (error)

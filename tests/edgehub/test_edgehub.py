@@ -224,11 +224,19 @@ class Stall:
                 threading.Thread(target=self.pipe, args=(up, conn), daemon=True).start()
                 self.pipe(conn, up)
                 return
-            if mode == "tls":
+            if mode in ("tls", "flood"):
                 conn = self.ctx.wrap_socket(conn, server_side=True)
                 self.held.append(conn)
                 if conn.recv(4096):
                     self.requests += 1
+            if mode == "flood":
+                # a chunked answer whose chunk-size line never ends
+                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;")
+                self.flooded = 0
+                while self.flooded < (64 << 20):
+                    conn.sendall(b"x" * 65536)
+                    self.flooded += 65536
+                return
             while conn.recv(4096):
                 pass
         except OSError:
@@ -1039,6 +1047,18 @@ class StopInFlight(Base):
             # the handshake done, GET /ca.crt sent and waiting for its answer
             wait_for(lambda: stall.requests >= i, 20, "GET /ca.crt at the stalled server")
             self.stop_cleanly(node)
+        self.assertFalse(os.path.exists(node.ca))
+
+    def test_endless_chunk_line_is_refused(self):
+        # outside input: an answer of the certificate server that never ends
+        # its chunk-size line is refused early, not buffered to the end
+        crt, key = make_ca(os.path.join(self.root, "flood"), "127.0.0.1")
+        stall = Stall(self, "flood", crt, key)
+        cloud, node = self.node_with_cloud(http_port=stall.port)
+        node.start()
+        node.wait_log(r"chunk-size line of the cloud's answer is longer than 1024 bytes")
+        self.assertLess(getattr(stall, "flooded", 0), 64 << 20)
+        self.stop_cleanly(node)
         self.assertFalse(os.path.exists(node.ca))
 
     def test_stop_during_dial(self):
