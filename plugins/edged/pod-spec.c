@@ -2,37 +2,9 @@
  * EdgedPodSpec; what edged cannot run yet is refused with a reason. */
 #include "pod-spec.h"
 
+#include <edgecore.h>
 #include <gio/gio.h>
 #include <string.h>
-
-/* Nesting depth of JSON text, counting only brackets outside strings. */
-static gboolean
-depth_ok (const char *json, gsize length)
-{
-  int depth = 0;
-  gboolean in_string = FALSE;
-  for (gsize i = 0; i < length; i++)
-    {
-      char c = json[i];
-      if (in_string)
-        {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
-        }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '{' || c == '[')
-        {
-          if (++depth > EDGED_POD_MAX_DEPTH)
-            return FALSE;
-        }
-      else if (c == '}' || c == ']')
-        depth--;
-    }
-  return TRUE;
-}
 
 /* The string member name of o; NULL when absent or not a string. */
 const char *
@@ -136,25 +108,26 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
 EdgedPodSpec *
 edged_pod_spec_parse (const char *json, gsize length, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
   g_autoptr (EdgedPodSpec) spec = g_new0 (EdgedPodSpec, 1);
   JsonObject *pod, *meta, *pspec, *labels;
   JsonArray *containers;
   const char *ns, *name, *uid, *policy;
 
-  if (length > EDGED_POD_MAX_BYTES || !depth_ok (json, length))
+  root = ec_json_parse (json, length, EDGED_POD_MAX_DEPTH, EDGED_POD_MAX_BYTES, error);
+  if (!root)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod larger than 1 MiB or nested deeper than 32 levels");
+      if (error && *error && (g_error_matches (*error, EC_JSON_ERROR, EC_JSON_ERROR_DEPTH)
+                              || g_error_matches (*error, EC_JSON_ERROR, EC_JSON_ERROR_SIZE)))
+        g_prefix_error (error, "pod larger than 1 MiB or nested deeper than 32 levels: ");
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, json, (gssize) length, error))
-    return NULL;
-  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a pod must be a JSON object");
       return NULL;
     }
-  pod = json_node_get_object (json_parser_get_root (parser));
+  pod = json_node_get_object (root);
   meta = edged_json_object (pod, "metadata");
   pspec = edged_json_object (pod, "spec");
   ns = edged_json_string (meta, "namespace");

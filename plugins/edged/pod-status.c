@@ -266,17 +266,16 @@ edged_pod_report (EdgedPod *pod)
 void
 edged_pod_report_invalid (Edged *self, const char *json, gsize length, const char *reason)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = ec_json_parse (json, length, EDGED_POD_MAX_DEPTH, EDGED_POD_MAX_BYTES, NULL);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) status = NULL;
   JsonObject *pod, *meta, *spec;
   const char *ns, *name, *uid, *node;
   g_autofree char *now = rfc3339_s (g_get_real_time () / G_USEC_PER_SEC);
 
-  if (length > EDGED_POD_MAX_BYTES || !json_parser_load_from_data (parser, json, (gssize) length, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
     return;
-  pod = json_node_get_object (json_parser_get_root (parser));
+  pod = json_node_get_object (root);
   meta = edged_json_object (pod, "metadata");
   spec = edged_json_object (pod, "spec");
   ns = edged_json_string (meta, "namespace");
