@@ -864,6 +864,14 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
     }
   if (spec->deleting)
     return;
+  if (self->max_pods > 0 && g_hash_table_size (self->pods) >= (guint) self->max_pods)
+    {
+      g_autofree char *why = g_strdup_printf ("OutOfpods: the node already runs max-pods=%" G_GINT64_FORMAT
+                                              " pods", self->max_pods);
+      ec_log_warning (self->context, "pod %s/%s refused: %s", spec->namespace, spec->name, why);
+      edged_pod_report_invalid (self, json, len, why);
+      return;
+    }
   ec_log_info (self->context, "pod %s/%s (uid %s): starting", spec->namespace, spec->name, spec->uid);
   pod = pod_new (self, g_steal_pointer (&spec));
   g_hash_table_insert (self->pods, pod->spec->uid, pod);

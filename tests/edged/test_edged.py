@@ -299,12 +299,12 @@ def pod_obj(name, uid, command, node=NODE, **spec_extra):
 
 
 class Pods(Base):
-    def start(self):
+    def start(self, extra=""):
         cloud = Cloud(self, self.root)
         node = Node(self, self.root, cloud,
                     f"container-runtime-endpoint=unix://{SOCK}\n"
                     f"image-service-endpoint=unix://{SOCK}\n"
-                    f"pod-logs-dir={self.root}/pods\ncgroup-root={CGROUP}\n")
+                    f"pod-logs-dir={self.root}/pods\ncgroup-root={CGROUP}\n" + extra)
         wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
         return cloud, node
 
@@ -434,6 +434,20 @@ class Pods(Base):
         self.assertEqual(d["content"], "uid-graceful")
         self.assertEqual((d["route"]["source"], d["route"]["group"]), ("edged", "meta"))
         self.assertEqual(set(crictl_ls()), before)
+
+    def test_max_pods_refuses_more(self):
+        # a cloud (or a store) with more pods than max-pods cannot make the
+        # node hold an unbounded number of pods: the extra one is refused
+        cloud, node = self.start("max-pods=1\n")
+        cloud.send_pod("insert", pod_obj("one", "uid-one", "sleep 3600"), 1)
+        node.wait_log(r"pod default/one \(uid uid-one\): starting")
+        cloud.send_pod("insert", pod_obj("two", "uid-two", "sleep 3600"), 1)
+        st = wait_for(lambda: cloud.pod_statuses("two"), 30, "the refused pod's status")[0]
+        self.assertEqual(st["Status"]["phase"], "Failed")
+        self.assertIn("OutOfpods", st["Status"]["message"])
+        self.assertTrue(node.alive())
+        cloud.send_pod("delete", pod_obj("one", "uid-one", "sleep 3600"), 2)
+        node.wait_log(r"pod default/one \(uid uid-one\) removed from the runtime", 60)
 
     def test_exit_code_other_node_and_invalid_pod(self):
         cloud, node = self.start()
