@@ -208,8 +208,8 @@ handshake (CsTls *tls, SSL *ssl)
 }
 
 /* Remembers the client certificate of ssl under the internal connection's
- * local port. */
-static void
+ * local port; returns that port, 0 when it cannot be known. */
+static guint
 remember_peer (CsTls *tls, SSL *ssl, int plain)
 {
   struct sockaddr_in local = { 0 };
@@ -225,10 +225,21 @@ remember_peer (CsTls *tls, SSL *ssl, int plain)
   if (getsockname (plain, (struct sockaddr *) &local, &len) != 0)
     {
       peer_free (p);
-      return;
+      return 0;
     }
   g_mutex_lock (&lock);
   g_hash_table_replace (tls->peers, GUINT_TO_POINTER ((guint) ntohs (local.sin_port)), p);
+  g_mutex_unlock (&lock);
+  return ntohs (local.sin_port);
+}
+
+/* Forgets what remember_peer() stored, once the connection is over, so a
+ * later connection on the same port never inherits it. */
+static void
+forget_peer (CsTls *tls, guint port)
+{
+  g_mutex_lock (&lock);
+  g_hash_table_remove (tls->peers, GUINT_TO_POINTER (port));
   g_mutex_unlock (&lock);
 }
 
@@ -376,8 +387,14 @@ conn_run (gpointer data)
       int plain = connect_plain (tls);
       if (plain >= 0)
         {
-          remember_peer (tls, ssl, plain);
-          relay (tls, ssl, plain);
+          /* a connection whose client certificate cannot be attributed
+           * is not relayed: it would be served as if it had none */
+          guint port = remember_peer (tls, ssl, plain);
+          if (port)
+            {
+              relay (tls, ssl, plain);
+              forget_peer (tls, port);
+            }
           close (plain);
         }
       else
