@@ -1,8 +1,9 @@
 /* mm-send.c: how metamanager's messages leave it: to a module, a group or
  * the cloud, replies to callers, acks and error replies. A send that meets
  * a full queue waits on the bus for room (ec_endpoint_send_when_ready, in
- * order, a queue per receiver), so that a burst of acks is never dropped
- * and a full receiver holds up nothing sent to others. */
+ * order, a queue per receiver), so a full receiver holds up nothing sent
+ * to others; if too many already wait for that receiver, the message is
+ * dropped and logged (rate-limited). */
 #include "mm-private.h"
 
 #include <string.h>
