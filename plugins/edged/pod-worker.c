@@ -18,6 +18,9 @@
  * Exited containers are restarted per restartPolicy with kubelet's
  * CrashLoopBackOff (plan_restarts). */
 #include "pod.h"
+#include "pod-network.h"
+#include "pod-resources.h"
+#include "pod-security.h"
 
 #include <string.h>
 
@@ -37,6 +40,8 @@ typedef struct {
   Runtime__V1__NamespaceOption              ns;
   Runtime__V1__PodSandboxConfig__LabelsEntry *entries;
   Runtime__V1__PodSandboxConfig__LabelsEntry **labels;
+  EdgedSecurityStore                        sec;    /* ctr */
+  EdgedPortsStore                           ports;  /* ctr */
 } SandboxConfig;
 
 /* kubelet's labels on the sandbox, then the pod's. */
@@ -83,6 +88,10 @@ sandbox_config_fill (EdgedPod *pod, SandboxConfig *s)
   s->config.n_labels = n;
   s->config.labels = s->labels;
   s->config.linux = &s->linux_;
+  /* ctr: pod-level securityContext, ports */
+  memset (&s->sec, 0, sizeof s->sec);
+  edged_security_fill_sandbox (spec, &s->sc, &s->sec);
+  edged_ports_fill (spec, &s->config, &s->ports);
 }
 
 static void
@@ -90,6 +99,8 @@ sandbox_config_clear (SandboxConfig *s)
 {
   g_free (s->entries);
   g_free (s->labels);
+  edged_security_store_clear (&s->sec);
+  edged_ports_store_clear (&s->ports);
 }
 
 /* Sends one CRI request for pod, bounded by edged's request timeout; the
@@ -119,8 +130,9 @@ pod_request_with_sandbox (EdgedPod *pod, EdgedCriClient *client, const EdgedCriM
 
 /* ---- steps ------------------------------------------------------------- */
 
-static void
-container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
+/* Sets the waiting reason and message shown while c does not run. */
+void
+edged_container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
 {
   g_free (c->waiting_reason);
   g_free (c->waiting_message);
@@ -129,8 +141,8 @@ container_set_waiting (EdgedContainer *c, const char *reason, const char *messag
 }
 
 /* A step finished: the next one starts now (or at the next tick). */
-static void
-step_done (EdgedPod *pod)
+void
+edged_pod_step_done (EdgedPod *pod)
 {
   pod->busy = FALSE;
   edged_pod_report (pod);
@@ -148,7 +160,7 @@ on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
       gint64 delay = PULL_BACKOFF_FIRST << MIN (pod->pull_failures, 5);
       pod->pull_failures++;
       pod->retry_at = g_get_monotonic_time () + MIN (delay, PULL_BACKOFF_MAX);
-      container_set_waiting (c, "ErrImagePull", error->message);
+      edged_container_set_waiting (c, "ErrImagePull", error->message);
       ec_log_warning (pod->edged->context, "pod %s/%s: pulling %s failed: %s", pod->spec->namespace,
                       pod->spec->name, pod->spec->containers[pod->next].image, error->message);
     }
@@ -156,10 +168,10 @@ on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       protobuf_c_message_free_unpacked (response, NULL);
       pod->pull_failures = 0;
-      container_set_waiting (c, "ContainerCreating", NULL);
+      edged_container_set_waiting (c, "ContainerCreating", NULL);
       pod->next++;
     }
-  step_done (pod);
+  edged_pod_step_done (pod);
 }
 
 static void
@@ -171,29 +183,36 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
   EdgedContainer *c = &pod->containers[pod->next];
   gboolean present = r && r->image;
 
+  if (present)
+    {
+      /* ctr: the image's user, for runAsNonRoot and the default user */
+      c->image_uid = r->image->uid ? r->image->uid->value : -1;
+      g_free (c->image_user);
+      c->image_user = g_strdup (r->image->username);
+    }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
   if (error)
     {
-      container_set_waiting (c, "ErrImagePull", error->message);
+      edged_container_set_waiting (c, "ErrImagePull", error->message);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
-      step_done (pod);
+      edged_pod_step_done (pod);
       return;
     }
   if (present && strcmp (cs->pull_policy, "Always") != 0)
     {
-      container_set_waiting (c, "ContainerCreating", NULL);
+      edged_container_set_waiting (c, "ContainerCreating", NULL);
       pod->next++;
-      step_done (pod);
+      edged_pod_step_done (pod);
       return;
     }
   if (!present && !strcmp (cs->pull_policy, "Never"))
     {
       g_autofree char *msg = g_strdup_printf ("Container image \"%s\" is not present with pull "
                                               "policy of Never", cs->image);
-      container_set_waiting (c, "ErrImageNeverPull", msg);
+      edged_container_set_waiting (c, "ErrImageNeverPull", msg);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
-      step_done (pod);
+      edged_pod_step_done (pod);
       return;
     }
   {
@@ -215,17 +234,22 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
       ec_log_warning (pod->edged->context, "pod %s/%s: RunPodSandbox failed (retried): %s",
                       pod->spec->namespace, pod->spec->name, error->message);
       for (guint i = 0; i < pod->spec->n_containers; i++)
-        container_set_waiting (&pod->containers[i], "CreatePodSandboxError", error->message);
+        edged_container_set_waiting (&pod->containers[i], "CreatePodSandboxError", error->message);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
     }
   else
     {
       pod->sandbox_id = g_strdup (((Runtime__V1__RunPodSandboxResponse *) response)->pod_sandbox_id);
       protobuf_c_message_free_unpacked (response, NULL);
-      pod->stage = POD_CONTAINERS;
+      pod->stage = pod->spec->n_init ? POD_INIT : POD_CONTAINERS;   /* ctr: init first */
       pod->next = 0;
+      if (!pod->spec->host_network)
+        {
+          edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
+          return;
+        }
     }
-  step_done (pod);
+  edged_pod_step_done (pod);
 }
 
 /* The current container's step failed: it waits with reason, and the
@@ -233,7 +257,7 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
 static void
 container_failed (EdgedPod *pod, const char *reason, const char *verb, const GError *error)
 {
-  container_set_waiting (&pod->containers[pod->next], reason, error->message);
+  edged_container_set_waiting (&pod->containers[pod->next], reason, error->message);
   ec_log_warning (pod->edged->context, "pod %s/%s: %s container %s failed: %s", pod->spec->namespace,
                   pod->spec->name, verb, pod->spec->containers[pod->next].name, error->message);
 }
@@ -243,13 +267,22 @@ container_failed (EdgedPod *pod, const char *reason, const char *verb, const GEr
 static void
 next_container (EdgedPod *pod)
 {
+  if (pod->stage == POD_INIT)
+    {
+      /* ctr: an init container runs to completion (pod-init.c); one that
+       * could not be created or started is tried again later */
+      if (!pod->containers[pod->next].id)
+        pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      edged_pod_step_done (pod);
+      return;
+    }
   pod->next++;
   if (pod->next == pod->spec->n_containers)
     {
       pod->stage = POD_RUNNING;
       pod->next = 0;
     }
-  step_done (pod);
+  edged_pod_step_done (pod);
 }
 
 static void
@@ -263,7 +296,7 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       /* the state, times and image come from ContainerStatus, right after */
       protobuf_c_message_free_unpacked (response, NULL);
-      container_set_waiting (c, NULL, NULL);
+      edged_container_set_waiting (c, NULL, NULL);
     }
   next_container (pod);
 }
@@ -287,8 +320,9 @@ on_created (ProtobufCMessage *response, const GError *error, gpointer data)
   pod_request (pod, pod->edged->runtime, &edged_cri_start_container, &req.base, on_started);
 }
 
-static void
-create_container (EdgedPod *pod)
+/* CreateContainer + StartContainer of container pod->next. */
+void
+edged_pod_create_container (EdgedPod *pod)
 {
   EdgedContainerSpec *cs = &pod->spec->containers[pod->next];
   guint n_env = g_strv_length (cs->env_names);
@@ -305,6 +339,11 @@ create_container (EdgedPod *pod)
   Runtime__V1__CreateContainerRequest req = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
   Runtime__V1__ContainerConfig__LabelsEntry labels[4];
   Runtime__V1__ContainerConfig__LabelsEntry *label_ptrs[4];
+  Runtime__V1__LinuxContainerResources resources = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+  EdgedSecurityStore sec = { 0 };
+  g_autofree char *not_root = edged_security_check_non_root (pod->spec, pod->next,
+                                                              current->image_uid,
+                                                              current->image_user);
   const char *label_kv[4][2] = {
     { "io.kubernetes.container.name", cs->name },
     { "io.kubernetes.pod.name", pod->spec->name },
@@ -312,6 +351,14 @@ create_container (EdgedPod *pod)
     { "io.kubernetes.pod.uid", pod->spec->uid },
   };
 
+  if (not_root)
+    {
+      /* ctr: kubelet's verifyRunAsNonRoot */
+      GError e = { G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, not_root };
+      container_failed (pod, "CreateContainerConfigError", "creating", &e);
+      next_container (pod);
+      return;
+    }
   for (guint i = 0; i < n_env; i++)
     {
       runtime__v1__key_value__init (&kv[i]);
@@ -336,6 +383,10 @@ create_container (EdgedPod *pod)
   ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
   sc.namespace_options = &ns;
   linux_.security_context = &sc;
+  /* ctr: securityContext and resources */
+  edged_security_fill (pod->spec, pod->next, current->image_uid, current->image_user, &sc, &sec);
+  edged_resources_fill (pod->spec, pod->next, &resources);
+  linux_.resources = &resources;
   config.metadata = &meta;
   config.image = &image;
   config.command = cs->command;
@@ -354,6 +405,7 @@ create_container (EdgedPod *pod)
   req.config = &config;
   pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_create_container, &req.base,
                             &req.sandbox_config, on_created);
+  edged_security_store_clear (&sec);
 }
 
 static void
@@ -363,17 +415,62 @@ on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
     protobuf_c_message_free_unpacked (response, NULL);
 }
 
+/* Container i exited and is to run again: it becomes lastState (the
+ * previous dead one is removed), and its restart is due at once, or after
+ * kubelet's CrashLoopBackOff when backoff (10 s doubling to 5 min). */
+void
+edged_container_retire (EdgedPod *pod, guint i, gboolean backoff)
+{
+  EdgedContainer *c = &pod->containers[i];
+  gint64 now = g_get_monotonic_time ();
+
+  if (c->dead_id)
+    {
+      Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
+      req.container_id = c->dead_id;
+      edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
+                        (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
+      g_free (c->dead_id);
+    }
+  c->dead_id = g_steal_pointer (&c->id);
+  c->last_exit_code = c->exit_code;
+  c->last_started_at = c->started_at;
+  c->last_finished_at = c->finished_at;
+  g_free (c->last_reason);
+  c->last_reason = g_strdup (c->reason && *c->reason ? c->reason
+                                                     : c->exit_code ? "Error" : "Completed");
+  c->state = -1;
+  if (!backoff)
+    {
+      edged_container_set_waiting (c, "ContainerCreating", NULL);
+      return;
+    }
+  c->restart_at = now + c->backoff_us;
+  if (c->backoff_us)
+    {
+      g_autofree char *msg = g_strdup_printf (
+        "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
+        c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
+        pod->spec->namespace, pod->spec->uid);
+      edged_container_set_waiting (c, "CrashLoopBackOff", msg);
+    }
+  else
+    edged_container_set_waiting (c, "ContainerCreating", NULL);
+  c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
+}
+
 /* restartPolicy: Always restarts every exited container, OnFailure those
  * that exited non-zero. The first restart is immediate, then kubelet's
  * CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min of running.
- * The exited container is kept (for its log) until the next restart. */
+ * The exited container is kept (for its log) until the next restart. Init
+ * containers are pod-init.c's. */
 static void
 plan_restarts (EdgedPod *pod)
 {
   const char *policy = pod->spec->restart_policy;
   gint64 now = g_get_monotonic_time ();
 
-  for (guint i = 0; i < pod->spec->n_containers; i++)
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
       if (c->id && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING
@@ -383,38 +480,10 @@ plan_restarts (EdgedPod *pod)
         continue;
       if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
         continue;
-      /* the exited container becomes lastState; the previous dead one goes */
-      if (c->dead_id)
-        {
-          Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
-          req.container_id = c->dead_id;
-          edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
-                            (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
-          g_free (c->dead_id);
-        }
-      c->dead_id = g_steal_pointer (&c->id);
-      c->last_exit_code = c->exit_code;
-      c->last_started_at = c->started_at;
-      c->last_finished_at = c->finished_at;
-      g_free (c->last_reason);
-      c->last_reason = g_strdup (c->reason && *c->reason ? c->reason
-                                                         : c->exit_code ? "Error" : "Completed");
-      c->state = -1;
-      c->restart_at = now + c->backoff_us;
-      if (c->backoff_us)
-        {
-          g_autofree char *msg = g_strdup_printf (
-            "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
-            c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
-            pod->spec->namespace, pod->spec->uid);
-          container_set_waiting (c, "CrashLoopBackOff", msg);
-        }
-      else
-        container_set_waiting (c, "ContainerCreating", NULL);
-      c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
+      edged_container_retire (pod, i, TRUE);
     }
   /* a restart that is due: create that container again */
-  for (guint i = 0; i < pod->spec->n_containers; i++)
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
       if (!c->id && c->restart_at && now >= c->restart_at)
@@ -427,6 +496,22 @@ plan_restarts (EdgedPod *pod)
     }
 }
 
+/* Takes the state, exit code, times, reason and image of st into c. */
+void
+edged_container_take_status (EdgedContainer *c, Runtime__V1__ContainerStatus *st)
+{
+  c->state = st->state;
+  c->exit_code = st->exit_code;
+  c->started_at = st->started_at;
+  c->finished_at = st->finished_at;
+  g_free (c->reason);
+  c->reason = g_strdup (st->reason);
+  g_free (c->message);
+  c->message = g_strdup (st->message);
+  g_free (c->image_ref);
+  c->image_ref = g_strdup (st->image_ref);
+}
+
 static void
 on_container_status (ProtobufCMessage *response, const GError *error, gpointer data)
 {
@@ -435,19 +520,7 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
   Runtime__V1__ContainerStatusResponse *r = (Runtime__V1__ContainerStatusResponse *) response;
 
   if (!error && r->status)
-    {
-      Runtime__V1__ContainerStatus *st = r->status;
-      c->state = st->state;
-      c->exit_code = st->exit_code;
-      c->started_at = st->started_at;
-      c->finished_at = st->finished_at;
-      g_free (c->reason);
-      c->reason = g_strdup (st->reason);
-      g_free (c->message);
-      c->message = g_strdup (st->message);
-      g_free (c->image_ref);
-      c->image_ref = g_strdup (st->image_ref);
-    }
+    edged_container_take_status (c, r->status);
   else if (error && g_error_matches (error, EDGED_CRI_ERROR, EDGED_CRI_ERROR_NOT_FOUND))
     c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
   if (r)
@@ -482,7 +555,7 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
           && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name))
         {
           pod->containers[j].id = g_strdup (r->containers[i]->id);
-          container_set_waiting (&pod->containers[j], NULL, NULL);
+          edged_container_set_waiting (&pod->containers[j], NULL, NULL);
           found++;
         }
   if (r)
@@ -495,8 +568,15 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
                   found, pod->spec->n_containers);
   /* the missing containers are created; their images are there or fail then */
   pod->stage = found == pod->spec->n_containers ? POD_RUNNING : POD_CONTAINERS;
+  if (pod->spec->n_init && found < pod->spec->n_containers)
+    pod->stage = POD_INIT;   /* ctr: adopted init containers that completed are not run again */
   pod->next = 0;
-  step_done (pod);
+  if (!pod->spec->host_network)
+    {
+      edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
+      return;
+    }
+  edged_pod_step_done (pod);
 }
 
 static void
@@ -512,8 +592,8 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
       /* the runtime is not answering: the pod waits for it */
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST / 10;
       for (guint i = 0; i < pod->spec->n_containers; i++)
-        container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
-      step_done (pod);
+        edged_container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
+      edged_pod_step_done (pod);
       return;
     }
   for (gsize i = 0; i < r->n_items && !pod->sandbox_id; i++)
@@ -523,7 +603,7 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
   if (!pod->sandbox_id)
     {
       pod->stage = POD_PULLING;
-      step_done (pod);
+      edged_pod_step_done (pod);
       return;
     }
   filter.pod_sandbox_id = pod->sandbox_id;
@@ -564,8 +644,11 @@ free_pod (EdgedPod *pod)
       g_free (c->waiting_message);
       g_free (c->dead_id);
       g_free (c->last_reason);
+      g_free (c->image_user);
     }
   g_free (pod->containers);
+  g_strfreev (pod->pod_ips);
+  edged_pod_spec_free (pod->pending_spec);
   g_free (pod->sandbox_id);
   g_free (pod->log_dir);
   g_free (pod->cgroup_parent);
@@ -683,6 +766,8 @@ pod_advance (EdgedPod *pod)
       pod->next = 0;
       pod->retry_at = 0;
     }
+  if (pod->pending_spec && edged_pod_update_step (pod))
+    return;   /* ctr: a changed spec is being applied (pod-update.c) */
   if (pod->stage != POD_KILLING && pod->retry_at && g_get_monotonic_time () < pod->retry_at)
     return;
   pod->retry_at = 0;
@@ -695,7 +780,9 @@ pod_advance (EdgedPod *pod)
     case POD_PULLING:
       if (pod->next == pod->spec->n_containers)
         {
-          pod->stage = POD_SANDBOX;
+          /* ctr: after a spec update the sandbox is there already */
+          pod->stage = pod->sandbox_id ? POD_CONTAINERS : POD_SANDBOX;
+          pod->next = 0;
           pod->busy = FALSE;
           pod_advance (pod);
           return;
@@ -716,7 +803,11 @@ pod_advance (EdgedPod *pod)
                                   on_sandbox);
       }
       return;
+    case POD_INIT:
+      edged_pod_init_step (pod);
+      return;
     case POD_CONTAINERS:
+      pod->next = MAX (pod->next, pod->spec->n_init);   /* ctr: init containers ran */
       /* adopted, running, or waiting for a restart that is not due */
       while (pod->next < pod->spec->n_containers
              && (pod->containers[pod->next].id || pod->containers[pod->next].restart_at))
@@ -729,7 +820,7 @@ pod_advance (EdgedPod *pod)
           pod_advance (pod);
           return;
         }
-      create_container (pod);
+      edged_pod_create_container (pod);
       return;
     case POD_RUNNING:
       {
@@ -777,7 +868,7 @@ on_pod_tick (gpointer data)
           /* between attempts: kubelet's ImagePullBackOff */
           g_autofree char *msg = g_strdup_printf ("Back-off pulling image \"%s\"",
                                                   pod->spec->containers[pod->next].image);
-          container_set_waiting (&pod->containers[pod->next], "ImagePullBackOff", msg);
+          edged_container_set_waiting (&pod->containers[pod->next], "ImagePullBackOff", msg);
           edged_pod_report (pod);
         }
       pod_advance (pod);
@@ -814,13 +905,13 @@ pod_new (Edged *self, EdgedPodSpec *spec)
   for (guint i = 0; i < spec->n_containers; i++)
     {
       pod->containers[i].state = -1;
-      pod->containers[i].waiting_reason = g_strdup ("ContainerCreating");
+      pod->containers[i].image_uid = -1;
+      pod->containers[i].waiting_reason = g_strdup (i < spec->n_init || !spec->n_init
+                                                    ? "ContainerCreating" : "PodInitializing");
     }
   pod->log_dir = g_strdup_printf ("%s/%s_%s_%s", self->pod_logs_dir, spec->namespace, spec->name,
                                   spec->uid);
-  pod->cgroup_parent = g_strdup_printf ("%s/kubepods/%s/pod%s", self->cgroup_root,
-                                        spec->has_resources ? "burstable" : "besteffort",
-                                        spec->uid);
+  pod->cgroup_parent = edged_pod_cgroup_parent (self->cgroup_root, spec);   /* ctr: by QoS */
   pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
   pod->init_time = pod->start_time;
   return pod;
@@ -859,7 +950,8 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
     {
       if (spec->deleting)
         pod_kill (pod, TRUE);
-      /* other changes to a running pod are not applied yet */
+      else
+        edged_pod_update (pod, g_steal_pointer (&spec));   /* ctr: a changed spec */
       return;
     }
   if (spec->deleting)
@@ -957,6 +1049,18 @@ edged_pods_cloud_connected (Edged *self)
       g_clear_pointer (&pod->last_status, g_free);
       edged_pod_report (pod);
     }
+}
+
+/* Replaces the pod's spec with spec (same UID), keeping the pod table's
+ * key valid. */
+void
+edged_pod_rekey (EdgedPod *pod, EdgedPodSpec *spec)
+{
+  Edged *self = pod->edged;
+  g_hash_table_steal (self->pods, pod->spec->uid);
+  edged_pod_spec_free (pod->spec);
+  pod->spec = spec;
+  g_hash_table_insert (self->pods, pod->spec->uid, pod);
 }
 
 /* Starts the pod tick. */
