@@ -825,7 +825,11 @@ pod_advance (EdgedPod *pod)
     case POD_RUNNING:
       {
         Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
-        while (pod->next < pod->spec->n_containers && !pod->containers[pod->next].id)
+        /* ctr: an init container that completed does not change any more */
+        while (pod->next < pod->spec->n_containers
+               && (!pod->containers[pod->next].id
+                   || (pod->next < pod->spec->n_init
+                       && pod->containers[pod->next].state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)))
           pod->next++;
         if (pod->next >= pod->spec->n_containers)
           {

@@ -64,7 +64,9 @@ case "$cmd" in
 start)
   tar=${3:?IMAGE_TAR}
   mkdir -p "$dir/root" "$dir/state" "$dir/runc" "$dir/cni/net.d" || exit 1
-  echo "/edgecore-test-$(basename "$dir")" > "$dir/cgroup-parent"
+  # unique per DIR (with-runtime.sh's DIRs all end in /rt): a teardown must
+  # never kill another instance's containers
+  echo "/edgecore-test-$(basename "$(dirname "$dir")")-$(basename "$dir")" > "$dir/cgroup-parent"
   # the pod network (ctr): CNI bridge + host-local + portmap (hostPort), all
   # inside containerd's private network namespace
   cat > "$dir/cni/net.d/10-edged-test.conflist" <<JSON

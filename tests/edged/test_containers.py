@@ -162,6 +162,8 @@ class Containers(te.Base):
                                      securityContext={"capabilities": {"drop": ["NET_RAWR"]}})])
         bad_port = pod("badport", [ctr("main", "sleep 3600",
                                        ports=[{"containerPort": 80, "protocol": "ICMP"}])])
+        cloud.send_pod("insert", pod("initretry", [ctr("main", "sleep 3600")],
+                                     init=[ctr("setup", "exit 4")]), 1)
         for p in (bad_limit, bad_cap, bad_port):
             cloud.send_pod("insert", p, 1)
         for name, msg in (("badlimit", 'pod badlimit: container main: resources.limits.memory: '
@@ -171,6 +173,18 @@ class Containers(te.Base):
                           ("badport", 'pod badport: container main: ports[0]: unknown protocol "ICMP"')):
             st = te.wait_for(lambda: cloud.pod_statuses(name), 30, name)[0]["Status"]
             self.assertEqual((st["phase"], st["reason"], st["message"]), ("Failed", "InvalidPodSpec", msg))
+        # a failing init container under restartPolicy Always: run again, then
+        # kubelet's CrashLoopBackOff; the app container waits, the pod is Pending
+        st = self.status_where(cloud, node, "initretry", lambda s: s["initContainerStatuses"][0]["state"]
+                               .get("waiting", {}).get("reason") == "CrashLoopBackOff", "CrashLoopBackOff")
+        init = st["initContainerStatuses"][0]
+        self.assertGreaterEqual(init["restartCount"], 1)
+        self.assertEqual(init["lastState"]["terminated"]["exitCode"], 4, json.dumps(st))
+        self.assertRegex(init["state"]["waiting"]["message"],
+                         r"^back-off 10s restarting failed container=setup pod=initretry_default\(uid-initretry\)$")
+        self.assertEqual(st["phase"], "Pending")
+        self.assertEqual(st["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing")
+        self.assertFalse(os.path.exists(self.log("initretry", "main")))
         main = self.wait_log_text("caps", "main", "done")
         plain = self.wait_log_text("caps", "plain", "done")
         eff = int(re.search(r"CapEff:\s+([0-9a-f]+)", main).group(1), 16)
