@@ -3,6 +3,7 @@
  * runAsGroup, runAsNonRoot override the pod's; privileged, capabilities,
  * readOnlyRootFilesystem and allowPrivilegeEscalation are the container's
  * own), and turned into CRI's LinuxContainerSecurityContext. */
+#include "pod.h"
 #include "pod-security.h"
 
 #include <gio/gio.h>
@@ -322,4 +323,38 @@ edged_security_store_clear (EdgedSecurityStore *store)
 {
   g_clear_pointer (&store->groups, g_free);
   g_clear_pointer (&store->username, g_free);
+}
+
+static void
+on_image_user (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->next];
+  Runtime__V1__ImageStatusResponse *r = (Runtime__V1__ImageStatusResponse *) response;
+
+  c->image_uid = r && r->image && r->image->uid ? r->image->uid->value : -1;
+  g_free (c->image_user);
+  c->image_user = g_strdup (r && r->image ? r->image->username : NULL);
+  c->image_known = TRUE;
+  if (error)
+    ec_log_warning (pod->edged->context, "pod %s/%s: the user of image %s is unknown: %s",
+                    pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].image,
+                    error->message);
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  edged_pod_create_container (pod);
+}
+
+/* The user of container pod->next's image (ImageStatus), as kubelet reads
+ * it before each CreateContainer (after a pull, after adoption); then
+ * edged_pod_create_container() again. */
+void
+edged_pod_lookup_image_user (EdgedPod *pod)
+{
+  Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
+  Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
+  spec.image = pod->spec->containers[pod->next].image;
+  req.image = &spec;
+  edged_cri_invoke (pod->edged->images, &edged_cri_image_status, &req.base,
+                    (guint) pod->edged->request_timeout_ms, on_image_user, pod, NULL);
 }

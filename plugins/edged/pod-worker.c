@@ -168,6 +168,7 @@ on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       protobuf_c_message_free_unpacked (response, NULL);
       pod->pull_failures = 0;
+      c->image_known = FALSE;   /* ctr: its user is read before CreateContainer */
       edged_container_set_waiting (c, "ContainerCreating", NULL);
       pod->next++;
     }
@@ -187,6 +188,7 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       /* ctr: the image's user, for runAsNonRoot and the default user */
       c->image_uid = r->image->uid ? r->image->uid->value : -1;
+      c->image_known = TRUE;
       g_free (c->image_user);
       c->image_user = g_strdup (r->image->username);
     }
@@ -351,6 +353,11 @@ edged_pod_create_container (EdgedPod *pod)
     { "io.kubernetes.pod.uid", pod->spec->uid },
   };
 
+  if (!current->image_known)
+    {
+      edged_pod_lookup_image_user (pod);   /* ctr: ImageStatus first, then here again */
+      return;
+    }
   if (not_root)
     {
       /* ctr: kubelet's verifyRunAsNonRoot */

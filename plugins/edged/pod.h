@@ -41,6 +41,7 @@ typedef struct {
   /* ---- ctr ---- */
   gint64   image_uid;       /* the image's user id from ImageStatus; -1 none */
   char    *image_user;      /* the image's user name when not numeric */
+  gboolean image_known;     /* image_uid/image_user were read from ImageStatus */
   gboolean replace;         /* pod-update.c: its spec changed, it is recreated */
 } EdgedContainer;
 
@@ -87,6 +88,9 @@ void       edged_pod_rekey              (EdgedPod *pod, EdgedPodSpec *spec);
 
 /* pod-network.c */
 void       edged_pod_network_query (EdgedPod *pod);
+
+/* pod-security.c */
+void       edged_pod_lookup_image_user (EdgedPod *pod);
 
 /* pod-init.c */
 void       edged_pod_init_step     (EdgedPod *pod);

@@ -17,6 +17,7 @@ import test_edged as te  # noqa: E402  (its helpers; its tests are not run here)
 from harness import read  # noqa: E402
 
 IMAGE = te.IMAGE
+USER_IMAGE = "localhost/edged-busybox-user:1"
 NODE = te.NODE
 
 
@@ -68,6 +69,11 @@ class Containers(te.Base):
     # -- init containers and securityContext -------------------------------------------
 
     def test_init_containers_and_security(self):
+        d = os.path.join(self.root, "img")
+        subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "mkimage.sh"), d,
+                        USER_IMAGE, "1234"], check=True, timeout=60, capture_output=True)
+        subprocess.run(["ctr", "--address", te.SOCK, "-n", "k8s.io", "images", "import",
+                        os.path.join(d, "image-oci.tar")], check=True, timeout=60, capture_output=True)
         cloud, node = self.start()
         # init containers in order, each to completion, before the app container
         cloud.send_pod("insert", pod(
@@ -86,6 +92,10 @@ class Containers(te.Base):
                  securityContext={"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
                                   "capabilities": {"drop": ["NET_RAW", "CHOWN"]}})],
             securityContext={"runAsUser": 1000, "runAsGroup": 2000, "supplementalGroups": [3000]}), 1)
+        # an image whose user is 1234: it runs as that user, runAsNonRoot lets it start
+        cloud.send_pod("insert", pod(
+            "imageuser", [ctr("main", "id; sleep 3600", image=USER_IMAGE,
+                              securityContext={"runAsNonRoot": True})]), 1)
         # the image's user is root: runAsNonRoot refuses to start it, as kubelet does
         cloud.send_pod("insert", pod(
             "nonroot", [ctr("main", "sleep 3600", securityContext={"runAsNonRoot": True})]), 1)
@@ -139,6 +149,9 @@ class Containers(te.Base):
         # a non-root user has no effective capabilities at all; the bounding
         # set is checked by running as root below
         self.assertEqual(cap_eff, 0)
+        # -- imageuser: the image's user, not root
+        self.status_where(cloud, node, "imageuser", lambda s: s["phase"] == "Running", "Running")
+        self.assertRegex(self.wait_log_text("imageuser", "main", "uid="), r"uid=1234 gid=0")
         # -- nonroot: CreateContainerConfigError with kubelet's message
         st = self.status_where(cloud, node, "nonroot",
                                lambda s: s["containerStatuses"][0]["state"].get("waiting", {})
