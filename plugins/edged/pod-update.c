@@ -4,7 +4,9 @@
  * and created again from the new spec (its image pulled first if needed),
  * whatever the restart policy; its restart count goes up by one and the
  * stopped one becomes its lastState. Unchanged containers are not touched.
- * Init containers are not run again. A change to the set of containers
+ * Init containers are not run again. The same holds for a container
+ * adopted after an edgecore restart whose spec hash (an annotation set at
+ * creation) is not the stored spec's. A change to the set of containers
  * (names, order, number) cannot be applied to a pod and is refused with a
  * log line, as the API server refuses it. */
 #include "pod.h"
@@ -108,8 +110,35 @@ edged_pod_update_step (EdgedPod *pod)
   if (pod->stage == POD_KILLING || pod->stage == POD_GONE)
     {
       g_clear_pointer (&pod->pending_spec, edged_pod_spec_free);
+      pod->replace_adopted = FALSE;
       return FALSE;
     }
+  if (pod->replace_adopted)
+    {
+      /* adopted containers with an older spec: replaced once their state
+       * is known (a changed spec from the cloud waits until then) */
+      if (pod->stage != POD_RUNNING)
+        return FALSE;
+      for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
+        if (pod->containers[i].replace && pod->containers[i].id && pod->containers[i].state < 0)
+          return FALSE;
+      pod->replace_adopted = FALSE;
+      for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
+        {
+          EdgedContainer *c = &pod->containers[i];
+          c->replace = c->replace && c->id
+                       && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+          n_replace += c->replace;
+        }
+      if (!n_replace)
+        return FALSE;
+      pod->busy = TRUE;
+      pod->update_next = 0;
+      stop_next (pod);
+      return TRUE;
+    }
+  if (!spec)
+    return FALSE;
   if (pod->stage == POD_PULLING)
     {
       /* nothing runs yet: the new spec replaces the old one (a fixed
@@ -138,4 +167,21 @@ edged_pod_update_step (EdgedPod *pod)
   pod->update_next = 0;
   stop_next (pod);
   return TRUE;
+}
+
+/* An adopted container: when it carries the hash of a spec other than the
+ * pod's, it is marked for replacement. */
+void
+edged_pod_adopt_check (EdgedPod *pod, guint i, Runtime__V1__Container *found)
+{
+  for (gsize k = 0; k < found->n_annotations; k++)
+    if (!g_strcmp0 (found->annotations[k]->key, EDGED_HASH_ANNOTATION)
+        && g_strcmp0 (found->annotations[k]->value, pod->spec->containers[i].hash) != 0
+        && i >= pod->spec->n_init)
+      {
+        ec_log_message (pod->edged->context, "pod %s/%s: adopted container %s runs an older spec",
+                        pod->spec->namespace, pod->spec->name, pod->spec->containers[i].name);
+        pod->containers[i].replace = TRUE;
+        pod->replace_adopted = TRUE;
+      }
 }

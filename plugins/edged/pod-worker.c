@@ -342,6 +342,8 @@ edged_pod_create_container (EdgedPod *pod)
   Runtime__V1__ContainerConfig__LabelsEntry labels[4];
   Runtime__V1__ContainerConfig__LabelsEntry *label_ptrs[4];
   Runtime__V1__LinuxContainerResources resources = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+  Runtime__V1__ContainerConfig__AnnotationsEntry hash_entry;
+  Runtime__V1__ContainerConfig__AnnotationsEntry *hash_ptrs[1] = { &hash_entry };
   EdgedSecurityStore sec = { 0 };
   g_autofree char *not_root = edged_security_check_non_root (pod->spec, pod->next,
                                                               current->image_uid,
@@ -406,6 +408,12 @@ edged_pod_create_container (EdgedPod *pod)
   config.n_envs = n_env;
   config.labels = label_ptrs;
   config.n_labels = 4;
+  /* ctr: the spec's hash, so that an adopted container with an old spec is replaced */
+  runtime__v1__container_config__annotations_entry__init (&hash_entry);
+  hash_entry.key = (char *) EDGED_HASH_ANNOTATION;
+  hash_entry.value = cs->hash;
+  config.annotations = hash_ptrs;
+  config.n_annotations = 1;
   config.log_path = log_path;
   config.linux = &linux_;
   req.pod_sandbox_id = pod->sandbox_id;
@@ -556,15 +564,25 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
   Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
   guint found = 0;
 
+  /* ctr: of the containers with a name (earlier attempts stay for their
+   * logs), the latest attempt is adopted, and its attempt is the restart
+   * count, as kubelet counts */
+  g_autofree Runtime__V1__Container **latest = g_new0 (Runtime__V1__Container *, pod->spec->n_containers);
   for (gsize i = 0; r && i < r->n_containers; i++)
     for (guint j = 0; j < pod->spec->n_containers; j++)
       if (r->containers[i]->metadata && !pod->containers[j].id
-          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name))
-        {
-          pod->containers[j].id = g_strdup (r->containers[i]->id);
-          edged_container_set_waiting (&pod->containers[j], NULL, NULL);
-          found++;
-        }
+          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name)
+          && (!latest[j] || latest[j]->metadata->attempt < r->containers[i]->metadata->attempt))
+        latest[j] = r->containers[i];
+  for (guint j = 0; j < pod->spec->n_containers; j++)
+    if (latest[j])
+      {
+        pod->containers[j].id = g_strdup (latest[j]->id);
+        pod->containers[j].restart_count = latest[j]->metadata->attempt;
+        edged_container_set_waiting (&pod->containers[j], NULL, NULL);
+        edged_pod_adopt_check (pod, j, latest[j]);   /* ctr: spec changed meanwhile? */
+        found++;
+      }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
   if (error)
@@ -773,7 +791,7 @@ pod_advance (EdgedPod *pod)
       pod->next = 0;
       pod->retry_at = 0;
     }
-  if (pod->pending_spec && edged_pod_update_step (pod))
+  if ((pod->pending_spec || pod->replace_adopted) && edged_pod_update_step (pod))
     return;   /* ctr: a changed spec is being applied (pod-update.c) */
   if (pod->stage != POD_KILLING && pod->retry_at && g_get_monotonic_time () < pod->retry_at)
     return;

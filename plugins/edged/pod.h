@@ -70,6 +70,7 @@ typedef struct {
   EdgedPodSpec   *pending_spec;   /* a changed spec from the cloud, applied when idle */
   guint           update_next;    /* pod-update.c: the container being replaced */
   gboolean        was_initialized;
+  gboolean        replace_adopted; /* adopted containers run an older spec */
 } EdgedPod;
 
 /* pod-worker.c */
@@ -98,6 +99,10 @@ void       edged_pod_init_step     (EdgedPod *pod);
 /* pod-update.c */
 void       edged_pod_update        (EdgedPod *pod, EdgedPodSpec *spec);
 gboolean   edged_pod_update_step   (EdgedPod *pod);
+void       edged_pod_adopt_check   (EdgedPod *pod, guint i, Runtime__V1__Container *found);
+
+/* the container annotation holding the hash of its spec */
+#define EDGED_HASH_ANNOTATION "io.kubeedge.edgecore.container.hash"
 
 /* pod-status.c */
 gboolean   edged_pod_initializing (EdgedPod *pod);

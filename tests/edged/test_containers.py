@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import unittest
@@ -332,12 +333,39 @@ class Containers(te.Base):
         # from the first Running on, the cloud never saw the pod Pending again
         phases = [s["Status"]["phase"] for s in cloud.pod_statuses("upd")]
         self.assertNotIn("Pending", phases[phases.index("Running"):])
+        # an edgecore restart while the stored spec changed: the adopted
+        # container that runs the older spec is replaced, the other adopted
+        node.stop_clean(self)
+        p["spec"]["containers"][1]["command"] = ["sh", "-c", "echo newer; sleep 3600"]
+        db = sqlite3.connect(os.path.join(self.root, "edgecore.db"))
+        with db:
+            n = db.execute("UPDATE meta SET value = ? WHERE key = 'default/pod/upd'",
+                           (json.dumps(p),)).rowcount
+        db.close()
+        self.assertEqual(n, 1)
+        node = te.Node(self, self.root, cloud,
+                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
+                       f"image-service-endpoint=unix://{te.SOCK}\n"
+                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
+        node.wait_log(r"pod default/upd: adopted sandbox [0-9a-f]{12} and 2 of 2 containers", 60)
+        node.wait_log(r"pod default/upd: adopted container change runs an older spec")
+        node.wait_log(r"pod default/upd: container change changed: killing it", 30)
+        # the latest attempt was adopted, so the new one is attempt 2
+        self.wait_log_text("upd", "change", "newer", attempt=2)
+        st = self.status_where(cloud, node, "upd", lambda s: any(
+            c["name"] == "change" and c["restartCount"] == 2 and "running" in c["state"]
+            for c in s["containerStatuses"]), "change restarted after adoption")
+        self.assertEqual({c["name"]: c["restartCount"] for c in st["containerStatuses"]},
+                         {"keep": 0, "change": 2})
+        self.assertNotIn("container keep changed", node.output())
+        self.assertIn(now["keep"]["containerID"].split("://")[1], " ".join(te.crictl_ls()))
         # the same spec again changes nothing (the delete after it is handled
         # after it: by then it was seen)
         cloud.send_pod("update", p, 3)
         cloud.send_pod("delete", p, 4)
         node.wait_log(r"pod default/upd \(uid uid-upd\) removed from the runtime", 60)
-        self.assertEqual(len(re.findall(r"container \w+ changed: killing it", node.output())), 1)
+        # (the log file holds both edgecores: the update's and the adoption's)
+        self.assertEqual(len(re.findall(r"container \w+ changed: killing it", node.output())), 2)
         self.assertTrue(node.alive())
 
 
