@@ -157,7 +157,8 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
       json_builder_begin_object (b);
       if (c->waiting_message && *c->waiting_message)
         add_str (b, "message", c->waiting_message);
-      if (!init && !strcmp (waiting, "ContainerCreating") && edged_pod_initializing (pod))
+      /* kubelet's default waiting state in a pod with init containers */
+      if (!strcmp (waiting, "ContainerCreating") && edged_pod_initializing (pod))
         waiting = "PodInitializing";
       add_str (b, "reason", waiting);
       json_builder_end_object (b);
