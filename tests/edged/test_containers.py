@@ -92,7 +92,8 @@ class Containers(te.Base):
                          "touch /rootfs-write && echo write-ok || echo write-refused; sleep 3600",
                  securityContext={"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
                                   "capabilities": {"drop": ["NET_RAW", "CHOWN"]}})],
-            securityContext={"runAsUser": 1000, "runAsGroup": 2000, "supplementalGroups": [3000]}), 1)
+            securityContext={"runAsUser": 1000, "runAsGroup": 2000, "supplementalGroups": [3000],
+                             "fsGroup": 4000}), 1)
         # an image whose user is 1234: it runs as that user, runAsNonRoot lets it start
         cloud.send_pod("insert", pod(
             "imageuser", [ctr("main", "id; sleep 3600", image=USER_IMAGE,
@@ -143,7 +144,8 @@ class Containers(te.Base):
                          ("False", "containers with incomplete status: [broken]"))
         # -- secure: id, capabilities, no_new_privs, read-only root
         text = self.wait_log_text("secure", "main", r"write-(ok|refused)")
-        self.assertRegex(text, r"uid=1000 gid=2000 groups=[0-9,()a-z]*3000")
+        groups = re.search(r"uid=1000 gid=2000 groups=(\S+)", text).group(1).split(",")
+        self.assertTrue({"3000", "4000"} <= set(groups), groups)   # supplementalGroups, fsGroup
         self.assertIn("write-refused", text)
         self.assertRegex(text, r"NoNewPrivs:\s+1")
         cap_eff = int(re.search(r"CapEff:\s+([0-9a-f]+)", text).group(1), 16)
@@ -168,7 +170,9 @@ class Containers(te.Base):
         cloud.send_pod("insert", pod(
             "caps", [ctr("main", "grep -E '^Cap(Eff|Bnd)' /proc/self/status; echo done; sleep 3600",
                          securityContext={"capabilities": {"drop": ["NET_RAW"], "add": ["NET_ADMIN"]}}),
-                     ctr("plain", "grep -E '^CapEff' /proc/self/status; echo done; sleep 3600")]), 1)
+                     ctr("plain", "grep -E '^CapEff' /proc/self/status; echo done; sleep 3600"),
+                     ctr("priv", "grep -E '^CapEff' /proc/self/status; echo done; sleep 3600",
+                         securityContext={"privileged": True})]), 1)
         # bad input: a clear Failed status, nothing else stops
         bad_limit = pod("badlimit", [ctr("main", "sleep 3600",
                                          resources={"limits": {"memory": "-64Mi"}})])
@@ -210,6 +214,11 @@ class Containers(te.Base):
         self.assertFalse(eff & NET_RAW, hex(eff))                 # dropped
         self.assertFalse(bnd & NET_RAW, hex(bnd))
         self.assertTrue(eff & NET_ADMIN, hex(eff))                # added
+        priv = self.wait_log_text("caps", "priv", "done")
+        priv_eff = int(re.search(r"CapEff:\s+([0-9a-f]+)", priv).group(1), 16)
+        SYS_ADMIN = 1 << 21
+        self.assertTrue(priv_eff & SYS_ADMIN, hex(priv_eff))       # privileged: every capability
+        self.assertFalse(plain_eff & SYS_ADMIN, hex(plain_eff))
         self.status_where(cloud, node, "caps", lambda s: s["phase"] == "Running", "Running")
         self.assertTrue(node.alive())
 
