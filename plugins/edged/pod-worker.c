@@ -758,6 +758,7 @@ kill_step (EdgedPod *pod)
     {
       pod->stage = POD_GONE;
       pod->busy = FALSE;
+      edged_pod_cgroup_remove (pod);   /* ctr */
       pod_gone (pod);
       return;
     }
@@ -824,6 +825,7 @@ pod_advance (EdgedPod *pod)
       {
         Runtime__V1__RunPodSandboxRequest req = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
         g_mkdir_with_parents (pod->log_dir, 0755);
+        edged_pod_cgroup_apply (pod);   /* ctr: the pod cgroup's limits (cgroups-per-qos) */
         pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_run_pod_sandbox, &req.base, &req.config,
                                   on_sandbox);
       }

@@ -93,6 +93,10 @@ void       edged_pod_network_query (EdgedPod *pod);
 /* pod-security.c */
 void       edged_pod_lookup_image_user (EdgedPod *pod);
 
+/* pod-resources.c */
+void       edged_pod_cgroup_apply  (EdgedPod *pod);
+void       edged_pod_cgroup_remove (EdgedPod *pod);
+
 /* pod-init.c */
 void       edged_pod_init_step     (EdgedPod *pod);
 

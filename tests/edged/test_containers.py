@@ -103,8 +103,8 @@ class Containers(te.Base):
             "nonroot", [ctr("main", "sleep 3600", securityContext={"runAsNonRoot": True})]), 1)
 
         # -- withinit: Pending with Initialized False, then Running
-        first = self.status_where(cloud, node, "withinit", lambda s: "initContainerStatuses" in s,
-                                  "init container statuses")
+        first = self.status_where(cloud, node, "withinit", lambda s: "initContainerStatuses" in s
+                                  and s["conditions"][0]["status"] == "False", "init container statuses")
         init_cond = next(c for c in first["conditions"] if c["type"] == "Initialized")
         self.assertEqual(init_cond["status"], "False")
         self.assertEqual(init_cond["reason"], "ContainersNotInitialized")
@@ -233,9 +233,10 @@ class Containers(te.Base):
 
     def test_resources_land_in_the_cgroups(self):
         cloud, node = self.start()
-        cloud.send_pod("insert", pod("burst", [ctr("main", "sleep 3600", resources={
+        burst = pod("burst", [ctr("main", "sleep 3600", resources={
             "requests": {"cpu": "250m", "memory": "32Mi"},
-            "limits": {"cpu": "500m", "memory": "64Mi"}})]), 1)
+            "limits": {"cpu": "500m", "memory": "64Mi"}})])
+        cloud.send_pod("insert", burst, 1)
         cloud.send_pod("insert", pod("guar", [ctr("main", "sleep 3600", resources={
             "limits": {"cpu": "1", "memory": "48Mi"}})]), 1)
         cloud.send_pod("insert", pod("best", [ctr("main", "sleep 3600")]), 1)
@@ -258,6 +259,15 @@ class Containers(te.Base):
             self.assertEqual(int(self.cgroup_file("cpu", uid, qos_dir, cid, "cpu.cfs_quota_us")), quota)
             self.assertEqual(int(self.cgroup_file("cpu", uid, qos_dir, cid, "cpu.cfs_period_us")), 100000)
             self.assertEqual(int(self.cgroup_file("cpu", uid, qos_dir, cid, "cpu.shares")), shares)
+            # the pod's own cgroup (kubelet's cgroups-per-qos): the pod's totals
+            pod_dir = f"{te.CGROUP}/kubepods{qos_dir}/pod{uid}"
+            self.assertEqual(int(read(f"/sys/fs/cgroup/cpu{pod_dir}/cpu.shares")), shares)
+            self.assertEqual(int(read(f"/sys/fs/cgroup/cpu{pod_dir}/cpu.cfs_quota_us")), quota)
+            pod_mem = int(read(f"/sys/fs/cgroup/memory{pod_dir}/memory.limit_in_bytes"))
+            if mem is not None:
+                self.assertEqual(pod_mem, mem)
+            else:
+                self.assertGreater(pod_mem, 1 << 40)
             pids = self.cgroup_file("pids", uid, qos_dir, cid, "cgroup.procs").split()
             self.assertTrue(pids)
             adj = int(read(f"/proc/{pids[0]}/oom_score_adj"))
@@ -268,6 +278,12 @@ class Containers(te.Base):
                 self.assertLess(adj, 3)
             else:
                 self.assertEqual(adj, oom)
+        # a removed pod's cgroup goes with it
+        cloud.send_pod("delete", burst, 2)
+        node.wait_log(r"pod default/burst \(uid uid-burst\) removed from the runtime", 60)
+        for ctl in ("cpu", "memory", "pids"):
+            self.assertFalse(os.path.exists(f"/sys/fs/cgroup/{ctl}{te.CGROUP}/kubepods/burstable/poduid-burst"))
+        self.assertTrue(os.path.exists(f"/sys/fs/cgroup/memory{te.CGROUP}/kubepods/poduid-guar"))
         self.assertTrue(node.alive())
 
     # -- ports and the pod network -----------------------------------------------------
