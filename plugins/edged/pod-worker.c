@@ -130,9 +130,8 @@ pod_request_with_sandbox (EdgedPod *pod, EdgedCriClient *client, const EdgedCriM
 
 /* ---- steps ------------------------------------------------------------- */
 
-/* Sets the waiting reason and message shown while c does not run. */
-void
-edged_container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
+static void
+container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
 {
   g_free (c->waiting_reason);
   g_free (c->waiting_message);
@@ -141,12 +140,26 @@ edged_container_set_waiting (EdgedContainer *c, const char *reason, const char *
 }
 
 /* A step finished: the next one starts now (or at the next tick). */
-void
-edged_pod_step_done (EdgedPod *pod)
+static void
+step_done (EdgedPod *pod)
 {
   pod->busy = FALSE;
   edged_pod_report (pod);
   pod_advance (pod);
+}
+
+/* ctr: the two above, for the steps in pod-init.c, pod-network.c,
+ * pod-update.c, pod-security.c */
+void
+edged_container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
+{
+  container_set_waiting (c, reason, message);
+}
+
+void
+edged_pod_step_done (EdgedPod *pod)
+{
+  step_done (pod);
 }
 
 static void
@@ -160,7 +173,7 @@ on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
       gint64 delay = PULL_BACKOFF_FIRST << MIN (pod->pull_failures, 5);
       pod->pull_failures++;
       pod->retry_at = g_get_monotonic_time () + MIN (delay, PULL_BACKOFF_MAX);
-      edged_container_set_waiting (c, "ErrImagePull", error->message);
+      container_set_waiting (c, "ErrImagePull", error->message);
       ec_log_warning (pod->edged->context, "pod %s/%s: pulling %s failed: %s", pod->spec->namespace,
                       pod->spec->name, pod->spec->containers[pod->next].image, error->message);
     }
@@ -169,10 +182,10 @@ on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
       protobuf_c_message_free_unpacked (response, NULL);
       pod->pull_failures = 0;
       c->image_known = FALSE;   /* ctr: its user is read before CreateContainer */
-      edged_container_set_waiting (c, "ContainerCreating", NULL);
+      container_set_waiting (c, "ContainerCreating", NULL);
       pod->next++;
     }
-  edged_pod_step_done (pod);
+  step_done (pod);
 }
 
 static void
@@ -196,25 +209,25 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
     protobuf_c_message_free_unpacked (response, NULL);
   if (error)
     {
-      edged_container_set_waiting (c, "ErrImagePull", error->message);
+      container_set_waiting (c, "ErrImagePull", error->message);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
-      edged_pod_step_done (pod);
+      step_done (pod);
       return;
     }
   if (present && strcmp (cs->pull_policy, "Always") != 0)
     {
-      edged_container_set_waiting (c, "ContainerCreating", NULL);
+      container_set_waiting (c, "ContainerCreating", NULL);
       pod->next++;
-      edged_pod_step_done (pod);
+      step_done (pod);
       return;
     }
   if (!present && !strcmp (cs->pull_policy, "Never"))
     {
       g_autofree char *msg = g_strdup_printf ("Container image \"%s\" is not present with pull "
                                               "policy of Never", cs->image);
-      edged_container_set_waiting (c, "ErrImageNeverPull", msg);
+      container_set_waiting (c, "ErrImageNeverPull", msg);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
-      edged_pod_step_done (pod);
+      step_done (pod);
       return;
     }
   {
@@ -236,7 +249,7 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
       ec_log_warning (pod->edged->context, "pod %s/%s: RunPodSandbox failed (retried): %s",
                       pod->spec->namespace, pod->spec->name, error->message);
       for (guint i = 0; i < pod->spec->n_containers; i++)
-        edged_container_set_waiting (&pod->containers[i], "CreatePodSandboxError", error->message);
+        container_set_waiting (&pod->containers[i], "CreatePodSandboxError", error->message);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
     }
   else
@@ -251,7 +264,7 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
           return;
         }
     }
-  edged_pod_step_done (pod);
+  step_done (pod);
 }
 
 /* The current container's step failed: it waits with reason, and the
@@ -259,7 +272,7 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
 static void
 container_failed (EdgedPod *pod, const char *reason, const char *verb, const GError *error)
 {
-  edged_container_set_waiting (&pod->containers[pod->next], reason, error->message);
+  container_set_waiting (&pod->containers[pod->next], reason, error->message);
   ec_log_warning (pod->edged->context, "pod %s/%s: %s container %s failed: %s", pod->spec->namespace,
                   pod->spec->name, verb, pod->spec->containers[pod->next].name, error->message);
 }
@@ -275,7 +288,7 @@ next_container (EdgedPod *pod)
        * could not be created or started is tried again later */
       if (!pod->containers[pod->next].id)
         pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
-      edged_pod_step_done (pod);
+      step_done (pod);
       return;
     }
   pod->next++;
@@ -284,7 +297,7 @@ next_container (EdgedPod *pod)
       pod->stage = POD_RUNNING;
       pod->next = 0;
     }
-  edged_pod_step_done (pod);
+  step_done (pod);
 }
 
 static void
@@ -298,7 +311,7 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       /* the state, times and image come from ContainerStatus, right after */
       protobuf_c_message_free_unpacked (response, NULL);
-      edged_container_set_waiting (c, NULL, NULL);
+      container_set_waiting (c, NULL, NULL);
     }
   next_container (pod);
 }
@@ -322,9 +335,8 @@ on_created (ProtobufCMessage *response, const GError *error, gpointer data)
   pod_request (pod, pod->edged->runtime, &edged_cri_start_container, &req.base, on_started);
 }
 
-/* CreateContainer + StartContainer of container pod->next. */
-void
-edged_pod_create_container (EdgedPod *pod)
+static void
+create_container (EdgedPod *pod)
 {
   EdgedContainerSpec *cs = &pod->spec->containers[pod->next];
   guint n_env = g_strv_length (cs->env_names);
@@ -423,6 +435,14 @@ edged_pod_create_container (EdgedPod *pod)
   edged_security_store_clear (&sec);
 }
 
+/* ctr: CreateContainer + StartContainer of container pod->next, for
+ * pod-init.c and pod-security.c */
+void
+edged_pod_create_container (EdgedPod *pod)
+{
+  create_container (pod);
+}
+
 static void
 on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
 {
@@ -457,7 +477,7 @@ edged_container_retire (EdgedPod *pod, guint i, gboolean backoff)
   c->state = -1;
   if (!backoff)
     {
-      edged_container_set_waiting (c, "ContainerCreating", NULL);
+      container_set_waiting (c, "ContainerCreating", NULL);
       return;
     }
   c->restart_at = now + c->backoff_us;
@@ -467,10 +487,10 @@ edged_container_retire (EdgedPod *pod, guint i, gboolean backoff)
         "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
         c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
         pod->spec->namespace, pod->spec->uid);
-      edged_container_set_waiting (c, "CrashLoopBackOff", msg);
+      container_set_waiting (c, "CrashLoopBackOff", msg);
     }
   else
-    edged_container_set_waiting (c, "ContainerCreating", NULL);
+    container_set_waiting (c, "ContainerCreating", NULL);
   c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
 }
 
@@ -579,7 +599,7 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
       {
         pod->containers[j].id = g_strdup (latest[j]->id);
         pod->containers[j].restart_count = latest[j]->metadata->attempt;
-        edged_container_set_waiting (&pod->containers[j], NULL, NULL);
+        container_set_waiting (&pod->containers[j], NULL, NULL);
         edged_pod_adopt_check (pod, j, latest[j]);   /* ctr: spec changed meanwhile? */
         found++;
       }
@@ -601,7 +621,7 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
       edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
       return;
     }
-  edged_pod_step_done (pod);
+  step_done (pod);
 }
 
 static void
@@ -617,8 +637,8 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
       /* the runtime is not answering: the pod waits for it */
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST / 10;
       for (guint i = 0; i < pod->spec->n_containers; i++)
-        edged_container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
-      edged_pod_step_done (pod);
+        container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
+      step_done (pod);
       return;
     }
   for (gsize i = 0; i < r->n_items && !pod->sandbox_id; i++)
@@ -628,7 +648,7 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
   if (!pod->sandbox_id)
     {
       pod->stage = POD_PULLING;
-      edged_pod_step_done (pod);
+      step_done (pod);
       return;
     }
   filter.pod_sandbox_id = pod->sandbox_id;
@@ -847,7 +867,7 @@ pod_advance (EdgedPod *pod)
           pod_advance (pod);
           return;
         }
-      edged_pod_create_container (pod);
+      create_container (pod);
       return;
     case POD_RUNNING:
       {
@@ -899,7 +919,7 @@ on_pod_tick (gpointer data)
           /* between attempts: kubelet's ImagePullBackOff */
           g_autofree char *msg = g_strdup_printf ("Back-off pulling image \"%s\"",
                                                   pod->spec->containers[pod->next].image);
-          edged_container_set_waiting (&pod->containers[pod->next], "ImagePullBackOff", msg);
+          container_set_waiting (&pod->containers[pod->next], "ImagePullBackOff", msg);
           edged_pod_report (pod);
         }
       pod_advance (pod);
