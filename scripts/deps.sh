@@ -9,7 +9,7 @@ pkgs="meson ninja-build pkg-config gcc libc6-dev
       gettext locales valgrind binutils make openssl glib-networking
       libyaml-dev systemd
       libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
-      containerd runc busybox-static containernetworking-plugins
+      containerd runc busybox-static containernetworking-plugins iptables
       clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do

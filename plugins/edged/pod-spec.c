@@ -50,7 +50,8 @@ str_list (JsonArray *a, char ***out)
 #define BAD(...) (g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, __VA_ARGS__), FALSE)
 
 static gboolean
-read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources, GError **error)
+read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources,
+                const EdgedPodSpec *pod, GError **error)
 {
   JsonArray *env = arr_member (c, "env");
   JsonObject *resources = edged_json_object (c, "resources");
@@ -95,12 +96,19 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
     for (gsize i = 0; i < G_N_ELEMENTS (unsupported); i++)
       if (arr_member (c, unsupported[i]) && json_array_get_length (arr_member (c, unsupported[i])))
         return BAD ("container %s: %s is not supported yet", name, unsupported[i]);
-    if (edged_json_object (c, "securityContext")
-        && json_object_get_size (edged_json_object (c, "securityContext")))
-      return BAD ("container %s: securityContext is not supported yet", name);
   }
   if (resources && (edged_json_object (resources, "requests") || edged_json_object (resources, "limits")))
     *has_resources = TRUE;
+  /* ctr: securityContext, resources, ports; the hash of the whole container */
+  if (!edged_container_security_parse (c, pod, &spec->security, error)
+      || !edged_container_resources_parse (c, spec, error)
+      || !edged_container_ports_parse (c, spec, error))
+    return FALSE;
+  {
+    g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), c);
+    g_autofree char *text = json_to_string (node, FALSE);
+    spec->hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
+  }
   return TRUE;
 }
 
@@ -171,11 +179,6 @@ edged_pod_spec_parse (const char *json, gsize length, GError **error)
         spec->label_values[i++] = g_strdup (v);
       }
   }
-  if (arr_member (pspec, "initContainers") && json_array_get_length (arr_member (pspec, "initContainers")))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: init containers are not supported yet", name);
-      return NULL;
-    }
   if (arr_member (pspec, "imagePullSecrets")
       && json_array_get_length (arr_member (pspec, "imagePullSecrets")))
     {
@@ -183,11 +186,9 @@ edged_pod_spec_parse (const char *json, gsize length, GError **error)
                    "pod %s: imagePullSecrets are not supported yet", name);
       return NULL;
     }
-  if (edged_json_object (pspec, "securityContext")
-      && json_object_get_size (edged_json_object (pspec, "securityContext")))
+  if (!edged_pod_security_parse (pspec, spec, error))   /* ctr */
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "pod %s: securityContext is not supported yet", name);
+      g_prefix_error (error, "pod %s: ", name);
       return NULL;
     }
   if (arr_member (pspec, "volumes") && json_array_get_length (arr_member (pspec, "volumes")))
@@ -202,22 +203,42 @@ edged_pod_spec_parse (const char *json, gsize length, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s has no containers", name);
       return NULL;
     }
+  /* ctr: the init containers come first in spec->containers */
+  {
+    JsonArray *inits = arr_member (pspec, "initContainers");
+    spec->n_init = inits ? json_array_get_length (inits) : 0;
+    if (spec->n_init + spec->n_containers > 256)
+      {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s has more than 256 containers", name);
+        return NULL;
+      }
+    spec->n_containers += spec->n_init;
+  }
   spec->containers = g_new0 (EdgedContainerSpec, spec->n_containers);
   for (guint i = 0; i < spec->n_containers; i++)
     {
-      JsonNode *c = json_array_get_element (containers, i);
+      JsonNode *c = i < spec->n_init ? json_array_get_element (arr_member (pspec, "initContainers"), i)
+                                     : json_array_get_element (containers, i - spec->n_init);
       if (!JSON_NODE_HOLDS_OBJECT (c))
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: a container is not an object", name);
           return NULL;
         }
       if (!read_container (json_node_get_object (c), &spec->containers[i], &spec->has_resources,
-                           error))
+                           spec, error))
         {
           g_prefix_error (error, "pod %s: ", name);
           return NULL;
         }
+      for (guint k = 0; k < i; k++)
+        if (!strcmp (spec->containers[k].name, spec->containers[i].name))
+          {
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                         "pod %s: two containers are named %s", name, spec->containers[i].name);
+            return NULL;
+          }
     }
+  spec->qos = edged_pod_qos_class (spec);
   return g_steal_pointer (&spec);
 }
 
@@ -238,7 +259,14 @@ edged_pod_spec_free (EdgedPodSpec *spec)
       g_strfreev (c->env_names);
       g_strfreev (c->env_values);
       g_free (c->working_dir);
+      edged_security_spec_clear (&c->security);
+      for (guint p = 0; p < c->n_ports; p++)
+        g_free (c->ports[p].host_ip);
+      g_free (c->ports);
+      g_free (c->hash);
     }
+  edged_security_spec_clear (&spec->pod_security);
+  g_free (spec->supplemental_groups);
   g_free (spec->containers);
   g_strfreev (spec->label_keys);
   g_strfreev (spec->label_values);

@@ -63,15 +63,18 @@ exited (EdgedContainer *c)
 static const char *
 pod_phase (EdgedPod *pod)
 {
-  guint n = pod->spec->n_containers, n_exited = 0, n_failed = 0, n_started = 0;
-  for (guint i = 0; i < n; i++)
+  guint n = pod->spec->n_containers - pod->spec->n_init, n_exited = 0, n_failed = 0, n_started = 0;
+  if (pod->init_failed)
+    return "Failed";   /* ctr: an init container failed under restartPolicy Never */
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
       n_started += running (c) || exited (c) || c->restart_count > 0 || c->dead_id;
       n_exited += exited (c);
       n_failed += exited (c) && c->exit_code != 0;
     }
-  if (pod->stage < POD_RUNNING || n_started < n)
+  /* ctr: a pod whose changed spec is being applied (sandbox there) stays Running */
+  if ((pod->stage < POD_RUNNING && !pod->sandbox_id) || n_started < n)
     return "Pending";
   if (n_exited == n && !strcmp (pod->spec->restart_policy, "Never"))
     return n_failed ? "Failed" : "Succeeded";
@@ -85,6 +88,10 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
 {
   EdgedContainer *c = &pod->containers[i];
   EdgedContainerSpec *cs = &pod->spec->containers[i];
+  gboolean init = i < pod->spec->n_init;
+  /* ctr: an init container is ready once it completed */
+  gboolean ready = init ? exited (c) && c->exit_code == 0 : running (c);
+  const char *waiting = c->waiting_reason ? c->waiting_reason : "ContainerCreating";
   const char *runtime = pod->edged->health.name ? pod->edged->health.name : "containerd";
   g_autofree char *cid = c->id ? g_strdup_printf ("%s://%s", runtime, c->id) : NULL;
 
@@ -111,11 +118,14 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
   json_builder_end_object (b);
   add_str (b, "name", cs->name);
   json_builder_set_member_name (b, "ready");
-  json_builder_add_boolean_value (b, running (c));
+  json_builder_add_boolean_value (b, ready);
   json_builder_set_member_name (b, "restartCount");
   json_builder_add_int_value (b, c->restart_count);
-  json_builder_set_member_name (b, "started");
-  json_builder_add_boolean_value (b, running (c));
+  if (!init)
+    {
+      json_builder_set_member_name (b, "started");
+      json_builder_add_boolean_value (b, running (c));
+    }
   json_builder_set_member_name (b, "state");
   json_builder_begin_object (b);
   if (running (c))
@@ -147,11 +157,24 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
       json_builder_begin_object (b);
       if (c->waiting_message && *c->waiting_message)
         add_str (b, "message", c->waiting_message);
-      add_str (b, "reason", c->waiting_reason ? c->waiting_reason : "ContainerCreating");
+      /* kubelet's default waiting state in a pod with init containers */
+      if (!strcmp (waiting, "ContainerCreating") && edged_pod_initializing (pod))
+        waiting = "PodInitializing";
+      add_str (b, "reason", waiting);
       json_builder_end_object (b);
     }
   json_builder_end_object (b);
   json_builder_end_object (b);
+}
+
+/* ctr: TRUE while the pod's init containers have not all completed. */
+gboolean
+edged_pod_initializing (EdgedPod *pod)
+{
+  for (guint i = 0; i < pod->spec->n_init; i++)
+    if (!exited (&pod->containers[i]) || pod->containers[i].exit_code != 0)
+      return TRUE;
+  return FALSE;
 }
 
 /* The pod's v1.PodStatus. */
@@ -164,7 +187,15 @@ edged_pod_status (EdgedPod *pod, gint64 now)
   gboolean ready = TRUE;
   Edged *self = pod->edged;
 
-  for (guint i = 0; i < pod->spec->n_containers; i++)
+  g_autoptr (GString) incomplete = g_string_new (NULL);
+  for (guint i = 0; i < pod->spec->n_init; i++)
+    if (!exited (&pod->containers[i]) || pod->containers[i].exit_code != 0)
+      g_string_append_printf (incomplete, "%s%s", incomplete->len ? " " : "",
+                              pod->spec->containers[i].name);
+  if (pod->spec->n_init && !incomplete->len && !pod->was_initialized)
+    pod->init_time = now;   /* Initialized turned True */
+  pod->was_initialized = pod->spec->n_init && !incomplete->len;
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     if (!running (&pod->containers[i]))
       {
         ready = FALSE;
@@ -178,7 +209,14 @@ edged_pod_status (EdgedPod *pod, gint64 now)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "conditions");
   json_builder_begin_array (b);
-  add_condition (b, "Initialized", TRUE, pod->init_time, NULL, NULL);
+  if (incomplete->len)
+    {
+      g_autofree char *msg = g_strdup_printf ("containers with incomplete status: [%s]",
+                                              incomplete->str);
+      add_condition (b, "Initialized", FALSE, pod->start_time, "ContainersNotInitialized", msg);
+    }
+  else
+    add_condition (b, "Initialized", TRUE, pod->init_time, NULL, NULL);
   {
     g_autofree char *msg = g_strdup_printf ("containers with unready status: [%s]", unready->str);
     add_condition (b, "Ready", ready, pod->ready_since, ready ? NULL : "ContainersNotReady",
@@ -186,15 +224,37 @@ edged_pod_status (EdgedPod *pod, gint64 now)
     add_condition (b, "ContainersReady", ready, pod->ready_since,
                    ready ? NULL : "ContainersNotReady", ready ? NULL : msg);
   }
-  add_condition (b, "PodScheduled", TRUE, pod->init_time, NULL, NULL);
+  add_condition (b, "PodScheduled", TRUE, pod->start_time, NULL, NULL);
   json_builder_end_array (b);
   json_builder_set_member_name (b, "containerStatuses");
   json_builder_begin_array (b);
-  for (guint i = 0; i < pod->spec->n_containers; i++)
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     add_container_status (b, pod, i);
   json_builder_end_array (b);
+  if (pod->spec->n_init)
+    {
+      json_builder_set_member_name (b, "initContainerStatuses");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < pod->spec->n_init; i++)
+        add_container_status (b, pod, i);
+      json_builder_end_array (b);
+    }
   add_str (b, "hostIP", self->node_ip);
   add_str (b, "phase", pod_phase (pod));
+  if (!pod->spec->host_network && pod->pod_ips && pod->sandbox_id)
+    {
+      /* ctr: the pod network's addresses, from PodSandboxStatus */
+      add_str (b, "podIP", pod->pod_ips[0]);
+      json_builder_set_member_name (b, "podIPs");
+      json_builder_begin_array (b);
+      for (char **ip = pod->pod_ips; *ip; ip++)
+        {
+          json_builder_begin_object (b);
+          add_str (b, "ip", *ip);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+    }
   if (pod->spec->host_network && pod->sandbox_id)
     {
       add_str (b, "podIP", self->node_ip);
@@ -205,7 +265,7 @@ edged_pod_status (EdgedPod *pod, gint64 now)
       json_builder_end_object (b);
       json_builder_end_array (b);
     }
-  add_str (b, "qosClass", pod->spec->has_resources ? "Burstable" : "BestEffort");
+  add_str (b, "qosClass", pod->spec->qos);
   add_str (b, "startTime", start);
   json_builder_end_object (b);
   return json_builder_get_root (b);

@@ -18,6 +18,9 @@
  * Exited containers are restarted per restartPolicy with kubelet's
  * CrashLoopBackOff (plan_restarts). */
 #include "pod.h"
+#include "pod-network.h"
+#include "pod-resources.h"
+#include "pod-security.h"
 
 #include <string.h>
 
@@ -37,6 +40,8 @@ typedef struct {
   Runtime__V1__NamespaceOption              ns;
   Runtime__V1__PodSandboxConfig__LabelsEntry *entries;
   Runtime__V1__PodSandboxConfig__LabelsEntry **labels;
+  EdgedSecurityStore                        sec;    /* ctr */
+  EdgedPortsStore                           ports;  /* ctr */
 } SandboxConfig;
 
 /* kubelet's labels on the sandbox, then the pod's. */
@@ -83,6 +88,10 @@ sandbox_config_fill (EdgedPod *pod, SandboxConfig *s)
   s->config.n_labels = n;
   s->config.labels = s->labels;
   s->config.linux = &s->linux_;
+  /* ctr: pod-level securityContext, ports */
+  memset (&s->sec, 0, sizeof s->sec);
+  edged_security_fill_sandbox (spec, &s->sc, &s->sec);
+  edged_ports_fill (spec, &s->config, &s->ports);
 }
 
 static void
@@ -90,6 +99,8 @@ sandbox_config_clear (SandboxConfig *s)
 {
   g_free (s->entries);
   g_free (s->labels);
+  edged_security_store_clear (&s->sec);
+  edged_ports_store_clear (&s->ports);
 }
 
 /* Sends one CRI request for pod, bounded by edged's request timeout; the
@@ -137,6 +148,20 @@ step_done (EdgedPod *pod)
   pod_advance (pod);
 }
 
+/* ctr: the two above, for the steps in pod-init.c, pod-network.c,
+ * pod-update.c, pod-security.c */
+void
+edged_container_set_waiting (EdgedContainer *c, const char *reason, const char *message)
+{
+  container_set_waiting (c, reason, message);
+}
+
+void
+edged_pod_step_done (EdgedPod *pod)
+{
+  step_done (pod);
+}
+
 static void
 on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
 {
@@ -156,6 +181,7 @@ on_pulled (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       protobuf_c_message_free_unpacked (response, NULL);
       pod->pull_failures = 0;
+      c->image_known = FALSE;   /* ctr: its user is read before CreateContainer */
       container_set_waiting (c, "ContainerCreating", NULL);
       pod->next++;
     }
@@ -171,6 +197,14 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
   EdgedContainer *c = &pod->containers[pod->next];
   gboolean present = r && r->image;
 
+  if (present)
+    {
+      /* ctr: the image's user, for runAsNonRoot and the default user */
+      c->image_uid = r->image->uid ? r->image->uid->value : -1;
+      c->image_known = TRUE;
+      g_free (c->image_user);
+      c->image_user = g_strdup (r->image->username);
+    }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
   if (error)
@@ -222,8 +256,13 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
     {
       pod->sandbox_id = g_strdup (((Runtime__V1__RunPodSandboxResponse *) response)->pod_sandbox_id);
       protobuf_c_message_free_unpacked (response, NULL);
-      pod->stage = POD_CONTAINERS;
+      pod->stage = pod->spec->n_init ? POD_INIT : POD_CONTAINERS;   /* ctr: init first */
       pod->next = 0;
+      if (!pod->spec->host_network)
+        {
+          edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
+          return;
+        }
     }
   step_done (pod);
 }
@@ -243,6 +282,15 @@ container_failed (EdgedPod *pod, const char *reason, const char *verb, const GEr
 static void
 next_container (EdgedPod *pod)
 {
+  if (pod->stage == POD_INIT)
+    {
+      /* ctr: an init container runs to completion (pod-init.c); one that
+       * could not be created or started is tried again later */
+      if (!pod->containers[pod->next].id)
+        pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      step_done (pod);
+      return;
+    }
   pod->next++;
   if (pod->next == pod->spec->n_containers)
     {
@@ -305,6 +353,13 @@ create_container (EdgedPod *pod)
   Runtime__V1__CreateContainerRequest req = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
   Runtime__V1__ContainerConfig__LabelsEntry labels[4];
   Runtime__V1__ContainerConfig__LabelsEntry *label_ptrs[4];
+  Runtime__V1__LinuxContainerResources resources = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+  Runtime__V1__ContainerConfig__AnnotationsEntry hash_entry;
+  Runtime__V1__ContainerConfig__AnnotationsEntry *hash_ptrs[1] = { &hash_entry };
+  EdgedSecurityStore sec = { 0 };
+  g_autofree char *not_root = edged_security_check_non_root (pod->spec, pod->next,
+                                                              current->image_uid,
+                                                              current->image_user);
   const char *label_kv[4][2] = {
     { "io.kubernetes.container.name", cs->name },
     { "io.kubernetes.pod.name", pod->spec->name },
@@ -312,6 +367,19 @@ create_container (EdgedPod *pod)
     { "io.kubernetes.pod.uid", pod->spec->uid },
   };
 
+  if (!current->image_known)
+    {
+      edged_pod_lookup_image_user (pod);   /* ctr: ImageStatus first, then here again */
+      return;
+    }
+  if (not_root)
+    {
+      /* ctr: kubelet's verifyRunAsNonRoot */
+      GError e = { G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, not_root };
+      container_failed (pod, "CreateContainerConfigError", "creating", &e);
+      next_container (pod);
+      return;
+    }
   for (guint i = 0; i < n_env; i++)
     {
       runtime__v1__key_value__init (&kv[i]);
@@ -336,6 +404,10 @@ create_container (EdgedPod *pod)
   ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
   sc.namespace_options = &ns;
   linux_.security_context = &sc;
+  /* ctr: securityContext and resources */
+  edged_security_fill (pod->spec, pod->next, current->image_uid, current->image_user, &sc, &sec);
+  edged_resources_fill (pod->spec, pod->next, &resources);
+  linux_.resources = &resources;
   config.metadata = &meta;
   config.image = &image;
   config.command = cs->command;
@@ -348,12 +420,27 @@ create_container (EdgedPod *pod)
   config.n_envs = n_env;
   config.labels = label_ptrs;
   config.n_labels = 4;
+  /* ctr: the spec's hash, so that an adopted container with an old spec is replaced */
+  runtime__v1__container_config__annotations_entry__init (&hash_entry);
+  hash_entry.key = (char *) EDGED_HASH_ANNOTATION;
+  hash_entry.value = cs->hash;
+  config.annotations = hash_ptrs;
+  config.n_annotations = 1;
   config.log_path = log_path;
   config.linux = &linux_;
   req.pod_sandbox_id = pod->sandbox_id;
   req.config = &config;
   pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_create_container, &req.base,
                             &req.sandbox_config, on_created);
+  edged_security_store_clear (&sec);
+}
+
+/* ctr: CreateContainer + StartContainer of container pod->next, for
+ * pod-init.c and pod-security.c */
+void
+edged_pod_create_container (EdgedPod *pod)
+{
+  create_container (pod);
 }
 
 static void
@@ -363,17 +450,62 @@ on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
     protobuf_c_message_free_unpacked (response, NULL);
 }
 
+/* Container i exited and is to run again: it becomes lastState (the
+ * previous dead one is removed), and its restart is due at once, or after
+ * kubelet's CrashLoopBackOff when backoff (10 s doubling to 5 min). */
+void
+edged_container_retire (EdgedPod *pod, guint i, gboolean backoff)
+{
+  EdgedContainer *c = &pod->containers[i];
+  gint64 now = g_get_monotonic_time ();
+
+  if (c->dead_id)
+    {
+      Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
+      req.container_id = c->dead_id;
+      edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
+                        (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
+      g_free (c->dead_id);
+    }
+  c->dead_id = g_steal_pointer (&c->id);
+  c->last_exit_code = c->exit_code;
+  c->last_started_at = c->started_at;
+  c->last_finished_at = c->finished_at;
+  g_free (c->last_reason);
+  c->last_reason = g_strdup (c->reason && *c->reason ? c->reason
+                                                     : c->exit_code ? "Error" : "Completed");
+  c->state = -1;
+  if (!backoff)
+    {
+      container_set_waiting (c, "ContainerCreating", NULL);
+      return;
+    }
+  c->restart_at = now + c->backoff_us;
+  if (c->backoff_us)
+    {
+      g_autofree char *msg = g_strdup_printf (
+        "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
+        c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
+        pod->spec->namespace, pod->spec->uid);
+      container_set_waiting (c, "CrashLoopBackOff", msg);
+    }
+  else
+    container_set_waiting (c, "ContainerCreating", NULL);
+  c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
+}
+
 /* restartPolicy: Always restarts every exited container, OnFailure those
  * that exited non-zero. The first restart is immediate, then kubelet's
  * CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min of running.
- * The exited container is kept (for its log) until the next restart. */
+ * The exited container is kept (for its log) until the next restart. Init
+ * containers are pod-init.c's. */
 static void
 plan_restarts (EdgedPod *pod)
 {
   const char *policy = pod->spec->restart_policy;
   gint64 now = g_get_monotonic_time ();
 
-  for (guint i = 0; i < pod->spec->n_containers; i++)
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
       if (c->id && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING
@@ -383,38 +515,10 @@ plan_restarts (EdgedPod *pod)
         continue;
       if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
         continue;
-      /* the exited container becomes lastState; the previous dead one goes */
-      if (c->dead_id)
-        {
-          Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
-          req.container_id = c->dead_id;
-          edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
-                            (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
-          g_free (c->dead_id);
-        }
-      c->dead_id = g_steal_pointer (&c->id);
-      c->last_exit_code = c->exit_code;
-      c->last_started_at = c->started_at;
-      c->last_finished_at = c->finished_at;
-      g_free (c->last_reason);
-      c->last_reason = g_strdup (c->reason && *c->reason ? c->reason
-                                                         : c->exit_code ? "Error" : "Completed");
-      c->state = -1;
-      c->restart_at = now + c->backoff_us;
-      if (c->backoff_us)
-        {
-          g_autofree char *msg = g_strdup_printf (
-            "back-off %" G_GINT64_FORMAT "s restarting failed container=%s pod=%s_%s(%s)",
-            c->backoff_us / G_USEC_PER_SEC, pod->spec->containers[i].name, pod->spec->name,
-            pod->spec->namespace, pod->spec->uid);
-          container_set_waiting (c, "CrashLoopBackOff", msg);
-        }
-      else
-        container_set_waiting (c, "ContainerCreating", NULL);
-      c->backoff_us = c->backoff_us ? MIN (c->backoff_us * 2, PULL_BACKOFF_MAX) : PULL_BACKOFF_FIRST;
+      edged_container_retire (pod, i, TRUE);
     }
   /* a restart that is due: create that container again */
-  for (guint i = 0; i < pod->spec->n_containers; i++)
+  for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
       if (!c->id && c->restart_at && now >= c->restart_at)
@@ -427,6 +531,22 @@ plan_restarts (EdgedPod *pod)
     }
 }
 
+/* Takes the state, exit code, times, reason and image of st into c. */
+void
+edged_container_take_status (EdgedContainer *c, Runtime__V1__ContainerStatus *st)
+{
+  c->state = st->state;
+  c->exit_code = st->exit_code;
+  c->started_at = st->started_at;
+  c->finished_at = st->finished_at;
+  g_free (c->reason);
+  c->reason = g_strdup (st->reason);
+  g_free (c->message);
+  c->message = g_strdup (st->message);
+  g_free (c->image_ref);
+  c->image_ref = g_strdup (st->image_ref);
+}
+
 static void
 on_container_status (ProtobufCMessage *response, const GError *error, gpointer data)
 {
@@ -435,19 +555,7 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
   Runtime__V1__ContainerStatusResponse *r = (Runtime__V1__ContainerStatusResponse *) response;
 
   if (!error && r->status)
-    {
-      Runtime__V1__ContainerStatus *st = r->status;
-      c->state = st->state;
-      c->exit_code = st->exit_code;
-      c->started_at = st->started_at;
-      c->finished_at = st->finished_at;
-      g_free (c->reason);
-      c->reason = g_strdup (st->reason);
-      g_free (c->message);
-      c->message = g_strdup (st->message);
-      g_free (c->image_ref);
-      c->image_ref = g_strdup (st->image_ref);
-    }
+    edged_container_take_status (c, r->status);
   else if (error && g_error_matches (error, EDGED_CRI_ERROR, EDGED_CRI_ERROR_NOT_FOUND))
     c->state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
   if (r)
@@ -476,15 +584,25 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
   Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
   guint found = 0;
 
+  /* ctr: of the containers with a name (earlier attempts stay for their
+   * logs), the latest attempt is adopted, and its attempt is the restart
+   * count, as kubelet counts */
+  g_autofree Runtime__V1__Container **latest = g_new0 (Runtime__V1__Container *, pod->spec->n_containers);
   for (gsize i = 0; r && i < r->n_containers; i++)
     for (guint j = 0; j < pod->spec->n_containers; j++)
       if (r->containers[i]->metadata && !pod->containers[j].id
-          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name))
-        {
-          pod->containers[j].id = g_strdup (r->containers[i]->id);
-          container_set_waiting (&pod->containers[j], NULL, NULL);
-          found++;
-        }
+          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name)
+          && (!latest[j] || latest[j]->metadata->attempt < r->containers[i]->metadata->attempt))
+        latest[j] = r->containers[i];
+  for (guint j = 0; j < pod->spec->n_containers; j++)
+    if (latest[j])
+      {
+        pod->containers[j].id = g_strdup (latest[j]->id);
+        pod->containers[j].restart_count = latest[j]->metadata->attempt;
+        container_set_waiting (&pod->containers[j], NULL, NULL);
+        edged_pod_adopt_check (pod, j, latest[j]);   /* ctr: spec changed meanwhile? */
+        found++;
+      }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
   if (error)
@@ -495,7 +613,14 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
                   found, pod->spec->n_containers);
   /* the missing containers are created; their images are there or fail then */
   pod->stage = found == pod->spec->n_containers ? POD_RUNNING : POD_CONTAINERS;
+  if (pod->spec->n_init && found < pod->spec->n_containers)
+    pod->stage = POD_INIT;   /* ctr: adopted init containers that completed are not run again */
   pod->next = 0;
+  if (!pod->spec->host_network)
+    {
+      edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
+      return;
+    }
   step_done (pod);
 }
 
@@ -564,8 +689,11 @@ free_pod (EdgedPod *pod)
       g_free (c->waiting_message);
       g_free (c->dead_id);
       g_free (c->last_reason);
+      g_free (c->image_user);
     }
   g_free (pod->containers);
+  g_strfreev (pod->pod_ips);
+  edged_pod_spec_free (pod->pending_spec);
   g_free (pod->sandbox_id);
   g_free (pod->log_dir);
   g_free (pod->cgroup_parent);
@@ -650,6 +778,7 @@ kill_step (EdgedPod *pod)
     {
       pod->stage = POD_GONE;
       pod->busy = FALSE;
+      edged_pod_cgroup_remove (pod);   /* ctr */
       pod_gone (pod);
       return;
     }
@@ -683,6 +812,8 @@ pod_advance (EdgedPod *pod)
       pod->next = 0;
       pod->retry_at = 0;
     }
+  if ((pod->pending_spec || pod->replace_adopted) && edged_pod_update_step (pod))
+    return;   /* ctr: a changed spec is being applied (pod-update.c) */
   if (pod->stage != POD_KILLING && pod->retry_at && g_get_monotonic_time () < pod->retry_at)
     return;
   pod->retry_at = 0;
@@ -695,7 +826,9 @@ pod_advance (EdgedPod *pod)
     case POD_PULLING:
       if (pod->next == pod->spec->n_containers)
         {
-          pod->stage = POD_SANDBOX;
+          /* ctr: after a spec update the sandbox is there already */
+          pod->stage = pod->sandbox_id ? POD_CONTAINERS : POD_SANDBOX;
+          pod->next = 0;
           pod->busy = FALSE;
           pod_advance (pod);
           return;
@@ -712,11 +845,16 @@ pod_advance (EdgedPod *pod)
       {
         Runtime__V1__RunPodSandboxRequest req = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
         g_mkdir_with_parents (pod->log_dir, 0755);
+        edged_pod_cgroup_apply (pod);   /* ctr: the pod cgroup's limits (cgroups-per-qos) */
         pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_run_pod_sandbox, &req.base, &req.config,
                                   on_sandbox);
       }
       return;
+    case POD_INIT:
+      edged_pod_init_step (pod);
+      return;
     case POD_CONTAINERS:
+      pod->next = MAX (pod->next, pod->spec->n_init);   /* ctr: init containers ran */
       /* adopted, running, or waiting for a restart that is not due */
       while (pod->next < pod->spec->n_containers
              && (pod->containers[pod->next].id || pod->containers[pod->next].restart_at))
@@ -734,7 +872,11 @@ pod_advance (EdgedPod *pod)
     case POD_RUNNING:
       {
         Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
-        while (pod->next < pod->spec->n_containers && !pod->containers[pod->next].id)
+        /* ctr: an init container that completed does not change any more */
+        while (pod->next < pod->spec->n_containers
+               && (!pod->containers[pod->next].id
+                   || (pod->next < pod->spec->n_init
+                       && pod->containers[pod->next].state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)))
           pod->next++;
         if (pod->next >= pod->spec->n_containers)
           {
@@ -814,13 +956,13 @@ pod_new (Edged *self, EdgedPodSpec *spec)
   for (guint i = 0; i < spec->n_containers; i++)
     {
       pod->containers[i].state = -1;
-      pod->containers[i].waiting_reason = g_strdup ("ContainerCreating");
+      pod->containers[i].image_uid = -1;
+      pod->containers[i].waiting_reason = g_strdup (i < spec->n_init || !spec->n_init
+                                                    ? "ContainerCreating" : "PodInitializing");
     }
   pod->log_dir = g_strdup_printf ("%s/%s_%s_%s", self->pod_logs_dir, spec->namespace, spec->name,
                                   spec->uid);
-  pod->cgroup_parent = g_strdup_printf ("%s/kubepods/%s/pod%s", self->cgroup_root,
-                                        spec->has_resources ? "burstable" : "besteffort",
-                                        spec->uid);
+  pod->cgroup_parent = edged_pod_cgroup_parent (self->cgroup_root, spec);   /* ctr: by QoS */
   pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
   pod->init_time = pod->start_time;
   return pod;
@@ -859,7 +1001,8 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
     {
       if (spec->deleting)
         pod_kill (pod, TRUE);
-      /* other changes to a running pod are not applied yet */
+      else
+        edged_pod_update (pod, g_steal_pointer (&spec));   /* ctr: a changed spec */
       return;
     }
   if (spec->deleting)
@@ -957,6 +1100,18 @@ edged_pods_cloud_connected (Edged *self)
       g_clear_pointer (&pod->last_status, g_free);
       edged_pod_report (pod);
     }
+}
+
+/* Replaces the pod's spec with spec (same UID), keeping the pod table's
+ * key valid. */
+void
+edged_pod_rekey (EdgedPod *pod, EdgedPodSpec *spec)
+{
+  Edged *self = pod->edged;
+  g_hash_table_steal (self->pods, pod->spec->uid);
+  edged_pod_spec_free (pod->spec);
+  pod->spec = spec;
+  g_hash_table_insert (self->pods, pod->spec->uid, pod);
 }
 
 /* Starts the pod tick. */

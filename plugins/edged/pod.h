@@ -11,6 +11,7 @@ typedef enum {
   POD_ADOPTING,      /* ListPodSandbox / ListContainers: left by an earlier run? */
   POD_PULLING,       /* ImageStatus / PullImage, container by container */
   POD_SANDBOX,       /* RunPodSandbox */
+  POD_INIT,          /* init containers, one at a time, each to completion (pod-init.c) */
   POD_CONTAINERS,    /* CreateContainer + StartContainer, in order */
   POD_RUNNING,       /* watching the containers */
   POD_KILLING,       /* Stop/Remove containers, then the sandbox */
@@ -37,6 +38,11 @@ typedef struct {
   gint64   last_started_at;
   gint64   last_finished_at;
   char    *last_reason;
+  /* ---- ctr ---- */
+  gint64   image_uid;       /* the image's user id from ImageStatus; -1 none */
+  char    *image_user;      /* the image's user name when not numeric */
+  gboolean image_known;     /* image_uid/image_user were read from ImageStatus */
+  gboolean replace;         /* pod-update.c: its spec changed, it is recreated */
 } EdgedContainer;
 
 typedef struct {
@@ -58,6 +64,13 @@ typedef struct {
   gint64          ready_since;
   gboolean        was_ready;
   gint64          init_time;
+  /* ---- ctr ---- */
+  char          **pod_ips;        /* from PodSandboxStatus (pod network) */
+  gboolean        init_failed;    /* an init container failed under restartPolicy Never */
+  EdgedPodSpec   *pending_spec;   /* a changed spec from the cloud, applied when idle */
+  guint           update_next;    /* pod-update.c: the container being replaced */
+  gboolean        was_initialized;
+  gboolean        replace_adopted; /* adopted containers run an older spec */
 } EdgedPod;
 
 /* pod-worker.c */
@@ -66,7 +79,37 @@ void       edged_pods_stop    (Edged *self);
 void       edged_pods_message (Edged *self, EcMessage *message);
 void       edged_pods_load    (Edged *self);
 
+/* pod-worker.c, for the steps in other files */
+void       edged_pod_step_done          (EdgedPod *pod);
+void       edged_pod_create_container   (EdgedPod *pod);
+void       edged_container_set_waiting  (EdgedContainer *c, const char *reason, const char *message);
+void       edged_container_retire       (EdgedPod *pod, guint i, gboolean backoff);
+void       edged_container_take_status  (EdgedContainer *c, Runtime__V1__ContainerStatus *st);
+void       edged_pod_rekey              (EdgedPod *pod, EdgedPodSpec *spec);
+
+/* pod-network.c */
+void       edged_pod_network_query (EdgedPod *pod);
+
+/* pod-security.c */
+void       edged_pod_lookup_image_user (EdgedPod *pod);
+
+/* pod-resources.c */
+void       edged_pod_cgroup_apply  (EdgedPod *pod);
+void       edged_pod_cgroup_remove (EdgedPod *pod);
+
+/* pod-init.c */
+void       edged_pod_init_step     (EdgedPod *pod);
+
+/* pod-update.c */
+void       edged_pod_update        (EdgedPod *pod, EdgedPodSpec *spec);
+gboolean   edged_pod_update_step   (EdgedPod *pod);
+void       edged_pod_adopt_check   (EdgedPod *pod, guint i, Runtime__V1__Container *found);
+
+/* the container annotation holding the hash of its spec */
+#define EDGED_HASH_ANNOTATION "io.kubeedge.edgecore.container.hash"
+
 /* pod-status.c */
+gboolean   edged_pod_initializing (EdgedPod *pod);
 JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
 void       edged_pod_report   (EdgedPod *pod);
 void       edged_pod_report_invalid (Edged *self, const char *json, gsize length,

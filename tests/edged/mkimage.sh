@@ -1,12 +1,16 @@
 #!/bin/sh
-# mkimage.sh OUTDIR [NAME]: writes OUTDIR/image-oci.tar, an OCI image layout
+# mkimage.sh OUTDIR [NAME [USER]]: writes OUTDIR/image-oci.tar, an OCI image layout
 # archive of one layer holding busybox-static and its applets, built with
 # tar, gzip and sha256sum only (no registry, no network). Its command is
 # `sleep infinity`, so it also serves as the pod sandbox ("pause") image.
+# USER, when given, is the image's config User (e.g. 1234 or 1234:5678).
 # Prints the image name and digests.
 set -eu
 out=${1:?usage: mkimage.sh OUTDIR [NAME]}
 name=${2:-localhost/edged-busybox:1}
+user=${3:-}
+case "$user" in *[!0-9a-z:_-]*) echo "mkimage: bad USER $user" >&2; exit 1 ;; esac
+userfield=${user:+"\"User\":\"$user\","}
 bb=/bin/busybox
 [ -x "$bb" ] || { echo "mkimage: $bb missing (apt-get install busybox-static)" >&2; exit 1; }
 case "$(uname -m)" in
@@ -34,8 +38,8 @@ tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$root" -cf "$
 diffid=$(sha256sum "$out/layer.tar" | cut -d' ' -f1)
 gzip -n -f "$out/layer.tar"
 set -- $(blob "$out/layer.tar.gz"); layer=$1; layer_size=$2
-printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sleep","infinity"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"tests/edged/mkimage.sh"}]}' \
-  "$arch" "$diffid" > "$out/config.json"
+printf '{"architecture":"%s","os":"linux","config":{%s"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sleep","infinity"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"tests/edged/mkimage.sh"}]}' \
+  "$arch" "$userfield" "$diffid" > "$out/config.json"
 set -- $(blob "$out/config.json"); config=$1; config_size=$2
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
   "$config" "$config_size" "$layer" "$layer_size" > "$out/manifest.json"

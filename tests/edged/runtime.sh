@@ -12,7 +12,9 @@
 #
 # The socket is DIR/containerd.sock. Pods of the tests use the cgroup parent
 # written to DIR/cgroup-parent (one per DIR), so that the teardown removes
-# only this instance's cgroups. Every step is bounded in time. Needs root,
+# only this instance's cgroups. Pods that are not host-network get the CNI
+# bridge network of DIR/cni/net.d (bridge, host-local, portmap), inside
+# containerd's network namespace (its pid is DIR/containerd.pid). Every step is bounded in time. Needs root,
 # unshare, containerd, runc, ctr.
 set -u
 cmd=${1:?usage: runtime.sh start|kill|restart|stop DIR [IMAGE_TAR]}
@@ -62,7 +64,19 @@ case "$cmd" in
 start)
   tar=${3:?IMAGE_TAR}
   mkdir -p "$dir/root" "$dir/state" "$dir/runc" "$dir/cni/net.d" || exit 1
-  echo "/edgecore-test-$(basename "$dir")" > "$dir/cgroup-parent"
+  # unique per DIR (with-runtime.sh's DIRs all end in /rt): a teardown must
+  # never kill another instance's containers
+  echo "/edgecore-test-$(basename "$(dirname "$dir")")-$(basename "$dir")" > "$dir/cgroup-parent"
+  # the pod network (ctr): CNI bridge + host-local + portmap (hostPort), all
+  # inside containerd's private network namespace
+  cat > "$dir/cni/net.d/10-edged-test.conflist" <<JSON
+{"cniVersion":"0.4.0","name":"edged-test","plugins":[
+ {"type":"bridge","bridge":"edtest0","isGateway":true,"ipMasq":false,
+  "ipam":{"type":"host-local","dataDir":"$dir/cni/ipam","ranges":[[{"subnet":"10.244.88.0/24"}]],
+          "routes":[{"dst":"0.0.0.0/0"}]}},
+ {"type":"portmap","capabilities":{"portMappings":true},"snat":true}
+]}
+JSON
   cat > "$dir/containerd.toml" <<TOML
 version = 2
 root = "$dir/root"

@@ -310,8 +310,28 @@ test_pod_spec (void)
     { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"envFrom\":[{}]}]"),
       "container c: envFrom is not supported yet" },
     { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
-                "\"securityContext\":{\"privileged\":true}}]"),
-      "container c: securityContext is not supported yet" },
+                "\"securityContext\":{\"capabilities\":{\"drop\":[\"NET_RAWX\"]}}}]"),
+      "pod p: container c: unknown capability \"NET_RAWX\" in capabilities.drop" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
+                "\"securityContext\":{\"runAsUser\":-1}}]"),
+      "container c: securityContext.runAsUser must be an integer from 0 to 2147483647" },
+    { POD_JSON ("\"securityContext\":{\"sysctls\":[]},\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
+      "spec: securityContext.sysctls is not supported yet" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
+                "\"resources\":{\"limits\":{\"memory\":\"-1Mi\"}}}]"),
+      "container c: resources.limits.memory: \"-1Mi\" is not a non-negative quantity" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
+                "\"resources\":{\"requests\":{\"cpu\":\"2\"},\"limits\":{\"cpu\":\"1\"}}}]"),
+      "container c: resources: the cpu request exceeds the limit" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
+                "\"ports\":[{\"containerPort\":70000}]}]"),
+      "container c: ports[0].containerPort must be from 1 to 65535" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
+                "\"ports\":[{\"containerPort\":80,\"protocol\":\"ICMP\"}]}]"),
+      "container c: ports[0]: unknown protocol \"ICMP\"" },
+    { POD_JSON ("\"initContainers\":[{\"name\":\"c\",\"image\":\"i\"}],"
+                "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
+      "pod p: two containers are named c" },
     { POD_JSON ("\"imagePullSecrets\":[{\"name\":\"s\"}],"
                 "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
       "imagePullSecrets are not supported yet" },
