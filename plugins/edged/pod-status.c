@@ -258,6 +258,11 @@ edged_pod_report (EdgedPod *pod)
     return;
   g_free (pod->last_status);
   pod->last_status = g_steal_pointer (&text);
+  if (pod->edged->kubelet_format)
+    {
+      edged_pod_patch (pod, status);   /* kubelet: podpatch */
+      return;
+    }
   send_status (pod->edged, pod->spec->namespace, pod->spec->name, pod->spec->uid, status);
 }
 
@@ -293,5 +298,8 @@ edged_pod_report_invalid (Edged *self, const char *json, gsize length, const cha
   add_str (b, "startTime", now);
   json_builder_end_object (b);
   status = json_builder_get_root (b);
-  send_status (self, ns, name, uid, status);
+  if (self->kubelet_format)
+    edged_pod_patch_once (self, ns, name, uid, status);   /* kubelet: podpatch */
+  else
+    send_status (self, ns, name, uid, status);
 }

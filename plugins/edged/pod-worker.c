@@ -570,6 +570,7 @@ free_pod (EdgedPod *pod)
   g_free (pod->log_dir);
   g_free (pod->cgroup_parent);
   g_free (pod->last_status);
+  g_clear_pointer (&pod->patch_base, json_node_unref);   /* pod-patch.c */
   edged_pod_spec_free (pod->spec);
   g_free (pod);
 }
@@ -588,7 +589,14 @@ pod_gone (EdgedPod *pod)
                                                    pod->spec->name);
       g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_DELETE, resource);
       g_autoptr (GError) error = NULL;
-      ec_message_set_content_string (msg, pod->spec->uid);
+      if (self->kubelet_format)
+        {
+          /* kubelet format: DeleteOptions (pod-patch.c) */
+          g_autoptr (JsonNode) options = edged_pod_delete_options (pod->spec->uid);
+          ec_message_set_content_node (msg, options);
+        }
+      else
+        ec_message_set_content_string (msg, pod->spec->uid);
       if (!ec_endpoint_send (self->endpoint, "metamanager", msg, &error))
         ec_log_warning (self->context, "pod %s/%s: delete to the cloud not sent: %s",
                         pod->spec->namespace, pod->spec->name, error->message);

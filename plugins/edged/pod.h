@@ -58,6 +58,10 @@ typedef struct {
   gint64          ready_since;
   gboolean        was_ready;
   gint64          init_time;
+  /* status-format=kubelet (pod-patch.c) */
+  JsonNode       *patch_base;     /* the status the cloud last accepted */
+  gboolean        patching;       /* a patch is in flight */
+  gboolean        patch_again;    /* the status changed meanwhile */
 } EdgedPod;
 
 /* pod-worker.c */
@@ -71,5 +75,11 @@ JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
 void       edged_pod_report   (EdgedPod *pod);
 void       edged_pod_report_invalid (Edged *self, const char *json, gsize length,
                                      const char *reason);
+
+/* pod-patch.c (status-format=kubelet) */
+void       edged_pod_patch    (EdgedPod *pod, JsonNode *status);
+void       edged_pod_patch_once (Edged *self, const char *ns, const char *name, const char *uid,
+                                 JsonNode *status);
+JsonNode  *edged_pod_delete_options (const char *uid);
 
 G_END_DECLS
