@@ -258,6 +258,8 @@ edged_pod_report (EdgedPod *pod)
     return;
   g_free (pod->last_status);
   pod->last_status = g_steal_pointer (&text);
+  edged_pod_trace_reported (pod, json_object_get_string_member (json_node_get_object (status),
+                                                                "phase"));   /* pod-trace.c */
   if (pod->edged->kubelet_format)
     {
       edged_pod_patch (pod, status);   /* kubelet: podpatch */

@@ -98,7 +98,8 @@ static void
 pod_request (EdgedPod *pod, EdgedCriClient *client, const EdgedCriMethod *method,
              const ProtobufCMessage *req, EdgedCriReplyFunc callback)
 {
-  edged_cri_invoke (client, method, req, (guint) pod->edged->request_timeout_ms, callback, pod, NULL);
+  /* timed: pod-trace.c */
+  edged_pod_trace_invoke (pod, client, method, req, (guint) pod->edged->request_timeout_ms, callback);
 }
 
 /* pod_request for a request that carries the pod's sandbox config: it is
@@ -264,6 +265,7 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       /* the state, times and image come from ContainerStatus, right after */
       protobuf_c_message_free_unpacked (response, NULL);
       container_set_waiting (c, NULL, NULL);
+      edged_pod_trace_started (pod);   /* pod-trace.c */
     }
   next_container (pod);
 }
@@ -831,6 +833,7 @@ pod_new (Edged *self, EdgedPodSpec *spec)
                                         spec->uid);
   pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
   pod->init_time = pod->start_time;
+  pod->trace_t0 = g_get_monotonic_time ();   /* pod-trace.c */
   return pod;
 }
 
