@@ -160,14 +160,17 @@ def main():
             print(f"BENCH edged.{label}_p99_ms {v[min(len(v) - 1, int(len(v) * 0.99))]:.2f} ms",
                   flush=True)
         if trace:
-            summary(log)
+            print("1 pod:", file=sys.stderr)
+            summary(log, "bench-one")
+            print(f"{n_pods} pods at once:", file=sys.stderr)
+            summary(log, r"bench-\d+")
         case.doCleanups()
 
 
-def summary(log):
+def summary(log, pods):
     """Where the pods' time went, from edged's trace lines."""
     by = collections.defaultdict(list)
-    for m in re.finditer(r"trace pod default/bench-\d+ (\w+) issued \+([0-9.]+) ms took ([0-9.]+) ms",
+    for m in re.finditer(r"trace pod default/" + pods + r" (\w+) issued \+([0-9.]+) ms took ([0-9.]+) ms",
                          log):
         by[m.group(1)].append((float(m.group(2)), float(m.group(3))))
     print("CRI method            calls  issued after msg (mean)  took mean / max", file=sys.stderr)

@@ -172,6 +172,8 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
   EdgedContainer *c = &pod->containers[pod->next];
   gboolean present = r && r->image;
 
+  if (present)
+    edged_pod_note_image (c, r->image);   /* pod-trace.c */
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
   if (error)
@@ -265,7 +267,7 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       /* the state, times and image come from ContainerStatus, right after */
       protobuf_c_message_free_unpacked (response, NULL);
       container_set_waiting (c, NULL, NULL);
-      edged_pod_trace_started (pod);   /* pod-trace.c */
+      edged_pod_trace_started (pod, c);   /* pod-trace.c: Running at once */
     }
   next_container (pod);
 }

@@ -84,7 +84,8 @@ void       edged_pod_report_invalid (Edged *self, const char *json, gsize length
 void       edged_pod_trace_invoke (EdgedPod *pod, EdgedCriClient *client,
                                    const EdgedCriMethod *method, const ProtobufCMessage *request,
                                    guint timeout_ms, EdgedCriReplyFunc callback);
-void       edged_pod_trace_started (EdgedPod *pod);
+void       edged_pod_trace_started (EdgedPod *pod, EdgedContainer *c);
+void       edged_pod_note_image (EdgedContainer *c, const Runtime__V1__Image *image);
 void       edged_pod_trace_reported (EdgedPod *pod, const char *phase);
 
 /* pod-patch.c (status-format=kubelet) */
