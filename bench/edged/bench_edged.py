@@ -102,6 +102,11 @@ def main():
                     break
                 time.sleep(0.1)
             else:
+                if os.environ.get("BENCH_EDGED_FAILLOG"):
+                    with open(os.environ["BENCH_EDGED_FAILLOG"], "w") as f:
+                        f.write(node.output())
+                    subprocess.run(["cp", os.path.join(cloud.dir, "record.jsonl"),
+                                    os.environ["BENCH_EDGED_FAILLOG"] + ".record"])
                 raise SystemExit(f"only {len(set(done) & set(names))} of {len(names)} pods Running:\n"
                                  + node.output()[-3000:])
             return sorted((done[n] - sent[n]) / 1000 for n in names)
