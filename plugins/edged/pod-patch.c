@@ -27,7 +27,7 @@ static EcLogLimit store_log = EC_LOG_LIMIT_INIT (60);
 typedef struct {
   Edged    *self;
   char     *uid;      /* the pod's; NULL for a pod edged does not run */
-  JsonNode *status;   /* what the patch leads to */
+  char     *status;   /* what the patch leads to (JSON text) */
 } PodPatchCall;
 
 static void
@@ -35,7 +35,7 @@ call_free (gpointer data)
 {
   PodPatchCall *c = data;
   g_free (c->uid);
-  json_node_unref (c->status);
+  g_free (c->status);
   g_free (c);
 }
 
@@ -134,8 +134,8 @@ on_patched (EcMessage *reply, const GError *error, gpointer data)
   pod->patching = FALSE;
   if (ok)
     {
-      g_clear_pointer (&pod->patch_base, json_node_unref);
-      pod->patch_base = json_node_ref (c->status);
+      g_free (pod->patch_base);
+      pod->patch_base = g_steal_pointer (&c->status);
     }
   if (!ok || pod->patch_again)
     {
@@ -150,9 +150,11 @@ on_patched (EcMessage *reply, const GError *error, gpointer data)
 /* Sends the patch from base (NULL: none accepted yet) to status; FALSE when
  * there is no difference. pod may be NULL (a pod edged does not run). */
 static gboolean
-send_patch (Edged *self, const char *ns, const char *name, const char *uid, JsonNode *base,
+send_patch (Edged *self, const char *ns, const char *name, const char *uid, const char *base_text,
             JsonNode *status, EdgedPod *pod)
 {
+  /* kept as text between patches: a parsed tree costs several times more */
+  g_autoptr (JsonNode) base = base_text ? json_from_string (base_text, NULL) : NULL;
   g_autoptr (JsonObject) diff = edged_smp_diff (base, status);
   g_autoptr (JsonObject) patch = NULL;
   g_autoptr (JsonNode) root = NULL;
@@ -178,7 +180,7 @@ send_patch (Edged *self, const char *ns, const char *name, const char *uid, Json
   call = g_new0 (PodPatchCall, 1);
   call->self = self;
   call->uid = pod ? g_strdup (uid) : NULL;
-  call->status = edged_json_deep_copy (status);
+  call->status = json_to_string (status, FALSE);
   if (pod)
     pod->patching = TRUE;
   ec_endpoint_call (self->endpoint, "metamanager", msg, CALL_TIMEOUT_MS, on_patched, call, call_free);

@@ -574,7 +574,7 @@ free_pod (EdgedPod *pod)
   g_free (pod->log_dir);
   g_free (pod->cgroup_parent);
   g_free (pod->last_status);
-  g_clear_pointer (&pod->patch_base, json_node_unref);   /* pod-patch.c */
+  g_free (pod->patch_base);   /* pod-patch.c */
   edged_pod_spec_free (pod->spec);
   g_free (pod);
 }

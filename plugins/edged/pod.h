@@ -59,7 +59,7 @@ typedef struct {
   gboolean        was_ready;
   gint64          init_time;
   /* status-format=kubelet (pod-patch.c) */
-  JsonNode       *patch_base;     /* the status the cloud last accepted */
+  char           *patch_base;     /* the status the cloud last accepted (JSON text) */
   gboolean        patching;       /* a patch is in flight */
   gboolean        patch_again;    /* the status changed meanwhile */
   /* timing (pod-trace.c) */
