@@ -22,6 +22,8 @@ root). Prints BENCH lines:
 pod's time went (CRI method: mean time issued after the pod message, mean
 and max duration), from edged's "trace pod" lines.
 --format=kubelet: [edged] status-format=kubelet (podpatch) instead of v1.9.2.
+BENCH_EDGED_FAILLOG=FILE: when pods do not all run, edgecore's log goes to
+FILE and cloudsim's record to FILE.record.
 
 usage: bench/edged/bench_edged.py BUILD_DIR [--quick] [--trace] [--format=kubelet]"""
 import collections
