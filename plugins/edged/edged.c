@@ -64,6 +64,8 @@ const EcConfigKey edged_keys[] = {
   { EC_CONFIG_INT,         0, "container-log-max-files", "5", "most rotated log files per container" },
   { EC_CONFIG_STRING,      0, "resolv-conf", "/etc/resolv.conf", "resolver configuration given to pods" },
   { EC_CONFIG_BOOL,        0, "fail-swap-on", "false", "refuse to start when swap is on" },
+  /* edgecore's own: which KubeEdge formats the node and pod status use */
+  { EC_CONFIG_STRING,      0, "status-format", "v1.9.2", "node and pod status formats: v1.9.2 (nodestatus, podstatus) or kubelet (KubeEdge v1.12 and later: lease, nodepatch, podpatch)" },
   { 0 }
 };
 
@@ -80,6 +82,31 @@ duration_key (EcPluginContext *context, const char *key, gint64 *ms, GError **er
       return FALSE;
     }
   return TRUE;
+}
+
+/* status-format and the keys of the kubelet formats. */
+static gboolean
+edged_configure_format (Edged *self, GError **error)
+{
+  g_autofree char *format = ec_plugin_context_get_string (self->context, "status-format");
+
+  if (!g_strcmp0 (format, "kubelet"))
+    self->kubelet_format = TRUE;
+  else if (g_strcmp0 (format, "v1.9.2") != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "[edged] status-format: \"%s\" is neither v1.9.2 nor kubelet", format);
+      return FALSE;
+    }
+  self->lease_duration_s = ec_plugin_context_get_int (self->context, "node-lease-duration-seconds");
+  if (self->lease_duration_s <= 0 || self->lease_duration_s > 3600)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "[edged] node-lease-duration-seconds: %" G_GINT64_FORMAT " is not in 1..3600",
+                   self->lease_duration_s);
+      return FALSE;
+    }
+  return duration_key (self->context, "node-status-report-frequency", &self->report_period_ms, error);
 }
 
 /* Reads the keys edged uses; every bad value is an error naming its key. */
@@ -145,7 +172,8 @@ edged_configure (Edged *self, GError **error)
       goto bad;
     }
   if (!duration_key (c, "node-status-update-frequency", &self->status_period_ms, error)
-      || !duration_key (c, "runtime-request-timeout", &self->request_timeout_ms, error))
+      || !duration_key (c, "runtime-request-timeout", &self->request_timeout_ms, error)
+      || !edged_configure_format (self, error))
     return FALSE;
   if (node_ip && *node_ip)
     {
@@ -221,6 +249,7 @@ edged_free (gpointer state)
   Edged *self = state;
 
   edged_node_stop (self);
+  edged_lease_stop (self);
   edged_health_stop (self);
   if (self->images != self->runtime)
     edged_cri_client_free (self->images);
@@ -230,6 +259,7 @@ edged_free (gpointer state)
   g_free (self->pod_logs_dir);
   g_free (self->cgroup_root);
   edged_conditions_clear (self);
+  edged_kubelet_clear (self);
   for (guint i = 0; self->taints && i < self->n_taints; i++)
     edged_taint_clear (&self->taints[i]);
   g_free (self->taints);

@@ -90,6 +90,19 @@ typedef struct {
   gboolean         pods_loaded;    /* the stored pods were asked for */
   char            *pod_logs_dir;
   char            *cgroup_root;
+
+  /* [edged] status-format=kubelet: the current (HEAD) formats
+   * (node-patch.c, node-lease.c, pod-patch.c) */
+  gboolean         kubelet_format;
+  gint64           lease_duration_s;
+  gint64           report_period_ms;
+  char            *node_uid;         /* from the cloud's answer to the registration */
+  JsonNode        *patched_status;   /* the node status the cloud last accepted */
+  gint64           patched_at;       /* monotonic µs */
+  JsonNode        *lease;            /* the Lease the cloud last gave */
+  gboolean         lease_busy;
+  guint            lease_timer;
+  EcStore         *store;            /* where the cloud's patched pods are kept */
 } Edged;
 
 /* node-runtime.c */
@@ -114,5 +127,17 @@ void       edged_node_conditions_update (Edged *self, const EdgedHost *host, gin
 void       edged_node_runtime_changed (Edged *self);
 void       edged_node_cloud_state (Edged *self, gboolean connected);
 void       edged_conditions_clear (Edged *self);
+void       edged_node_status_done (Edged *self);
+
+/* node-patch.c (status-format=kubelet) */
+gboolean   edged_object_resp     (EcMessage *reply, JsonObject **object, char **why, char **reason);
+EcMessage *edged_kubelet_register_message (Edged *self, const EdgedHost *host);
+gboolean   edged_kubelet_register_reply (Edged *self, EcMessage *reply, char **why);
+gboolean   edged_kubelet_patch_status (Edged *self, const EdgedHost *host, gint64 now);
+void       edged_kubelet_clear   (Edged *self);
+
+/* node-lease.c (status-format=kubelet) */
+void       edged_lease_start     (Edged *self);
+void       edged_lease_stop      (Edged *self);
 
 G_END_DECLS

@@ -8,7 +8,9 @@
  *                                   node-status-update-frequency, and at
  *                                   once when the Ready condition changes
  *
- * (source edged, group meta, to module metamanager, as sync calls). */
+ * (source edged, group meta, to module metamanager, as sync calls).
+ * With [edged] status-format=kubelet the current formats go instead
+ * (node-patch.c, node-lease.c): the hooks below are marked "kubelet". */
 #include "edged.h"
 
 #include <string.h>
@@ -93,14 +95,26 @@ on_registered (EcMessage *reply, const GError *error, gpointer data)
   g_autofree char *text = NULL;
 
   self->registering = FALSE;
-  if (!error && g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) != 0)
+  /* kubelet: an ObjectResp, AlreadyExists included, then the lease */
+  if (!error && self->kubelet_format && edged_kubelet_register_reply (self, reply, &text))
+    {
+      self->registered = TRUE;
+      ec_log_message (self->context, "node %s registered (uid %s)", self->node_name,
+                      self->node_uid ? self->node_uid : "of the existing node");
+      edged_lease_start (self);
+      send_status (self);
+      return;
+    }
+  if (!error && !self->kubelet_format
+      && g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) != 0)
     {
       self->registered = TRUE;
       ec_log_message (self->context, "node %s registered", self->node_name);
       send_status (self);
       return;
     }
-  text = error ? g_strdup (error->message) : ec_message_dup_content_string (reply);
+  if (!text)
+    text = error ? g_strdup (error->message) : ec_message_dup_content_string (reply);
   if (!text && reply)
     text = g_strdup (ec_message_get_content_json (reply, NULL));
   ec_plugin_context_log_limited (self->context, &register_log, G_LOG_LEVEL_WARNING,
@@ -119,23 +133,35 @@ try_register (Edged *self)
   if (!self->register_node || self->registered || self->registering || !self->health.probed)
     return;
   edged_host_read (&host, self->root_directory);
-  node = edged_node_object (self, &host);
+  if (self->kubelet_format)
+    msg = edged_kubelet_register_message (self, &host);   /* kubelet */
+  else
+    {
+      node = edged_node_object (self, &host);
+      msg = node_message (self, EC_OP_INSERT, node);
+    }
   edged_host_clear (&host);
-  msg = node_message (self, EC_OP_INSERT, node);
   self->registering = TRUE;
   ec_endpoint_call (self->endpoint, "metamanager", msg, CALL_TIMEOUT_MS, on_registered, self, NULL);
 }
 
-static void
-on_status_sent (EcMessage *reply, const GError *error, gpointer data)
+/* A status update or patch finished: a change seen meanwhile goes now. */
+void
+edged_node_status_done (Edged *self)
 {
-  Edged *self = data;
   self->updating = FALSE;
   if (self->status_again)
     {
       self->status_again = FALSE;
       send_status (self);
     }
+}
+
+static void
+on_status_sent (EcMessage *reply, const GError *error, gpointer data)
+{
+  Edged *self = data;
+  edged_node_status_done (self);
   if (error || g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
     {
       g_autofree char *text = error ? g_strdup (error->message)
@@ -160,6 +186,13 @@ send_status (Edged *self)
     {
       /* a change while an update is on its way goes out right after it */
       self->status_again = self->updating;
+      edged_host_clear (&host);
+      return;
+    }
+  if (self->kubelet_format)
+    {
+      /* kubelet: a patch when changed or due */
+      edged_kubelet_patch_status (self, &host, now);
       edged_host_clear (&host);
       return;
     }

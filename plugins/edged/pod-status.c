@@ -271,16 +271,35 @@ edged_pod_status (EdgedPod *pod, gint64 now)
   return json_builder_get_root (b);
 }
 
+typedef struct {
+  Edged *self;
+  char  *uid;
+} StatusCall;
+
+static void
+status_call_free (gpointer data)
+{
+  StatusCall *c = data;
+  g_free (c->uid);
+  g_free (c);
+}
+
 static void
 on_status_sent (EcMessage *reply, const GError *error, gpointer data)
 {
-  Edged *self = data;
+  StatusCall *c = data;
+  Edged *self = c->self;
   if (error || g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
     {
       g_autofree char *text = error ? g_strdup (error->message)
                                     : ec_message_dup_content_string (reply);
+      EdgedPod *pod = self->pods ? g_hash_table_lookup (self->pods, c->uid) : NULL;
       ec_plugin_context_log_limited (self->context, &status_log, G_LOG_LEVEL_WARNING,
-                                     "pod status update failed: %s", text ? text : "error");
+                                     "pod status update failed (sent again): %s",
+                                     text ? text : "error");
+      /* not lost: the next status refresh sends it again */
+      if (pod)
+        g_clear_pointer (&pod->last_status, g_free);
     }
 }
 
@@ -291,7 +310,10 @@ send_status (Edged *self, const char *ns, const char *name, const char *uid, Jso
   g_autoptr (JsonNode) content = NULL;
   g_autofree char *resource = g_strdup_printf ("%s/podstatus/%s", ns, name);
   g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_UPDATE, resource);
+  StatusCall *call = g_new0 (StatusCall, 1);
 
+  call->self = self;
+  call->uid = g_strdup (uid);
   json_builder_begin_object (b);
   add_str (b, "Name", name);
   json_builder_set_member_name (b, "Status");
@@ -300,7 +322,8 @@ send_status (Edged *self, const char *ns, const char *name, const char *uid, Jso
   json_builder_end_object (b);
   content = json_builder_get_root (b);
   ec_message_set_content_node (msg, content);
-  ec_endpoint_call (self->endpoint, "metamanager", msg, 60000, on_status_sent, self, NULL);
+  ec_endpoint_call (self->endpoint, "metamanager", msg, 60000, on_status_sent, call,
+                    status_call_free);
 }
 
 /* Sends the pod's status when it differs from the last one sent. */
@@ -318,6 +341,13 @@ edged_pod_report (EdgedPod *pod)
     return;
   g_free (pod->last_status);
   pod->last_status = g_steal_pointer (&text);
+  edged_pod_trace_reported (pod, json_object_get_string_member (json_node_get_object (status),
+                                                                "phase"));   /* pod-trace.c */
+  if (pod->edged->kubelet_format)
+    {
+      edged_pod_patch (pod, status);   /* kubelet: podpatch */
+      return;
+    }
   send_status (pod->edged, pod->spec->namespace, pod->spec->name, pod->spec->uid, status);
 }
 
@@ -353,5 +383,8 @@ edged_pod_report_invalid (Edged *self, const char *json, gsize length, const cha
   add_str (b, "startTime", now);
   json_builder_end_object (b);
   status = json_builder_get_root (b);
-  send_status (self, ns, name, uid, status);
+  if (self->kubelet_format)
+    edged_pod_patch_once (self, ns, name, uid, status);   /* kubelet: podpatch */
+  else
+    send_status (self, ns, name, uid, status);
 }

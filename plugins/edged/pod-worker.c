@@ -109,7 +109,8 @@ static void
 pod_request (EdgedPod *pod, EdgedCriClient *client, const EdgedCriMethod *method,
              const ProtobufCMessage *req, EdgedCriReplyFunc callback)
 {
-  edged_cri_invoke (client, method, req, (guint) pod->edged->request_timeout_ms, callback, pod, NULL);
+  /* timed: pod-trace.c */
+  edged_pod_trace_invoke (pod, client, method, req, (guint) pod->edged->request_timeout_ms, callback);
 }
 
 /* pod_request for a request that carries the pod's sandbox config: it is
@@ -204,6 +205,7 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
       c->image_known = TRUE;
       g_free (c->image_user);
       c->image_user = g_strdup (r->image->username);
+      edged_pod_note_image (c, r->image);   /* pod-trace.c */
     }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
@@ -312,6 +314,7 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       /* the state, times and image come from ContainerStatus, right after */
       protobuf_c_message_free_unpacked (response, NULL);
       container_set_waiting (c, NULL, NULL);
+      edged_pod_trace_started (pod, c);   /* pod-trace.c: Running at once */
     }
   next_container (pod);
 }
@@ -698,6 +701,7 @@ free_pod (EdgedPod *pod)
   g_free (pod->log_dir);
   g_free (pod->cgroup_parent);
   g_free (pod->last_status);
+  g_free (pod->patch_base);   /* pod-patch.c */
   edged_pod_spec_free (pod->spec);
   g_free (pod);
 }
@@ -716,7 +720,14 @@ pod_gone (EdgedPod *pod)
                                                    pod->spec->name);
       g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_DELETE, resource);
       g_autoptr (GError) error = NULL;
-      ec_message_set_content_string (msg, pod->spec->uid);
+      if (self->kubelet_format)
+        {
+          /* kubelet format: DeleteOptions (pod-patch.c) */
+          g_autoptr (JsonNode) options = edged_pod_delete_options (pod->spec->uid);
+          ec_message_set_content_node (msg, options);
+        }
+      else
+        ec_message_set_content_string (msg, pod->spec->uid);
       if (!ec_endpoint_send (self->endpoint, "metamanager", msg, &error))
         ec_log_warning (self->context, "pod %s/%s: delete to the cloud not sent: %s",
                         pod->spec->namespace, pod->spec->name, error->message);
@@ -965,6 +976,7 @@ pod_new (Edged *self, EdgedPodSpec *spec)
   pod->cgroup_parent = edged_pod_cgroup_parent (self->cgroup_root, spec);   /* ctr: by QoS */
   pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
   pod->init_time = pod->start_time;
+  pod->trace_t0 = g_get_monotonic_time ();   /* pod-trace.c */
   return pod;
 }
 

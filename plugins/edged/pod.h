@@ -71,6 +71,14 @@ typedef struct {
   guint           update_next;    /* pod-update.c: the container being replaced */
   gboolean        was_initialized;
   gboolean        replace_adopted; /* adopted containers run an older spec */
+  /* status-format=kubelet (pod-patch.c) */
+  char           *patch_base;     /* the status the cloud last accepted (JSON text) */
+  gboolean        patching;       /* a patch is in flight */
+  gboolean        patch_again;    /* the status changed meanwhile */
+  /* timing (pod-trace.c) */
+  gint64          trace_t0;       /* monotonic µs of the pod message */
+  gint64          started_answer_us; /* real µs of the last StartContainer answer */
+  gboolean        running_reported;
 } EdgedPod;
 
 /* pod-worker.c */
@@ -114,5 +122,19 @@ JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
 void       edged_pod_report   (EdgedPod *pod);
 void       edged_pod_report_invalid (Edged *self, const char *json, gsize length,
                                      const char *reason);
+
+/* pod-trace.c */
+void       edged_pod_trace_invoke (EdgedPod *pod, EdgedCriClient *client,
+                                   const EdgedCriMethod *method, const ProtobufCMessage *request,
+                                   guint timeout_ms, EdgedCriReplyFunc callback);
+void       edged_pod_trace_started (EdgedPod *pod, EdgedContainer *c);
+void       edged_pod_note_image (EdgedContainer *c, const Runtime__V1__Image *image);
+void       edged_pod_trace_reported (EdgedPod *pod, const char *phase);
+
+/* pod-patch.c (status-format=kubelet) */
+void       edged_pod_patch    (EdgedPod *pod, JsonNode *status);
+void       edged_pod_patch_once (Edged *self, const char *ns, const char *name, const char *uid,
+                                 JsonNode *status);
+JsonNode  *edged_pod_delete_options (const char *uid);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
  * deletes are answered "OK" as cloudcore's edgecontroller does.
  * Everything is appended to the record as JSON lines. */
 #include "cs-hub.h"
+#include "cs-objects.h"
 #include "cs-relay.h"
 #include "cs-tls.h"
 
@@ -56,6 +57,7 @@ struct _CsHub {
   gboolean                 refuse_token;
   gboolean                 auto_reply;
   Flood                    flood;
+  CsObjects               *objects;     /* HEAD edgecontroller's objects (cs-objects.c) */
   guint64                  received, acks, bad_frames, resends;
   GSourceFunc              quit_func, connect_func;
   gpointer                 quit_data, connect_data;
@@ -100,6 +102,13 @@ record_str (CsHub *hub, const char *event, const char *key, const char *value)
   g_string_append_printf (f, ",\"%s\":", key);
   append_json_string (f, value);
   record (hub, event, f->str);
+}
+
+/* Records an event of cs-objects.c. */
+static void
+record_objects (gpointer data, const char *event, const char *fields)
+{
+  record (data, event, fields);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -348,6 +357,20 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
       g_string_append_len (f, raw, (gssize) (trailing_nl ? len - 1 : len));
       record (hub, "recv", f->str);
     }
+  /* a current CloudCore's ObjectResp answers (node, nodepatch, podpatch, lease) */
+  if (hub->auto_reply && id && *id)
+    {
+      g_autofree char *content = NULL, *rv = NULL;
+      if (cs_objects_handle (hub->objects, op, resource, json_object_get_member (msg, "content"),
+                             &content, &rv))
+        {
+          g_autofree char *rid = g_uuid_string_random ();
+          g_autofree char *text = build_message (rid, id, rv, "edgecontroller", "resource",
+                                                 "response", resource, content);
+          send_message (hub, NULL, text, FALSE, FALSE, FALSE);
+          return;
+        }
+    }
   if (hub->auto_reply && id && *id && op
       && (!strcmp (op, "insert") || !strcmp (op, "update") || !strcmp (op, "patch")
           || !strcmp (op, "delete")))
@@ -366,6 +389,21 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
         send_message (hub, NULL, text, FALSE, FALSE, FALSE);
     }
   (void) source;
+}
+
+/* A message the cloud sent: its pods become the API server's (cs-objects.c). */
+static void
+note_sent (CsHub *hub, const char *text)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *msg, *route;
+  if (!json_parser_load_from_data (parser, text, -1, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  msg = json_node_get_object (json_parser_get_root (parser));
+  route = json_object_has_member (msg, "route") ? json_object_get_object_member (msg, "route") : NULL;
+  cs_objects_note_sent (hub->objects, get_str (route, "operation"), get_str (route, "resource"),
+                        json_object_get_member (msg, "content"));
 }
 
 /* The node's connection closed. */
@@ -684,6 +722,7 @@ cs_hub_new (CsPki *pki, const CsHubOptions *options, GError **error)
   hub->opt = *options;
   hub->auto_reply = TRUE;
   hub->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pending_free);
+  hub->objects = cs_objects_new (record_objects, hub);
   hub->nodes_seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_queue_init (&hub->order);
   if (options->record_path)
@@ -754,6 +793,7 @@ cs_hub_free (CsHub *hub)
   g_clear_object (&hub->wss);
   g_clear_object (&hub->https);
   g_hash_table_unref (hub->pending);
+  cs_objects_free (hub->objects);
   g_hash_table_unref (hub->nodes_seen);
   g_queue_clear_full (&hub->order, g_free);
   if (hub->record)
@@ -869,6 +909,7 @@ cs_hub_command (CsHub *hub, const char *line, GString *reply)
           return FALSE;
         }
       send_message (hub, id, text, !strcmp (cmd, "send"), FALSE, FALSE);
+      note_sent (hub, text);
       g_string_append_printf (reply, "sent %s", id);
     }
   else if (!strcmp (cmd, "big"))
