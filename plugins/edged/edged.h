@@ -90,6 +90,9 @@ typedef struct {
   gboolean         pods_loaded;    /* the stored pods were asked for */
   char            *pod_logs_dir;
   char            *cgroup_root;
+
+  /* the local kubelet endpoints (server*.c); NULL when off */
+  struct _EdgedServer *server;
 } Edged;
 
 /* node-runtime.c */
