@@ -22,10 +22,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_POLL_MS       250
+#define LOG_WATCH_S       1
 #define LOG_MAX_LINE      (1024 * 1024)   /* a longer line (or partial run) is cut there */
 
 typedef struct {
@@ -49,6 +51,7 @@ typedef struct {
   gboolean           ended;
   gboolean           saw_stopped;  /* the container stopped: one more read, then end */
   guint              poll;
+  guint              watch;        /* checks that the client is still there */
 } LogStream;
 
 static void log_pump (LogStream *ls);
@@ -93,6 +96,7 @@ log_release (LogStream *ls)
     return;
   ls->ended = TRUE;
   g_clear_handle_id (&ls->poll, g_source_remove);
+  g_clear_handle_id (&ls->watch, g_source_remove);
   if (ls->msg)
     {
       g_signal_handlers_disconnect_by_data (ls->msg, ls);
@@ -224,6 +228,35 @@ log_container_runs (LogStream *ls)
   EdgedContainer *c = i >= 0 ? &pod->containers[i] : NULL;
   return c && c->id && !strcmp (c->id, ls->container_id)
          && c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+}
+
+/* Every LOG_WATCH_S: has the client left? libsoup 3.2 neither reads a
+ * connection whose answer is being streamed nor ends the message when a
+ * write fails, so a follow whose client left would hold its slot (and read
+ * the file) for ever. A readable socket that gives no byte is the client's
+ * end: the socket is shut and the answer completed, so that libsoup
+ * finishes the message. */
+static gboolean
+on_log_watch (gpointer data)
+{
+  LogStream *ls = data;
+  GSocket *sock = ls->msg ? soup_server_message_get_socket (ls->msg) : NULL;
+  GIOCondition cond;
+  char c;
+
+  if (!sock)
+    return G_SOURCE_CONTINUE;
+  cond = g_socket_condition_check (sock, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  if ((cond & (G_IO_HUP | G_IO_ERR))
+      || ((cond & G_IO_IN) && recv (g_socket_get_fd (sock), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0))
+    {
+      ls->watch = 0;
+      g_socket_shutdown (sock, TRUE, TRUE, NULL);
+      ls->writing = FALSE;
+      log_complete (ls);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -378,6 +411,8 @@ on_log_status (ProtobufCMessage *response, const GError *error, gpointer data)
       return;
     }
   ls->ino = st.st_ino;
+  if (ls->follow)
+    ls->watch = g_timeout_add_seconds (LOG_WATCH_S, on_log_watch, ls);
   if (ls->tail >= 0)
     lseek (ls->fd, tail_offset (ls->fd, ls->tail), SEEK_SET);
   else

@@ -132,6 +132,9 @@ edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
   g_string_append_printf (out, "edged_http_connections_timed_out_total %" G_GUINT64_FORMAT "\n", srv->timed_out);
   metric (out, "edged_streams", "gauge", "Log streams and exec/attach/portForward splices open.");
   g_string_append_printf (out, "edged_streams %u\n", srv->n_streams);
+  metric (out, "edged_streams_by_kind", "gauge", "Log streams and splices open, by kind.");
+  g_string_append_printf (out, "edged_streams_by_kind{kind=\"logs\"} %u\n", g_list_length (srv->logs));
+  g_string_append_printf (out, "edged_streams_by_kind{kind=\"splice\"} %u\n", g_list_length (srv->splices));
   metric (out, "edged_stream_bytes_total", "counter", "Bytes relayed by exec/attach/portForward splices.");
   g_string_append_printf (out, "edged_stream_bytes_total %" G_GUINT64_FORMAT "\n", srv->stream_bytes);
   metric (out, "edged_log_bytes_total", "counter", "Bytes of container logs sent.");

@@ -14,9 +14,8 @@
  * error, tty (stdin/stdout/stderr/tty; stderr is dropped with a tty; at
  * least one stream is required); portForward: ports (for WebSocket
  * clients). Each direction copies through one SPLICE_BUF buffer: a side
- * that stops reading stops the other side's reading. The runtime ending
- * its side ends the splice; the client ending its side half-closes the
- * runtime's. */
+ * that stops reading stops the other side's reading. Either side ending
+ * (or failing) ends the splice and closes both, as kubelet's proxy does. */
 #include "server.h"
 
 #include <string.h>
@@ -30,7 +29,6 @@ typedef struct {
   Splice        *sp;
   GInputStream  *in;
   GOutputStream *out;
-  GSocket       *out_sock;
   guint8        *buf;
   gboolean       up;         /* client -> runtime */
 } Dir;
@@ -155,12 +153,10 @@ on_dir_read (GObject *source, GAsyncResult *result, gpointer data)
     splice_end (sp);
   else if (n == 0)
     {
-      /* the runtime ended: the session is over. The client ended its
-       * side: the runtime sees the end of its input. */
-      if (!d->up || !d->out_sock)
-        splice_end (sp);
-      else
-        g_socket_shutdown (d->out_sock, FALSE, TRUE, NULL);
+      /* either side ended: the session is over, both are closed (as
+       * kubelet's upgrade-aware proxy does; the protocols close their
+       * streams inside the connection, never by a half-close) */
+      splice_end (sp);
     }
   else
     {
@@ -182,12 +178,11 @@ dir_read (Dir *d)
 }
 
 static void
-dir_init (Splice *sp, Dir *d, GIOStream *from, GIOStream *to, GSocket *to_sock, gboolean up)
+dir_init (Splice *sp, Dir *d, GIOStream *from, GIOStream *to, gboolean up)
 {
   d->sp = sp;
   d->in = g_io_stream_get_input_stream (from);
   d->out = g_io_stream_get_output_stream (to);
-  d->out_sock = to_sock;
   d->buf = g_malloc (SPLICE_BUF);
   d->up = up;
 }
@@ -262,9 +257,8 @@ on_runtime_connected (GObject *source, GAsyncResult *result, gpointer data)
       splice_unref (sp);
       return;
     }
-  sock = g_object_get_data (G_OBJECT (sp->client), "GSocket");
-  dir_init (sp, &sp->up, sp->client, G_IO_STREAM (conn), g_socket_connection_get_socket (conn), TRUE);
-  dir_init (sp, &sp->down, G_IO_STREAM (conn), sp->client, sock, FALSE);
+  dir_init (sp, &sp->up, sp->client, G_IO_STREAM (conn), TRUE);
+  dir_init (sp, &sp->down, G_IO_STREAM (conn), sp->client, FALSE);
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (conn)), sp->head->str,
                                    sp->head->len, G_PRIORITY_DEFAULT, sp->cancel, on_head_written,
                                    sp);

@@ -21,7 +21,7 @@ typedef enum { SC_WAITING, SC_IDLE, SC_HANDLED } ServerConnState;
 
 typedef struct {
   EdgedServer    *srv;
-  GSocket        *sock;
+  GSocket        *sock;     /* not owned: watched until finalized */
   ServerConnState state;
   guint           timer;
 } ServerConn;
@@ -29,12 +29,27 @@ typedef struct {
 #define QUERY_MAX_BYTES  (64 * 1024)
 #define QUERY_MAX_PARAMS 256
 
+static void on_socket_finalized (gpointer data, GObject *where_the_object_was);
+
+/* Frees c; with its socket still alive, stops watching it. */
 static void
 conn_free (ServerConn *c)
 {
   g_clear_handle_id (&c->timer, g_source_remove);
-  g_object_unref (c->sock);
+  if (c->sock)
+    g_object_weak_unref (G_OBJECT (c->sock), on_socket_finalized, c);
   g_free (c);
+}
+
+/* libsoup let go of the connection's socket (the client left, or the
+ * connection was closed): the connection is forgotten. The table holds no
+ * reference, so this is certain to happen, whatever signals libsoup sends. */
+static void
+on_socket_finalized (gpointer data, GObject *where_the_object_was)
+{
+  ServerConn *c = data;
+  c->sock = NULL;
+  g_hash_table_remove (c->srv->conns, where_the_object_was);
 }
 
 static gboolean
@@ -57,10 +72,12 @@ conn_arm (ServerConn *c, guint seconds)
   c->timer = g_timeout_add_seconds (seconds, on_conn_deadline, c);
 }
 
+/* The connection of msg: its socket as request-started saw it (libsoup
+ * may no longer give it when the connection ends). */
 static ServerConn *
 conn_of (EdgedServer *srv, SoupServerMessage *msg)
 {
-  GSocket *sock = soup_server_message_get_socket (msg);
+  gpointer sock = g_object_get_data (G_OBJECT (msg), "edged-conn-socket");
   return sock && srv->conns ? g_hash_table_lookup (srv->conns, sock) : NULL;
 }
 
@@ -106,7 +123,7 @@ on_finished (SoupServerMessage *msg, gpointer data)
 static void
 on_disconnected (SoupServerMessage *msg, gpointer data)
 {
-  edged_server_forget_socket (data, soup_server_message_get_socket (msg));
+  edged_server_forget_socket (data, g_object_get_data (G_OBJECT (msg), "edged-conn-socket"));
 }
 
 static void
@@ -129,11 +146,13 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
         }
       c = g_new0 (ServerConn, 1);
       c->srv = srv;
-      c->sock = g_object_ref (sock);
+      c->sock = sock;
+      g_object_weak_ref (G_OBJECT (sock), on_socket_finalized, c);
       g_hash_table_insert (srv->conns, sock, c);
     }
   c->state = SC_WAITING;
   conn_arm (c, EDGED_SERVER_HEADER_TIMEOUT_S);
+  g_object_set_data (G_OBJECT (msg), "edged-conn-socket", sock);
   g_signal_connect (msg, "got-body", G_CALLBACK (on_got_body), srv);
   g_signal_connect (msg, "finished", G_CALLBACK (on_finished), srv);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_disconnected), srv);
@@ -490,6 +509,11 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   gboolean get = !strcmp (method, "GET") || !strcmp (method, "HEAD");
 
   srv->requests++;
+  /* one request per connection: libsoup 3.2 does not see a kept-alive
+   * connection's client leave (it stays in CLOSE-WAIT until the idle
+   * timeout), and kubelet's clients (edgestream, the apiserver) open one
+   * connection per request anyway */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
   if (!parts || !query)
     edged_server_error (msg, SOUP_STATUS_BAD_REQUEST, "malformed path or query");
   else if (n >= 1 && (!strcmp (parts[0], "exec") || !strcmp (parts[0], "attach")
