@@ -164,12 +164,14 @@ log_line (LogStream *ls, const char *line, gsize len, GString *out)
   g_autofree char *ts = NULL;
   const char *stamp;
 
-  if (!sp1 || !sp2)
+  if (!sp1 || !sp2 || sp2 + 1 >= end)
     return;                      /* not a CRI log line: skipped, as kubelet does */
   tag = sp2 + 1;
   text = sp3 ? sp3 + 1 : end;
   text_len = end - text;
-  ts = g_strndup (line, sp1 - line);
+  /* the time is copied only when something needs it */
+  if (tag[0] == 'P' || ls->since_us || ls->timestamps)
+    ts = g_strndup (line, sp1 - line);
   if (tag[0] == 'P')
     {
       if (!ls->partial_ts)
@@ -292,7 +294,7 @@ static void
 log_pump (LogStream *ls)
 {
   g_autoptr (GString) out = g_string_new (NULL);
-  guint8 buf[16 * 1024];
+  g_autofree guint8 *buf = g_malloc (EDGED_SERVER_CHUNK);
 
   while (!ls->writing && !ls->ended && ls->msg)
     {
@@ -304,7 +306,7 @@ log_pump (LogStream *ls)
           log_complete (ls);
           return;
         }
-      n = read (ls->fd, buf, sizeof buf);
+      n = read (ls->fd, buf, EDGED_SERVER_CHUNK);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)

@@ -105,7 +105,10 @@ class Server(unittest.TestCase):
         # a pod whose container crashes: its previous log
         cls.cloud.send_pod("insert", t.pod_obj("crash", "uid-crash", "echo started-$$; sleep 1; exit 1",
                                                restartPolicy="Always"), 1)
-        for name in ("talk",):
+        # a line longer than containerd's 16 KiB: written as partial (P) pieces
+        cls.cloud.send_pod("insert", t.pod_obj(
+            "long", "uid-long", "head -c 40000 /dev/zero | tr '\\0' y; echo; echo first; sleep 3600"), 1)
+        for name in ("talk", "long"):
             t.wait_for(lambda: [s for s in cls.cloud.pod_statuses(name)
                                 if s["Status"]["phase"] == "Running"], 60,
                        lambda: f"{name} Running:\n" + cls.node.output()[-3000:])
@@ -122,10 +125,10 @@ class Server(unittest.TestCase):
                                                                  + f"\nrc={cls.node.proc.poll()}\n")
         if not cls.node.alive():
             sys.stderr.write("edgecore ended during the tests:\n" + cls.node.output()[-6000:] + "\n")
-        for name in ("talk", "crash"):
+        for name in ("talk", "crash", "long"):
             cls.cloud.send_pod("delete", t.pod_obj(name, f"uid-{name}", "true"), 2)
         try:
-            for name in ("talk", "crash"):
+            for name in ("talk", "crash", "long"):
                 cls.node.wait_log(rf"pod default/{name} \(uid uid-{name}\) removed from the runtime", 60)
         finally:
             cls.case.doCleanups()
@@ -190,6 +193,28 @@ class Server(unittest.TestCase):
         # edged let go of the stream (the client left)
         t.wait_for(lambda: "edged_streams 0\n" in get(self.port, "/metrics")[1], 10,
                    lambda: "streams closed: " + " ".join(re.findall(r"edged_streams.*", get(self.port, "/metrics")[1])))
+
+    def test_logs_partial_lines_joined_and_rotation(self):
+        log = os.path.join(self.root, "pods", "default_long_uid-long", "main", "0.log")
+        t.wait_for(lambda: os.path.exists(log) and "first" in open(log).read(), 30, "the long line")
+        tags = [ln.split(" ", 3)[2] for ln in open(log).read().splitlines()]
+        self.assertEqual(tags[0], "P")       # containerd split it
+        self.assertEqual(self.lines("", pod="long"), "y" * 40000 + "\nfirst\n")
+        ts = self.lines("timestamps=true&tailLines=1", pod="long")
+        self.assertRegex(ts, rf"^{TS} first\n$")
+        # the log is rotated while a client follows it (0.log renamed, a new
+        # 0.log): the follow goes on with the new file
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("GET", "/containerLogs/default/long/main?follow=true&tailLines=1")
+        r = c.getresponse()
+        self.assertEqual(r.readline(), b"first\n")
+        os.rename(log, log + ".20261205-000000")
+        with open(log, "w") as f:
+            f.write("2026-12-05T00:00:01.000000001Z stdout P after \n"
+                    "2026-12-05T00:00:01.000000002Z stdout F rotation\n")
+        self.assertEqual(r.readline(), b"after rotation\n")
+        r.close()
+        c.close()
 
     def test_logs_previous_after_restart(self):
         def restarted():
@@ -363,7 +388,7 @@ class Server(unittest.TestCase):
         status, text, _ = get(self.port, "/metrics")
         self.assertEqual(status, 200)
         m = parse_prometheus(text)
-        self.assertEqual(m["edged_pods"][0][1], 2)
+        self.assertEqual(m["edged_pods"][0][1], 3)
         self.assertGreater(m["edged_cri_calls_total"][0][1], 0)
         self.assertGreater(m["edged_http_requests_total"][0][1], 0)
         self.assertGreater(m["process_resident_memory_bytes"][0][1], 0)
