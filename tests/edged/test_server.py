@@ -108,6 +108,8 @@ class Server(unittest.TestCase):
         # a line longer than containerd's 16 KiB: written as partial (P) pieces
         cls.cloud.send_pod("insert", t.pod_obj(
             "long", "uid-long", "head -c 40000 /dev/zero | tr '\\0' y; echo; echo first; sleep 3600"), 1)
+        # 40 MB of log, written at once
+        cls.cloud.send_pod("insert", t.pod_obj("flood", "uid-flood", "yes " + "z" * 99 + " | head -n 400000"), 1)
         for name in ("talk", "long"):
             t.wait_for(lambda: [s for s in cls.cloud.pod_statuses(name)
                                 if s["Status"]["phase"] == "Running"], 60,
@@ -125,10 +127,10 @@ class Server(unittest.TestCase):
                                                                  + f"\nrc={cls.node.proc.poll()}\n")
         if not cls.node.alive():
             sys.stderr.write("edgecore ended during the tests:\n" + cls.node.output()[-6000:] + "\n")
-        for name in ("talk", "crash", "long"):
+        for name in ("talk", "crash", "long", "flood"):
             cls.cloud.send_pod("delete", t.pod_obj(name, f"uid-{name}", "true"), 2)
         try:
-            for name in ("talk", "crash", "long"):
+            for name in ("talk", "crash", "long", "flood"):
                 cls.node.wait_log(rf"pod default/{name} \(uid uid-{name}\) removed from the runtime", 60)
         finally:
             cls.case.doCleanups()
@@ -216,6 +218,44 @@ class Server(unittest.TestCase):
         r.close()
         c.close()
 
+    def test_logs_back_pressure(self):
+        t.wait_for(lambda: [s for s in self.cloud.pod_statuses("flood")
+                            if s["Status"]["phase"] == "Succeeded"], 120, "flood Succeeded")
+        size = 400000 * 100
+
+        def sent():
+            return parse_prometheus(get(self.port, "/metrics")[1])["edged_log_bytes_total"][0][1]
+
+        def rss_kb():
+            for ln in open(f"/proc/{self.node.proc.pid}/status"):
+                if ln.startswith("VmRSS:"):
+                    return int(ln.split()[1])
+        s0, r0 = sent(), rss_kb()
+        # a client that reads 100 bytes, then nothing for a while
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /containerLogs/default/flood/main HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"200 OK", sock.recv(100))
+        time.sleep(3)
+        stalled = sent() - s0
+        # what edged handed out is what the sockets hold (a few MB at most),
+        # not the file: it stopped reading it
+        self.assertLess(stalled, 12 * 2**20)
+        self.assertLess(rss_kb() - r0, 16 * 1024)
+        time.sleep(1)
+        self.assertEqual(sent() - s0, stalled)
+        # reading on: the whole log arrives
+        sock.settimeout(60)
+        got = 0
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            got += len(chunk)
+        sock.close()
+        self.assertEqual(sent() - s0, size)
+        self.assertGreater(got, size)     # chunk framing included
+
     def test_logs_previous_after_restart(self):
         def restarted():
             st = self.cloud.pod_statuses("crash")
@@ -269,7 +309,14 @@ class Server(unittest.TestCase):
         slow = socket.create_connection(("127.0.0.1", self.port))
         slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         self.assertEqual(get(self.port, "/healthz")[:2], (200, "ok"))
+        # closed by edged once its 10 s for the headers are over
+        slow.settimeout(30)
+        t0 = time.monotonic()
+        self.assertEqual(slow.recv(100), b"")
+        self.assertGreater(time.monotonic() - t0, 5)
         slow.close()
+        m = parse_prometheus(get(self.port, "/metrics")[1])
+        self.assertGreaterEqual(m["edged_http_connections_timed_out_total"][0][1], 1)
         self.assertTrue(self.node.alive())
 
     def test_exec(self):
@@ -388,7 +435,7 @@ class Server(unittest.TestCase):
         status, text, _ = get(self.port, "/metrics")
         self.assertEqual(status, 200)
         m = parse_prometheus(text)
-        self.assertEqual(m["edged_pods"][0][1], 3)
+        self.assertEqual(m["edged_pods"][0][1], 4)
         self.assertGreater(m["edged_cri_calls_total"][0][1], 0)
         self.assertGreater(m["edged_http_requests_total"][0][1], 0)
         self.assertGreater(m["process_resident_memory_bytes"][0][1], 0)
