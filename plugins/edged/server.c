@@ -526,7 +526,8 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     }
   else if (!get)
     edged_server_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s is not allowed here", method);
-  else if (n == 1 && !strcmp (parts[0], "healthz"))
+  else if (!strcmp (parts[0] ? parts[0] : "", "healthz")
+           && (n == 1 || (n == 2 && (!strcmp (parts[1], "ping") || !strcmp (parts[1], "syncloop")))))
     soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "ok", 2),
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   else if (n == 1 && !strcmp (parts[0], "pods"))
