@@ -446,5 +446,35 @@ class Server(unittest.TestCase):
         self.assertEqual(m["edged_runtime_ready"][0][1], 1)
 
 
+class Config(unittest.TestCase):
+    def setUp(self):
+        import tempfile
+        self.tmp = tempfile.TemporaryDirectory(prefix="ec-edged-srvconf-")
+        self.addCleanup(self.tmp.cleanup)
+
+    def test_bad_address_stops_edged_port_in_use_only_the_endpoints(self):
+        root = self.tmp.name
+        cloud = t.Cloud(self, root)
+        node = t.Node(self, root, cloud, f"container-runtime-endpoint=unix://{t.SOCK}\n"
+                      "node-ip=127.0.0.1\naddress=localhost.invalid\n")
+        node.wait_log(r"\[edged\] address: \"localhost\.invalid\" is not an IP address")
+        node.wait_log(r"edgehub: connected to the cloud")
+        self.assertTrue(node.alive())
+        node.stop_clean(self)
+        # the port is taken: edged runs (and registers), without its endpoints
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        root2 = os.path.join(root, "two")
+        os.makedirs(root2)
+        cloud2 = t.Cloud(self, root2)
+        node2 = t.Node(self, root2, cloud2, f"container-runtime-endpoint=unix://{t.SOCK}\n"
+                       f"node-ip=127.0.0.1\nread-only-port={taken.getsockname()[1]}\n")
+        node2.wait_log(r"WARNING edged: local endpoints off: \[edged\] local endpoints on 127\.0\.0\.1:\d+: ")
+        t.wait_for(lambda: cloud2.node_messages("insert"), 30, "registration without the endpoints")
+        self.assertTrue(node2.alive())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
