@@ -50,16 +50,24 @@ typedef struct {
 } NodeStats;
 
 typedef struct {
+  gint               refs;         /* one per CRI call in flight */
   EdgedServer       *srv;
   SoupServerMessage *msg;
   gboolean           prometheus;
+  ProtobufCMessage  *containers;   /* ListContainerStatsResponse, or NULL */
+  GError            *error;        /* of ListContainerStats */
 } StatsRequest;
 
 static void
-stats_request_free (gpointer data)
+stats_request_unref (gpointer data)
 {
   StatsRequest *r = data;
+  if (--r->refs)
+    return;
   g_object_unref (r->msg);
+  if (r->containers)
+    protobuf_c_message_free_unpacked (r->containers, NULL);
+  g_clear_error (&r->error);
   g_free (r);
 }
 
@@ -327,8 +335,49 @@ add_interface (JsonBuilder *b, NetIf *nif)
   add_u64 (b, "txErrors", nif->tx_errors);
 }
 
+/* The runtime's stats of the pod's sandbox, or NULL. */
+static Runtime__V1__LinuxPodSandboxStats *
+sandbox_stats (Runtime__V1__ListPodSandboxStatsResponse *list, EdgedPod *pod)
+{
+  for (gsize i = 0; list && pod->sandbox_id && i < list->n_stats; i++)
+    if (list->stats[i]->attributes && !g_strcmp0 (list->stats[i]->attributes->id, pod->sandbox_id))
+      return list->stats[i]->linux;
+  return NULL;
+}
+
+static void
+add_network (JsonBuilder *b, Runtime__V1__NetworkUsage *net, gint64 time_ns)
+{
+  json_builder_set_member_name (b, "network");
+  json_builder_begin_object (b);
+  add_time (b, "time", net->timestamp ? net->timestamp : time_ns);
+  for (gsize i = 0; i <= net->n_interfaces; i++)
+    {
+      Runtime__V1__NetworkInterfaceUsage *nif = i == 0 ? net->default_interface : net->interfaces[i - 1];
+      if (i == 1)
+        {
+          json_builder_set_member_name (b, "interfaces");
+          json_builder_begin_array (b);
+        }
+      if (!nif)
+        continue;
+      if (i > 0)
+        json_builder_begin_object (b);
+      add_str (b, "name", nif->name);
+      add_u64 (b, "rxBytes", u64 (nif->rx_bytes));
+      add_u64 (b, "rxErrors", u64 (nif->rx_errors));
+      add_u64 (b, "txBytes", u64 (nif->tx_bytes));
+      add_u64 (b, "txErrors", u64 (nif->tx_errors));
+      if (i > 0)
+        json_builder_end_object (b);
+    }
+  if (net->n_interfaces)
+    json_builder_end_array (b);
+  json_builder_end_object (b);
+}
+
 static JsonNode *
-summary (EdgedServer *srv, NodeStats *n, GArray *ctrs)
+summary (EdgedServer *srv, NodeStats *n, GArray *ctrs, Runtime__V1__ListPodSandboxStatsResponse *sandboxes)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   GHashTableIter iter;
@@ -425,8 +474,34 @@ summary (EdgedServer *srv, NodeStats *n, GArray *ctrs)
           t = ct;
         }
       json_builder_end_array (b);
-      add_cpu (b, t, cores, cpu);
-      add_memory (b, t, 0, FALSE, usage, ws, rss, faults, major);
+      {
+        /* the sandbox's own figures (its cgroup: the pause process too),
+         * when the runtime gives them; the sums of the containers' else */
+        Runtime__V1__LinuxPodSandboxStats *sb = sandbox_stats (sandboxes, pod);
+        Runtime__V1__CpuUsage *pc = sb ? sb->cpu : NULL;
+        Runtime__V1__MemoryUsage *pm = sb ? sb->memory : NULL;
+        if (pc && u64 (pc->usage_core_nano_seconds))
+          add_cpu (b, pc->timestamp ? pc->timestamp : t,
+                   u64 (pc->usage_nano_cores) ? u64 (pc->usage_nano_cores) : cores,
+                   u64 (pc->usage_core_nano_seconds));
+        else
+          add_cpu (b, t, cores, cpu);
+        if (pm && u64 (pm->working_set_bytes))
+          add_memory (b, pm->timestamp ? pm->timestamp : t, u64 (pm->available_bytes),
+                      pm->available_bytes != NULL, u64 (pm->usage_bytes), u64 (pm->working_set_bytes),
+                      u64 (pm->rss_bytes), u64 (pm->page_faults), u64 (pm->major_page_faults));
+        else
+          add_memory (b, t, 0, FALSE, usage, ws, rss, faults, major);
+        if (sb && sb->network)
+          add_network (b, sb->network, t);
+        if (sb && sb->process)
+          {
+            json_builder_set_member_name (b, "process_stats");
+            json_builder_begin_object (b);
+            add_u64 (b, "process_count", u64 (sb->process->process_count));
+            json_builder_end_object (b);
+          }
+      }
       json_builder_set_member_name (b, "ephemeral-storage");
       json_builder_begin_object (b);
       add_time (b, "time", t);
@@ -577,38 +652,71 @@ resource_metrics (EdgedServer *srv, NodeStats *n, GArray *ctrs, gboolean scrape_
   return g_string_free (out, FALSE);
 }
 
+/* Both answers are in (sandboxes may be NULL): the answer is made. */
 static void
-on_container_stats (ProtobufCMessage *response, const GError *error, gpointer data)
+stats_answer (StatsRequest *r, Runtime__V1__ListPodSandboxStatsResponse *sandboxes)
 {
-  StatsRequest *r = data;
   EdgedServer *srv = r->srv;
-  Runtime__V1__ListContainerStatsResponse *list = (Runtime__V1__ListContainerStatsResponse *) response;
   g_autoptr (GArray) ctrs = NULL;
   NodeStats n;
 
-  if (error)
-    ec_log_debug (srv->edged->context, "ListContainerStats: %s", error->message);
   node_stats_read (srv, &n);
-  ctrs = match_containers (srv, list);
+  ctrs = match_containers (srv, (Runtime__V1__ListContainerStatsResponse *) r->containers);
   if (r->prometheus)
     {
-      char *text = resource_metrics (srv, &n, ctrs, error != NULL);
+      char *text = resource_metrics (srv, &n, ctrs, r->error != NULL);
       soup_server_message_set_status (r->msg, SOUP_STATUS_OK, NULL);
       soup_server_message_set_response (r->msg, "text/plain; version=0.0.4; charset=utf-8",
                                         SOUP_MEMORY_TAKE, text, strlen (text));
     }
-  else if (error)
+  else if (r->error)
     edged_server_error (r->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "failed to get the container "
-                        "stats from the runtime: %s", error->message);
+                        "stats from the runtime: %s", r->error->message);
   else
     {
-      g_autoptr (JsonNode) root = summary (srv, &n, ctrs);
+      g_autoptr (JsonNode) root = summary (srv, &n, ctrs, sandboxes);
       edged_server_json (r->msg, root);
     }
   soup_server_message_unpause (r->msg);
   node_stats_clear (&n);
+}
+
+static void
+on_sandbox_stats (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  StatsRequest *r = data;
+  /* a runtime without ListPodSandboxStats (before CRI v1.23's): the
+   * containers' sums */
+  if (error)
+    ec_log_debug (r->srv->edged->context, "ListPodSandboxStats: %s", error->message);
+  stats_answer (r, (Runtime__V1__ListPodSandboxStatsResponse *) response);
   if (response)
     protobuf_c_message_free_unpacked (response, NULL);
+}
+
+static void
+on_container_stats (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  StatsRequest *r = data;
+
+  if (error)
+    {
+      ec_log_debug (r->srv->edged->context, "ListContainerStats: %s", error->message);
+      r->error = g_error_copy (error);
+    }
+  r->containers = response;
+  if (!r->prometheus && !error)
+    {
+      Runtime__V1__ListPodSandboxStatsRequest req = RUNTIME__V1__LIST_POD_SANDBOX_STATS_REQUEST__INIT;
+      Runtime__V1__PodSandboxStatsFilter filter = RUNTIME__V1__POD_SANDBOX_STATS_FILTER__INIT;
+      req.filter = &filter;
+      r->refs++;
+      edged_cri_invoke (r->srv->edged->runtime, &edged_cri_list_pod_sandbox_stats, &req.base,
+                        (guint) MIN (r->srv->edged->request_timeout_ms, STATS_TIMEOUT_MS),
+                        on_sandbox_stats, r, stats_request_unref);
+      return;
+    }
+  stats_answer (r, NULL);
 }
 
 /* GET /stats/summary (prometheus FALSE) or /metrics/resource (TRUE). */
@@ -619,6 +727,7 @@ edged_server_stats (EdgedServer *srv, SoupServerMessage *msg, gboolean prometheu
   Runtime__V1__ContainerStatsFilter filter = RUNTIME__V1__CONTAINER_STATS_FILTER__INIT;
   StatsRequest *r = g_new0 (StatsRequest, 1);
 
+  r->refs = 1;
   r->srv = srv;
   r->msg = g_object_ref (msg);
   r->prometheus = prometheus;
@@ -626,7 +735,7 @@ edged_server_stats (EdgedServer *srv, SoupServerMessage *msg, gboolean prometheu
   soup_server_message_pause (msg);
   edged_cri_invoke (srv->edged->runtime, &edged_cri_list_container_stats, &req.base,
                     (guint) MIN (srv->edged->request_timeout_ms, STATS_TIMEOUT_MS), on_container_stats, r,
-                    stats_request_free);
+                    stats_request_unref);
 }
 
 /* The first cpu sample: the first collection's usageNanoCores is the rate

@@ -15,13 +15,19 @@
  * least one stream is required); portForward: ports (for WebSocket
  * clients). Each direction copies through one SPLICE_BUF buffer: a side
  * that stops reading stops the other side's reading. Either side ending
- * (or failing) ends the splice and closes both, as kubelet's proxy does. */
+ * (or failing) ends the splice and closes both, as kubelet's proxy does;
+ * so does SPLICE_IDLE_S without a byte either way. */
 #include "server.h"
 
 #include <string.h>
 
 #define SPLICE_BUF         (64 * 1024)
 #define CONNECT_TIMEOUT_S  10
+/* kubelet's streaming-connection-idle-timeout default: a splice without a
+ * byte either way for this long is closed (a client gone without a word
+ * would hold its slot for ever) */
+#define SPLICE_IDLE_S      (4 * 3600)
+#define SPLICE_CHECK_S     60
 
 typedef struct _Splice Splice;
 
@@ -47,6 +53,8 @@ struct _Splice {
   GCancellable      *cancel;
   Dir                up, down;
   gboolean           ended;
+  gint64             last_active;  /* monotonic µs of the last byte relayed */
+  guint              idle_timer;
 };
 
 static Splice *
@@ -83,6 +91,7 @@ splice_end (Splice *sp)
   if (sp->ended)
     return;
   sp->ended = TRUE;
+  g_clear_handle_id (&sp->idle_timer, g_source_remove);
   g_cancellable_cancel (sp->cancel);
   if (sp->msg)
     {
@@ -162,6 +171,7 @@ on_dir_read (GObject *source, GAsyncResult *result, gpointer data)
     {
       if (sp->srv)
         sp->srv->stream_bytes += (guint64) n;
+      sp->last_active = g_get_monotonic_time ();
       g_output_stream_write_all_async (d->out, d->buf, (gsize) n, G_PRIORITY_DEFAULT, sp->cancel,
                                        on_dir_written, d);
       splice_ref (sp);
@@ -187,6 +197,17 @@ dir_init (Splice *sp, Dir *d, GIOStream *from, GIOStream *to, gboolean up)
   d->up = up;
 }
 
+static gboolean
+on_splice_idle_check (gpointer data)
+{
+  Splice *sp = data;
+  if (g_get_monotonic_time () - sp->last_active < (gint64) SPLICE_IDLE_S * G_USEC_PER_SEC)
+    return G_SOURCE_CONTINUE;
+  sp->idle_timer = 0;
+  splice_end (sp);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_head_written (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -195,6 +216,8 @@ on_head_written (GObject *source, GAsyncResult *result, gpointer data)
     splice_end (sp);
   else if (!sp->ended)
     {
+      sp->last_active = g_get_monotonic_time ();
+      sp->idle_timer = g_timeout_add_seconds (SPLICE_CHECK_S, on_splice_idle_check, sp);
       dir_read (&sp->up);
       dir_read (&sp->down);
     }

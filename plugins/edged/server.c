@@ -533,7 +533,12 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   else if (n == 1 && !strcmp (parts[0], "pods"))
     serve_pods (srv, msg);
   else if (n >= 1 && !strcmp (parts[0], "containerLogs"))
-    edged_server_logs (srv, msg, parts, query);
+    {
+      if (strcmp (method, "GET"))
+        edged_server_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s is not allowed on containerLogs", method);
+      else
+        edged_server_logs (srv, msg, parts, query);
+    }
   else if (n == 2 && !strcmp (parts[0], "stats") && !strcmp (parts[1], "summary"))
     edged_server_stats (srv, msg, FALSE);
   else if (n == 2 && !strcmp (parts[0], "metrics") && !strcmp (parts[1], "resource"))

@@ -406,6 +406,11 @@ class Server(unittest.TestCase):
         self.assertEqual(talk["podRef"], {"name": "talk", "namespace": "default", "uid": "uid-talk"})
         self.assertGreater(talk["cpu"]["usageCoreNanoSeconds"], 0)
         self.assertGreater(talk["memory"]["workingSetBytes"], 0)
+        # the sandbox's own figures (CRI ListPodSandboxStats): its cgroup
+        # holds the pause process and the container's
+        self.assertGreaterEqual(talk["process_stats"]["process_count"], 2)
+        self.assertGreaterEqual(talk["cpu"]["usageCoreNanoSeconds"],
+                                talk["containers"][0]["cpu"]["usageCoreNanoSeconds"])
         self.assertEqual([c["name"] for c in talk["containers"]], ["main"])
         self.assertGreater(talk["containers"][0]["cpu"]["usageCoreNanoSeconds"], 0)
         self.assertGreater(talk["containers"][0]["memory"]["workingSetBytes"], 0)
