@@ -10,7 +10,10 @@ private containerd (with-runtime.sh): /healthz, /pods, /containerLogs
 containerd runs in its own network namespace (with-runtime.sh), and its
 streaming server listens on 127.0.0.1 there: this test joins that
 namespace first (setns), so that edgecore, cloudsim and the test's clients
-all share its loopback, as they share the host's on a real node."""
+all share its loopback, as they share the host's on a real node.
+
+EDGED_SERVER_TEST_LOG=FILE keeps edgecore's log and the last /pods answer
+in FILE (for looking into a failure)."""
 import ctypes
 import http.client
 import json
