@@ -22,3 +22,8 @@ METHOD (edged_cri_list_containers, RUNTIME "ListContainers", list_containers_res
 METHOD (edged_cri_container_status, RUNTIME "ContainerStatus", container_status_response);
 METHOD (edged_cri_image_status, IMAGE "ImageStatus", image_status_response);
 METHOD (edged_cri_pull_image, IMAGE "PullImage", pull_image_response);
+METHOD (edged_cri_exec, RUNTIME "Exec", exec_response);
+METHOD (edged_cri_attach, RUNTIME "Attach", attach_response);
+METHOD (edged_cri_port_forward, RUNTIME "PortForward", port_forward_response);
+METHOD (edged_cri_list_container_stats, RUNTIME "ListContainerStats", list_container_stats_response);
+METHOD (edged_cri_list_pod_sandbox_stats, RUNTIME "ListPodSandboxStats", list_pod_sandbox_stats_response);

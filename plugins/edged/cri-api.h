@@ -27,6 +27,11 @@ extern const EdgedCriMethod edged_cri_list_containers;
 extern const EdgedCriMethod edged_cri_container_status;
 extern const EdgedCriMethod edged_cri_image_status;
 extern const EdgedCriMethod edged_cri_pull_image;
+extern const EdgedCriMethod edged_cri_exec;
+extern const EdgedCriMethod edged_cri_attach;
+extern const EdgedCriMethod edged_cri_port_forward;
+extern const EdgedCriMethod edged_cri_list_container_stats;
+extern const EdgedCriMethod edged_cri_list_pod_sandbox_stats;
 
 /* Starts method with request on client; see edged_cri_client_call(). */
 static inline void

@@ -66,6 +66,8 @@ struct _EdgedCriClient {
   GList     *draining;            /* older connections finishing their streams */
   GQueue     queue;               /* calls waiting for a ready connection */
   guint      dispatch_idle;       /* sends the queue from the main loop */
+  guint64    n_calls;             /* calls answered (for /metrics) */
+  guint64    n_errors;            /* of which with an error */
 };
 
 G_DEFINE_QUARK (edged-cri-error-quark, edged_cri_error)
@@ -106,6 +108,11 @@ call_notify (Call *call, ProtobufCMessage *response, GError *error)
     }
   call->notified = TRUE;
   g_clear_handle_id (&call->timer, g_source_remove);
+  if (call->client)
+    {
+      call->client->n_calls++;
+      call->client->n_errors += error != NULL;
+    }
   call->callback (response, error, call->user_data);
   if (call->destroy)
     call->destroy (call->user_data);
@@ -726,6 +733,14 @@ const char *
 edged_cri_client_get_path (EdgedCriClient *client)
 {
   return client->path;
+}
+
+/* How many calls were answered, and how many of them with an error. */
+void
+edged_cri_client_get_counts (EdgedCriClient *client, guint64 *calls, guint64 *errors)
+{
+  *calls = client->n_calls;
+  *errors = client->n_errors;
 }
 
 /* Calls whose callbacks have not run yet. */

@@ -49,6 +49,8 @@ EdgedCriClient *edged_cri_client_new (const char *endpoint,
 void            edged_cri_client_free (EdgedCriClient *client);
 const char     *edged_cri_client_get_path (EdgedCriClient *client);
 guint           edged_cri_client_get_pending (EdgedCriClient *client);
+void            edged_cri_client_get_counts (EdgedCriClient *client, guint64 *calls,
+                                             guint64 *errors);
 
 void            edged_cri_client_call (EdgedCriClient                  *client,
                                        const char                      *method_path,

@@ -9,6 +9,7 @@
  * edged.hostnameOverride. */
 #include "pod.h"
 #include "edged-plugin.h"
+#include "server.h"
 
 #include <string.h>
 
@@ -224,6 +225,7 @@ gboolean
 edged_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   Edged *self = g_new0 (Edged, 1);
+  g_autoptr (GError) local = NULL;
 
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
@@ -238,6 +240,19 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
   edged_node_start (self);
   edged_health_start (self);
   edged_pods_start (self);
+  /* the local kubelet endpoints (server.c): a bad address or port stops
+   * edged; a port that cannot be bound (in use) only turns them off */
+  if (!edged_server_start (self, &local))
+    {
+      if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
+        ec_log_warning (context, "local endpoints off: %s", local->message);
+      else
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          edged_free (self);
+          return FALSE;
+        }
+    }
   *state = self;
   return TRUE;
 }
@@ -248,6 +263,7 @@ edged_free (gpointer state)
 {
   Edged *self = state;
 
+  edged_server_stop (self);
   edged_node_stop (self);
   edged_lease_stop (self);
   edged_health_stop (self);

@@ -103,6 +103,8 @@ typedef struct {
   gboolean         lease_busy;
   guint            lease_timer;
   EcStore         *store;            /* where the cloud's patched pods are kept */
+  /* the local kubelet endpoints (server*.c); NULL when off */
+  struct _EdgedServer *server;
 } Edged;
 
 /* node-runtime.c */
