@@ -10,6 +10,11 @@
 
 #define N_READERS       2
 #define MAX_BATCH       1024
+/* A connection that worked and then had nothing to do for this long gives
+ * its page cache back (sqlite3_db_release_memory): the writer's cache may
+ * grow to 16 MB in a burst and would otherwise be kept for good. The next
+ * burst reads its pages again from the OS page cache. */
+#define IDLE_RELEASE_US (2 * G_USEC_PER_SEC)
 
 G_DEFINE_QUARK (ec-store-error-quark, ec_store_error)
 
@@ -141,10 +146,20 @@ writer_thread (gpointer data)
   GPtrArray *batch = g_ptr_array_new ();
   gboolean stop = FALSE;
 
+  gboolean worked = FALSE;
+
   while (!stop)
     {
-      gpointer item = g_async_queue_pop (store->writes);
+      gpointer item = worked ? g_async_queue_timeout_pop (store->writes, IDLE_RELEASE_US)
+                             : g_async_queue_pop (store->writes);
       g_autoptr (GError) commit_error = NULL;
+      if (!item)
+        {
+          sqlite3_db_release_memory (store->wdb);
+          worked = FALSE;
+          continue;
+        }
+      worked = TRUE;
       if (item == store)
         break;
       g_ptr_array_add (batch, item);
@@ -219,9 +234,18 @@ static gpointer
 reader_thread (gpointer data)
 {
   Reader *r = data;
+  gboolean worked = FALSE;
   for (;;)
     {
-      Job *job = g_async_queue_pop (r->store->reads);
+      Job *job = worked ? g_async_queue_timeout_pop (r->store->reads, IDLE_RELEASE_US)
+                        : g_async_queue_pop (r->store->reads);
+      if (!job)
+        {
+          sqlite3_db_release_memory (r->db);
+          worked = FALSE;
+          continue;
+        }
+      worked = TRUE;
       if ((gpointer) job == r->store)
         break;
       /* a read nobody waits for any more is not run */
