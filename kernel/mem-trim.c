@@ -8,8 +8,10 @@
  * busy stretch (at least BUSY messages) is followed by a quiet tick (fewer
  * than QUIET), malloc_trim(0) returns the free pages of every arena, on the
  * next two quiet ticks (the store gives its caches back 2 s after its last
- * job, which may fall after the first). A trim of a few MB takes about a
- * millisecond, and only runs when nothing is happening. */
+ * job, which may fall after the first). Quiet means under 100 messages/s:
+ * after a burst the node may still trickle (devicetwin's uplinks going out
+ * as the cloud acks them) for a minute. A trim of a few MB takes about a
+ * millisecond. */
 #include "config.h"
 
 #include "mem-trim.h"
@@ -20,7 +22,7 @@
 
 #define TICK_S 5
 #define BUSY   1000
-#define QUIET  50
+#define QUIET  500
 
 typedef struct {
   EcBus   *bus;

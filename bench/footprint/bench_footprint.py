@@ -15,6 +15,8 @@ a real mosquitto on 127.0.0.1; a working set sent from the cloud (5 pods,
 
   BENCH footprint.connected.rss <kB> kB      Rss of smaps_rollup
   BENCH footprint.connected.pss <kB> kB      Pss (shared pages divided among their users)
+  BENCH footprint.connected.private <kB> kB  Private_Clean + Private_Dirty: pages no
+                                            other process maps (PSS depends on them)
   BENCH footprint.connected.anon <kB> kB     Anonymous (heap, stacks, anonymous mmaps)
   BENCH footprint.connected.heap <kB> kB     Rss of the [heap] mapping (brk arena)
   BENCH footprint.connected.threads <n> count
@@ -24,12 +26,14 @@ cloud, stored and acked, and --updates twin updates (20,000; 4,000 with
 --quick) published by a mapper on MQTT, each answered on update/result. Then
 
   BENCH footprint.burst.rss <kB> kB          Rss right after the burst
-  BENCH footprint.after_burst.rss|pss|anon|heap <kB> kB   --settle s later (30; 10 --quick)
+  BENCH footprint.after_burst.rss|pss|private|anon|heap <kB> kB   --settle s later (30; 10 --quick)
   BENCH footprint.after_burst.pss_delta <kB> kB   after_burst.pss - connected.pss
   BENCH footprint.after_burst.rss_delta <kB> kB
 
 Details (the per-mapping table, the node's log on failure) go to stderr;
-FOOTPRINT_SMAPS=1 prints the 15 largest mappings by Pss."""
+FOOTPRINT_SMAPS=1 prints the 15 largest mappings by Pss; FOOTPRINT_WRAP="heaptrack
+-o FILE" runs the node under a profiler (its figures then include the
+profiler's)."""
 import json
 import os
 import shutil
@@ -96,9 +100,10 @@ def memory(pid):
     fig = {}
     for line in read(f"/proc/{pid}/smaps_rollup").splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:", "Anonymous:"):
+        if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:", "Anonymous:", "Private_Clean:", "Private_Dirty:"):
             fig[parts[0][:-1].lower()] = int(parts[1])
     fig["anon"] = fig.pop("anonymous")
+    fig["private"] = fig.pop("private_clean") + fig.pop("private_dirty")
     fig["heap"] = sum(m["Rss"] for m in mappings(pid) if m["name"] == "[heap]")
     for line in read(f"/proc/{pid}/status").splitlines():
         if line.startswith("Threads:"):
@@ -220,7 +225,7 @@ class Run:
                     f"token=\ntoken-file=\nwebsocket-server=127.0.0.1:{port}\n"
                     f"http-server=https://127.0.0.1:{https}\n"
                     f"[eventbus]\nmqtt-server-external=tcp://127.0.0.1:{self.mqtt_port}\n")
-        args = [EDGECORE, "--config-dir", os.path.join(SRC, "conf.d"), "--config-dir", confd]
+        args = os.environ.get("FOOTPRINT_WRAP", "").split() + [EDGECORE, "--config-dir", os.path.join(SRC, "conf.d"), "--config-dir", confd]
         for p in PLUGINS:
             args += ["--plugin-dir", os.path.join(BUILD, "plugins", p)]
         env = dict(os.environ, EDGECORE_SYSTEM_CONFIG_DIRS="", EDGECORE_SYSTEM_PLUGIN_DIRS="",
@@ -339,7 +344,7 @@ def main():
             log(f"connected; waiting {WAIT:g} s")
             time.sleep(WAIT)
             conn = memory(pid)
-            for k in ("rss", "pss", "anon", "heap"):
+            for k in ("rss", "pss", "private", "anon", "heap"):
                 print(f"BENCH footprint.connected.{k} {conn[k]} kB", flush=True)
             print(f"BENCH footprint.connected.threads {conn['threads']} count", flush=True)
             if os.environ.get("FOOTPRINT_SMAPS"):
@@ -351,7 +356,7 @@ def main():
             print(f"BENCH footprint.burst.rss {peak['rss']} kB", flush=True)
             time.sleep(SETTLE)
             after = memory(pid)
-            for k in ("rss", "pss", "anon", "heap"):
+            for k in ("rss", "pss", "private", "anon", "heap"):
                 print(f"BENCH footprint.after_burst.{k} {after[k]} kB", flush=True)
             print(f"BENCH footprint.after_burst.pss_delta {after['pss'] - conn['pss']} kB", flush=True)
             print(f"BENCH footprint.after_burst.rss_delta {after['rss'] - conn['rss']} kB", flush=True)
