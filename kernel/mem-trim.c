@@ -4,14 +4,13 @@
  * store's page caches released when idle) in its arenas: the main heap
  * shrinks only when its top is free, the threads' arenas hardly ever. So a
  * node that took 10,000 objects kept tens of MB it no longer used. Every
- * TICK_S seconds the host adds up the messages the bus delivered; once a
- * busy stretch (at least BUSY messages) is followed by a quiet tick (fewer
- * than QUIET), malloc_trim(0) returns the free pages of every arena, on the
- * next two quiet ticks (the store gives its caches back 2 s after its last
- * job, which may fall after the first). Quiet means under 100 messages/s:
- * after a burst the node may still trickle (devicetwin's uplinks going out
- * as the cloud acks them) for a minute. A trim of a few MB takes about a
- * millisecond. */
+ * TICK_S seconds the host looks at the messages the bus delivered and at
+ * the free bytes malloc holds (mallinfo2): on a quiet tick (under QUIET
+ * messages: after a burst a node may trickle uplinks for a minute) that
+ * follows a busy stretch (BUSY messages since the last trim), or that finds
+ * GROWN more free bytes than at the last trim (the store gives its caches
+ * back 2 s after its last job), malloc_trim(0) returns the free pages of
+ * every arena. A trim of a few MB takes about a millisecond. */
 #include "config.h"
 
 #include "mem-trim.h"
@@ -23,12 +22,13 @@
 #define TICK_S 5
 #define BUSY   1000
 #define QUIET  500
+#define GROWN  (1024 * 1024)
 
 typedef struct {
   EcBus   *bus;
   guint64  last;      /* messages delivered, at the last tick */
   guint64  since;     /* delivered since the last trim */
-  guint    trims;     /* trims still to do on quiet ticks */
+  gsize    free_at;   /* free bytes malloc held after the last trim */
 } Trim;
 
 static guint64
@@ -50,21 +50,25 @@ on_tick (gpointer data)
 
   t->last = now;
   t->since += delta;
-  if (t->since >= BUSY)
-    {
-      t->trims = 2;
-      t->since = 0;
-    }
-  if (delta < QUIET && t->trims > 0)
-    {
-      t->trims--;
+  if (delta >= QUIET)
+    return G_SOURCE_CONTINUE;
 #ifdef __GLIBC__
-      malloc_trim (0);
+  {
+    struct mallinfo2 mi = mallinfo2 ();
+    if (t->since >= BUSY || mi.fordblks > t->free_at + GROWN)
+      {
+        malloc_trim (0);
+        g_debug ("quiet after %" G_GUINT64_FORMAT " messages, %zu free bytes: heap trimmed", t->since,
+                 mi.fordblks);
+        t->since = 0;
+        t->free_at = mi.fordblks;
+      }
+    else if (mi.fordblks < t->free_at)
+      t->free_at = mi.fordblks;
+  }
 #endif
-    }
   return G_SOURCE_CONTINUE;
 }
-
 /* Starts the trim timer on the thread-default main context; returns its
  * source id (g_source_remove() stops it). */
 guint
