@@ -34,6 +34,8 @@ send_uplink (DeviceTwin *self, DtUplink *u, const char *resource, const char *co
 {
   EcMessage *m = dt_cloud_message (resource, content, is_string);
   ec_message_set_id (m, u->msg_id);
+  if (u->sent_at <= 0)
+    self->uplinks_out++;
   u->sent_at = g_get_monotonic_time ();
   outbox_send (self->outbox, "websocket", m);
 }
@@ -89,6 +91,8 @@ on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
       DtUplinkRow *r = rows->pdata[i];
       while (l && ((DtUplink *) l->data)->seq < r->seq)
         l = l->next;
+      if (self->catching_up && self->uplinks_out >= DT_UPLINK_WINDOW)
+        break;   /* the rest when the cloud confirms (dt_cloud_confirm) */
       if (l && ((DtUplink *) l->data)->seq == r->seq && want (l->data, now))
         {
           send_uplink (self, l->data, r->resource, r->content, r->is_string);
@@ -100,6 +104,9 @@ on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
                  self->catching_up ? "sent kept" : "re-sent unconfirmed", n);
   if (self->catching_up)
     {
+      /* window full: the next round starts when confirmations make room */
+      if (self->uplinks_out >= DT_UPLINK_WINDOW)
+        return;
       self->catching_up = FALSE;
       for (l = self->uplinks->head; n && l; l = l->next)
         if (want_unsent (l->data, now))
@@ -143,6 +150,19 @@ on_resend (gpointer data)
 
   if (self->connected && !self->catching_up)
     read_stored (self);
+  else if (self->connected && self->uplinks_out >= DT_UPLINK_WINDOW && !self->uplink_read)
+    {
+      /* a full window the cloud has not confirmed for 60 s: those count as
+       * lost and go out again, in order, with the kept ones */
+      gint64 now = g_get_monotonic_time ();
+      for (GList *l = self->uplinks->head; l; l = l->next)
+        if (want_resend (l->data, now))
+          {
+            ((DtUplink *) l->data)->sent_at = 0;
+            self->uplinks_out--;
+          }
+      read_stored (self);
+    }
   return G_SOURCE_CONTINUE;
 }
 
@@ -183,6 +203,8 @@ drop_uplink (DeviceTwin *self, GList *link, DtTxn *txn)
   DtUplink *u = link->data;
   DtOp *op = dt_txn_op (txn, DT_OP_UPLINK_DEL, 0, NULL);
   op->i = (gint64) u->seq;
+  if (u->sent_at > 0 && self->uplinks_out > 0)
+    self->uplinks_out--;
   g_hash_table_remove (self->uplink_ids, u->msg_id);
   g_queue_delete_link (self->uplinks, link);
   g_free (u);
@@ -237,9 +259,13 @@ dt_cloud_sent (DeviceTwin *self, guint64 seq, const DtOp *row)
       if (u->seq == seq)
         {
           u->sent_at = 0;
-          /* while catching up, older ones go first (on_stored_read) */
-          if (self->connected && !self->catching_up)
+          /* while catching up, older ones go first (on_stored_read); with
+           * the window full, this one waits in the store and goes out
+           * in order once confirmations make room */
+          if (self->connected && !self->catching_up && self->uplinks_out < DT_UPLINK_WINDOW)
             send_uplink (self, u, row->s[1], row->s[2], row->i2 != 0);
+          else if (self->connected)
+            self->catching_up = TRUE;
           return;
         }
     }
@@ -257,6 +283,9 @@ dt_cloud_confirm (DeviceTwin *self, const char *parent_id)
   txn = dt_txn_new ();
   drop_uplink (self, link, txn);
   dt_commit (self, txn);
+  /* half the window free: send the next round of kept ones */
+  if (self->connected && self->catching_up && self->uplinks_out <= DT_UPLINK_WINDOW / 2)
+    read_stored (self);
 }
 
 /* Asks the cloud for the membership (sent on every reconnect). */
@@ -299,6 +328,7 @@ dt_cloud_set_connected (DeviceTwin *self, gboolean connected)
   for (GList *l = self->uplinks->head; l; l = l->next)
     if (((DtUplink *) l->data)->sent_at > 0)
       ((DtUplink *) l->data)->sent_at = 0;
+  self->uplinks_out = 0;
   self->catching_up = TRUE;
   read_stored (self);
   ec_log_info (self->context, "cloud connected; %u twin messages wait for confirmation",
