@@ -15,6 +15,13 @@
  * grow to 16 MB in a burst and would otherwise be kept for good. The next
  * burst reads its pages again from the OS page cache. */
 #define IDLE_RELEASE_US (2 * G_USEC_PER_SEC)
+/* The writer also gives it back when its cache holds more than
+ * RELEASE_ABOVE bytes (a burst filled it) and the burst ends in a trickle:
+ * a small batch with nothing queued behind it. A trickle (devicetwin's
+ * uplinks confirmed at edgehub's 30 messages/s) would otherwise never leave
+ * it idle for 2 s. */
+#define RELEASE_ABOVE   (2 * 1024 * 1024)
+#define TRICKLE_BATCH   16
 
 G_DEFINE_QUARK (ec-store-error-quark, ec_store_error)
 
@@ -218,6 +225,13 @@ writer_thread (gpointer data)
           if (!job->lock)
             g_atomic_int_add (&store->pending_writes, -1);
           job_finish (store, job);
+        }
+      if (batch->len < TRICKLE_BATCH && g_async_queue_length (store->writes) <= 0)
+        {
+          int used = 0, high = 0;
+          sqlite3_db_status (store->wdb, SQLITE_DBSTATUS_CACHE_USED, &used, &high, 0);
+          if (used > RELEASE_ABOVE)
+            sqlite3_db_release_memory (store->wdb);
         }
       g_ptr_array_set_size (batch, 0);
     }
