@@ -17,11 +17,12 @@
 #define IDLE_RELEASE_US (2 * G_USEC_PER_SEC)
 /* The writer also gives it back when its cache holds more than
  * RELEASE_ABOVE bytes (a burst filled it) and the burst ends in a trickle:
- * a small batch with nothing queued behind it. A trickle (devicetwin's
+ * TRICKLE_RUN small batches in a row, each with nothing queued behind it. A trickle (devicetwin's
  * uplinks confirmed at edgehub's 30 messages/s) would otherwise never leave
  * it idle for 2 s. */
 #define RELEASE_ABOVE   (2 * 1024 * 1024)
 #define TRICKLE_BATCH   16
+#define TRICKLE_RUN     8     /* small batches in a row: a flood has big ones between */
 
 G_DEFINE_QUARK (ec-store-error-quark, ec_store_error)
 
@@ -154,6 +155,7 @@ writer_thread (gpointer data)
   gboolean stop = FALSE;
 
   gboolean worked = FALSE;
+  guint small_run = 0;   /* small batches in a row, nothing queued after each */
 
   while (!stop)
     {
@@ -227,8 +229,13 @@ writer_thread (gpointer data)
           job_finish (store, job);
         }
       if (batch->len < TRICKLE_BATCH && g_async_queue_length (store->writes) <= 0)
+        small_run++;
+      else
+        small_run = 0;
+      if (small_run >= TRICKLE_RUN)
         {
           int used = 0, high = 0;
+          small_run = 0;
           sqlite3_db_status (store->wdb, SQLITE_DBSTATUS_CACHE_USED, &used, &high, 0);
           if (used > RELEASE_ABOVE)
             sqlite3_db_release_memory (store->wdb);
