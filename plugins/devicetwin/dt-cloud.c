@@ -27,16 +27,28 @@ dt_cloud_message (const char *resource, const char *content, gboolean is_string)
   return m;
 }
 
+/* In the window: sent on this connection less than 60 s ago and not
+ * confirmed. One the cloud leaves unconfirmed longer (a v1.9.2 cloud
+ * confirms only what it could apply) leaves the window, so it cannot hold
+ * back newer uplinks; it is re-sent every 60 s as before. */
+static gboolean
+in_window (DtUplink *u, gint64 now)
+{
+  return u->sent_at > 0 && now - u->sent_at < RESEND_AFTER_US;
+}
+
 /* Sends one uplink with its own msg_id. */
 static void
 send_uplink (DeviceTwin *self, DtUplink *u, const char *resource, const char *content,
              gboolean is_string)
 {
   EcMessage *m = dt_cloud_message (resource, content, is_string);
+  gint64 now = g_get_monotonic_time ();
+
   ec_message_set_id (m, u->msg_id);
-  if (u->sent_at <= 0)
+  if (!in_window (u, now))
     self->uplinks_out++;
-  u->sent_at = g_get_monotonic_time ();
+  u->sent_at = now;
   outbox_send (self->outbox, "websocket", m);
 }
 
@@ -142,27 +154,22 @@ read_stored (DeviceTwin *self)
   self->catching_up = FALSE;
 }
 
-/* Re-sends what the cloud has not confirmed within 60 s. */
+/* Re-sends what the cloud has not confirmed within 60 s; counts the window
+ * again, without those. */
 static gboolean
 on_resend (gpointer data)
 {
   DeviceTwin *self = data;
+  gint64 now = g_get_monotonic_time ();
+  guint out = 0;
 
-  if (self->connected && !self->catching_up)
+  for (GList *l = self->uplinks->head; l; l = l->next)
+    if (in_window (l->data, now))
+      out++;
+  self->uplinks_out = out;
+  /* while catching up, the overdue ones go out after the kept ones */
+  if (self->connected && (!self->catching_up || self->uplinks_out <= DT_UPLINK_WINDOW / 2))
     read_stored (self);
-  else if (self->connected && self->uplinks_out >= DT_UPLINK_WINDOW && !self->uplink_read)
-    {
-      /* a full window the cloud has not confirmed for 60 s: those count as
-       * lost and go out again, in order, with the kept ones */
-      gint64 now = g_get_monotonic_time ();
-      for (GList *l = self->uplinks->head; l; l = l->next)
-        if (want_resend (l->data, now))
-          {
-            ((DtUplink *) l->data)->sent_at = 0;
-            self->uplinks_out--;
-          }
-      read_stored (self);
-    }
   return G_SOURCE_CONTINUE;
 }
 
@@ -203,7 +210,7 @@ drop_uplink (DeviceTwin *self, GList *link, DtTxn *txn)
   DtUplink *u = link->data;
   DtOp *op = dt_txn_op (txn, DT_OP_UPLINK_DEL, 0, NULL);
   op->i = (gint64) u->seq;
-  if (u->sent_at > 0 && self->uplinks_out > 0)
+  if (in_window (u, g_get_monotonic_time ()) && self->uplinks_out > 0)
     self->uplinks_out--;
   g_hash_table_remove (self->uplink_ids, u->msg_id);
   g_queue_delete_link (self->uplinks, link);

@@ -194,8 +194,8 @@ gboolean dt_store_load     (EcStore *store, GHashTable *devices, GPtrArray *upli
 
 /* ---- cloud uplinks ------------------------------------------------------ */
 
-/* At most this many uplinks are sent and unconfirmed at a time; the next
- * go out as the cloud confirms (edgehub's uplink queue holds 1024 messages
+/* At most this many uplinks are sent and unconfirmed (for less than 60 s)
+ * at a time; the next go out as the cloud confirms (edgehub's uplink queue holds 1024 messages
  * of every module and drops beyond: a burst of 20,000 twin updates sent at
  * once lost 95% there, each then kept in memory for its 60 s re-send). */
 #define DT_UPLINK_WINDOW 512
