@@ -69,6 +69,32 @@ class UplinkWindow(unittest.TestCase):
             time.sleep(0.1)
         self.assertEqual(n.query("SELECT count(*) FROM edgecore_twin_uplink"), [(0,)])
 
+    def test_uploads_never_confirmed_do_not_hold_back_newer_ones(self):
+        """A cloud that confirms nothing (a v1.9.2 cloud confirms only the
+        updates it could apply): 60 s on, the window's uploads leave it, the
+        kept ones go out and the old ones are sent again."""
+        n = Node(self, self.broker.port, auto_ack=False).start()
+        n.membership(added=[device("default/fan", {"rpm": {"expected": {"value": "0"}}})])
+        self.sub.wait(f"$hw/events/node/{NODE}/membership/updated")
+        n.cloud(True)
+        total = WINDOW + 10
+        topic = "$hw/events/device/default/fan/twin/update"
+        lines = "".join(json.dumps({"event_id": str(v), "twin": {"rpm": {"actual": {"value": str(v)}}}}) + "\n"
+                        for v in range(1, total + 1))
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-t", topic, "-l",
+                        "-q", "1"], input=lines.encode(), check=True, timeout=60)
+        self.sub.wait(topic + "/result", total, timeout=60)
+        n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("/twin/edge_updated"), count=WINDOW)
+        time.sleep(1)
+        self.assertEqual(len(self.edge_updated(n)), WINDOW)
+        # 60 s re-send time and the 10 s tick: the last 10 go out, then the
+        # first ones again
+        ups = n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("/twin/edge_updated"),
+                              count=total + 1, timeout=100)
+        values = [int(m["content"]["twin"]["rpm"]["actual"]["value"]) for m in ups]
+        self.assertEqual(values[:total], list(range(1, total + 1)))
+        self.assertEqual(values[total], 1)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
