@@ -10,6 +10,7 @@
 #include "log.h"
 #include "control.h"
 #include "sd-notify.h"
+#include "mem-trim.h"
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
@@ -865,15 +866,17 @@ ec_host_run (EcHost *host)
           if (!host->control)
             g_warning (_("control socket %s not available: %s"), socket_path, error->message);
         }
-      guint watchdog;
+      guint watchdog, trim;
       ec_sd_notify ("READY=1");
       watchdog = ec_sd_watchdog_start ();
+      trim = ec_mem_trim_start (host->bus);
       g_message (_("edgecore %s running as node %s with %u plugins"), EC_PACKAGE_VERSION,
                  host->node_name, host->order->len);
       g_main_loop_run (host->loop);
       ec_sd_notify ("STOPPING=1");
       if (watchdog)
         g_source_remove (watchdog);
+      g_source_remove (trim);
     }
   else
     host->exit_status = 1;

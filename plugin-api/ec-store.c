@@ -10,6 +10,19 @@
 
 #define N_READERS       2
 #define MAX_BATCH       1024
+/* A connection that worked and then had nothing to do for this long gives
+ * its page cache back (sqlite3_db_release_memory): the writer's cache may
+ * grow to 16 MB in a burst and would otherwise be kept for good. The next
+ * burst reads its pages again from the OS page cache. */
+#define IDLE_RELEASE_US (2 * G_USEC_PER_SEC)
+/* The writer also gives it back when its cache holds more than
+ * RELEASE_ABOVE bytes (a burst filled it) and the burst ends in a trickle:
+ * TRICKLE_RUN small batches in a row, each with nothing queued behind it. A trickle (devicetwin's
+ * uplinks confirmed at edgehub's 30 messages/s) would otherwise never leave
+ * it idle for 2 s. */
+#define RELEASE_ABOVE   (2 * 1024 * 1024)
+#define TRICKLE_BATCH   16
+#define TRICKLE_RUN     8     /* small batches in a row: a flood has big ones between */
 
 G_DEFINE_QUARK (ec-store-error-quark, ec_store_error)
 
@@ -141,10 +154,21 @@ writer_thread (gpointer data)
   GPtrArray *batch = g_ptr_array_new ();
   gboolean stop = FALSE;
 
+  gboolean worked = FALSE;
+  guint small_run = 0;   /* small batches in a row, nothing queued after each */
+
   while (!stop)
     {
-      gpointer item = g_async_queue_pop (store->writes);
+      gpointer item = worked ? g_async_queue_timeout_pop (store->writes, IDLE_RELEASE_US)
+                             : g_async_queue_pop (store->writes);
       g_autoptr (GError) commit_error = NULL;
+      if (!item)
+        {
+          sqlite3_db_release_memory (store->wdb);
+          worked = FALSE;
+          continue;
+        }
+      worked = TRUE;
       if (item == store)
         break;
       g_ptr_array_add (batch, item);
@@ -204,6 +228,18 @@ writer_thread (gpointer data)
             g_atomic_int_add (&store->pending_writes, -1);
           job_finish (store, job);
         }
+      if (batch->len < TRICKLE_BATCH && g_async_queue_length (store->writes) <= 0)
+        small_run++;
+      else
+        small_run = 0;
+      if (small_run >= TRICKLE_RUN)
+        {
+          int used = 0, high = 0;
+          small_run = 0;
+          sqlite3_db_status (store->wdb, SQLITE_DBSTATUS_CACHE_USED, &used, &high, 0);
+          if (used > RELEASE_ABOVE)
+            sqlite3_db_release_memory (store->wdb);
+        }
       g_ptr_array_set_size (batch, 0);
     }
   g_ptr_array_unref (batch);
@@ -219,9 +255,18 @@ static gpointer
 reader_thread (gpointer data)
 {
   Reader *r = data;
+  gboolean worked = FALSE;
   for (;;)
     {
-      Job *job = g_async_queue_pop (r->store->reads);
+      Job *job = worked ? g_async_queue_timeout_pop (r->store->reads, IDLE_RELEASE_US)
+                        : g_async_queue_pop (r->store->reads);
+      if (!job)
+        {
+          sqlite3_db_release_memory (r->db);
+          worked = FALSE;
+          continue;
+        }
+      worked = TRUE;
       if ((gpointer) job == r->store)
         break;
       /* a read nobody waits for any more is not run */

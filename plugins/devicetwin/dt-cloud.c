@@ -27,14 +27,28 @@ dt_cloud_message (const char *resource, const char *content, gboolean is_string)
   return m;
 }
 
+/* In the window: sent on this connection less than 60 s ago and not
+ * confirmed. One the cloud leaves unconfirmed longer (a v1.9.2 cloud
+ * confirms only what it could apply) leaves the window, so it cannot hold
+ * back newer uplinks; it is re-sent every 60 s as before. */
+static gboolean
+in_window (DtUplink *u, gint64 now)
+{
+  return u->sent_at > 0 && now - u->sent_at < RESEND_AFTER_US;
+}
+
 /* Sends one uplink with its own msg_id. */
 static void
 send_uplink (DeviceTwin *self, DtUplink *u, const char *resource, const char *content,
              gboolean is_string)
 {
   EcMessage *m = dt_cloud_message (resource, content, is_string);
+  gint64 now = g_get_monotonic_time ();
+
   ec_message_set_id (m, u->msg_id);
-  u->sent_at = g_get_monotonic_time ();
+  if (!in_window (u, now))
+    self->uplinks_out++;
+  u->sent_at = now;
   outbox_send (self->outbox, "websocket", m);
 }
 
@@ -89,6 +103,8 @@ on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
       DtUplinkRow *r = rows->pdata[i];
       while (l && ((DtUplink *) l->data)->seq < r->seq)
         l = l->next;
+      if (self->catching_up && self->uplinks_out >= DT_UPLINK_WINDOW)
+        break;   /* the rest when the cloud confirms (dt_cloud_confirm) */
       if (l && ((DtUplink *) l->data)->seq == r->seq && want (l->data, now))
         {
           send_uplink (self, l->data, r->resource, r->content, r->is_string);
@@ -100,6 +116,9 @@ on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
                  self->catching_up ? "sent kept" : "re-sent unconfirmed", n);
   if (self->catching_up)
     {
+      /* window full: the next round starts when confirmations make room */
+      if (self->uplinks_out >= DT_UPLINK_WINDOW)
+        return;
       self->catching_up = FALSE;
       for (l = self->uplinks->head; n && l; l = l->next)
         if (want_unsent (l->data, now))
@@ -135,13 +154,21 @@ read_stored (DeviceTwin *self)
   self->catching_up = FALSE;
 }
 
-/* Re-sends what the cloud has not confirmed within 60 s. */
+/* Re-sends what the cloud has not confirmed within 60 s; counts the window
+ * again, without those. */
 static gboolean
 on_resend (gpointer data)
 {
   DeviceTwin *self = data;
+  gint64 now = g_get_monotonic_time ();
+  guint out = 0;
 
-  if (self->connected && !self->catching_up)
+  for (GList *l = self->uplinks->head; l; l = l->next)
+    if (in_window (l->data, now))
+      out++;
+  self->uplinks_out = out;
+  /* while catching up, the overdue ones go out after the kept ones */
+  if (self->connected && (!self->catching_up || self->uplinks_out <= DT_UPLINK_WINDOW / 2))
     read_stored (self);
   return G_SOURCE_CONTINUE;
 }
@@ -183,6 +210,8 @@ drop_uplink (DeviceTwin *self, GList *link, DtTxn *txn)
   DtUplink *u = link->data;
   DtOp *op = dt_txn_op (txn, DT_OP_UPLINK_DEL, 0, NULL);
   op->i = (gint64) u->seq;
+  if (in_window (u, g_get_monotonic_time ()) && self->uplinks_out > 0)
+    self->uplinks_out--;
   g_hash_table_remove (self->uplink_ids, u->msg_id);
   g_queue_delete_link (self->uplinks, link);
   g_free (u);
@@ -237,9 +266,13 @@ dt_cloud_sent (DeviceTwin *self, guint64 seq, const DtOp *row)
       if (u->seq == seq)
         {
           u->sent_at = 0;
-          /* while catching up, older ones go first (on_stored_read) */
-          if (self->connected && !self->catching_up)
+          /* while catching up, older ones go first (on_stored_read); with
+           * the window full, this one waits in the store and goes out
+           * in order once confirmations make room */
+          if (self->connected && !self->catching_up && self->uplinks_out < DT_UPLINK_WINDOW)
             send_uplink (self, u, row->s[1], row->s[2], row->i2 != 0);
+          else if (self->connected)
+            self->catching_up = TRUE;
           return;
         }
     }
@@ -257,6 +290,9 @@ dt_cloud_confirm (DeviceTwin *self, const char *parent_id)
   txn = dt_txn_new ();
   drop_uplink (self, link, txn);
   dt_commit (self, txn);
+  /* half the window free: send the next round of kept ones */
+  if (self->connected && self->catching_up && self->uplinks_out <= DT_UPLINK_WINDOW / 2)
+    read_stored (self);
 }
 
 /* Asks the cloud for the membership (sent on every reconnect). */
@@ -299,6 +335,7 @@ dt_cloud_set_connected (DeviceTwin *self, gboolean connected)
   for (GList *l = self->uplinks->head; l; l = l->next)
     if (((DtUplink *) l->data)->sent_at > 0)
       ((DtUplink *) l->data)->sent_at = 0;
+  self->uplinks_out = 0;
   self->catching_up = TRUE;
   read_stored (self);
   ec_log_info (self->context, "cloud connected; %u twin messages wait for confirmation",

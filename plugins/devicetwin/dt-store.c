@@ -393,7 +393,8 @@ dt_uplink_row_free (gpointer data)
   g_free (r);
 }
 
-/* Reads the uplink rows with from <= seq <= to (read job). */
+/* Reads the first DT_UPLINK_WINDOW uplink rows with seq >= from (read job):
+ * a round sends at most that many, so more would only be memory. */
 static gboolean
 read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
 {
@@ -402,7 +403,7 @@ read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
   int rc;
 
   if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id, resource, content, is_string FROM"
-                          " edgecore_twin_uplink WHERE seq >= ?1 ORDER BY seq",
+                          " edgecore_twin_uplink WHERE seq >= ?1 ORDER BY seq LIMIT " G_STRINGIFY (DT_UPLINK_WINDOW),
                           -1, &st, NULL) != SQLITE_OK)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
   sqlite3_bind_int64 (st, 1, (sqlite3_int64) MIN (ur->from, (guint64) G_MAXINT64));

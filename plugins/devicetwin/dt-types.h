@@ -194,6 +194,12 @@ gboolean dt_store_load     (EcStore *store, GHashTable *devices, GPtrArray *upli
 
 /* ---- cloud uplinks ------------------------------------------------------ */
 
+/* At most this many uplinks are sent and unconfirmed (for less than 60 s)
+ * at a time; the next go out as the cloud confirms (edgehub's uplink queue holds 1024 messages
+ * of every module and drops beyond: a burst of 20,000 twin updates sent at
+ * once lost 95% there, each then kept in memory for its 60 s re-send). */
+#define DT_UPLINK_WINDOW 512
+
 /* A cloud-bound message not yet confirmed. Its text lives in the store
  * (edgecore_twin_uplink) and, until committed, in its transaction. */
 typedef struct {
@@ -242,6 +248,7 @@ struct _DeviceTwin {
   guint            resend_id;
   gboolean         uplink_read;  /* a read of stored uplinks is in flight */
   gboolean         catching_up;  /* connected: sending what was kept, oldest first */
+  guint            uplinks_out;  /* uplinks sent on this connection, not confirmed */
   guint            connects;     /* cloud connects so far */
   guint            read_connects;     /* connects when the read began */
   gboolean         read_catching_up;  /* catching_up when the read began */

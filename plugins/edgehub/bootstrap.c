@@ -16,8 +16,7 @@
 #include "token.h"
 
 #include <errno.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -42,7 +41,7 @@ typedef struct {
   const char           *step;         /* for messages */
   EhTlsStream          *stream;
   STACK_OF (X509)      *ca_peer;      /* the chain shown while fetching /ca.crt */
-  gnutls_x509_privkey_t key;
+  EVP_PKEY             *key;
 } Boot;
 
 static void
@@ -62,7 +61,7 @@ boot_free (gpointer data)
   if (b->ca_peer)
     sk_X509_pop_free (b->ca_peer, X509_free);
   if (b->key)
-    gnutls_x509_privkey_deinit (b->key);
+    EVP_PKEY_free (b->key);
   g_clear_pointer (&b->token, eh_token_free);
   g_free (b->http_server);
   g_free (b->token_text);
@@ -74,13 +73,19 @@ boot_free (gpointer data)
   g_free (b);
 }
 
-/* Turns a GnuTLS status into a GError. */
+/* Turns an OpenSSL status (1: done) into a GError naming the pending
+ * OpenSSL error. */
 static gboolean
-gtls_check (int rc, const char *what, GError **error)
+ossl_check (int rc, const char *what, GError **error)
 {
-  if (rc >= 0)
+  char buf[256] = "failed";
+  unsigned long e;
+  if (rc == 1)
     return TRUE;
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", what, gnutls_strerror (rc));
+  if ((e = ERR_peek_last_error ()))
+    ERR_error_string_n (e, buf, sizeof buf);
+  ERR_clear_error ();
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", what, buf);
   return FALSE;
 }
 
@@ -230,44 +235,64 @@ out:
 /* ---- the fetch ------------------------------------------------------------- */
 
 /* Makes the key and the DER CSR: ECDSA P-256, ECDSA-SHA256, subject
- * C=CN, O=system:nodes, L=Hangzhou, ST=Zhejiang, CN=system:node:<node>. */
+ * C=CN, O=system:nodes, L=Hangzhou, ST=Zhejiang, CN=system:node:<node>.
+ * With OpenSSL, which the TLS already loads (GnuTLS was a second crypto
+ * library in the process for this alone: about 2 MB of mapped pages). */
 static GBytes *
-make_csr (const char *node, gnutls_x509_privkey_t *key_out, GError **error)
+make_csr (const char *node, EVP_PKEY **key_out, GError **error)
 {
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crq_t crq;
-  gnutls_datum_t der = { 0 };
   g_autofree char *cn = g_strdup_printf ("system:node:%s", node);
+  EVP_PKEY *key = EVP_EC_gen ("P-256");
+  X509_REQ *req = X509_REQ_new ();
+  X509_NAME *name = X509_NAME_new ();
+  unsigned char *der = NULL;
+  int len = 0;
   GBytes *out = NULL;
 
-  gnutls_x509_privkey_init (&key);
-  gnutls_x509_crq_init (&crq);
-  if (gtls_check (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
-                                                GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0),
-                  "generating the node key", error)
-      && gtls_check (gnutls_x509_crq_set_dn_by_oid (crq, GNUTLS_OID_X520_COUNTRY_NAME, 0, "CN", 2), "CSR", error)
-      && gtls_check (gnutls_x509_crq_set_dn_by_oid (crq, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
-                                                    "system:nodes", 12), "CSR", error)
-      && gtls_check (gnutls_x509_crq_set_dn_by_oid (crq, GNUTLS_OID_X520_LOCALITY_NAME, 0, "Hangzhou", 8),
+  if (ossl_check (key && req && name ? 1 : 0, "generating the node key", error)
+      && ossl_check (X509_NAME_add_entry_by_txt (name, "C", MBSTRING_UTF8, (const unsigned char *) "CN", -1, -1, 0),
                      "CSR", error)
-      && gtls_check (gnutls_x509_crq_set_dn_by_oid (crq, GNUTLS_OID_X520_STATE_OR_PROVINCE_NAME, 0,
-                                                    "Zhejiang", 8), "CSR", error)
-      && gtls_check (gnutls_x509_crq_set_dn_by_oid (crq, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                                    (unsigned) strlen (cn)), "CSR", error)
-      && gtls_check (gnutls_x509_crq_set_version (crq, 1), "CSR", error)
-      && gtls_check (gnutls_x509_crq_set_key (crq, key), "CSR", error)
-      && gtls_check (gnutls_x509_crq_sign2 (crq, key, GNUTLS_DIG_SHA256, 0), "signing the CSR", error)
-      && gtls_check (gnutls_x509_crq_export2 (crq, GNUTLS_X509_FMT_DER, &der), "CSR", error))
+      && ossl_check (X509_NAME_add_entry_by_txt (name, "O", MBSTRING_UTF8,
+                                                 (const unsigned char *) "system:nodes", -1, -1, 0), "CSR", error)
+      && ossl_check (X509_NAME_add_entry_by_txt (name, "L", MBSTRING_UTF8,
+                                                 (const unsigned char *) "Hangzhou", -1, -1, 0), "CSR", error)
+      && ossl_check (X509_NAME_add_entry_by_txt (name, "ST", MBSTRING_UTF8,
+                                                 (const unsigned char *) "Zhejiang", -1, -1, 0), "CSR", error)
+      && ossl_check (X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0),
+                     "CSR", error)
+      && ossl_check (X509_REQ_set_version (req, X509_REQ_VERSION_1), "CSR", error)
+      && ossl_check (X509_REQ_set_subject_name (req, name), "CSR", error)
+      && ossl_check (X509_REQ_set_pubkey (req, key), "CSR", error)
+      && ossl_check (X509_REQ_sign (req, key, EVP_sha256 ()) > 0 ? 1 : 0, "signing the CSR", error)
+      && ossl_check ((len = i2d_X509_REQ (req, &der)) > 0 ? 1 : 0, "CSR", error))
     {
-      out = g_bytes_new (der.data, der.size);
-      gnutls_free (der.data);
+      out = g_bytes_new (der, (gsize) len);
       *key_out = key;
       key = NULL;
     }
-  gnutls_x509_crq_deinit (crq);
-  if (key)
-    gnutls_x509_privkey_deinit (key);
+  OPENSSL_free (der);
+  X509_NAME_free (name);
+  X509_REQ_free (req);
+  EVP_PKEY_free (key);
   return out;
+}
+
+/* The key as PEM in the SEC1 form ("EC PRIVATE KEY") KubeEdge writes. */
+static gboolean
+write_key (const char *path, EVP_PKEY *key, GError **error)
+{
+  BIO *bio = BIO_new (BIO_s_mem ());
+  char *data;
+  long len;
+  gboolean ok = ossl_check (PEM_write_bio_PrivateKey_traditional (bio, key, NULL, NULL, 0, NULL, NULL),
+                            "key", error);
+  if (ok)
+    {
+      len = BIO_get_mem_data (bio, &data);
+      ok = write_file (path, data, (gsize) len, 0600, error);
+    }
+  BIO_free (bio);
+  return ok;
 }
 
 /* The per-step timer ran out. */
@@ -368,16 +393,13 @@ on_edge_crt (GObject *source, GAsyncResult *res, gpointer data)
   g_autoptr (EhHttpResponse) r = finish_exchange (b, res, &error);
   X509 *crt = NULL;
   X509_STORE *store = NULL;
-  gnutls_datum_t kpem = { 0 };
   gboolean ok;
 
   ok = r && (crt = der_to_x509 (r->body, "the node certificate", &error))
        && (store = eh_tls_load_ca_file (b->ca_file, &error))
        && check_signed (crt, store, "the certificate the cloud signed", b->ca_file, &error)
-       && gtls_check (gnutls_x509_privkey_export2 (b->key, GNUTLS_X509_FMT_PEM, &kpem), "key", &error)
-       && write_file (b->key_file, kpem.data, kpem.size, 0600, &error)
+       && write_key (b->key_file, b->key, &error)
        && write_pem (b->cert_file, crt, &error);
-  gnutls_free (kpem.data);
   if (crt)
     X509_free (crt);
   if (store)

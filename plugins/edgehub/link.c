@@ -15,7 +15,7 @@
 #include "http.h"
 #include "tls.h"
 
-#include <gnutls/crypto.h>
+#include <openssl/rand.h>
 #include <string.h>
 
 /* The hard frame limit given to libsoup, far above any real message; the
@@ -462,7 +462,9 @@ on_dialed (GObject *source, GAsyncResult *res, gpointer data)
       dial_failed (self, d, error);
       return;
     }
-  gnutls_rnd (GNUTLS_RND_NONCE, nonce, sizeof nonce);
+  if (RAND_bytes (nonce, sizeof nonce) != 1)
+    for (guint i = 0; i < sizeof nonce; i++)
+      nonce[i] = (guchar) g_random_int ();   /* a key, not a secret (RFC 6455) */
   d->key = g_base64_encode (nonce, sizeof nonce);
   head = g_strdup_printf ("GET /%s/%s/events HTTP/1.1\r\nHost: %s\r\nUser-Agent: edgecore\r\n"
                           "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"

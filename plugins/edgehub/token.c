@@ -6,7 +6,6 @@
 #include <edgecore.h>
 
 #include <gio/gio.h>
-#include <gnutls/crypto.h>
 #include <string.h>
 
 /* Reads the exp claim from the JWT payload, 0 if absent. */
@@ -77,11 +76,7 @@ eh_token_check_exp (const EhToken *token, gint64 now_s, GError **error)
 gboolean
 eh_token_check_ca (const EhToken *token, const guint8 *ca_der, gsize len, GError **error)
 {
-  guint8 digest[32];
-  char hex[65];
-  gnutls_hash_fast (GNUTLS_DIG_SHA256, ca_der, len, digest);
-  for (guint i = 0; i < 32; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", digest[i]);
+  g_autofree char *hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, ca_der, len);
   if (strcmp (hex, token->ca_hash) != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,

@@ -376,8 +376,13 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
           || !strcmp (op, "delete")))
     {
       g_autofree char *rid = g_uuid_string_random ();
-      g_autofree char *text = build_message (rid, id, NULL, "edgecontroller", "resource", "response",
-                                             resource ? resource : "", "\"OK\"");
+      /* devicecontroller acks a twin upload (source twin) on group twin,
+       * resource "twin" (reference kubeedge-eventbus-devicetwin.md 5.1):
+       * that is what confirms it to devicetwin */
+      gboolean twin = g_strcmp0 (source, "twin") == 0;
+      g_autofree char *text = build_message (rid, id, NULL, twin ? "devicecontroller" : "edgecontroller",
+                                             twin ? "twin" : "resource", "response",
+                                             twin ? "twin" : resource ? resource : "", "\"OK\"");
       if (hub->ack_delay_ms)
         {
           DelayedReply *d = g_new0 (DelayedReply, 1);
@@ -388,7 +393,6 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
       else
         send_message (hub, NULL, text, FALSE, FALSE, FALSE);
     }
-  (void) source;
 }
 
 /* A message the cloud sent: its pods become the API server's (cs-objects.c). */

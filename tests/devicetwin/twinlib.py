@@ -78,7 +78,8 @@ class Sub:
 
     def lines(self):
         with open(self.path) as f:
-            return [l.rstrip("\n") for l in f if l.strip()]
+            # complete lines only: mosquitto_sub may be half-way through a big one
+            return [l.rstrip("\n") for l in f if l.endswith("\n") and l.strip()]
 
     def messages(self, topic=None):
         out = []
