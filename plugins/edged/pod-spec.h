@@ -35,6 +35,9 @@ typedef struct {
   char              **label_values;
   EdgedContainerSpec *containers;
   guint               n_containers;
+  /* vol: the whole v1.Pod, for volumes, env valueFrom/envFrom and
+   * imagePullSecrets (pod-volumes.c, pod-env.c, pull-secrets.c) */
+  JsonNode           *object;
 } EdgedPodSpec;
 
 EdgedPodSpec *edged_pod_spec_parse (const char *json, gsize length, GError **error);

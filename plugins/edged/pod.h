@@ -58,6 +58,7 @@ typedef struct {
   gint64          ready_since;
   gboolean        was_ready;
   gint64          init_time;
+  struct _EdgedPodObjects *objects; /* vol: the configmaps/secrets it names, its volumes (store-objects.c) */
 } EdgedPod;
 
 /* pod-worker.c */

@@ -1,0 +1,412 @@
+/* store-objects.c: the configmaps and secrets a pod names, read over the
+ * bus from metamanager as KubeEdge's edged does (`query` on
+ * `<ns>/configmap/<name>` or `<ns>/secret/<name>`): metamanager asks the
+ * cloud while connected and answers from its store otherwise, so a pod's
+ * volumes and env work offline. The reply is the cloud's object, or (from
+ * the store) a JSON array of the stored rows, each a JSON string.
+ *
+ * Each pod keeps the objects it read; they are read again before its
+ * containers are (re)created, and replaced when metamanager passes on a
+ * changed object from the cloud (the pod's volumes are then rewritten). */
+#include "pod-objects.h"
+
+#include <string.h>
+
+#define QUERY_TIMEOUT_MS (90 * 1000)   /* above metamanager's remote-query-timeout */
+
+typedef struct {
+  JsonNode *object;      /* NULL: not found or refused */
+  char     *problem;     /* why there is no object */
+} Entry;
+
+struct _EdgedPodObjects {
+  GHashTable *entries;   /* "<ns>/<type>/<name>" -> Entry */
+  guint       pending;   /* queries in flight */
+  guint       generation;
+  gboolean    fetched;   /* read for the current steps */
+  EdgedPodFunc done;
+  gboolean    volumes_ready;
+};
+
+typedef struct {
+  Edged *self;
+  char  *uid;
+  char  *resource;
+  guint  generation;
+} Query;
+
+static void
+entry_free (gpointer data)
+{
+  Entry *e = data;
+  if (e->object)
+    json_node_unref (e->object);
+  g_free (e->problem);
+  g_free (e);
+}
+
+static struct _EdgedPodObjects *
+objects_of (EdgedPod *pod)
+{
+  if (!pod->objects)
+    {
+      pod->objects = g_new0 (struct _EdgedPodObjects, 1);
+      pod->objects->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
+    }
+  return pod->objects;
+}
+
+static void
+query_free (gpointer data)
+{
+  Query *q = data;
+  g_free (q->uid);
+  g_free (q->resource);
+  g_free (q);
+}
+
+/* Adds "<ns>/<type>/<name>" for a reference object whose name member is key. */
+static void
+add_ref (GPtrArray *refs, const char *ns, const char *type, JsonObject *ref, const char *key)
+{
+  const char *name = edged_json_string (ref, key);
+  char *res;
+  if (!name || !*name)
+    return;
+  res = g_strdup_printf ("%s/%s/%s", ns, type, name);
+  if (!g_ptr_array_find_with_equal_func (refs, res, g_str_equal, NULL))
+    g_ptr_array_add (refs, res);
+  else
+    g_free (res);
+}
+
+static JsonArray *
+arr (JsonObject *o, const char *name)
+{
+  JsonNode *n = o ? json_object_get_member (o, name) : NULL;
+  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
+static JsonObject *
+element (JsonArray *a, guint i)
+{
+  JsonNode *n = json_array_get_element (a, i);
+  return JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+/* Every configmap and secret the pod names: volumes (also projected),
+ * env valueFrom, envFrom and imagePullSecrets. */
+static GPtrArray *
+pod_refs (EdgedPod *pod)
+{
+  GPtrArray *refs = g_ptr_array_new_with_free_func (g_free);
+  JsonObject *root = json_node_get_object (pod->spec->object);
+  JsonObject *pspec = edged_json_object (root, "spec");
+  const char *ns = pod->spec->namespace;
+  JsonArray *vols = arr (pspec, "volumes"), *pulls = arr (pspec, "imagePullSecrets");
+  const char *lists[] = { "containers", "initContainers" };
+
+  for (guint i = 0; vols && i < json_array_get_length (vols); i++)
+    {
+      JsonObject *v = element (vols, i);
+      JsonArray *sources = arr (edged_json_object (v, "projected"), "sources");
+      add_ref (refs, ns, "configmap", edged_json_object (v, "configMap"), "name");
+      add_ref (refs, ns, "secret", edged_json_object (v, "secret"), "secretName");
+      for (guint j = 0; sources && j < json_array_get_length (sources); j++)
+        {
+          JsonObject *s = element (sources, j);
+          add_ref (refs, ns, "configmap", edged_json_object (s, "configMap"), "name");
+          add_ref (refs, ns, "secret", edged_json_object (s, "secret"), "name");
+        }
+    }
+  for (gsize l = 0; l < G_N_ELEMENTS (lists); l++)
+    {
+      JsonArray *cs = arr (pspec, lists[l]);
+      for (guint i = 0; cs && i < json_array_get_length (cs); i++)
+        {
+          JsonObject *c = element (cs, i);
+          JsonArray *env = arr (c, "env"), *from = arr (c, "envFrom");
+          for (guint j = 0; env && j < json_array_get_length (env); j++)
+            {
+              JsonObject *vf = edged_json_object (element (env, j), "valueFrom");
+              add_ref (refs, ns, "configmap", edged_json_object (vf, "configMapKeyRef"), "name");
+              add_ref (refs, ns, "secret", edged_json_object (vf, "secretKeyRef"), "name");
+            }
+          for (guint j = 0; from && j < json_array_get_length (from); j++)
+            {
+              add_ref (refs, ns, "configmap", edged_json_object (element (from, j), "configMapRef"), "name");
+              add_ref (refs, ns, "secret", edged_json_object (element (from, j), "secretRef"), "name");
+            }
+        }
+    }
+  for (guint i = 0; pulls && i < json_array_get_length (pulls); i++)
+    add_ref (refs, ns, "secret", element (pulls, i), "name");
+  return refs;
+}
+
+/* "configmap" -> kubelet's name of the kind in messages */
+static const char *
+kind_word (const char *resource)
+{
+  return strstr (resource, "/secret/") ? "secret" : "configmap";
+}
+
+/* Reads an object from its JSON text, bounded. */
+static JsonNode *
+object_parse (const char *resource, const char *text, gsize len, char **problem)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *node;
+  const char *slash = strrchr (resource, '/');
+
+  if (len > EDGED_OBJECT_MAX_BYTES)
+    {
+      *problem = g_strdup_printf ("%s \"%s\" is larger than the 1 MiB an object may have (%"
+                                  G_GSIZE_FORMAT " bytes): refused", kind_word (resource),
+                                  slash + 1, len);
+      return NULL;
+    }
+  node = ec_json_parse (text, len, 32, EDGED_OBJECT_MAX_BYTES, &error);
+  if (!node || !JSON_NODE_HOLDS_OBJECT (node))
+    {
+      *problem = g_strdup_printf ("%s \"%s\" cannot be read: %s", kind_word (resource), slash + 1,
+                                  error ? error->message : "not a JSON object");
+      if (node)
+        json_node_unref (node);
+      return NULL;
+    }
+  return node;
+}
+
+/* The object in a query reply: the cloud's object, or the one stored row
+ * of metamanager's answer; NULL with problem set when there is none. */
+static JsonNode *
+reply_object (const char *resource, EcMessage *reply, char **problem)
+{
+  gsize len = 0;
+  const char *text = ec_message_get_content_json (reply, &len);
+  const char *slash = strrchr (resource, '/');
+  g_autoptr (JsonNode) rows = NULL;
+  g_autoptr (GError) error = NULL;
+  JsonNode *row;
+
+  if (!text || !len)
+    {
+      *problem = g_strdup_printf ("%s \"%s\" not found", kind_word (resource), slash + 1);
+      return NULL;
+    }
+  while (len && (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r'))
+    text++, len--;
+  if (len && *text == '{')
+    return object_parse (resource, text, len, problem);
+  /* the store's rows: bounded by the limit of each row, and of 1 row */
+  rows = ec_json_parse (text, len, 4, 2 * EDGED_OBJECT_MAX_BYTES, &error);
+  if (!rows || !JSON_NODE_HOLDS_ARRAY (rows))
+    {
+      if (error && g_error_matches (error, EC_JSON_ERROR, EC_JSON_ERROR_SIZE))
+        *problem = g_strdup_printf ("%s \"%s\" is larger than the 1 MiB an object may have: refused",
+                                    kind_word (resource), slash + 1);
+      else
+        *problem = g_strdup_printf ("%s \"%s\" cannot be read: %s", kind_word (resource), slash + 1,
+                                    error ? error->message : "not an object or a list of rows");
+      return NULL;
+    }
+  if (json_array_get_length (json_node_get_array (rows)) == 0)
+    {
+      *problem = g_strdup_printf ("%s \"%s\" not found", kind_word (resource), slash + 1);
+      return NULL;
+    }
+  row = json_array_get_element (json_node_get_array (rows), 0);
+  if (!JSON_NODE_HOLDS_VALUE (row) || json_node_get_value_type (row) != G_TYPE_STRING)
+    {
+      *problem = g_strdup_printf ("%s \"%s\" cannot be read: a stored row is not a string",
+                                  kind_word (resource), slash + 1);
+      return NULL;
+    }
+  return object_parse (resource, json_node_get_string (row), strlen (json_node_get_string (row)),
+                       problem);
+}
+
+static void
+set_entry (struct _EdgedPodObjects *objs, const char *resource, JsonNode *object, char *problem)
+{
+  Entry *e = g_new0 (Entry, 1);
+  e->object = object;
+  e->problem = problem;
+  g_hash_table_replace (objs->entries, g_strdup (resource), e);
+}
+
+static void
+on_object (EcMessage *reply, const GError *error, gpointer data)
+{
+  Query *q = data;
+  EdgedPod *pod = q->self->pods ? g_hash_table_lookup (q->self->pods, q->uid) : NULL;
+  struct _EdgedPodObjects *objs;
+  char *problem = NULL;
+  JsonNode *object = NULL;
+
+  if (!pod || !pod->objects || pod->objects->generation != q->generation)
+    return;
+  objs = pod->objects;
+  if (error)
+    problem = g_strdup_printf ("%s \"%s\" could not be read: %s", kind_word (q->resource),
+                               strrchr (q->resource, '/') + 1, error->message);
+  else if (!g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR))
+    {
+      g_autofree char *why = ec_message_dup_content_string (reply);
+      problem = g_strdup_printf ("%s \"%s\" could not be read: %s", kind_word (q->resource),
+                                 strrchr (q->resource, '/') + 1, why ? why : "error");
+    }
+  else
+    object = reply_object (q->resource, reply, &problem);
+  if (problem)
+    ec_log_info (q->self->context, "pod %s/%s: %s", pod->spec->namespace, pod->spec->name, problem);
+  set_entry (objs, q->resource, object, problem);
+  if (--objs->pending == 0)
+    {
+      objs->fetched = TRUE;
+      if (objs->done)
+        objs->done (pod);
+    }
+}
+
+/**
+ * edged_pod_objects_fetch:
+ * Starts reading every object the pod names, unless they were read for
+ * the current steps. Returns TRUE when reads are in flight: @done runs
+ * when all answered (never inside this call); FALSE when there is nothing
+ * to wait for.
+ */
+gboolean
+edged_pod_objects_fetch (EdgedPod *pod, EdgedPodFunc done)
+{
+  struct _EdgedPodObjects *objs = objects_of (pod);
+  g_autoptr (GPtrArray) refs = NULL;
+  Edged *self = pod->edged;
+
+  if (objs->fetched || objs->pending)
+    return objs->pending > 0;
+  refs = pod_refs (pod);
+  if (refs->len == 0)
+    {
+      objs->fetched = TRUE;
+      return FALSE;
+    }
+  objs->generation++;
+  objs->done = done;
+  objs->pending = refs->len;
+  for (guint i = 0; i < refs->len; i++)
+    {
+      g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_QUERY, refs->pdata[i]);
+      Query *q = g_new0 (Query, 1);
+      q->self = self;
+      q->uid = g_strdup (pod->spec->uid);
+      q->resource = g_strdup (refs->pdata[i]);
+      q->generation = objs->generation;
+      ec_endpoint_call (self->endpoint, "metamanager", msg, QUERY_TIMEOUT_MS, on_object, q, query_free);
+    }
+  return TRUE;
+}
+
+/* The objects are read again before the next steps that use them. */
+void
+edged_pod_objects_stale (EdgedPod *pod)
+{
+  objects_of (pod)->fetched = FALSE;
+}
+
+/* The object <pod's ns>/<type>/<name> as last read; NULL with *problem
+ * (may be NULL too: never read) when there is none. */
+JsonObject *
+edged_pod_object (EdgedPod *pod, const char *type, const char *name, const char **problem)
+{
+  g_autofree char *res = g_strdup_printf ("%s/%s/%s", pod->spec->namespace, type, name);
+  Entry *e = g_hash_table_lookup (objects_of (pod)->entries, res);
+  *problem = e ? e->problem : NULL;
+  return e && e->object ? json_node_get_object (e->object) : NULL;
+}
+
+/* Whether the volumes were set up (pod-volumes.c keeps it here). */
+gboolean
+edged_pod_volumes_ready (EdgedPod *pod)
+{
+  return objects_of (pod)->volumes_ready;
+}
+
+/* Marks the volumes set up. */
+void edged_pod_volumes_set_ready (EdgedPod *pod, gboolean ready);
+void
+edged_pod_volumes_set_ready (EdgedPod *pod, gboolean ready)
+{
+  objects_of (pod)->volumes_ready = ready;
+}
+
+/* Frees what store-objects.c keeps for the pod. */
+void
+edged_pod_objects_free (EdgedPod *pod)
+{
+  if (!pod->objects)
+    return;
+  g_hash_table_unref (pod->objects->entries);
+  g_clear_pointer (&pod->objects, g_free);
+}
+
+/* Whether resource is "<ns>/configmap/<name>" or "<ns>/secret/<name>". */
+gboolean
+edged_is_object_resource (const char *resource)
+{
+  const char *slash = resource ? strchr (resource, '/') : NULL;
+  const char *name;
+  if (!slash)
+    return FALSE;
+  if (g_str_has_prefix (slash, "/configmap/"))
+    name = slash + strlen ("/configmap/");
+  else if (g_str_has_prefix (slash, "/secret/"))
+    name = slash + strlen ("/secret/");
+  else
+    return FALSE;
+  return *name && !strchr (name, '/');
+}
+
+/* A configmap or secret metamanager passed on from the cloud (insert,
+ * update, delete): the pods that read it get the new object, and their
+ * volumes are rewritten (atomically) when it changed what they hold. A
+ * deleted object leaves the files as they are, as kubelet does, unless
+ * the volume marks it optional. */
+void
+edged_pods_object_message (Edged *self, EcMessage *message)
+{
+  const char *resource = ec_message_get_resource (message);
+  const char *op = ec_message_get_operation (message);
+  gboolean deleted = !g_strcmp0 (op, EC_OP_DELETE);
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!self->pods)
+    return;
+  g_hash_table_iter_init (&iter, self->pods);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EdgedPod *pod = value;
+      char *problem = NULL;
+      JsonNode *object = NULL;
+      gsize len = 0;
+      const char *text;
+
+      if (!pod->objects || !g_hash_table_contains (pod->objects->entries, resource))
+        continue;
+      if (deleted)
+        problem = g_strdup_printf ("%s \"%s\" not found", kind_word (resource),
+                                   strrchr (resource, '/') + 1);
+      else if ((text = ec_message_get_content_json (message, &len)))
+        object = object_parse (resource, text, len, &problem);
+      else
+        continue;
+      ec_log_info (self->context, "pod %s/%s: %s %s%s%s", pod->spec->namespace, pod->spec->name,
+                   resource, deleted ? "deleted" : "changed", problem ? ": " : "",
+                   problem ? problem : "");
+      set_entry (pod->objects, resource, object, problem);
+      if (pod->objects->volumes_ready && pod->stage != POD_KILLING && pod->stage != POD_GONE)
+        edged_pod_volumes_refresh (pod);
+    }
+}
