@@ -142,32 +142,28 @@ edged_docker_config_lookup (const char *json, gsize length, gboolean legacy, con
     }
   if (!best)
     return NULL;
+  /* as kubelet's keyring: user and password ("auth", base64 of
+   * user:password, overrides them when present); no server address,
+   * so that the runtime uses them for the image's registry */
   auth = g_new0 (Runtime__V1__AuthConfig, 1);
   runtime__v1__auth_config__init (auth);
   auth->username = dup_nonempty (best, "username");
   auth->password = dup_nonempty (best, "password");
-  auth->auth = dup_nonempty (best, "auth");
-  auth->identity_token = dup_nonempty (best, "identitytoken");
-  auth->registry_token = dup_nonempty (best, "registrytoken");
-  if (auth->auth && !auth->username)
+  if (edged_json_string (best, "auth") && *edged_json_string (best, "auth"))
     {
-      /* "auth" is base64 of user:password */
       gsize len = 0;
-      g_autofree char *raw = (char *) g_base64_decode (auth->auth, &len);
+      g_autofree char *raw = (char *) g_base64_decode (edged_json_string (best, "auth"), &len);
       g_autofree char *text = g_strndup (raw, len);
       char *colon = strchr (text, ':');
       if (colon)
         {
+          g_free (auth->username);
+          g_free (auth->password);
           auth->username = g_strndup (text, (gsize) (colon - text));
           auth->password = g_strdup (colon + 1);
         }
     }
-  {
-    Url u = { 0 };
-    url_parse (best_key, &u);
-    auth->server_address = *u.port ? g_strdup_printf ("%s:%s", u.host, u.port) : g_strdup (u.host);
-    url_clear (&u);
-  }
+  (void) best_key;
   return auth;
 }
 
@@ -175,14 +171,20 @@ edged_docker_config_lookup (const char *json, gsize length, gboolean legacy, con
 void
 edged_auth_free (Runtime__V1__AuthConfig *auth)
 {
+  char *fields[6];
+
   if (!auth)
     return;
-  g_free (auth->username);
-  g_free (auth->password);
-  g_free (auth->auth);
-  g_free (auth->server_address);
-  g_free (auth->identity_token);
-  g_free (auth->registry_token);
+  fields[0] = auth->username;
+  fields[1] = auth->password;
+  fields[2] = auth->auth;
+  fields[3] = auth->server_address;
+  fields[4] = auth->identity_token;
+  fields[5] = auth->registry_token;
+  /* unset fields hold protobuf-c's static empty string */
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    if (fields[i] != protobuf_c_empty_string)
+      g_free (fields[i]);
   g_free (auth);
 }
 
@@ -231,7 +233,11 @@ edged_pod_pull_auth (EdgedPod *pod, const char *image)
         ec_log_message (pod->edged->context, "pod %s/%s: pull secret %s cannot be read: %s",
                         pod->spec->namespace, pod->spec->name, name, error->message);
       if (auth)
-        return auth;
+        {
+          ec_log_info (pod->edged->context, "pod %s/%s: pulling %s with the credentials of pull "
+                       "secret %s", pod->spec->namespace, pod->spec->name, image, name);
+          return auth;
+        }
     }
   return NULL;
 }

@@ -17,6 +17,7 @@
 typedef struct {
   JsonNode *object;      /* NULL: not found or refused */
   char     *problem;     /* why there is no object */
+  guint     generation;  /* the fetch that set it */
 } Entry;
 
 struct _EdgedPodObjects {
@@ -233,6 +234,7 @@ set_entry (struct _EdgedPodObjects *objs, const char *resource, JsonNode *object
   Entry *e = g_new0 (Entry, 1);
   e->object = object;
   e->problem = problem;
+  e->generation = objs->generation;
   g_hash_table_replace (objs->entries, g_strdup (resource), e);
 }
 
@@ -245,9 +247,15 @@ on_object (EcMessage *reply, const GError *error, gpointer data)
   char *problem = NULL;
   JsonNode *object = NULL;
 
-  if (!pod || !pod->objects || pod->objects->generation != q->generation)
+  if (!pod || !pod->objects || pod->objects->generation != q->generation || !pod->objects->pending)
     return;
   objs = pod->objects;
+  {
+    /* answered already by the object itself, passed on from the cloud */
+    Entry *e = g_hash_table_lookup (objs->entries, q->resource);
+    if (e && e->generation == q->generation && e->object)
+      return;
+  }
   if (error)
     problem = g_strdup_printf ("%s \"%s\" could not be read: %s", kind_word (q->resource),
                                strrchr (q->resource, '/') + 1, error->message);
@@ -294,6 +302,14 @@ edged_pod_objects_fetch (EdgedPod *pod, EdgedPodFunc done)
     }
   objs->generation++;
   objs->done = done;
+  /* a reply marks its resource answered in this generation */
+  {
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init (&it, objs->entries);
+    while (g_hash_table_iter_next (&it, NULL, &v))
+      ((Entry *) v)->generation = 0;
+  }
   objs->pending = refs->len;
   for (guint i = 0; i < refs->len; i++)
     {
@@ -379,21 +395,38 @@ edged_pods_object_message (Edged *self, EcMessage *message)
   const char *resource = ec_message_get_resource (message);
   const char *op = ec_message_get_operation (message);
   gboolean deleted = !g_strcmp0 (op, EC_OP_DELETE);
+  g_autoptr (GPtrArray) uids = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter iter;
   gpointer value;
 
   if (!self->pods)
     return;
+  /* by uid: a pod may go while the others are handled */
   g_hash_table_iter_init (&iter, self->pods);
   while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (uids, g_strdup (((EdgedPod *) value)->spec->uid));
+  for (guint u = 0; u < uids->len; u++)
     {
-      EdgedPod *pod = value;
+      EdgedPod *pod = self->pods ? g_hash_table_lookup (self->pods, uids->pdata[u]) : NULL;
       char *problem = NULL;
       JsonNode *object = NULL;
       gsize len = 0;
       const char *text;
 
-      if (!pod->objects || !g_hash_table_contains (pod->objects->entries, resource))
+      Entry *old;
+      gboolean answers = FALSE;
+
+      if (!pod || !pod->objects)
+        continue;
+      old = g_hash_table_lookup (pod->objects->entries, resource);
+      /* a read in flight that this object answers (the cloud may push the
+       * object instead of answering the query) */
+      if (pod->objects->pending && !deleted && (!old || old->generation != pod->objects->generation))
+        {
+          g_autoptr (GPtrArray) refs = pod_refs (pod);
+          answers = g_ptr_array_find_with_equal_func (refs, resource, g_str_equal, NULL);
+        }
+      if (!old && !answers)
         continue;
       if (deleted)
         problem = g_strdup_printf ("%s \"%s\" not found", kind_word (resource),
@@ -406,6 +439,13 @@ edged_pods_object_message (Edged *self, EcMessage *message)
                    resource, deleted ? "deleted" : "changed", problem ? ": " : "",
                    problem ? problem : "");
       set_entry (pod->objects, resource, object, problem);
+      if (answers && object && --pod->objects->pending == 0)
+        {
+          pod->objects->fetched = TRUE;
+          if (pod->objects->done)
+            pod->objects->done (pod);
+          continue;
+        }
       if (pod->objects->volumes_ready && pod->stage != POD_KILLING && pod->stage != POD_GONE)
         edged_pod_volumes_refresh (pod);
     }

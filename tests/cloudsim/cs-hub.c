@@ -9,7 +9,8 @@
  * every resend interval until the node answers with operation "response"
  * and parent_msg_id = their id, and again in order when the node
  * reconnects, as cloudhub's ack queue does. Edge inserts/updates/patches/
- * deletes are answered "OK" as cloudcore's edgecontroller does.
+ * deletes are answered "OK" as cloudcore's edgecontroller does; queries of
+ * the configmaps and secrets sent with `send` are answered with them.
  * Everything is appended to the record as JSON lines. */
 #include "cs-hub.h"
 #include "cs-relay.h"
@@ -49,6 +50,7 @@ struct _CsHub {
   guint                    conn_no;
   GHashTable              *nodes_seen;
   GHashTable              *pending;     /* msg_id -> Pending */
+  GHashTable              *objects;     /* "<ns>/configmap|secret/<name>" -> content JSON */
   GQueue                   order;       /* msg_ids (owned), oldest first */
   guint                    resend_timer;
   guint                    ack_delay_ms;
@@ -347,6 +349,17 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
                               trailing_nl ? "true" : "false", len);
       g_string_append_len (f, raw, (gssize) (trailing_nl ? len - 1 : len));
       record (hub, "recv", f->str);
+    }
+  /* a query of a configmap or secret the cloud has (one sent with `send`):
+   * answered with the object, as edgecontroller's upstream does from its
+   * lister; an unknown one gets no answer, as there */
+  if (id && *id && op && !strcmp (op, "query") && resource
+      && g_hash_table_lookup (hub->objects, resource))
+    {
+      g_autofree char *rid = g_uuid_string_random ();
+      g_autofree char *text = build_message (rid, id, NULL, "edgecontroller", "resource", "response",
+                                             resource, g_hash_table_lookup (hub->objects, resource));
+      send_message (hub, NULL, text, FALSE, FALSE, FALSE);
     }
   if (hub->auto_reply && id && *id && op
       && (!strcmp (op, "insert") || !strcmp (op, "update") || !strcmp (op, "patch")
@@ -684,6 +697,7 @@ cs_hub_new (CsPki *pki, const CsHubOptions *options, GError **error)
   hub->opt = *options;
   hub->auto_reply = TRUE;
   hub->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pending_free);
+  hub->objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hub->nodes_seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_queue_init (&hub->order);
   if (options->record_path)
@@ -754,6 +768,7 @@ cs_hub_free (CsHub *hub)
   g_clear_object (&hub->wss);
   g_clear_object (&hub->https);
   g_hash_table_unref (hub->pending);
+  g_hash_table_unref (hub->objects);
   g_hash_table_unref (hub->nodes_seen);
   g_queue_clear_full (&hub->order, g_free);
   if (hub->record)
@@ -844,6 +859,33 @@ parse_on (const char *arg)
   return g_strcmp0 (arg, "on") == 0 || g_strcmp0 (arg, "true") == 0 || g_strcmp0 (arg, "1") == 0;
 }
 
+/* A configmap or secret the cloud sends is the cloud's from then on (its
+ * queries are answered with it); a delete forgets it. */
+static void
+remember_object (CsHub *hub, const char *text)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *msg, *route;
+  const char *resource, *op, *slash;
+  JsonNode *content;
+
+  if (!json_parser_load_from_data (parser, text, -1, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  msg = json_node_get_object (json_parser_get_root (parser));
+  route = json_object_has_member (msg, "route") ? json_object_get_object_member (msg, "route") : NULL;
+  resource = get_str (route, "resource");
+  op = get_str (route, "operation");
+  slash = resource ? strchr (resource, '/') : NULL;
+  if (!op || !slash || !(g_str_has_prefix (slash, "/configmap/") || g_str_has_prefix (slash, "/secret/")))
+    return;
+  content = json_object_get_member (msg, "content");
+  if (!strcmp (op, "delete"))
+    g_hash_table_remove (hub->objects, resource);
+  else if ((!strcmp (op, "insert") || !strcmp (op, "update")) && content && JSON_NODE_HOLDS_OBJECT (content))
+    g_hash_table_replace (hub->objects, g_strdup (resource), json_to_string (content, FALSE));
+}
+
 /* Runs one control command; the answer goes to reply. Returns FALSE for an
  * unknown or bad command. */
 gboolean
@@ -868,6 +910,7 @@ cs_hub_command (CsHub *hub, const char *line, GString *reply)
           g_string_append_printf (reply, "error: %s", error->message);
           return FALSE;
         }
+      remember_object (hub, text);
       send_message (hub, id, text, !strcmp (cmd, "send"), FALSE, FALSE);
       g_string_append_printf (reply, "sent %s", id);
     }
