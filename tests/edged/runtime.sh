@@ -62,7 +62,8 @@ case "$cmd" in
 start)
   tar=${3:?IMAGE_TAR}
   mkdir -p "$dir/root" "$dir/state" "$dir/runc" "$dir/cni/net.d" || exit 1
-  echo "/edgecore-test-$(basename "$dir")" > "$dir/cgroup-parent"
+  # unique per runtime (DIR is <mktemp dir>/rt): stop kills what runs under it
+  echo "/edgecore-test-$(basename "$(dirname "$dir")")-$(basename "$dir")" > "$dir/cgroup-parent"
   cat > "$dir/containerd.toml" <<TOML
 version = 2
 root = "$dir/root"

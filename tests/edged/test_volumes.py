@@ -394,7 +394,8 @@ class Volumes(Base):
         big = "x" * (1300 * 1024)
         send_obj(cloud, "insert", "configmap", configmap("huge", {"big": big}), 1)
         c = container("main", "sleep 3600", volumeMounts=[{"name": "h", "mountPath": "/h"}])
-        cloud.send_pod("insert", pod("huge", "uid-huge", [c], [{"name": "h", "configMap": {"name": "huge"}}]), 1)
+        huge = pod("huge", "uid-huge", [c], [{"name": "h", "configMap": {"name": "huge"}}])
+        cloud.send_pod("insert", huge, 1)
 
         def refused():
             for s in cloud.pod_statuses("huge"):
@@ -407,9 +408,9 @@ class Volumes(Base):
         self.assertIn('configmap "huge" is larger than the 1 MiB', w["message"])
         # a hostPath whose type does not match
         c = container("main", "sleep 3600", volumeMounts=[{"name": "hp", "mountPath": "/hp"}])
-        cloud.send_pod("insert", pod("hosttype", "uid-hosttype", [c],
-                                     [{"name": "hp", "hostPath": {"path": "/proc/version",
-                                                                  "type": "Directory"}}]), 1)
+        hosttype = pod("hosttype", "uid-hosttype", [c],
+                       [{"name": "hp", "hostPath": {"path": "/proc/version", "type": "Directory"}}])
+        cloud.send_pod("insert", hosttype, 1)
 
         def type_failed():
             for s in cloud.pod_statuses("hosttype"):
@@ -422,11 +423,12 @@ class Volumes(Base):
         # and a good pod still runs
         send_obj(cloud, "insert", "configmap", configmap("fine", {"k": "v"}), 1)
         c = container("main", "cat /f/k; sleep 3600", volumeMounts=[{"name": "f", "mountPath": "/f"}])
-        cloud.send_pod("insert", pod("fine", "uid-fine", [c], [{"name": "f", "configMap": {"name": "fine"}}]), 1)
+        fine = pod("fine", "uid-fine", [c], [{"name": "f", "configMap": {"name": "fine"}}])
+        cloud.send_pod("insert", fine, 1)
         self.running(cloud, node, "fine")
         self.assertTrue(node.alive())
-        for name in ("huge", "hosttype", "fine"):
-            cloud.send_pod("delete", pod(name, f"uid-{name}", [c]), 2)
+        for p in (huge, hosttype, fine):
+            cloud.send_pod("delete", p, 2)
         for name in ("huge", "hosttype", "fine"):
             node.wait_log(rf"pod default/{name} \(uid uid-{name}\) removed from the runtime", 60)
         self.assertEqual(os.listdir(os.path.join(self.root, "kubelet/pods")), [])
