@@ -2,7 +2,8 @@
  * (configMapRef/secretRef with prefix and optional; keys that are not
  * environment variable names are skipped), then env (value, or valueFrom
  * configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef), a later
- * name replacing an earlier one. Also the downward API values shared
+ * name replacing an earlier one; $(NAME) in a value is expanded as kubelet
+ * does. Also the downward API values shared
  * with downwardAPI volumes. */
 #include "pod-objects.h"
 
@@ -270,6 +271,46 @@ env_set (GPtrArray *names, GPtrArray *values, const char *name, char *value)
   g_ptr_array_add (values, value);
 }
 
+/* kubelet's expansion of an env value: $(NAME) becomes the value of a
+ * variable defined before it (left as it is when there is none), $$ a
+ * single $; anything else stays. */
+static char *
+expand (const char *in, GPtrArray *names, GPtrArray *values)
+{
+  GString *out = g_string_new (NULL);
+  for (const char *p = in; *p; p++)
+    {
+      const char *close;
+      if (p[0] != '$' || !p[1])
+        {
+          g_string_append_c (out, *p);
+          continue;
+        }
+      if (p[1] == '$')
+        {
+          g_string_append_c (out, '$');
+          p++;
+          continue;
+        }
+      if (p[1] == '(' && (close = strchr (p + 2, ')')))
+        {
+          g_autofree char *name = g_strndup (p + 2, (gsize) (close - p - 2));
+          const char *value = NULL;
+          for (guint i = 0; i < names->len && !value; i++)
+            if (!strcmp (names->pdata[i], name))
+              value = values->pdata[i];
+          if (value)
+            g_string_append (out, value);
+          else
+            g_string_append_len (out, p, close - p + 1);
+          p = close;
+          continue;
+        }
+      g_string_append_c (out, *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
 /* Text of a value (binary values as they are, up to a NUL). */
 static char *
 bytes_text (GBytes *b)
@@ -373,7 +414,7 @@ edged_pod_env (EdgedPod *pod, guint index, GPtrArray *names, GPtrArray *values, 
       if (!name)
         continue;
       if (!vf)
-        value = g_strdup (edged_json_string (e, "value") ? edged_json_string (e, "value") : "");
+        value = expand (edged_json_string (e, "value") ? edged_json_string (e, "value") : "", names, values);
       else if (cm || sec)
         {
           const char *type = cm ? "configmap" : "secret";

@@ -179,13 +179,14 @@ class Volumes(Base):
             "echo RO=$(touch /cfg/x 2>/dev/null && echo rw || echo ro); "
             "echo shared-from-main > /scratch/shared; echo host-file > /host/f; "
             "for v in E_CM E_SEC E_NAME E_NS E_UID E_LABEL E_ANN E_NODE E_SA E_HOSTIP E_PODIP "
-            "E_MEM E_CPU CFG_a CFG_b CFG_bin user pass PLAIN; do eval echo $v=\\$$v; done; "
+            "E_EXP E_MEM E_CPU CFG_a CFG_b CFG_bin user pass PLAIN; do eval echo $v=\\$$v; done; "
             "env | grep -q '^CFG_bad-key' && echo BADKEY=present || echo BADKEY=absent; "
             "last=; while true; do v=$(cat /cfg/dir/a.txt); "
             "[ \"$v\" != \"$last\" ] && echo LIVE=$v && last=$v; sleep 0.3; done")
         env = [
             {"name": "PLAIN", "value": "plain"},
             {"name": "E_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "a"}}},
+            {"name": "E_EXP", "value": "$(PLAIN)-$(E_CM)-$$(PLAIN)-$(NOPE)-$"},
             {"name": "E_SEC", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "pass"}}},
             {"name": "E_OPT", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "x",
                                                                 "optional": True}}},
@@ -243,6 +244,7 @@ class Volumes(Base):
             "E_SA": "robot", "E_HOSTIP": host_ip, "E_PODIP": host_ip, "E_MEM": "64",
             "E_CPU": "250", "CFG_a": "alpha", "CFG_b": "beta", "user": "admin",
             "pass": "s3cret", "PLAIN": "plain", "BADKEY": "absent",
+            "E_EXP": "plain-alpha-$(PLAIN)-$(NOPE)-$",
         }
         self.maxDiff = None
         self.assertEqual({k: v.get(k) for k in expect}, expect)
