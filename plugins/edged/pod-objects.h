@@ -21,6 +21,7 @@ JsonObject *edged_pod_object          (EdgedPod *pod, const char *type, const ch
 void        edged_pod_objects_free    (EdgedPod *pod);
 gboolean    edged_is_object_resource  (const char *resource);
 void        edged_pods_object_message (Edged *self, EcMessage *message);
+const char *edged_pod_service_account (EdgedPod *pod);
 
 /* pod-volumes.c */
 gboolean    edged_pod_volumes_prepare (EdgedPod *pod, GError **error);

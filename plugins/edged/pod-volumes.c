@@ -173,7 +173,13 @@ volume_check (JsonObject *v, GError **error)
       {
         JsonObject *s = element (list, i);
         if (edged_json_object (s, "serviceAccountToken"))
-          return BAD ("volume %s: projected serviceAccountToken is not supported yet", name);
+          {
+            JsonObject *t = edged_json_object (s, "serviceAccountToken");
+            g_autoptr (GError) local = NULL;
+            if (!edged_volume_path_check (edged_json_string (t, "path"), &local))
+              return BAD ("%s: serviceAccountToken %s", where, local->message);
+            continue;
+          }
         if (edged_json_object (s, "configMap") && !items_check (edged_json_object (s, "configMap"), where, FALSE, error))
           return FALSE;
         if (edged_json_object (s, "secret") && !items_check (edged_json_object (s, "secret"), where, FALSE, error))
@@ -183,7 +189,8 @@ volume_check (JsonObject *v, GError **error)
           return FALSE;
         if (!edged_json_object (s, "configMap") && !edged_json_object (s, "secret")
             && !edged_json_object (s, "downwardAPI"))
-          return BAD ("volume %s: a projected source is not configMap, secret or downwardAPI", name);
+          return BAD ("volume %s: a projected source is not configMap, secret, downwardAPI or "
+                      "serviceAccountToken", name);
       }
   }
   return TRUE;
@@ -445,6 +452,23 @@ volume_payload (EdgedPod *pod, JsonObject *v, const char *kind, GError **error)
             return NULL;
           if (dw && !downward_payload (pod, payload, dw, mode, error))
             return NULL;
+          if (edged_json_object (s, "serviceAccountToken"))
+            {
+              JsonObject *t = edged_json_object (s, "serviceAccountToken");
+              const char *problem = NULL;
+              JsonObject *tr = edged_pod_object (pod, "serviceaccounttoken",
+                                                 edged_pod_service_account (pod), &problem);
+              const char *token = edged_json_string (edged_json_object (tr, "status"), "token");
+              g_autoptr (GBytes) b = NULL;
+              if (!token)
+                {
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s",
+                               problem ? problem : "no service account token");
+                  return NULL;
+                }
+              b = g_bytes_new (token, strlen (token));
+              edged_volume_payload_add (payload, edged_json_string (t, "path"), b, (guint) mode);
+            }
         }
     }
   return g_steal_pointer (&payload);

@@ -27,6 +27,7 @@ struct _EdgedPodObjects {
   gboolean    fetched;   /* read for the current steps */
   EdgedPodFunc done;
   gboolean    volumes_ready;
+  guint       token_timer;   /* refreshes service account tokens */
 };
 
 typedef struct {
@@ -118,6 +119,14 @@ pod_refs (EdgedPod *pod)
           JsonObject *s = element (sources, j);
           add_ref (refs, ns, "configmap", edged_json_object (s, "configMap"), "name");
           add_ref (refs, ns, "secret", edged_json_object (s, "secret"), "name");
+          if (edged_json_object (s, "serviceAccountToken"))
+            {
+              char *res = g_strdup_printf ("%s/serviceaccounttoken/%s", ns, edged_pod_service_account (pod));
+              if (!g_ptr_array_find_with_equal_func (refs, res, g_str_equal, NULL))
+                g_ptr_array_add (refs, res);
+              else
+                g_free (res);
+            }
         }
     }
   for (gsize l = 0; l < G_N_ELEMENTS (lists); l++)
@@ -149,7 +158,140 @@ pod_refs (EdgedPod *pod)
 static const char *
 kind_word (const char *resource)
 {
-  return strstr (resource, "/secret/") ? "secret" : "configmap";
+  return strstr (resource, "/secret/") ? "secret"
+         : strstr (resource, "/serviceaccounttoken/") ? "service account token" : "configmap";
+}
+
+/* The pod's service account: spec.serviceAccountName, or "default". */
+const char *
+edged_pod_service_account (EdgedPod *pod)
+{
+  JsonObject *pspec = edged_json_object (json_node_get_object (pod->spec->object), "spec");
+  const char *sa = edged_json_string (pspec, "serviceAccountName");
+  return sa && *sa ? sa : "default";
+}
+
+/* The first serviceAccountToken source of the pod's projected volumes. */
+static JsonObject *
+token_source (EdgedPod *pod)
+{
+  JsonObject *pspec = edged_json_object (json_node_get_object (pod->spec->object), "spec");
+  JsonArray *vols = arr (pspec, "volumes");
+  for (guint i = 0; vols && i < json_array_get_length (vols); i++)
+    {
+      JsonArray *sources = arr (edged_json_object (element (vols, i), "projected"), "sources");
+      for (guint j = 0; sources && j < json_array_get_length (sources); j++)
+        if (edged_json_object (element (sources, j), "serviceAccountToken"))
+          return edged_json_object (element (sources, j), "serviceAccountToken");
+    }
+  return NULL;
+}
+
+/* The expirationSeconds of the pod's token: the source's (at least 600),
+ * else 3600, as the API server defaults it. */
+static gint64
+token_seconds (EdgedPod *pod)
+{
+  JsonObject *src = token_source (pod);
+  JsonNode *n = src ? json_object_get_member (src, "expirationSeconds") : NULL;
+  gint64 v = n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64
+               ? json_node_get_int (n) : 3600;
+  return MAX (v, 600);
+}
+
+/* The TokenRequest KubeEdge's edged sends with the query: the source's
+ * audience and expirationSeconds, bound to the pod. */
+static char *
+token_request (EdgedPod *pod)
+{
+  JsonObject *src = token_source (pod);
+  const char *audience = edged_json_string (src, "audience");
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "apiVersion");
+  json_builder_add_string_value (b, "authentication.k8s.io/v1");
+  json_builder_set_member_name (b, "kind");
+  json_builder_add_string_value (b, "TokenRequest");
+  json_builder_set_member_name (b, "metadata");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "name");
+  json_builder_add_string_value (b, edged_pod_service_account (pod));
+  json_builder_set_member_name (b, "namespace");
+  json_builder_add_string_value (b, pod->spec->namespace);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "spec");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "audiences");
+  if (audience && *audience)
+    {
+      json_builder_begin_array (b);
+      json_builder_add_string_value (b, audience);
+      json_builder_end_array (b);
+    }
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "expirationSeconds");
+  json_builder_add_int_value (b, token_seconds (pod));
+  json_builder_set_member_name (b, "boundObjectRef");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "kind");
+  json_builder_add_string_value (b, "Pod");
+  json_builder_set_member_name (b, "apiVersion");
+  json_builder_add_string_value (b, "v1");
+  json_builder_set_member_name (b, "name");
+  json_builder_add_string_value (b, pod->spec->name);
+  json_builder_set_member_name (b, "uid");
+  json_builder_add_string_value (b, pod->spec->uid);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "status");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "token");
+  json_builder_add_string_value (b, "");
+  json_builder_set_member_name (b, "expirationTimestamp");
+  json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+/* A token answer is usable for the pod: a token, bound to this pod (a
+ * stored row may be another pod's), not expired. */
+static gboolean
+token_usable (EdgedPod *pod, JsonObject *tr, char **problem)
+{
+  JsonObject *status = edged_json_object (tr, "status");
+  const char *token = edged_json_string (status, "token");
+  const char *exp = edged_json_string (status, "expirationTimestamp");
+  const char *uid = edged_json_string (edged_json_object (edged_json_object (tr, "spec"), "boundObjectRef"),
+                                       "uid");
+  g_autoptr (GDateTime) when = exp ? g_date_time_new_from_iso8601 (exp, NULL) : NULL;
+
+  if (!token || !*token)
+    *problem = g_strdup ("the service account token request was answered without a token");
+  else if (uid && g_strcmp0 (uid, pod->spec->uid))
+    *problem = g_strdup ("no service account token for this pod (the stored one is another pod's)");
+  else if (when && g_date_time_to_unix (when) <= g_get_real_time () / G_USEC_PER_SEC)
+    *problem = g_strdup ("the service account token expired");
+  else
+    return TRUE;
+  return FALSE;
+}
+
+static gboolean
+on_token_refresh (gpointer data)
+{
+  EdgedPod *pod = data;
+  pod->objects->token_timer = 0;
+  ec_log_info (pod->edged->context, "pod %s/%s: refreshing the service account token",
+               pod->spec->namespace, pod->spec->name);
+  /* read again and rewrite the volumes (pod_advance of a running pod) */
+  pod->objects->fetched = FALSE;
+  pod->objects->volumes_ready = FALSE;
+  return G_SOURCE_REMOVE;
 }
 
 /* Reads an object from its JSON text, bounded. */
@@ -267,6 +409,15 @@ on_object (EcMessage *reply, const GError *error, gpointer data)
     }
   else
     object = reply_object (q->resource, reply, &problem);
+  if (object && strstr (q->resource, "/serviceaccounttoken/")
+      && !token_usable (pod, json_node_get_object (object), &problem))
+    g_clear_pointer (&object, json_node_unref);
+  else if (object && strstr (q->resource, "/serviceaccounttoken/"))
+    {
+      /* kubelet refreshes at 80% of the token's life */
+      g_clear_handle_id (&objs->token_timer, g_source_remove);
+      objs->token_timer = g_timeout_add_seconds ((guint) (token_seconds (pod) * 8 / 10), on_token_refresh, pod);
+    }
   if (problem)
     ec_log_info (q->self->context, "pod %s/%s: %s", pod->spec->namespace, pod->spec->name, problem);
   set_entry (objs, q->resource, object, problem);
@@ -315,6 +466,11 @@ edged_pod_objects_fetch (EdgedPod *pod, EdgedPodFunc done)
     {
       g_autoptr (EcMessage) msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_QUERY, refs->pdata[i]);
       Query *q = g_new0 (Query, 1);
+      if (strstr (refs->pdata[i], "/serviceaccounttoken/"))
+        {
+          g_autofree char *tr = token_request (pod);
+          ec_message_set_content_json (msg, tr, -1, NULL);
+        }
       q->self = self;
       q->uid = g_strdup (pod->spec->uid);
       q->resource = g_strdup (refs->pdata[i]);
@@ -363,6 +519,7 @@ edged_pod_objects_free (EdgedPod *pod)
 {
   if (!pod->objects)
     return;
+  g_clear_handle_id (&pod->objects->token_timer, g_source_remove);
   g_hash_table_unref (pod->objects->entries);
   g_clear_pointer (&pod->objects, g_free);
 }

@@ -10,7 +10,8 @@
  * and parent_msg_id = their id, and again in order when the node
  * reconnects, as cloudhub's ack queue does. Edge inserts/updates/patches/
  * deletes are answered "OK" as cloudcore's edgecontroller does; queries of
- * the configmaps and secrets sent with `send` are answered with them.
+ * the configmaps and secrets sent with `send` are answered with them, and
+ * service account token requests with a token.
  * Everything is appended to the record as JSON lines. */
 #include "cs-hub.h"
 #include "cs-relay.h"
@@ -51,6 +52,7 @@ struct _CsHub {
   GHashTable              *nodes_seen;
   GHashTable              *pending;     /* msg_id -> Pending */
   GHashTable              *objects;     /* "<ns>/configmap|secret/<name>" -> content JSON */
+  guint                    tokens;      /* service account tokens issued */
   GQueue                   order;       /* msg_ids (owned), oldest first */
   guint                    resend_timer;
   guint                    ack_delay_ms;
@@ -359,6 +361,30 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
       g_autofree char *rid = g_uuid_string_random ();
       g_autofree char *text = build_message (rid, id, NULL, "edgecontroller", "resource", "response",
                                              resource, g_hash_table_lookup (hub->objects, resource));
+      send_message (hub, NULL, text, FALSE, FALSE, FALSE);
+    }
+  /* a service account token request: answered as cloudcore does after the
+   * API server's TokenRequest, with status.token and expirationTimestamp */
+  if (id && *id && op && !strcmp (op, "query") && resource && strstr (resource, "/serviceaccounttoken/")
+      && json_object_has_member (msg, "content")
+      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (msg, "content")))
+    {
+      JsonObject *tr = json_object_get_object_member (msg, "content");
+      JsonObject *spec = json_object_has_member (tr, "spec") ? json_object_get_object_member (tr, "spec") : NULL;
+      gint64 seconds = spec && json_object_has_member (spec, "expirationSeconds")
+                         ? json_object_get_int_member (spec, "expirationSeconds") : 3600;
+      g_autoptr (GDateTime) exp = g_date_time_new_from_unix_utc (g_get_real_time () / G_USEC_PER_SEC + seconds);
+      g_autofree char *when = g_date_time_format (exp, "%Y-%m-%dT%H:%M:%SZ");
+      g_autofree char *token = g_strdup_printf ("cloudsim-token-%u", ++hub->tokens);
+      g_autoptr (JsonNode) node = NULL;
+      JsonObject *status = json_object_new ();
+      g_autofree char *content = NULL, *rid = g_uuid_string_random (), *text = NULL;
+      json_object_set_string_member (status, "token", token);
+      json_object_set_string_member (status, "expirationTimestamp", when);
+      json_object_set_object_member (tr, "status", status);
+      node = json_node_init_object (json_node_alloc (), tr);
+      content = json_to_string (node, FALSE);
+      text = build_message (rid, id, NULL, "edgecontroller", "resource", "response", resource, content);
       send_message (hub, NULL, text, FALSE, FALSE, FALSE);
     }
   if (hub->auto_reply && id && *id && op

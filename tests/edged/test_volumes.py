@@ -111,7 +111,7 @@ def unmount_under(root):
             subprocess.run(["umount", "-l", path], check=False)
 
 
-class Volumes(Base):
+class VolumeBase(Base):
     def setUp(self):
         super().setUp()
         self.addCleanup(unmount_under, self.root)
@@ -135,6 +135,8 @@ class Volumes(Base):
                         lambda: f"{name} Running:\n" + node.output()[-4000:]
                         + json.dumps(cloud.pod_statuses(name)[-1:])[-2000:])[0]
 
+
+class Volumes(VolumeBase):
     def test_volumes_env_and_update(self):
         cloud, node = self.start()
         before = set(crictl_ls())
@@ -434,6 +436,40 @@ class Volumes(Base):
         for name in ("huge", "hosttype", "fine"):
             node.wait_log(rf"pod default/{name} \(uid uid-{name}\) removed from the runtime", 60)
         self.assertEqual(os.listdir(os.path.join(self.root, "kubelet/pods")), [])
+
+
+class Tokens(VolumeBase):
+    def test_service_account_token_projected(self):
+        """The volume every pod of a real cluster gets (kube-api-access):
+        a token asked of the cloud for the pod, the CA configmap, the
+        namespace."""
+        cloud, node = self.start()
+        send_obj(cloud, "insert", "configmap", configmap("kube-root-ca.crt", {"ca.crt": "CA"}), 1)
+        vol = {"name": "kube-api-access", "projected": {"defaultMode": 0o644, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace",
+                                        "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}}
+        c = container("main", "echo TOKEN=$(cat /sa/token) CA=$(cat /sa/ca.crt) NS=$(cat /sa/namespace); "
+                      "sleep 3600",
+                      volumeMounts=[{"name": "kube-api-access", "mountPath": "/sa", "readOnly": True}])
+        p = pod("sa", "uid-sa", [c], [vol], serviceAccountName="robot")
+        cloud.send_pod("insert", p, 1)
+        self.running(cloud, node, "sa")
+        log = log_of(self.root, "sa", "uid-sa", "main")
+        wait_for(lambda: "TOKEN=" in log_text(log), 20, lambda: read(log))
+        self.assertRegex(log_text(log), r"TOKEN=cloudsim-token-\d+ CA=CA NS=default")
+        # what edged asked: KubeEdge's TokenRequest, bound to the pod
+        q = [m for m in cloud.received() if m["route"]["operation"] == "query"
+             and m["route"]["resource"] == "default/serviceaccounttoken/robot"][0]
+        self.assertEqual((q["route"]["source"], q["route"]["group"]), ("edged", "meta"))
+        tr = q["content"]
+        self.assertEqual((tr["kind"], tr["metadata"]["name"]), ("TokenRequest", "robot"))
+        self.assertEqual(tr["spec"]["expirationSeconds"], 3607)
+        self.assertEqual(tr["spec"]["boundObjectRef"],
+                         {"kind": "Pod", "apiVersion": "v1", "name": "sa", "uid": "uid-sa"})
+        cloud.send_pod("delete", p, 2)
+        node.wait_log(r"pod default/sa \(uid uid-sa\) removed from the runtime", 60)
 
 
 class PullSecrets(Base):
