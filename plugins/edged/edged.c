@@ -8,6 +8,7 @@
  * is the host's [core] node-name, which replaces edgecore.yaml's
  * edged.hostnameOverride. */
 #include "pod.h"
+#include "pod-objects.h"
 #include "edged-plugin.h"
 #include "server.h"
 
@@ -318,6 +319,14 @@ edged_handle_message (gpointer state, EcMessage *message)
           || !g_strcmp0 (op, EC_OP_DELETE)))
     {
       edged_pods_message (self, message);
+      return;
+    }
+  /* vol: a configmap or secret from the cloud: pods' volumes follow it */
+  if (edged_is_object_resource (ec_message_get_resource (message))
+      && (!g_strcmp0 (op, EC_OP_INSERT) || !g_strcmp0 (op, EC_OP_UPDATE)
+          || !g_strcmp0 (op, EC_OP_DELETE)))
+    {
+      edged_pods_object_message (self, message);
       return;
     }
   ec_log_debug (self->context, "not handled: %s %s from %s (id %s)", op,

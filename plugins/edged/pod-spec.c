@@ -1,6 +1,7 @@
 /* pod-spec.c: reads a v1.Pod (bounded in size and depth) into an
  * EdgedPodSpec; what edged cannot run yet is refused with a reason. */
 #include "pod-spec.h"
+#include "pod-volumes.h"
 
 #include <edgecore.h>
 #include <gio/gio.h>
@@ -85,14 +86,12 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
       const char *ename = edged_json_string (o, "name");
       if (!ename || !*ename)
         return BAD ("container %s: an env entry has no name", name);
-      if (edged_json_object (o, "valueFrom"))
-        return BAD ("container %s: env valueFrom is not supported yet", name);
       spec->env_names[i] = g_strdup (ename);
       spec->env_values[i] = g_strdup (edged_json_string (o, "value") ? edged_json_string (o, "value") : "");
     }
   {
     /* fields that change what runs: refused until they are built */
-    static const char *unsupported[] = { "envFrom", "volumeMounts", "volumeDevices" };
+    static const char *unsupported[] = { "volumeDevices" };
     for (gsize i = 0; i < G_N_ELEMENTS (unsupported); i++)
       if (arr_member (c, unsupported[i]) && json_array_get_length (arr_member (c, unsupported[i])))
         return BAD ("container %s: %s is not supported yet", name, unsupported[i]);
@@ -179,21 +178,15 @@ edged_pod_spec_parse (const char *json, gsize length, GError **error)
         spec->label_values[i++] = g_strdup (v);
       }
   }
-  if (arr_member (pspec, "imagePullSecrets")
-      && json_array_get_length (arr_member (pspec, "imagePullSecrets")))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "pod %s: imagePullSecrets are not supported yet", name);
-      return NULL;
-    }
   if (!edged_pod_security_parse (pspec, spec, error))   /* ctr */
     {
       g_prefix_error (error, "pod %s: ", name);
       return NULL;
     }
-  if (arr_member (pspec, "volumes") && json_array_get_length (arr_member (pspec, "volumes")))
+  /* vol: volumes, mounts and references checked (pod-volumes.c) */
+  if (!edged_pod_refs_check (pspec, error))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "pod %s: volumes are not supported yet", name);
+      g_prefix_error (error, "pod %s: ", name);
       return NULL;
     }
   containers = arr_member (pspec, "containers");
@@ -239,6 +232,7 @@ edged_pod_spec_parse (const char *json, gsize length, GError **error)
           }
     }
   spec->qos = edged_pod_qos_class (spec);
+  spec->object = json_node_ref (root);
   return g_steal_pointer (&spec);
 }
 
@@ -275,5 +269,7 @@ edged_pod_spec_free (EdgedPodSpec *spec)
   g_free (spec->uid);
   g_free (spec->node_name);
   g_free (spec->restart_policy);
+  if (spec->object)
+    json_node_unref (spec->object);
   g_free (spec);
 }

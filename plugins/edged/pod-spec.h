@@ -75,6 +75,9 @@ typedef struct {
   gboolean            has_fs_group;
   gint64              fs_group;
   const char         *qos;               /* Guaranteed, Burstable, BestEffort */
+  /* vol: the whole v1.Pod, for volumes, env valueFrom/envFrom and
+   * imagePullSecrets (pod-volumes.c, pod-env.c, pull-secrets.c) */
+  JsonNode           *object;
 } EdgedPodSpec;
 
 EdgedPodSpec *edged_pod_spec_parse (const char *json, gsize length, GError **error);

@@ -21,6 +21,7 @@
 #include "pod-network.h"
 #include "pod-resources.h"
 #include "pod-security.h"
+#include "pod-objects.h"
 
 #include <string.h>
 
@@ -235,8 +236,11 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
   {
     Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
     Runtime__V1__PullImageRequest req = RUNTIME__V1__PULL_IMAGE_REQUEST__INIT;
+    /* vol: credentials from the pod's imagePullSecrets (pull-secrets.c) */
+    g_autoptr (Runtime__V1__AuthConfig) auth = edged_pod_pull_auth (pod, cs->image);
     spec.image = cs->image;
     req.image = &spec;
+    req.auth = auth;
     pod_request_with_sandbox (pod, pod->edged->images, &edged_cri_pull_image, &req.base, &req.sandbox_config,
                               on_pulled);
   }
@@ -298,6 +302,7 @@ next_container (EdgedPod *pod)
     {
       pod->stage = POD_RUNNING;
       pod->next = 0;
+      edged_pod_objects_stale (pod);   /* vol: read again for a restart */
     }
   step_done (pod);
 }
@@ -342,9 +347,15 @@ static void
 create_container (EdgedPod *pod)
 {
   EdgedContainerSpec *cs = &pod->spec->containers[pod->next];
-  guint n_env = g_strv_length (cs->env_names);
-  g_autofree Runtime__V1__KeyValue *kv = g_new0 (Runtime__V1__KeyValue, n_env);
-  g_autofree Runtime__V1__KeyValue **envs = g_new0 (Runtime__V1__KeyValue *, n_env + 1);
+  /* vol: env (valueFrom, envFrom) and volume mounts (pod-env.c, pod-volumes.c) */
+  g_autoptr (GPtrArray) env_names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) env_values = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) config_error = NULL;
+  gsize n_mounts = 0;
+  Runtime__V1__Mount **mounts;
+  guint n_env;
+  g_autofree Runtime__V1__KeyValue *kv = NULL;
+  g_autofree Runtime__V1__KeyValue **envs = NULL;
   EdgedContainer *current = &pod->containers[pod->next];
   g_autofree char *log_path = g_strdup_printf ("%s/%u.log", cs->name, current->restart_count);
   Runtime__V1__ContainerMetadata meta = RUNTIME__V1__CONTAINER_METADATA__INIT;
@@ -383,14 +394,27 @@ create_container (EdgedPod *pod)
       next_container (pod);
       return;
     }
+  if (!edged_pod_env (pod, pod->next, env_names, env_values, &config_error))
+    {
+      /* kubelet's CreateContainerConfigError: the container waits, retried */
+      container_failed (pod, "CreateContainerConfigError", "configuring", config_error);
+      edged_pod_objects_stale (pod);
+      pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      step_done (pod);
+      return;
+    }
+  n_env = env_names->len;
+  kv = g_new0 (Runtime__V1__KeyValue, n_env);
+  envs = g_new0 (Runtime__V1__KeyValue *, n_env + 1);
   for (guint i = 0; i < n_env; i++)
     {
       runtime__v1__key_value__init (&kv[i]);
-      kv[i].key = cs->env_names[i];
-      kv[i].value.data = (guint8 *) cs->env_values[i];
-      kv[i].value.len = strlen (cs->env_values[i]);
+      kv[i].key = env_names->pdata[i];
+      kv[i].value.data = (guint8 *) env_values->pdata[i];
+      kv[i].value.len = strlen (env_values->pdata[i]);
       envs[i] = &kv[i];
     }
+  mounts = edged_pod_mounts (pod, pod->next, &n_mounts);
   for (int i = 0; i < 4; i++)
     {
       runtime__v1__container_config__labels_entry__init (&labels[i]);
@@ -421,6 +445,8 @@ create_container (EdgedPod *pod)
     config.working_dir = cs->working_dir;
   config.envs = envs;
   config.n_envs = n_env;
+  config.mounts = mounts;
+  config.n_mounts = n_mounts;
   config.labels = label_ptrs;
   config.n_labels = 4;
   /* ctr: the spec's hash, so that an adopted container with an old spec is replaced */
@@ -436,6 +462,7 @@ create_container (EdgedPod *pod)
   pod_request_with_sandbox (pod, pod->edged->runtime, &edged_cri_create_container, &req.base,
                             &req.sandbox_config, on_created);
   edged_security_store_clear (&sec);
+  edged_pod_mounts_free (mounts);
 }
 
 /* ctr: CreateContainer + StartContainer of container pod->next, for
@@ -702,6 +729,7 @@ free_pod (EdgedPod *pod)
   g_free (pod->cgroup_parent);
   g_free (pod->last_status);
   g_free (pod->patch_base);   /* pod-patch.c */
+  edged_pod_objects_free (pod);     /* vol */
   edged_pod_spec_free (pod->spec);
   g_free (pod);
 }
@@ -712,6 +740,7 @@ static void
 pod_gone (EdgedPod *pod)
 {
   Edged *self = pod->edged;
+  edged_pod_volumes_remove (pod);   /* vol: nothing of the pod left on disk */
   ec_log_message (self->context, "pod %s/%s (uid %s) removed from the runtime",
                   pod->spec->namespace, pod->spec->name, pod->spec->uid);
   if (pod->handshake)
@@ -811,6 +840,34 @@ kill_step (EdgedPod *pod)
 
 /* ---- the state machine --------------------------------------------------- */
 
+/* vol: the objects the pod names were read: on with its steps. */
+static void
+pod_objects_read (EdgedPod *pod)
+{
+  pod->busy = FALSE;
+  pod_advance (pod);
+}
+
+/* vol: sets up the pod's volumes unless done; on failure every waiting
+ * container says why, and it is tried again later (FALSE: the step ends). */
+static gboolean
+pod_volumes_ready (EdgedPod *pod)
+{
+  g_autoptr (GError) error = NULL;
+  if (edged_pod_volumes_ready (pod) || edged_pod_volumes_prepare (pod, &error))
+    return TRUE;
+  ec_log_warning (pod->edged->context, "pod %s/%s: %s (retried)", pod->spec->namespace,
+                  pod->spec->name, error->message);
+  for (guint i = 0; i < pod->spec->n_containers; i++)
+    if (!pod->containers[i].id)
+      container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
+  edged_pod_objects_stale (pod);
+  pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+  pod->busy = FALSE;
+  edged_pod_report (pod);
+  return FALSE;
+}
+
 /* Starts the pod's next step unless one is in flight or it waits. */
 static void
 pod_advance (EdgedPod *pod)
@@ -829,6 +886,15 @@ pod_advance (EdgedPod *pod)
     return;
   pod->retry_at = 0;
   pod->busy = TRUE;
+  /* vol: the configmaps and secrets the pod names are read (store-objects.c),
+   * then its volumes set up, before images, sandbox and containers */
+  if ((pod->stage == POD_PULLING || pod->stage == POD_SANDBOX || pod->stage == POD_CONTAINERS
+       || (pod->stage == POD_RUNNING && !edged_pod_volumes_ready (pod)))
+      && edged_pod_objects_fetch (pod, pod_objects_read))
+    return;
+  if ((pod->stage == POD_SANDBOX || pod->stage == POD_CONTAINERS || pod->stage == POD_RUNNING)
+      && !pod_volumes_ready (pod))
+    return;
   switch (pod->stage)
     {
     case POD_ADOPTING:

@@ -79,6 +79,7 @@ typedef struct {
   gint64          trace_t0;       /* monotonic µs of the pod message */
   gint64          started_answer_us; /* real µs of the last StartContainer answer */
   gboolean        running_reported;
+  struct _EdgedPodObjects *objects; /* vol: the configmaps/secrets it names, its volumes (store-objects.c) */
 } EdgedPod;
 
 /* pod-worker.c */

@@ -9,7 +9,9 @@
  * every resend interval until the node answers with operation "response"
  * and parent_msg_id = their id, and again in order when the node
  * reconnects, as cloudhub's ack queue does. Edge inserts/updates/patches/
- * deletes are answered "OK" as cloudcore's edgecontroller does.
+ * deletes are answered "OK" as cloudcore's edgecontroller does; queries of
+ * the configmaps and secrets sent with `send` are answered with them, and
+ * service account token requests with a token.
  * Everything is appended to the record as JSON lines. */
 #include "cs-hub.h"
 #include "cs-objects.h"
@@ -50,6 +52,8 @@ struct _CsHub {
   guint                    conn_no;
   GHashTable              *nodes_seen;
   GHashTable              *pending;     /* msg_id -> Pending */
+  GHashTable              *sent_objects;    /* "<ns>/configmap|secret/<name>" -> content JSON */
+  guint                    tokens;      /* service account tokens issued */
   GQueue                   order;       /* msg_ids (owned), oldest first */
   guint                    resend_timer;
   guint                    ack_delay_ms;
@@ -356,6 +360,41 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes, gpointer da
                               trailing_nl ? "true" : "false", len);
       g_string_append_len (f, raw, (gssize) (trailing_nl ? len - 1 : len));
       record (hub, "recv", f->str);
+    }
+  /* a query of a configmap or secret the cloud has (one sent with `send`):
+   * answered with the object, as edgecontroller's upstream does from its
+   * lister; an unknown one gets no answer, as there */
+  if (id && *id && op && !strcmp (op, "query") && resource
+      && g_hash_table_lookup (hub->sent_objects, resource))
+    {
+      g_autofree char *rid = g_uuid_string_random ();
+      g_autofree char *text = build_message (rid, id, NULL, "edgecontroller", "resource", "response",
+                                             resource, g_hash_table_lookup (hub->sent_objects, resource));
+      send_message (hub, NULL, text, FALSE, FALSE, FALSE);
+    }
+  /* a service account token request: answered as cloudcore does after the
+   * API server's TokenRequest, with status.token and expirationTimestamp */
+  if (id && *id && op && !strcmp (op, "query") && resource && strstr (resource, "/serviceaccounttoken/")
+      && json_object_has_member (msg, "content")
+      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (msg, "content")))
+    {
+      JsonObject *tr = json_object_get_object_member (msg, "content");
+      JsonObject *spec = json_object_has_member (tr, "spec") ? json_object_get_object_member (tr, "spec") : NULL;
+      gint64 seconds = spec && json_object_has_member (spec, "expirationSeconds")
+                         ? json_object_get_int_member (spec, "expirationSeconds") : 3600;
+      g_autoptr (GDateTime) exp = g_date_time_new_from_unix_utc (g_get_real_time () / G_USEC_PER_SEC + seconds);
+      g_autofree char *when = g_date_time_format (exp, "%Y-%m-%dT%H:%M:%SZ");
+      g_autofree char *token = g_strdup_printf ("cloudsim-token-%u", ++hub->tokens);
+      g_autoptr (JsonNode) node = NULL;
+      JsonObject *status = json_object_new ();
+      g_autofree char *content = NULL, *rid = g_uuid_string_random (), *text = NULL;
+      json_object_set_string_member (status, "token", token);
+      json_object_set_string_member (status, "expirationTimestamp", when);
+      json_object_set_object_member (tr, "status", status);
+      node = json_node_init_object (json_node_alloc (), tr);
+      content = json_to_string (node, FALSE);
+      text = build_message (rid, id, NULL, "edgecontroller", "resource", "response", resource, content);
+      send_message (hub, NULL, text, FALSE, FALSE, FALSE);
     }
   /* a current CloudCore's ObjectResp answers (node, nodepatch, podpatch, lease) */
   if (hub->auto_reply && id && *id)
@@ -727,6 +766,7 @@ cs_hub_new (CsPki *pki, const CsHubOptions *options, GError **error)
   hub->auto_reply = TRUE;
   hub->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pending_free);
   hub->objects = cs_objects_new (record_objects, hub);
+  hub->sent_objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hub->nodes_seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_queue_init (&hub->order);
   if (options->record_path)
@@ -798,6 +838,7 @@ cs_hub_free (CsHub *hub)
   g_clear_object (&hub->https);
   g_hash_table_unref (hub->pending);
   cs_objects_free (hub->objects);
+  g_hash_table_unref (hub->sent_objects);
   g_hash_table_unref (hub->nodes_seen);
   g_queue_clear_full (&hub->order, g_free);
   if (hub->record)
@@ -888,6 +929,33 @@ parse_on (const char *arg)
   return g_strcmp0 (arg, "on") == 0 || g_strcmp0 (arg, "true") == 0 || g_strcmp0 (arg, "1") == 0;
 }
 
+/* A configmap or secret the cloud sends is the cloud's from then on (its
+ * queries are answered with it); a delete forgets it. */
+static void
+remember_object (CsHub *hub, const char *text)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *msg, *route;
+  const char *resource, *op, *slash;
+  JsonNode *content;
+
+  if (!json_parser_load_from_data (parser, text, -1, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  msg = json_node_get_object (json_parser_get_root (parser));
+  route = json_object_has_member (msg, "route") ? json_object_get_object_member (msg, "route") : NULL;
+  resource = get_str (route, "resource");
+  op = get_str (route, "operation");
+  slash = resource ? strchr (resource, '/') : NULL;
+  if (!op || !slash || !(g_str_has_prefix (slash, "/configmap/") || g_str_has_prefix (slash, "/secret/")))
+    return;
+  content = json_object_get_member (msg, "content");
+  if (!strcmp (op, "delete"))
+    g_hash_table_remove (hub->sent_objects, resource);
+  else if ((!strcmp (op, "insert") || !strcmp (op, "update")) && content && JSON_NODE_HOLDS_OBJECT (content))
+    g_hash_table_replace (hub->sent_objects, g_strdup (resource), json_to_string (content, FALSE));
+}
+
 /* Runs one control command; the answer goes to reply. Returns FALSE for an
  * unknown or bad command. */
 gboolean
@@ -912,6 +980,7 @@ cs_hub_command (CsHub *hub, const char *line, GString *reply)
           g_string_append_printf (reply, "error: %s", error->message);
           return FALSE;
         }
+      remember_object (hub, text);
       send_message (hub, id, text, !strcmp (cmd, "send"), FALSE, FALSE);
       note_sent (hub, text);
       g_string_append_printf (reply, "sent %s", id);

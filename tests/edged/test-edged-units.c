@@ -303,12 +303,14 @@ test_pod_spec (void)
       "unknown imagePullPolicy X" },
     { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"command\":[1]}]"),
       "command and args must be lists of strings" },
+    /* vol: volumes, mounts and valueFrom are read; what they cannot be is refused */
     { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"env\":[{\"name\":\"A\","
-                "\"valueFrom\":{}}]}]"), "env valueFrom is not supported yet" },
+                "\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"spec.x\"}}}]}]"),
+      "env A: unsupported fieldPath spec.x" },
     { POD_JSON ("\"volumes\":[{\"name\":\"v\"}],\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
-      "volumes are not supported yet" },
-    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"envFrom\":[{}]}]"),
-      "container c: envFrom is not supported yet" },
+      "volume v: exactly one of emptyDir, hostPath, configMap, secret, downwardAPI, projected" },
+    { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"volumeMounts\":[{\"name\":\"v\","
+                "\"mountPath\":\"/v\"}]}]"), "container c: volumeMount v names no volume of the pod" },
     { POD_JSON ("\"containers\":[{\"name\":\"c\",\"image\":\"i\","
                 "\"securityContext\":{\"capabilities\":{\"drop\":[\"NET_RAWX\"]}}}]"),
       "pod p: container c: unknown capability \"NET_RAWX\" in capabilities.drop" },
@@ -332,9 +334,9 @@ test_pod_spec (void)
     { POD_JSON ("\"initContainers\":[{\"name\":\"c\",\"image\":\"i\"}],"
                 "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
       "pod p: two containers are named c" },
-    { POD_JSON ("\"imagePullSecrets\":[{\"name\":\"s\"}],"
-                "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
-      "imagePullSecrets are not supported yet" },
+    { POD_JSON ("\"volumes\":[{\"name\":\"v\",\"configMap\":{\"name\":\"m\",\"items\":[{\"key\":\"k\","
+                "\"path\":\"a/../../b\"}]}}],\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]"),
+      "volume v: item invalid path \"a/../../b\": must not contain '..'" },
   };
   g_autoptr (GError) error = NULL;
   g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (good, strlen (good), &error);
