@@ -252,7 +252,11 @@ edged_pod_report (EdgedPod *pod)
 
   if (pod->stage == POD_KILLING || pod->stage == POD_GONE || pod->kill_requested)
     return;
+  /* not before the runtime was asked: an adopted pod is never shown Pending */
+  if (pod->stage == POD_ADOPTING)
+    return;
   status = edged_pod_status (pod, g_get_real_time () / G_USEC_PER_SEC);
+  edged_pod_times_save (pod);   /* pod-offline.c */
   text = json_to_string (status, FALSE);
   if (g_strcmp0 (text, pod->last_status) == 0)
     return;

@@ -68,6 +68,7 @@ sandbox_config_fill (EdgedPod *pod, SandboxConfig *s)
   s->meta.name = spec->name;
   s->meta.uid = spec->uid;
   s->meta.namespace_ = spec->namespace;
+  s->meta.attempt = pod->sandbox_attempt;
   s->ns.network = spec->host_network ? RUNTIME__V1__NAMESPACE_MODE__NODE
                                      : RUNTIME__V1__NAMESPACE_MODE__POD;
   s->ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
@@ -381,8 +382,16 @@ plan_restarts (EdgedPod *pod)
         c->backoff_us = 0;
       if (!c->id || c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
         continue;
+      if (!c->exit_logged)
+        {
+          c->exit_logged = TRUE;
+          ec_log_message (pod->edged->context, "pod %s/%s: container %s exited (code %d)",
+                          pod->spec->namespace, pod->spec->name, pod->spec->containers[i].name,
+                          c->exit_code);
+        }
       if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
         continue;
+      c->exit_logged = FALSE;
       /* the exited container becomes lastState; the previous dead one goes */
       if (c->dead_id)
         {
@@ -461,6 +470,12 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
     }
   pod->next = 0;
   pod->busy = FALSE;
+  if (pod->adopted)
+    {
+      pod->adopted = FALSE;
+      ec_log_message (pod->edged->context, "pod %s/%s: running again as before (containers "
+                      "adopted, restart counts kept)", pod->spec->namespace, pod->spec->name);
+    }
   plan_restarts (pod);
   edged_pod_report (pod);
   if (pod->stage == POD_CONTAINERS)
@@ -469,34 +484,128 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
 
 /* ---- adopting what an earlier run left ------------------------------------ */
 
+/* The adopted pod's next step: its containers' states are asked before
+ * anything is reported, so that the cloud never sees it go back. */
 static void
-on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer data)
+adopt_done (EdgedPod *pod)
 {
-  EdgedPod *pod = data;
-  Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
   guint found = 0;
-
-  for (gsize i = 0; r && i < r->n_containers; i++)
-    for (guint j = 0; j < pod->spec->n_containers; j++)
-      if (r->containers[i]->metadata && !pod->containers[j].id
-          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name))
-        {
-          pod->containers[j].id = g_strdup (r->containers[i]->id);
-          container_set_waiting (&pod->containers[j], NULL, NULL);
-          found++;
-        }
-  if (r)
-    protobuf_c_message_free_unpacked (response, NULL);
-  if (error)
-    ec_log_warning (pod->edged->context, "pod %s/%s: ListContainers failed: %s",
-                    pod->spec->namespace, pod->spec->name, error->message);
+  for (guint j = 0; j < pod->spec->n_containers; j++)
+    found += pod->containers[j].id != NULL;
   ec_log_message (pod->edged->context, "pod %s/%s: adopted sandbox %.12s and %u of %u containers "
                   "from an earlier run", pod->spec->namespace, pod->spec->name, pod->sandbox_id,
                   found, pod->spec->n_containers);
   /* the missing containers are created; their images are there or fail then */
   pod->stage = found == pod->spec->n_containers ? POD_RUNNING : POD_CONTAINERS;
+  pod->adopted = found == pod->spec->n_containers;
   pod->next = 0;
-  step_done (pod);
+  pod->busy = FALSE;
+  pod_advance (pod);
+}
+
+static void adopt_dead_step (EdgedPod *pod);
+
+static void
+on_dead_status (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->adopt_next];
+  Runtime__V1__ContainerStatusResponse *r = (Runtime__V1__ContainerStatusResponse *) response;
+
+  if (!error && r->status)
+    {
+      c->last_exit_code = r->status->exit_code;
+      c->last_started_at = r->status->started_at;
+      c->last_finished_at = r->status->finished_at;
+      g_free (c->last_reason);
+      c->last_reason = g_strdup (r->status->reason && *r->status->reason ? r->status->reason
+                                 : r->status->exit_code ? "Error" : "Completed");
+    }
+  else
+    g_clear_pointer (&c->dead_id, g_free);
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  pod->adopt_next++;
+  adopt_dead_step (pod);
+}
+
+/* The kept exited containers' ContainerStatus: their lastState. */
+static void
+adopt_dead_step (EdgedPod *pod)
+{
+  Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+  while (pod->adopt_next < pod->spec->n_containers && !pod->containers[pod->adopt_next].dead_id)
+    pod->adopt_next++;
+  if (pod->adopt_next == pod->spec->n_containers)
+    {
+      adopt_done (pod);
+      return;
+    }
+  req.container_id = pod->containers[pod->adopt_next].dead_id;
+  pod_request (pod, pod->edged->runtime, &edged_cri_container_status, &req.base, on_dead_status);
+}
+
+/* For each container of the spec, the runtime's newest attempt is adopted
+ * (its attempt number is the restart count), the newest exited one before
+ * it is kept as lastState, older ones and containers the spec no longer
+ * names are removed. */
+static void
+on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
+  guint n = pod->spec->n_containers;
+  g_autofree Runtime__V1__Container **newest = g_new0 (Runtime__V1__Container *, n);
+  g_autofree Runtime__V1__Container **previous = g_new0 (Runtime__V1__Container *, n);
+
+  if (error)
+    ec_log_warning (pod->edged->context, "pod %s/%s: ListContainers failed: %s",
+                    pod->spec->namespace, pod->spec->name, error->message);
+  for (gsize i = 0; r && i < r->n_containers; i++)
+    {
+      Runtime__V1__Container *ct = r->containers[i];
+      guint j;
+      for (j = 0; j < n; j++)
+        if (ct->metadata && !g_strcmp0 (ct->metadata->name, pod->spec->containers[j].name))
+          break;
+      if (j == n)
+        {
+          edged_container_remove (pod->edged, ct->id);
+          continue;
+        }
+      if (!newest[j] || ct->metadata->attempt > newest[j]->metadata->attempt)
+        {
+          if (previous[j])
+            edged_container_remove (pod->edged, previous[j]->id);
+          previous[j] = newest[j];
+          newest[j] = ct;
+        }
+      else if (!previous[j] || ct->metadata->attempt > previous[j]->metadata->attempt)
+        {
+          if (previous[j])
+            edged_container_remove (pod->edged, previous[j]->id);
+          previous[j] = ct;
+        }
+      else
+        edged_container_remove (pod->edged, ct->id);
+    }
+  for (guint j = 0; j < n; j++)
+    {
+      EdgedContainer *c = &pod->containers[j];
+      if (!newest[j])
+        continue;
+      c->id = g_strdup (newest[j]->id);
+      c->restart_count = newest[j]->metadata->attempt;
+      container_set_waiting (c, NULL, NULL);
+      if (previous[j] && previous[j]->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+        c->dead_id = g_strdup (previous[j]->id);
+      else if (previous[j])
+        edged_container_remove (pod->edged, previous[j]->id);
+    }
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  pod->adopt_next = 0;
+  adopt_dead_step (pod);
 }
 
 static void
@@ -506,6 +615,7 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
   Runtime__V1__ListPodSandboxResponse *r = (Runtime__V1__ListPodSandboxResponse *) response;
   Runtime__V1__ContainerFilter filter = RUNTIME__V1__CONTAINER_FILTER__INIT;
   Runtime__V1__ListContainersRequest req = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+  Runtime__V1__PodSandbox *ready = NULL;
 
   if (error)
     {
@@ -513,12 +623,31 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST / 10;
       for (guint i = 0; i < pod->spec->n_containers; i++)
         container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
-      step_done (pod);
+      pod->busy = FALSE;
       return;
     }
-  for (gsize i = 0; i < r->n_items && !pod->sandbox_id; i++)
-    if (r->items[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
-      pod->sandbox_id = g_strdup (r->items[i]->id);
+  /* the newest ready sandbox is adopted; any other (not ready: its
+   * processes died, e.g. with the host) is removed with its containers */
+  for (gsize i = 0; i < r->n_items; i++)
+    if (r->items[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+        && (!ready || r->items[i]->created_at > ready->created_at))
+      ready = r->items[i];
+  for (gsize i = 0; i < r->n_items; i++)
+    if (r->items[i]->metadata && r->items[i]->metadata->attempt >= pod->sandbox_attempt)
+      pod->sandbox_attempt = r->items[i]->metadata->attempt + 1;   /* a new one: a new name */
+  for (gsize i = 0; i < r->n_items; i++)
+    if (r->items[i] != ready)
+      {
+        ec_log_message (pod->edged->context, "pod %s/%s: removing the stale sandbox %.12s",
+                        pod->spec->namespace, pod->spec->name, r->items[i]->id);
+        edged_sandbox_remove (pod->edged, r->items[i]->id);
+      }
+  if (ready)
+    {
+      pod->sandbox_id = g_strdup (ready->id);
+      if (!pod->restored)
+        pod->start_time = pod->init_time = ready->created_at / 1000000000;
+    }
   protobuf_c_message_free_unpacked (response, NULL);
   if (!pod->sandbox_id)
     {
@@ -570,6 +699,7 @@ free_pod (EdgedPod *pod)
   g_free (pod->log_dir);
   g_free (pod->cgroup_parent);
   g_free (pod->last_status);
+  g_free (pod->times_saved);
   edged_pod_spec_free (pod->spec);
   g_free (pod);
 }
@@ -582,6 +712,7 @@ pod_gone (EdgedPod *pod)
   Edged *self = pod->edged;
   ec_log_message (self->context, "pod %s/%s (uid %s) removed from the runtime",
                   pod->spec->namespace, pod->spec->name, pod->spec->uid);
+  edged_pod_times_forget (pod);
   if (pod->handshake)
     {
       g_autofree char *resource = g_strdup_printf ("%s/pod/%s", pod->spec->namespace,
@@ -823,7 +954,37 @@ pod_new (Edged *self, EdgedPodSpec *spec)
                                         spec->uid);
   pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
   pod->init_time = pod->start_time;
+  pod->restored = edged_pod_restore (pod);
   return pod;
+}
+
+/* The cloud's delete: the pod with that UID (or, when the content has no
+ * UID, that namespace and name) is removed. The content may hold only the
+ * metadata (the cloud's synccontroller deleting what it no longer has). */
+static void
+pod_delete (Edged *self, const char *json, gsize len, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ns = NULL, *name = NULL, *uid = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!edged_pod_ref_parse (json, len, &ns, &name, &uid, &error))
+    {
+      ec_log_warning (self->context, "delete %s: invalid pod: %s", what, error->message);
+      return;
+    }
+  g_hash_table_iter_init (&iter, self->pods);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EdgedPod *pod = value;
+      if (strcmp (pod->spec->namespace, ns) || strcmp (pod->spec->name, name)
+          || (uid && *uid && strcmp (pod->spec->uid, uid)))
+        continue;
+      pod_kill (pod, FALSE);
+      return;
+    }
+  ec_log_info (self->context, "delete %s/%s (uid %s): no such pod here", ns, name, uid ? uid : "");
 }
 
 /* One pod: insert/update run it, delete (or an update with
@@ -832,9 +993,15 @@ static void
 pod_accept (Edged *self, const char *op, const char *json, gsize len, const char *what)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (json, len, &error);
+  g_autoptr (EdgedPodSpec) spec = NULL;
   EdgedPod *pod;
 
+  if (!strcmp (op, EC_OP_DELETE))
+    {
+      pod_delete (self, json, len, what);
+      return;
+    }
+  spec = edged_pod_spec_parse (json, len, &error);
   if (!spec)
     {
       ec_log_warning (self->context, "%s %s: invalid pod: %s", op, what, error->message);
@@ -849,12 +1016,6 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
       return;
     }
   pod = g_hash_table_lookup (self->pods, spec->uid);
-  if (!strcmp (op, EC_OP_DELETE))
-    {
-      if (pod)
-        pod_kill (pod, FALSE);
-      return;
-    }
   if (pod)
     {
       if (spec->deleting)
@@ -926,6 +1087,8 @@ on_stored_pods (EcMessage *reply, const GError *error, gpointer data)
       pod_accept (self, EC_OP_INSERT, text, strlen (text), "stored pod");
     }
   ec_log_info (self->context, "%u stored pod(s) read at start", n);
+  /* pod-offline.c: what the store no longer holds leaves the runtime */
+  edged_pods_remove_orphans (self);
 }
 
 /* At start: the pods metamanager stored (query <ns>/pod, all namespaces),

@@ -37,6 +37,7 @@ typedef struct {
   gint64   last_started_at;
   gint64   last_finished_at;
   char    *last_reason;
+  gboolean exit_logged;     /* its exit was logged (pod-offline) */
 } EdgedContainer;
 
 typedef struct {
@@ -58,6 +59,12 @@ typedef struct {
   gint64          ready_since;
   gboolean        was_ready;
   gint64          init_time;
+  /* offline (pod-offline.c) */
+  gboolean        adopted;        /* taken over from an earlier run; logged once running */
+  guint           adopt_next;     /* adopting: the container whose lastState is read */
+  gboolean        restored;       /* times restored from an earlier run */
+  char           *times_saved;    /* what edged-times holds */
+  guint           sandbox_attempt; /* RunPodSandbox's attempt: above every stale one */
 } EdgedPod;
 
 /* pod-worker.c */
@@ -65,6 +72,16 @@ void       edged_pods_start   (Edged *self);
 void       edged_pods_stop    (Edged *self);
 void       edged_pods_message (Edged *self, EcMessage *message);
 void       edged_pods_load    (Edged *self);
+
+/* pod-offline.c */
+void       edged_sandbox_remove      (Edged *self, const char *sandbox_id);
+void       edged_container_remove    (Edged *self, const char *container_id);
+void       edged_pods_remove_orphans (Edged *self);
+gboolean   edged_pod_restore         (EdgedPod *pod);
+void       edged_pod_times_save      (EdgedPod *pod);
+void       edged_pod_times_forget    (EdgedPod *pod);
+gboolean   edged_pod_ref_parse       (const char *json, gsize length, char **ns, char **name,
+                                      char **uid, GError **error);
 
 /* pod-status.c */
 JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
