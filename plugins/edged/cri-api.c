@@ -22,3 +22,4 @@ METHOD (edged_cri_list_containers, RUNTIME "ListContainers", list_containers_res
 METHOD (edged_cri_container_status, RUNTIME "ContainerStatus", container_status_response);
 METHOD (edged_cri_image_status, IMAGE "ImageStatus", image_status_response);
 METHOD (edged_cri_pull_image, IMAGE "PullImage", pull_image_response);
+METHOD (edged_cri_exec_sync, RUNTIME "ExecSync", exec_sync_response);

@@ -27,6 +27,7 @@ extern const EdgedCriMethod edged_cri_list_containers;
 extern const EdgedCriMethod edged_cri_container_status;
 extern const EdgedCriMethod edged_cri_image_status;
 extern const EdgedCriMethod edged_cri_pull_image;
+extern const EdgedCriMethod edged_cri_exec_sync;
 
 /* Starts method with request on client; see edged_cri_client_call(). */
 static inline void

@@ -101,6 +101,20 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
   }
   if (resources && (edged_json_object (resources, "requests") || edged_json_object (resources, "limits")))
     *has_resources = TRUE;
+  /* probes and lifecycle handlers: probe-spec.c */
+  {
+    static const char *probes[EDGED_N_PROBES] = { "livenessProbe", "readinessProbe", "startupProbe" };
+    gboolean ok = TRUE;
+    for (int i = 0; ok && i < EDGED_N_PROBES; i++)
+      ok = edged_probe_spec_parse (c, probes[i], FALSE, &spec->probes[i], error);
+    ok = ok && edged_probe_spec_parse (c, "postStart", TRUE, &spec->post_start, error)
+         && edged_probe_spec_parse (c, "preStop", TRUE, &spec->pre_stop, error);
+    if (!ok)
+      {
+        g_prefix_error (error, "container %s: ", name);
+        return FALSE;
+      }
+  }
   return TRUE;
 }
 
@@ -238,6 +252,10 @@ edged_pod_spec_free (EdgedPodSpec *spec)
       g_strfreev (c->env_names);
       g_strfreev (c->env_values);
       g_free (c->working_dir);
+      for (int p = 0; p < EDGED_N_PROBES; p++)
+        edged_probe_spec_free (c->probes[p]);
+      edged_probe_spec_free (c->post_start);
+      edged_probe_spec_free (c->pre_stop);
     }
   g_free (spec->containers);
   g_strfreev (spec->label_keys);

@@ -4,6 +4,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "probe.h"
+
 G_BEGIN_DECLS
 
 /* Largest pod JSON edged reads, and deepest nesting. */
@@ -19,6 +21,10 @@ typedef struct {
   char **env_names;
   char **env_values;
   char  *working_dir;
+  /* probe-spec.c */
+  EdgedProbeSpec *probes[EDGED_N_PROBES];   /* liveness, readiness, startup */
+  EdgedProbeSpec *post_start;
+  EdgedProbeSpec *pre_stop;
 } EdgedContainerSpec;
 
 typedef struct {

@@ -111,11 +111,11 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
   json_builder_end_object (b);
   add_str (b, "name", cs->name);
   json_builder_set_member_name (b, "ready");
-  json_builder_add_boolean_value (b, running (c));
+  json_builder_add_boolean_value (b, edged_probe_ready (pod, i));      /* probe.c */
   json_builder_set_member_name (b, "restartCount");
   json_builder_add_int_value (b, c->restart_count);
   json_builder_set_member_name (b, "started");
-  json_builder_add_boolean_value (b, running (c));
+  json_builder_add_boolean_value (b, edged_probe_started (pod, i));
   json_builder_set_member_name (b, "state");
   json_builder_begin_object (b);
   if (running (c))
@@ -165,7 +165,7 @@ edged_pod_status (EdgedPod *pod, gint64 now)
   Edged *self = pod->edged;
 
   for (guint i = 0; i < pod->spec->n_containers; i++)
-    if (!running (&pod->containers[i]))
+    if (!edged_probe_ready (pod, i))
       {
         ready = FALSE;
         g_string_append_printf (unready, "%s%s", unready->len ? " " : "",

@@ -476,6 +476,7 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
       ec_log_message (pod->edged->context, "pod %s/%s: running again as before (containers "
                       "adopted, restart counts kept)", pod->spec->namespace, pod->spec->name);
     }
+  edged_probes_sync (pod);     /* probe.c */
   plan_restarts (pod);
   edged_pod_report (pod);
   if (pod->stage == POD_CONTAINERS)
@@ -682,6 +683,7 @@ adopt_step (EdgedPod *pod)
 static void
 free_pod (EdgedPod *pod)
 {
+  edged_probes_free (pod);   /* probe.c */
   for (guint i = 0; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
@@ -872,6 +874,7 @@ pod_advance (EdgedPod *pod)
             /* no container to ask about (all waiting for a restart) */
             pod->next = 0;
             pod->busy = FALSE;
+            edged_probes_sync (pod);     /* probe.c */
             plan_restarts (pod);
             edged_pod_report (pod);
             if (pod->stage == POD_CONTAINERS)

@@ -7,6 +7,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _EdgedProber EdgedProber;
+
 typedef enum {
   POD_ADOPTING,      /* ListPodSandbox / ListContainers: left by an earlier run? */
   POD_PULLING,       /* ImageStatus / PullImage, container by container */
@@ -64,6 +66,7 @@ typedef struct {
   guint           adopt_next;     /* adopting: the container whose lastState is read */
   gboolean        restored;       /* times restored from an earlier run */
   char           *times_saved;    /* what edged-times holds */
+  GPtrArray      *probers;        /* EdgedProber (probe.c) */
   guint           sandbox_attempt; /* RunPodSandbox's attempt: above every stale one */
 } EdgedPod;
 
@@ -82,6 +85,13 @@ void       edged_pod_times_save      (EdgedPod *pod);
 void       edged_pod_times_forget    (EdgedPod *pod);
 gboolean   edged_pod_ref_parse       (const char *json, gsize length, char **ns, char **name,
                                       char **uid, GError **error);
+
+/* probe.c */
+void       edged_probes_sync         (EdgedPod *pod);
+void       edged_probes_free         (EdgedPod *pod);
+gboolean   edged_probe_started       (EdgedPod *pod, guint index);
+gboolean   edged_probe_ready         (EdgedPod *pod, guint index);
+const char *edged_pod_ip             (EdgedPod *pod);
 
 /* pod-status.c */
 JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
