@@ -254,6 +254,35 @@ next_container (EdgedPod *pod)
 }
 
 static void
+on_post_start_stopped (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  if (response)
+    protobuf_c_message_free_unpacked (response, NULL);
+}
+
+/* postStart finished (hooks.c); a failure stops the container, which is
+ * then restarted per restartPolicy. */
+static void
+on_post_start (EdgedPod *pod, gboolean ok, const char *detail)
+{
+  EdgedContainer *c = &pod->containers[pod->next];
+  if (!ok)
+    {
+      Runtime__V1__StopContainerRequest req = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+      ec_log_warning (pod->edged->context, "pod %s/%s: container %s: FailedPostStartHook: %s",
+                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
+                      detail ? detail : "failed");
+      req.container_id = c->id;
+      req.timeout = pod->spec->grace_seconds;
+      edged_cri_invoke (pod->edged->runtime, &edged_cri_stop_container, &req.base,
+                        (guint) pod->edged->request_timeout_ms
+                          + (guint) MAX (pod->spec->grace_seconds, 0) * 1000,
+                        on_post_start_stopped, NULL, NULL);
+    }
+  next_container (pod);
+}
+
+static void
 on_started (ProtobufCMessage *response, const GError *error, gpointer data)
 {
   EdgedPod *pod = data;
@@ -265,6 +294,13 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       /* the state, times and image come from ContainerStatus, right after */
       protobuf_c_message_free_unpacked (response, NULL);
       container_set_waiting (c, NULL, NULL);
+      /* hooks.c: postStart before the next container starts */
+      if (pod->spec->containers[pod->next].post_start)
+        {
+          edged_hook_run (pod, pod->spec->containers[pod->next].post_start, c->id,
+                          (guint) pod->edged->request_timeout_ms, on_post_start);
+          return;
+        }
     }
   next_container (pod);
 }
@@ -684,6 +720,7 @@ static void
 free_pod (EdgedPod *pod)
 {
   edged_probes_free (pod);   /* probe.c */
+  edged_hook_forget (pod);   /* hooks.c */
   for (guint i = 0; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
@@ -747,6 +784,21 @@ on_killed (ProtobufCMessage *response, const GError *error, gpointer data)
   pod_advance (pod);
 }
 
+/* preStop finished (hooks.c): the container is stopped next. */
+static void
+on_pre_stop (EdgedPod *pod, gboolean ok, const char *detail)
+{
+  if (!ok)
+    ec_log_warning (pod->edged->context, "pod %s/%s: container %s: FailedPreStopHook: %s",
+                    pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next / 2].name,
+                    detail ? detail : "failed");
+  else
+    ec_log_info (pod->edged->context, "pod %s/%s: container %s: preStop hook done",
+                 pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next / 2].name);
+  pod->busy = FALSE;
+  pod_advance (pod);
+}
+
 /* Kill steps: for container i, 2i = StopContainer, 2i+1 = RemoveContainer;
  * then StopPodSandbox, RemovePodSandbox. */
 static void
@@ -764,8 +816,21 @@ kill_step (EdgedPod *pod)
       if (pod->next % 2 == 0)
         {
           Runtime__V1__StopContainerRequest req = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+          const EdgedProbeSpec *pre_stop = pod->spec->containers[pod->next / 2].pre_stop;
+          gint64 grace = MAX (pod->spec->grace_seconds, 0);
+          /* hooks.c: preStop first, within the grace period */
+          if (pre_stop && !c->pre_stop_done
+              && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
+            {
+              c->pre_stop_done = TRUE;
+              c->pre_stop_at = g_get_monotonic_time ();
+              edged_hook_run (pod, pre_stop, c->id, (guint) MAX (grace, 1) * 1000, on_pre_stop);
+              return;
+            }
+          if (c->pre_stop_at)
+            grace = MAX (grace - (g_get_monotonic_time () - c->pre_stop_at) / G_USEC_PER_SEC, 2);
           req.container_id = c->id;
-          req.timeout = pod->spec->grace_seconds;
+          req.timeout = grace;
           edged_cri_invoke (self->runtime, &edged_cri_stop_container, &req.base,
                             timeout + (guint) MAX (pod->spec->grace_seconds, 0) * 1000,
                             on_killed, pod, NULL);

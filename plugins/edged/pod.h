@@ -8,6 +8,7 @@
 G_BEGIN_DECLS
 
 typedef struct _EdgedProber EdgedProber;
+typedef struct _EdgedHookRun EdgedHookRun;
 
 typedef enum {
   POD_ADOPTING,      /* ListPodSandbox / ListContainers: left by an earlier run? */
@@ -40,6 +41,8 @@ typedef struct {
   gint64   last_finished_at;
   char    *last_reason;
   gboolean exit_logged;     /* its exit was logged (pod-offline) */
+  gboolean pre_stop_done;   /* hooks.c: preStop ran (or is not to run) */
+  gint64   pre_stop_at;     /* monotonic µs when preStop started */
 } EdgedContainer;
 
 typedef struct {
@@ -67,6 +70,7 @@ typedef struct {
   gboolean        restored;       /* times restored from an earlier run */
   char           *times_saved;    /* what edged-times holds */
   GPtrArray      *probers;        /* EdgedProber (probe.c) */
+  EdgedHookRun   *hook_run;       /* the lifecycle hook running (hooks.c) */
   guint           sandbox_attempt; /* RunPodSandbox's attempt: above every stale one */
 } EdgedPod;
 
@@ -92,6 +96,13 @@ void       edged_probes_free         (EdgedPod *pod);
 gboolean   edged_probe_started       (EdgedPod *pod, guint index);
 gboolean   edged_probe_ready         (EdgedPod *pod, guint index);
 const char *edged_pod_ip             (EdgedPod *pod);
+
+/* hooks.c */
+typedef void (*EdgedHookDone) (EdgedPod *pod, gboolean ok, const char *detail);
+void       edged_hook_run            (EdgedPod *pod, const EdgedProbeSpec *handler,
+                                      const char *container_id, guint timeout_ms,
+                                      EdgedHookDone done);
+void       edged_hook_forget         (EdgedPod *pod);
 
 /* pod-status.c */
 JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);

@@ -181,6 +181,47 @@ class Probes(te.Base):
         self.assertTrue(node.alive())
         self.remove(cloud, node, ["slow"])
 
+    def test_post_start_and_pre_stop_hooks(self):
+        cloud, node = self.start()
+        server = Server(self)
+        before = set(te.crictl_ls())
+        # postStart (exec) leaves /tmp/post, which the container waits for;
+        # preStop (exec) writes to the container's stdout, so into its log
+        pod = te.pod_obj("hooked", "uid-hooked",
+                         "while [ ! -e /tmp/post ]; do sleep 0.2; done; echo POST-RAN; exec sleep 3600")
+        pod["spec"]["containers"][0]["lifecycle"] = {
+            "postStart": {"exec": {"command": ["sh", "-c", "echo yes > /tmp/post"]}},
+            "preStop": {"exec": {"command": ["sh", "-c", "echo PRESTOP-RAN > /proc/1/fd/1"]}}}
+        # preStop (httpGet on the test's server) that the server answers, and
+        # a second pod whose preStop never ends: it is stopped once its
+        # grace period (3 s) is over
+        web = te.pod_obj("webhook", "uid-webhook", "exec sleep 3600")
+        web["spec"]["containers"][0]["lifecycle"] = {
+            "preStop": {"httpGet": {"host": "127.0.0.1", "port": server.port, "path": "/prestop"}}}
+        slow = te.pod_obj("slowstop", "uid-slowstop", "exec sleep 3600",
+                          terminationGracePeriodSeconds=3)
+        slow["spec"]["containers"][0]["lifecycle"] = {
+            "preStop": {"exec": {"command": ["sleep", "600"]}}}
+        for p in (pod, web, slow):
+            cloud.send_pod("insert", p, 1)
+        for name in ("hooked", "webhook", "slowstop"):
+            te.wait_for(lambda: [s for s in cloud.pod_statuses(name)
+                                 if s["Status"]["phase"] == "Running"], 60, f"{name} Running")
+        log = os.path.join(self.root, "pods", "default_hooked_uid-hooked", "main", "0.log")
+        te.wait_for(lambda: os.path.exists(log) and "POST-RAN" in read(log), 30,
+                    lambda: "the postStart hook's effect:\n" + node.output()[-3000:])
+        self.remove(cloud, node, ["hooked", "webhook"])
+        self.assertIn("PRESTOP-RAN", read(log))
+        self.assertIn("/prestop", [p for p, _ in server.requests])
+        node.wait_log(r"pod default/webhook: container main: preStop hook done")
+        # the never-ending preStop: the pod still goes, within its grace
+        # period plus the runtime's stop (well inside 60 s)
+        t0 = time.monotonic()
+        cloud.send_pod("delete", slow, 2)
+        node.wait_log(r"pod default/slowstop \(uid uid-slowstop\) removed from the runtime", 60)
+        self.assertLess(time.monotonic() - t0, 60)
+        self.assertEqual(set(te.crictl_ls()), before)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
