@@ -8,6 +8,7 @@
  * is the host's [core] node-name, which replaces edgecore.yaml's
  * edged.hostnameOverride. */
 #include "pod.h"
+#include "static-pods.h"
 #include "edged-plugin.h"
 
 #include <string.h>
@@ -210,6 +211,7 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
   edged_node_start (self);
   edged_health_start (self);
   edged_pods_start (self);
+  edged_static_start (self);     /* static-pods.c */
   *state = self;
   return TRUE;
 }
@@ -226,6 +228,7 @@ edged_free (gpointer state)
     edged_cri_client_free (self->images);
   edged_cri_client_free (self->runtime);
   /* after the clients: no CRI callback can run on a freed pod */
+  edged_static_stop (self);
   edged_pods_stop (self);
   g_free (self->pod_logs_dir);
   g_free (self->cgroup_root);
@@ -264,7 +267,10 @@ edged_handle_message (gpointer state, EcMessage *message)
     {
       edged_node_cloud_state (self, cloud == EC_CLOUD_STATE_CONNECTED);
       if (cloud == EC_CLOUD_STATE_CONNECTED)
-        edged_pods_cloud_connected (self);
+        {
+          edged_pods_cloud_connected (self);
+          edged_static_cloud_connected (self);
+        }
       return;
     }
   if (is_pod_resource (ec_message_get_resource (message))

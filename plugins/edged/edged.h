@@ -45,6 +45,8 @@ typedef struct {
   guint     backoff_ms;
 } EdgedHealth;
 
+typedef struct _EdgedStatic EdgedStatic;
+
 typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
@@ -90,6 +92,7 @@ typedef struct {
   gboolean         pods_loaded;    /* the stored pods were asked for */
   char            *pod_logs_dir;
   char            *cgroup_root;
+  EdgedStatic     *statics;        /* static-pods.c */
 } Edged;
 
 /* node-runtime.c */

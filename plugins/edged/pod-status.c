@@ -2,6 +2,7 @@
  * <ns>/podstatus/<name> with {"UID","Name","Status":v1.PodStatus}, sent to
  * metamanager whenever the status changed. */
 #include "pod.h"
+#include "static-pods.h"
 
 #include <string.h>
 
@@ -262,7 +263,8 @@ edged_pod_report (EdgedPod *pod)
     return;
   g_free (pod->last_status);
   pod->last_status = g_steal_pointer (&text);
-  send_status (pod->edged, pod->spec->namespace, pod->spec->name, pod->spec->uid, status);
+  send_status (pod->edged, pod->spec->namespace, pod->spec->name,
+               edged_static_status_uid (pod->edged, pod->spec->uid), status);   /* static-pods.c */
 }
 
 /* A pod edged cannot run: when it names this node, its status says why

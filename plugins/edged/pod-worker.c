@@ -18,6 +18,7 @@
  * Exited containers are restarted per restartPolicy with kubelet's
  * CrashLoopBackOff (plan_restarts). */
 #include "pod.h"
+#include "static-pods.h"
 
 #include <string.h>
 
@@ -1077,6 +1078,12 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
         edged_pod_report_invalid (self, json, len, error->message);
       return;
     }
+  if (edged_pod_is_mirror (json, len))
+    {
+      /* static-pods.c: the cloud's copy of a static pod, not run again */
+      ec_log_debug (self->context, "pod %s/%s is a mirror pod: not run", spec->namespace, spec->name);
+      return;
+    }
   if (strcmp (spec->node_name, self->node_name) != 0)
     {
       ec_log_message (self->context, "pod %s/%s is for node \"%s\", not %s: ignored",
@@ -1106,6 +1113,22 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
   g_hash_table_insert (self->pods, pod->spec->uid, pod);
   edged_pod_report (pod);
   pod_advance (pod);
+}
+
+/* A static pod (static-pods.c) to run. */
+void
+edged_pods_run_json (Edged *self, const char *json, gsize len, const char *what)
+{
+  pod_accept (self, EC_OP_INSERT, json, len, what);
+}
+
+/* Removes the pod with that UID, if edged runs it. */
+void
+edged_pods_remove_uid (Edged *self, const char *uid)
+{
+  EdgedPod *pod = self->pods ? g_hash_table_lookup (self->pods, uid) : NULL;
+  if (pod)
+    pod_kill (pod, FALSE);
 }
 
 /* A pod message from metamanager (insert, update or delete). */

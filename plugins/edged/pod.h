@@ -80,6 +80,10 @@ void       edged_pods_stop    (Edged *self);
 void       edged_pods_message (Edged *self, EcMessage *message);
 void       edged_pods_load    (Edged *self);
 
+/* pod-worker.c, for static-pods.c */
+void       edged_pods_run_json       (Edged *self, const char *json, gsize len, const char *what);
+void       edged_pods_remove_uid     (Edged *self, const char *uid);
+
 /* pod-offline.c */
 void       edged_sandbox_remove      (Edged *self, const char *sandbox_id);
 void       edged_container_remove    (Edged *self, const char *container_id);
