@@ -105,6 +105,8 @@ edged_configure (Edged *self, GError **error)
   self->register_node = ec_plugin_context_get_bool (c, "register-node");
   self->schedulable = ec_plugin_context_get_bool (c, "register-schedulable");
   self->max_pods = ec_plugin_context_get_int (c, "max-pods");
+  self->max_dead_per_container = ec_plugin_context_get_int (c, "max-per-pod-container-count");
+  self->max_dead_total = ec_plugin_context_get_int (c, "max-container-count");
   self->pod_logs_dir = ec_plugin_context_get_string (c, "pod-logs-dir");
   self->cgroup_root = ec_plugin_context_get_string (c, "cgroup-root");
   if (g_str_has_suffix (self->cgroup_root, "/"))

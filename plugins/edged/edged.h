@@ -63,6 +63,8 @@ typedef struct {
   char            *node_ip;        /* node-ip, or detected */
   char            *root_directory;
   gint64           max_pods;
+  gint64           max_dead_per_container;  /* max-per-pod-container-count (gc.c) */
+  gint64           max_dead_total;          /* max-container-count (gc.c) */
   gint64           read_only_port;
   gint64           reserved_cpu_milli;
   gint64           reserved_memory;

@@ -68,7 +68,7 @@ pod_phase (EdgedPod *pod)
   for (guint i = 0; i < n; i++)
     {
       EdgedContainer *c = &pod->containers[i];
-      n_started += running (c) || exited (c) || c->restart_count > 0 || c->dead_id;
+      n_started += running (c) || exited (c) || c->restart_count > 0 || c->last_id;
       n_exited += exited (c);
       n_failed += exited (c) && c->exit_code != 0;
     }
@@ -96,9 +96,9 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
   add_str (b, "imageID", c->image_ref ? c->image_ref : "");
   json_builder_set_member_name (b, "lastState");
   json_builder_begin_object (b);
-  if (c->dead_id)
+  if (c->last_id)
     {
-      g_autofree char *dead = g_strdup_printf ("%s://%s", runtime, c->dead_id);
+      g_autofree char *dead = g_strdup_printf ("%s://%s", runtime, c->last_id);
       json_builder_set_member_name (b, "terminated");
       json_builder_begin_object (b);
       add_str (b, "containerID", dead);

@@ -394,13 +394,6 @@ create_container (EdgedPod *pod)
                             &req.sandbox_config, on_created);
 }
 
-static void
-on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
-{
-  if (response)
-    protobuf_c_message_free_unpacked (response, NULL);
-}
-
 /* restartPolicy: Always restarts every exited container, OnFailure those
  * that exited non-zero. The first restart is immediate, then kubelet's
  * CrashLoopBackOff: 10 s doubling to 5 min, reset after 10 min of running.
@@ -429,16 +422,10 @@ plan_restarts (EdgedPod *pod)
       if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
         continue;
       c->exit_logged = FALSE;
-      /* the exited container becomes lastState; the previous dead one goes */
-      if (c->dead_id)
-        {
-          Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
-          req.container_id = c->dead_id;
-          edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
-                            (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
-          g_free (c->dead_id);
-        }
-      c->dead_id = g_steal_pointer (&c->id);
+      /* the exited container becomes lastState; gc.c trims the older dead ones */
+      g_free (c->last_id);
+      c->last_id = g_strdup (c->id);
+      c->dead_id = edged_gc_dead (pod, c, g_steal_pointer (&c->id));
       c->last_exit_code = c->exit_code;
       c->last_started_at = c->started_at;
       c->last_finished_at = c->finished_at;
@@ -560,7 +547,10 @@ on_dead_status (ProtobufCMessage *response, const GError *error, gpointer data)
                                  : r->status->exit_code ? "Error" : "Completed");
     }
   else
-    g_clear_pointer (&c->dead_id, g_free);
+    {
+      g_clear_pointer (&c->dead_id, g_free);
+      g_clear_pointer (&c->last_id, g_free);
+    }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
   pod->adopt_next++;
@@ -636,7 +626,10 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
       c->restart_count = newest[j]->metadata->attempt;
       container_set_waiting (c, NULL, NULL);
       if (previous[j] && previous[j]->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
-        c->dead_id = g_strdup (previous[j]->id);
+        {
+          c->dead_id = g_strdup (previous[j]->id);
+          c->last_id = g_strdup (previous[j]->id);
+        }
       else if (previous[j])
         edged_container_remove (pod->edged, previous[j]->id);
     }
@@ -732,6 +725,9 @@ free_pod (EdgedPod *pod)
       g_free (c->waiting_reason);
       g_free (c->waiting_message);
       g_free (c->dead_id);
+      g_free (c->last_id);
+      if (c->older_dead)
+        g_ptr_array_unref (c->older_dead);
       g_free (c->last_reason);
     }
   g_free (pod->containers);

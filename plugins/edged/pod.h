@@ -41,6 +41,8 @@ typedef struct {
   gint64   last_finished_at;
   char    *last_reason;
   gboolean exit_logged;     /* its exit was logged (pod-offline) */
+  char    *last_id;         /* lastState's container (kept or not: gc.c) */
+  GPtrArray *older_dead;    /* gc.c: exited instances before dead_id, newest first */
   gboolean pre_stop_done;   /* hooks.c: preStop ran (or is not to run) */
   gint64   pre_stop_at;     /* monotonic µs when preStop started */
 } EdgedContainer;
@@ -100,6 +102,10 @@ void       edged_probes_free         (EdgedPod *pod);
 gboolean   edged_probe_started       (EdgedPod *pod, guint index);
 gboolean   edged_probe_ready         (EdgedPod *pod, guint index);
 const char *edged_pod_ip             (EdgedPod *pod);
+
+/* gc.c */
+char      *edged_gc_dead             (EdgedPod *pod, EdgedContainer *c, char *id);
+void       edged_gc_node             (Edged *self);
 
 /* hooks.c */
 typedef void (*EdgedHookDone) (EdgedPod *pod, gboolean ok, const char *detail);

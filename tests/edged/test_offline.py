@@ -70,7 +70,7 @@ def edged_lines(node):
                      if " edged: " in line and "nodestatus" not in line)[-4000:]
 
 
-class Offline(te.Base):
+class OfflineBase(te.Base):
     CONF_EXTRA = ""
 
     def conf(self):
@@ -98,6 +98,7 @@ class Offline(te.Base):
         for name in names:
             node.wait_log(rf"pod default/{name} \(uid uid-{name}\) removed from the runtime", 60)
 
+class Offline(OfflineBase):
     def test_kill9_restart_offline_adopts_and_restarts_and_reports_in_order(self):
         cloud, node = self.start()
         before = set(te.crictl_ls())
@@ -283,6 +284,34 @@ class Offline(te.Base):
                     + "\n" + repr(set(te.crictl_ls()) - before))
         self.cleanup_pods(cloud, node3, ["d3"])
         self.assertEqual(set(te.crictl_ls()), before)
+
+
+
+class DeadContainerGC(OfflineBase):
+    CONF_EXTRA = "max-per-pod-container-count=2\n"
+
+    def test_keeps_the_newest_dead_containers(self):
+        cloud, node = self.start()
+        cloud.send_pod("insert", te.pod_obj("gc", "uid-gc", "exit 1", restartPolicy="Always"), 1)
+
+        def dead_ids():
+            out = []
+            for s in cloud.pod_statuses("gc"):
+                t = s["Status"]["containerStatuses"][0]["lastState"].get("terminated")
+                if t and t["containerID"].split("://")[1] not in out:
+                    out.append(t["containerID"].split("://")[1])
+            return out
+        te.wait_for(lambda: len(dead_ids()) >= 3, 120,
+                    lambda: "three restarts:\n" + edged_lines(node))
+        ids = dead_ids()
+        pod_containers = ctr("containers", "ls", "-q", 'labels."io.kubernetes.container.name"==main,'
+                             'labels."io.kubernetes.pod.uid"==uid-gc').split()
+        # the first exited instance is gone; the two newest are kept
+        self.assertNotIn(ids[0], pod_containers)
+        self.assertIn(ids[-1], pod_containers)
+        self.assertIn(ids[-2], pod_containers)
+        self.assertLessEqual(len(pod_containers), 3)
+        self.cleanup_pods(cloud, node, ["gc"])
 
 
 if __name__ == "__main__":
