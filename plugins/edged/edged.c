@@ -214,6 +214,7 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
   edged_health_start (self);
   edged_pods_start (self);
   edged_static_start (self);     /* static-pods.c */
+  edged_eviction_start (self);   /* eviction.c */
   *state = self;
   return TRUE;
 }
@@ -230,6 +231,7 @@ edged_free (gpointer state)
     edged_cri_client_free (self->images);
   edged_cri_client_free (self->runtime);
   /* after the clients: no CRI callback can run on a freed pod */
+  edged_eviction_stop (self);
   edged_static_stop (self);
   edged_pods_stop (self);
   g_free (self->pod_logs_dir);
@@ -272,6 +274,7 @@ edged_handle_message (gpointer state, EcMessage *message)
         {
           edged_pods_cloud_connected (self);
           edged_static_cloud_connected (self);
+          edged_eviction_cloud_connected (self);
         }
       return;
     }

@@ -95,6 +95,8 @@ typedef struct {
   char            *pod_logs_dir;
   char            *cgroup_root;
   EdgedStatic     *statics;        /* static-pods.c */
+  guint            eviction_timer; /* eviction.c */
+  GHashTable      *evicted;        /* eviction.c: uid -> what its status says */
 } Edged;
 
 /* node-runtime.c */

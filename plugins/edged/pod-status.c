@@ -301,3 +301,23 @@ edged_pod_report_invalid (Edged *self, const char *json, gsize length, const cha
   status = json_builder_get_root (b);
   send_status (self, ns, name, uid, status);
 }
+
+/* A pod that does not run (evicted: eviction.c): phase Failed with reason
+ * and message, as kubelet reports it. */
+void
+edged_pod_report_failed (Edged *self, const char *ns, const char *name, const char *uid,
+                         const char *reason, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *now = rfc3339_s (g_get_real_time () / G_USEC_PER_SEC);
+
+  json_builder_begin_object (b);
+  add_str (b, "message", message);
+  add_str (b, "phase", "Failed");
+  add_str (b, "reason", reason);
+  add_str (b, "startTime", now);
+  json_builder_end_object (b);
+  status = json_builder_get_root (b);
+  send_status (self, ns, name, uid, status);
+}

@@ -1047,9 +1047,12 @@ pod_delete (Edged *self, const char *json, gsize len, const char *what)
           || (uid && *uid && strcmp (pod->spec->uid, uid)))
         continue;
       pod_kill (pod, FALSE);
+      edged_eviction_forget (self, pod->spec->uid);   /* eviction.c */
       return;
     }
   ec_log_info (self->context, "delete %s/%s (uid %s): no such pod here", ns, name, uid ? uid : "");
+  if (uid && *uid)
+    edged_eviction_forget (self, uid);   /* eviction.c */
 }
 
 /* One pod: insert/update run it, delete (or an update with
@@ -1096,6 +1099,9 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
     }
   if (spec->deleting)
     return;
+  /* eviction.c: an evicted pod is not run again until the cloud deletes it */
+  if (edged_eviction_check (self, spec->namespace, spec->name, spec->uid))
+    return;
   if (self->max_pods > 0 && g_hash_table_size (self->pods) >= (guint) self->max_pods)
     {
       g_autofree char *why = g_strdup_printf ("OutOfpods: the node already runs max-pods=%" G_GINT64_FORMAT
@@ -1109,6 +1115,14 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
   g_hash_table_insert (self->pods, pod->spec->uid, pod);
   edged_pod_report (pod);
   pod_advance (pod);
+}
+
+/* Evicts the pod (eviction.c): its containers and sandbox are removed;
+ * its Failed status was sent. */
+void
+edged_pods_evict (EdgedPod *pod)
+{
+  pod_kill (pod, FALSE);
 }
 
 /* A static pod (static-pods.c) to run. */

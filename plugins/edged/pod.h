@@ -103,6 +103,14 @@ gboolean   edged_probe_started       (EdgedPod *pod, guint index);
 gboolean   edged_probe_ready         (EdgedPod *pod, guint index);
 const char *edged_pod_ip             (EdgedPod *pod);
 
+/* eviction.c */
+gboolean   edged_eviction_check      (Edged *self, const char *ns, const char *name, const char *uid);
+void       edged_eviction_forget     (Edged *self, const char *uid);
+void       edged_eviction_start      (Edged *self);
+void       edged_eviction_cloud_connected (Edged *self);
+void       edged_eviction_stop       (Edged *self);
+void       edged_pods_evict          (EdgedPod *pod);
+
 /* gc.c */
 char      *edged_gc_dead             (EdgedPod *pod, EdgedContainer *c, char *id);
 void       edged_gc_node             (Edged *self);
@@ -119,5 +127,7 @@ JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
 void       edged_pod_report   (EdgedPod *pod);
 void       edged_pod_report_invalid (Edged *self, const char *json, gsize length,
                                      const char *reason);
+void       edged_pod_report_failed  (Edged *self, const char *ns, const char *name,
+                                     const char *uid, const char *reason, const char *message);
 
 G_END_DECLS

@@ -62,7 +62,8 @@ case "$cmd" in
 start)
   tar=${3:?IMAGE_TAR}
   mkdir -p "$dir/root" "$dir/state" "$dir/runc" "$dir/cni/net.d" || exit 1
-  echo "/edgecore-test-$(basename "$dir")" > "$dir/cgroup-parent"
+  # unique per instance (DIR is <mktemp dir>/rt): a teardown kills only its own
+  echo "/edgecore-test-$(basename "$(dirname "$dir")")-$(basename "$dir")" > "$dir/cgroup-parent"
   cat > "$dir/containerd.toml" <<TOML
 version = 2
 root = "$dir/root"

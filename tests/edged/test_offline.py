@@ -314,5 +314,55 @@ class DeadContainerGC(OfflineBase):
         self.cleanup_pods(cloud, node, ["gc"])
 
 
+
+class HardEviction(OfflineBase):
+    # a threshold above any machine's available memory: pressure at once
+    CONF_EXTRA = "eviction-hard=memory.available<1000Ti\n"
+
+    def test_best_effort_first_then_burstable(self):
+        cloud, node = self.start()
+        before = set(te.crictl_ls())
+        burstable = te.pod_obj("bu", "uid-bu", "exec sleep 3600", restartPolicy="Always")
+        burstable["spec"]["containers"][0]["resources"] = {"requests": {"memory": "1Mi"}}
+        cloud.send_pod("insert", burstable, 1)
+        cloud.send_pod("insert", te.pod_obj("be", "uid-be", "exec sleep 3600",
+                                            restartPolicy="Always"), 1)
+
+        def evicted(name):
+            return [s for s in cloud.pod_statuses(name) if s["Status"].get("reason") == "Evicted"]
+        te.wait_for(lambda: evicted("be") and evicted("bu"), 90,
+                    lambda: "both evicted:\n" + edged_lines(node))
+        st = evicted("be")[0]["Status"]
+        self.assertEqual(st["phase"], "Failed")
+        self.assertEqual(st["message"], "The node was low on resource: memory. ")
+        # BestEffort first (the Burstable pod's eviction came later)
+        statuses = cloud.pod_statuses("be") + cloud.pod_statuses("bu")
+        order = [m["content"]["Name"] for m in cloud.received()
+                 if m["route"]["operation"] == "update" and "/podstatus/" in m["route"]["resource"]
+                 and m["content"]["Status"].get("reason") == "Evicted"]
+        self.assertEqual(order[:2], ["be", "bu"], statuses)
+        node.wait_log(r"pod default/be evicted: The node was low on resource: memory")
+        te.wait_for(lambda: set(te.crictl_ls()) == before, 60, "the evicted pods' containers removed")
+        # the MemoryPressure condition is reported
+        cond = te.wait_for(lambda: [c for m in cloud.node_messages("update")
+                                    for c in m["content"]["Status"]["conditions"]
+                                    if c["type"] == "MemoryPressure" and c["status"] == "True"], 30,
+                           "MemoryPressure")[0]
+        self.assertEqual(cond["reason"], "KubeletHasInsufficientMemory")
+        # an evicted pod is not run again (after a restart too) until deleted
+        node.stop_clean(self)
+        n = len(cloud.pod_statuses("be"))
+        prefix = len(node.output())
+        node2 = self.restart_node(cloud)
+        te.wait_for(lambda: [s for s in cloud.pod_statuses("be")[n:]
+                             if s["Status"].get("reason") == "Evicted"], 60,
+                    lambda: "the evicted status again:\n" + edged_lines(node2) + "\n"
+                    + json.dumps(cloud.pod_statuses("be")[-2:]) + "\n"
+                    + repr(os.listdir(os.path.join(self.root, "kubelet", "pods"))))
+        node2.wait_log(r"pod default/be was evicted: not run again until the cloud deletes it")
+        self.assertNotRegex(node2.output()[prefix:], r"pod default/be \(uid uid-be\): starting")
+        self.assertEqual(set(te.crictl_ls()), before)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
