@@ -1046,8 +1046,9 @@ pod_delete (Edged *self, const char *json, gsize len, const char *what)
       if (strcmp (pod->spec->namespace, ns) || strcmp (pod->spec->name, name)
           || (uid && *uid && strcmp (pod->spec->uid, uid)))
         continue;
-      pod_kill (pod, FALSE);
+      /* before the kill: the pod may be freed inside it */
       edged_eviction_forget (self, pod->spec->uid);   /* eviction.c */
+      pod_kill (pod, FALSE);
       return;
     }
   ec_log_info (self->context, "delete %s/%s (uid %s): no such pod here", ns, name, uid ? uid : "");
