@@ -27,3 +27,4 @@ METHOD (edged_cri_attach, RUNTIME "Attach", attach_response);
 METHOD (edged_cri_port_forward, RUNTIME "PortForward", port_forward_response);
 METHOD (edged_cri_list_container_stats, RUNTIME "ListContainerStats", list_container_stats_response);
 METHOD (edged_cri_list_pod_sandbox_stats, RUNTIME "ListPodSandboxStats", list_pod_sandbox_stats_response);
+METHOD (edged_cri_exec_sync, RUNTIME "ExecSync", exec_sync_response);

@@ -32,6 +32,7 @@ extern const EdgedCriMethod edged_cri_attach;
 extern const EdgedCriMethod edged_cri_port_forward;
 extern const EdgedCriMethod edged_cri_list_container_stats;
 extern const EdgedCriMethod edged_cri_list_pod_sandbox_stats;
+extern const EdgedCriMethod edged_cri_exec_sync;
 
 /* Starts method with request on client; see edged_cri_client_call(). */
 static inline void

@@ -9,6 +9,7 @@
  * edged.hostnameOverride. */
 #include "pod.h"
 #include "pod-objects.h"
+#include "static-pods.h"
 #include "edged-plugin.h"
 #include "server.h"
 
@@ -133,6 +134,8 @@ edged_configure (Edged *self, GError **error)
   self->register_node = ec_plugin_context_get_bool (c, "register-node");
   self->schedulable = ec_plugin_context_get_bool (c, "register-schedulable");
   self->max_pods = ec_plugin_context_get_int (c, "max-pods");
+  self->max_dead_per_container = ec_plugin_context_get_int (c, "max-per-pod-container-count");
+  self->max_dead_total = ec_plugin_context_get_int (c, "max-container-count");
   self->pod_logs_dir = ec_plugin_context_get_string (c, "pod-logs-dir");
   self->cgroup_root = ec_plugin_context_get_string (c, "cgroup-root");
   if (g_str_has_suffix (self->cgroup_root, "/"))
@@ -254,6 +257,8 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
           return FALSE;
         }
     }
+  edged_static_start (self);     /* static-pods.c */
+  edged_eviction_start (self);   /* eviction.c */
   *state = self;
   return TRUE;
 }
@@ -272,6 +277,8 @@ edged_free (gpointer state)
     edged_cri_client_free (self->images);
   edged_cri_client_free (self->runtime);
   /* after the clients: no CRI callback can run on a freed pod */
+  edged_eviction_stop (self);
+  edged_static_stop (self);
   edged_pods_stop (self);
   g_free (self->pod_logs_dir);
   g_free (self->cgroup_root);
@@ -311,7 +318,11 @@ edged_handle_message (gpointer state, EcMessage *message)
     {
       edged_node_cloud_state (self, cloud == EC_CLOUD_STATE_CONNECTED);
       if (cloud == EC_CLOUD_STATE_CONNECTED)
-        edged_pods_cloud_connected (self);
+        {
+          edged_pods_cloud_connected (self);
+          edged_static_cloud_connected (self);
+          edged_eviction_cloud_connected (self);
+        }
       return;
     }
   if (is_pod_resource (ec_message_get_resource (message))

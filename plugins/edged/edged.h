@@ -45,6 +45,8 @@ typedef struct {
   guint     backoff_ms;
 } EdgedHealth;
 
+typedef struct _EdgedStatic EdgedStatic;
+
 typedef struct {
   EcPluginContext *context;
   EcEndpoint      *endpoint;
@@ -61,6 +63,8 @@ typedef struct {
   char            *node_ip;        /* node-ip, or detected */
   char            *root_directory;
   gint64           max_pods;
+  gint64           max_dead_per_container;  /* max-per-pod-container-count (gc.c) */
+  gint64           max_dead_total;          /* max-container-count (gc.c) */
   gint64           read_only_port;
   gint64           reserved_cpu_milli;
   gint64           reserved_memory;
@@ -105,6 +109,9 @@ typedef struct {
   EcStore         *store;            /* where the cloud's patched pods are kept */
   /* the local kubelet endpoints (server*.c); NULL when off */
   struct _EdgedServer *server;
+  EdgedStatic     *statics;        /* static-pods.c */
+  guint            eviction_timer; /* eviction.c */
+  GHashTable      *evicted;        /* eviction.c: uid -> what its status says */
 } Edged;
 
 /* node-runtime.c */

@@ -151,10 +151,14 @@ edged_pod_field_value (EdgedPod *pod, const char *path, GError **error)
                      ? edged_json_string (pspec, "serviceAccountName") : "");
   if (!g_strcmp0 (path, "status.hostIP"))
     return g_strdup (node_ip ? node_ip : "");
-  /* the pod's IP is the node's for host-network pods (edged reports no
-   * other yet) */
-  if (!g_strcmp0 (path, "status.podIP") || !g_strcmp0 (path, "status.podIPs"))
-    return g_strdup (pod->spec->host_network && node_ip ? node_ip : "");
+  /* the pod's IP: the node's for host-network pods, else the runtime's
+   * network's (pod-network.c; the sandbox runs before any container) */
+  if (!g_strcmp0 (path, "status.podIP"))
+    return g_strdup (pod->spec->host_network ? (node_ip ? node_ip : "")
+                     : pod->pod_ips && pod->pod_ips[0] ? pod->pod_ips[0] : "");
+  if (!g_strcmp0 (path, "status.podIPs"))
+    return pod->spec->host_network ? g_strdup (node_ip ? node_ip : "")
+                                   : pod->pod_ips ? g_strjoinv (",", pod->pod_ips) : g_strdup ("");
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "unsupported fieldPath: %s", path);
   return NULL;
 }

@@ -124,7 +124,13 @@ on_sandbox_status (ProtobufCMessage *response, const GError *error, gpointer dat
     }
   if (r)
     protobuf_c_message_free_unpacked (response, NULL);
-  edged_pod_step_done (pod);
+  if (pod->network_quiet)
+    {
+      pod->network_quiet = FALSE;
+      edged_pod_step_done_quiet (pod);
+    }
+  else
+    edged_pod_step_done (pod);
 }
 
 /* The pod's IPs from PodSandboxStatus (not for host-network pods, whose IP

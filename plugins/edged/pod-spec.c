@@ -98,6 +98,20 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
   }
   if (resources && (edged_json_object (resources, "requests") || edged_json_object (resources, "limits")))
     *has_resources = TRUE;
+  /* probes and lifecycle handlers: probe-spec.c */
+  {
+    static const char *probes[EDGED_N_PROBES] = { "livenessProbe", "readinessProbe", "startupProbe" };
+    gboolean ok = TRUE;
+    for (int i = 0; ok && i < EDGED_N_PROBES; i++)
+      ok = edged_probe_spec_parse (c, probes[i], FALSE, &spec->probes[i], error);
+    ok = ok && edged_probe_spec_parse (c, "postStart", TRUE, &spec->post_start, error)
+         && edged_probe_spec_parse (c, "preStop", TRUE, &spec->pre_stop, error);
+    if (!ok)
+      {
+        g_prefix_error (error, "container %s: ", name);
+        return FALSE;
+      }
+  }
   /* ctr: securityContext, resources, ports; the hash of the whole container */
   if (!edged_container_security_parse (c, pod, &spec->security, error)
       || !edged_container_resources_parse (c, spec, error)
@@ -258,6 +272,10 @@ edged_pod_spec_free (EdgedPodSpec *spec)
         g_free (c->ports[p].host_ip);
       g_free (c->ports);
       g_free (c->hash);
+      for (int p = 0; p < EDGED_N_PROBES; p++)
+        edged_probe_spec_free (c->probes[p]);
+      edged_probe_spec_free (c->post_start);
+      edged_probe_spec_free (c->pre_stop);
     }
   edged_security_spec_clear (&spec->pod_security);
   g_free (spec->supplemental_groups);

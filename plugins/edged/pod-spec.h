@@ -4,6 +4,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "probe.h"
+
 G_BEGIN_DECLS
 
 /* Largest pod JSON edged reads, and deepest nesting. */
@@ -51,6 +53,10 @@ typedef struct {
   EdgedPortSpec *ports;
   guint          n_ports;
   char          *hash;          /* of the container's JSON: a change restarts it */
+  /* probe-spec.c */
+  EdgedProbeSpec *probes[EDGED_N_PROBES];   /* liveness, readiness, startup */
+  EdgedProbeSpec *post_start;
+  EdgedProbeSpec *pre_stop;
 } EdgedContainerSpec;
 
 typedef struct {

@@ -2,6 +2,7 @@
  * <ns>/podstatus/<name> with {"UID","Name","Status":v1.PodStatus}, sent to
  * metamanager whenever the status changed. */
 #include "pod.h"
+#include "static-pods.h"
 
 #include <string.h>
 
@@ -69,7 +70,7 @@ pod_phase (EdgedPod *pod)
   for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
-      n_started += running (c) || exited (c) || c->restart_count > 0 || c->dead_id;
+      n_started += running (c) || exited (c) || c->restart_count > 0 || c->last_id;
       n_exited += exited (c);
       n_failed += exited (c) && c->exit_code != 0;
     }
@@ -102,9 +103,9 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
   add_str (b, "imageID", c->image_ref ? c->image_ref : "");
   json_builder_set_member_name (b, "lastState");
   json_builder_begin_object (b);
-  if (c->dead_id)
+  if (c->last_id)
     {
-      g_autofree char *dead = g_strdup_printf ("%s://%s", runtime, c->dead_id);
+      g_autofree char *dead = g_strdup_printf ("%s://%s", runtime, c->last_id);
       json_builder_set_member_name (b, "terminated");
       json_builder_begin_object (b);
       add_str (b, "containerID", dead);
@@ -118,13 +119,13 @@ add_container_status (JsonBuilder *b, EdgedPod *pod, guint i)
   json_builder_end_object (b);
   add_str (b, "name", cs->name);
   json_builder_set_member_name (b, "ready");
-  json_builder_add_boolean_value (b, ready);
+  json_builder_add_boolean_value (b, init ? ready : edged_probe_ready (pod, i));   /* probe.c */
   json_builder_set_member_name (b, "restartCount");
   json_builder_add_int_value (b, c->restart_count);
   if (!init)
     {
       json_builder_set_member_name (b, "started");
-      json_builder_add_boolean_value (b, running (c));
+      json_builder_add_boolean_value (b, edged_probe_started (pod, i));
     }
   json_builder_set_member_name (b, "state");
   json_builder_begin_object (b);
@@ -196,7 +197,7 @@ edged_pod_status (EdgedPod *pod, gint64 now)
     pod->init_time = now;   /* Initialized turned True */
   pod->was_initialized = pod->spec->n_init && !incomplete->len;
   for (guint i = pod->spec->n_init; i < pod->spec->n_containers; i++)
-    if (!running (&pod->containers[i]))
+    if (!edged_probe_ready (pod, i))   /* probe.c */
       {
         ready = FALSE;
         g_string_append_printf (unready, "%s%s", unready->len ? " " : "",
@@ -335,7 +336,11 @@ edged_pod_report (EdgedPod *pod)
 
   if (pod->stage == POD_KILLING || pod->stage == POD_GONE || pod->kill_requested)
     return;
+  /* not before the runtime was asked: an adopted pod is never shown Pending */
+  if (pod->stage == POD_ADOPTING)
+    return;
   status = edged_pod_status (pod, g_get_real_time () / G_USEC_PER_SEC);
+  edged_pod_times_save (pod);   /* pod-offline.c */
   text = json_to_string (status, FALSE);
   if (g_strcmp0 (text, pod->last_status) == 0)
     return;
@@ -348,7 +353,8 @@ edged_pod_report (EdgedPod *pod)
       edged_pod_patch (pod, status);   /* kubelet: podpatch */
       return;
     }
-  send_status (pod->edged, pod->spec->namespace, pod->spec->name, pod->spec->uid, status);
+  send_status (pod->edged, pod->spec->namespace, pod->spec->name,
+               edged_static_status_uid (pod->edged, pod->spec->uid), status);   /* static-pods.c */
 }
 
 /* A pod edged cannot run: when it names this node, its status says why
@@ -387,4 +393,24 @@ edged_pod_report_invalid (Edged *self, const char *json, gsize length, const cha
     edged_pod_patch_once (self, ns, name, uid, status);   /* kubelet: podpatch */
   else
     send_status (self, ns, name, uid, status);
+}
+
+/* A pod that does not run (evicted: eviction.c): phase Failed with reason
+ * and message, as kubelet reports it. */
+void
+edged_pod_report_failed (Edged *self, const char *ns, const char *name, const char *uid,
+                         const char *reason, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *now = rfc3339_s (g_get_real_time () / G_USEC_PER_SEC);
+
+  json_builder_begin_object (b);
+  add_str (b, "message", message);
+  add_str (b, "phase", "Failed");
+  add_str (b, "reason", reason);
+  add_str (b, "startTime", now);
+  json_builder_end_object (b);
+  status = json_builder_get_root (b);
+  send_status (self, ns, name, uid, status);
 }

@@ -22,6 +22,7 @@
 #include "pod-resources.h"
 #include "pod-security.h"
 #include "pod-objects.h"
+#include "static-pods.h"
 
 #include <string.h>
 
@@ -74,6 +75,7 @@ sandbox_config_fill (EdgedPod *pod, SandboxConfig *s)
   s->meta.name = spec->name;
   s->meta.uid = spec->uid;
   s->meta.namespace_ = spec->namespace;
+  s->meta.attempt = pod->sandbox_attempt;
   s->ns.network = spec->host_network ? RUNTIME__V1__NAMESPACE_MODE__NODE
                                      : RUNTIME__V1__NAMESPACE_MODE__POD;
   s->ns.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
@@ -162,6 +164,15 @@ void
 edged_pod_step_done (EdgedPod *pod)
 {
   step_done (pod);
+}
+
+/* Like edged_pod_step_done, without a report: adoption, whose containers'
+ * states are not read yet (pod-network.c). */
+void
+edged_pod_step_done_quiet (EdgedPod *pod)
+{
+  pod->busy = FALSE;
+  pod_advance (pod);
 }
 
 static void
@@ -308,6 +319,35 @@ next_container (EdgedPod *pod)
 }
 
 static void
+on_post_start_stopped (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  if (response)
+    protobuf_c_message_free_unpacked (response, NULL);
+}
+
+/* postStart finished (hooks.c); a failure stops the container, which is
+ * then restarted per restartPolicy. */
+static void
+on_post_start (EdgedPod *pod, gboolean ok, const char *detail)
+{
+  EdgedContainer *c = &pod->containers[pod->next];
+  if (!ok)
+    {
+      Runtime__V1__StopContainerRequest req = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+      ec_log_warning (pod->edged->context, "pod %s/%s: container %s: FailedPostStartHook: %s",
+                      pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next].name,
+                      detail ? detail : "failed");
+      req.container_id = c->id;
+      req.timeout = pod->spec->grace_seconds;
+      edged_cri_invoke (pod->edged->runtime, &edged_cri_stop_container, &req.base,
+                        (guint) pod->edged->request_timeout_ms
+                          + (guint) MAX (pod->spec->grace_seconds, 0) * 1000,
+                        on_post_start_stopped, NULL, NULL);
+    }
+  next_container (pod);
+}
+
+static void
 on_started (ProtobufCMessage *response, const GError *error, gpointer data)
 {
   EdgedPod *pod = data;
@@ -320,6 +360,13 @@ on_started (ProtobufCMessage *response, const GError *error, gpointer data)
       protobuf_c_message_free_unpacked (response, NULL);
       container_set_waiting (c, NULL, NULL);
       edged_pod_trace_started (pod, c);   /* pod-trace.c: Running at once */
+      /* hooks.c: postStart before the next container starts */
+      if (pod->spec->containers[pod->next].post_start)
+        {
+          edged_hook_run (pod, pod->spec->containers[pod->next].post_start, c->id,
+                          (guint) pod->edged->request_timeout_ms, on_post_start);
+          return;
+        }
     }
   next_container (pod);
 }
@@ -473,13 +520,6 @@ edged_pod_create_container (EdgedPod *pod)
   create_container (pod);
 }
 
-static void
-on_dead_removed (ProtobufCMessage *response, const GError *error, gpointer data)
-{
-  if (response)
-    protobuf_c_message_free_unpacked (response, NULL);
-}
-
 /* Container i exited and is to run again: it becomes lastState (the
  * previous dead one is removed), and its restart is due at once, or after
  * kubelet's CrashLoopBackOff when backoff (10 s doubling to 5 min). */
@@ -489,15 +529,11 @@ edged_container_retire (EdgedPod *pod, guint i, gboolean backoff)
   EdgedContainer *c = &pod->containers[i];
   gint64 now = g_get_monotonic_time ();
 
-  if (c->dead_id)
-    {
-      Runtime__V1__RemoveContainerRequest req = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
-      req.container_id = c->dead_id;
-      edged_cri_invoke (pod->edged->runtime, &edged_cri_remove_container, &req.base,
-                        (guint) pod->edged->request_timeout_ms, on_dead_removed, NULL, NULL);
-      g_free (c->dead_id);
-    }
-  c->dead_id = g_steal_pointer (&c->id);
+  c->exit_logged = FALSE;
+  /* the exited container becomes lastState; gc.c trims the older dead ones */
+  g_free (c->last_id);
+  c->last_id = g_strdup (c->id);
+  c->dead_id = edged_gc_dead (pod, c, g_steal_pointer (&c->id));
   c->last_exit_code = c->exit_code;
   c->last_started_at = c->started_at;
   c->last_finished_at = c->finished_at;
@@ -543,6 +579,13 @@ plan_restarts (EdgedPod *pod)
         c->backoff_us = 0;
       if (!c->id || c->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
         continue;
+      if (!c->exit_logged)
+        {
+          c->exit_logged = TRUE;
+          ec_log_message (pod->edged->context, "pod %s/%s: container %s exited (code %d)",
+                          pod->spec->namespace, pod->spec->name, pod->spec->containers[i].name,
+                          c->exit_code);
+        }
       if (strcmp (policy, "Always") && !(strcmp (policy, "OnFailure") == 0 && c->exit_code != 0))
         continue;
       edged_container_retire (pod, i, TRUE);
@@ -599,6 +642,13 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
     }
   pod->next = 0;
   pod->busy = FALSE;
+  if (pod->adopted)
+    {
+      pod->adopted = FALSE;
+      ec_log_message (pod->edged->context, "pod %s/%s: running again as before (containers "
+                      "adopted, restart counts kept)", pod->spec->namespace, pod->spec->name);
+    }
+  edged_probes_sync (pod);     /* probe.c */
   plan_restarts (pod);
   edged_pod_report (pod);
   if (pod->stage == POD_CONTAINERS)
@@ -607,37 +657,14 @@ on_container_status (ProtobufCMessage *response, const GError *error, gpointer d
 
 /* ---- adopting what an earlier run left ------------------------------------ */
 
+/* The adopted pod's next step: its containers' states are asked before
+ * anything is reported, so that the cloud never sees it go back. */
 static void
-on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer data)
+adopt_done (EdgedPod *pod)
 {
-  EdgedPod *pod = data;
-  Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
   guint found = 0;
-
-  /* ctr: of the containers with a name (earlier attempts stay for their
-   * logs), the latest attempt is adopted, and its attempt is the restart
-   * count, as kubelet counts */
-  g_autofree Runtime__V1__Container **latest = g_new0 (Runtime__V1__Container *, pod->spec->n_containers);
-  for (gsize i = 0; r && i < r->n_containers; i++)
-    for (guint j = 0; j < pod->spec->n_containers; j++)
-      if (r->containers[i]->metadata && !pod->containers[j].id
-          && !g_strcmp0 (r->containers[i]->metadata->name, pod->spec->containers[j].name)
-          && (!latest[j] || latest[j]->metadata->attempt < r->containers[i]->metadata->attempt))
-        latest[j] = r->containers[i];
   for (guint j = 0; j < pod->spec->n_containers; j++)
-    if (latest[j])
-      {
-        pod->containers[j].id = g_strdup (latest[j]->id);
-        pod->containers[j].restart_count = latest[j]->metadata->attempt;
-        container_set_waiting (&pod->containers[j], NULL, NULL);
-        edged_pod_adopt_check (pod, j, latest[j]);   /* ctr: spec changed meanwhile? */
-        found++;
-      }
-  if (r)
-    protobuf_c_message_free_unpacked (response, NULL);
-  if (error)
-    ec_log_warning (pod->edged->context, "pod %s/%s: ListContainers failed: %s",
-                    pod->spec->namespace, pod->spec->name, error->message);
+    found += pod->containers[j].id != NULL;
   ec_log_message (pod->edged->context, "pod %s/%s: adopted sandbox %.12s and %u of %u containers "
                   "from an earlier run", pod->spec->namespace, pod->spec->name, pod->sandbox_id,
                   found, pod->spec->n_containers);
@@ -645,13 +672,130 @@ on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer 
   pod->stage = found == pod->spec->n_containers ? POD_RUNNING : POD_CONTAINERS;
   if (pod->spec->n_init && found < pod->spec->n_containers)
     pod->stage = POD_INIT;   /* ctr: adopted init containers that completed are not run again */
+  pod->adopted = found == pod->spec->n_containers;
   pod->next = 0;
   if (!pod->spec->host_network)
     {
-      edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
+      /* ctr: the pod's IPs; ends the step without a report (the
+       * containers' states are not read yet) */
+      pod->network_quiet = TRUE;
+      edged_pod_network_query (pod);
       return;
     }
-  step_done (pod);
+  pod->busy = FALSE;
+  pod_advance (pod);
+}
+
+static void adopt_dead_step (EdgedPod *pod);
+
+static void
+on_dead_status (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  EdgedContainer *c = &pod->containers[pod->adopt_next];
+  Runtime__V1__ContainerStatusResponse *r = (Runtime__V1__ContainerStatusResponse *) response;
+
+  if (!error && r->status)
+    {
+      c->last_exit_code = r->status->exit_code;
+      c->last_started_at = r->status->started_at;
+      c->last_finished_at = r->status->finished_at;
+      g_free (c->last_reason);
+      c->last_reason = g_strdup (r->status->reason && *r->status->reason ? r->status->reason
+                                 : r->status->exit_code ? "Error" : "Completed");
+    }
+  else
+    {
+      g_clear_pointer (&c->dead_id, g_free);
+      g_clear_pointer (&c->last_id, g_free);
+    }
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  pod->adopt_next++;
+  adopt_dead_step (pod);
+}
+
+/* The kept exited containers' ContainerStatus: their lastState. */
+static void
+adopt_dead_step (EdgedPod *pod)
+{
+  Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+  while (pod->adopt_next < pod->spec->n_containers && !pod->containers[pod->adopt_next].dead_id)
+    pod->adopt_next++;
+  if (pod->adopt_next == pod->spec->n_containers)
+    {
+      adopt_done (pod);
+      return;
+    }
+  req.container_id = pod->containers[pod->adopt_next].dead_id;
+  pod_request (pod, pod->edged->runtime, &edged_cri_container_status, &req.base, on_dead_status);
+}
+
+/* For each container of the spec, the runtime's newest attempt is adopted
+ * (its attempt number is the restart count), the newest exited one before
+ * it is kept as lastState, older ones and containers the spec no longer
+ * names are removed. */
+static void
+on_listed_containers (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedPod *pod = data;
+  Runtime__V1__ListContainersResponse *r = (Runtime__V1__ListContainersResponse *) response;
+  guint n = pod->spec->n_containers;
+  g_autofree Runtime__V1__Container **newest = g_new0 (Runtime__V1__Container *, n);
+  g_autofree Runtime__V1__Container **previous = g_new0 (Runtime__V1__Container *, n);
+
+  if (error)
+    ec_log_warning (pod->edged->context, "pod %s/%s: ListContainers failed: %s",
+                    pod->spec->namespace, pod->spec->name, error->message);
+  for (gsize i = 0; r && i < r->n_containers; i++)
+    {
+      Runtime__V1__Container *ct = r->containers[i];
+      guint j;
+      for (j = 0; j < n; j++)
+        if (ct->metadata && !g_strcmp0 (ct->metadata->name, pod->spec->containers[j].name))
+          break;
+      if (j == n)
+        {
+          edged_container_remove (pod->edged, ct->id);
+          continue;
+        }
+      if (!newest[j] || ct->metadata->attempt > newest[j]->metadata->attempt)
+        {
+          if (previous[j])
+            edged_container_remove (pod->edged, previous[j]->id);
+          previous[j] = newest[j];
+          newest[j] = ct;
+        }
+      else if (!previous[j] || ct->metadata->attempt > previous[j]->metadata->attempt)
+        {
+          if (previous[j])
+            edged_container_remove (pod->edged, previous[j]->id);
+          previous[j] = ct;
+        }
+      else
+        edged_container_remove (pod->edged, ct->id);
+    }
+  for (guint j = 0; j < n; j++)
+    {
+      EdgedContainer *c = &pod->containers[j];
+      if (!newest[j])
+        continue;
+      c->id = g_strdup (newest[j]->id);
+      c->restart_count = newest[j]->metadata->attempt;
+      container_set_waiting (c, NULL, NULL);
+      edged_pod_adopt_check (pod, j, newest[j]);   /* ctr: spec changed meanwhile? */
+      if (previous[j] && previous[j]->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+        {
+          c->dead_id = g_strdup (previous[j]->id);
+          c->last_id = g_strdup (previous[j]->id);
+        }
+      else if (previous[j])
+        edged_container_remove (pod->edged, previous[j]->id);
+    }
+  if (r)
+    protobuf_c_message_free_unpacked (response, NULL);
+  pod->adopt_next = 0;
+  adopt_dead_step (pod);
 }
 
 static void
@@ -661,6 +805,7 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
   Runtime__V1__ListPodSandboxResponse *r = (Runtime__V1__ListPodSandboxResponse *) response;
   Runtime__V1__ContainerFilter filter = RUNTIME__V1__CONTAINER_FILTER__INIT;
   Runtime__V1__ListContainersRequest req = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+  Runtime__V1__PodSandbox *ready = NULL;
 
   if (error)
     {
@@ -668,12 +813,31 @@ on_listed_sandboxes (ProtobufCMessage *response, const GError *error, gpointer d
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST / 10;
       for (guint i = 0; i < pod->spec->n_containers; i++)
         container_set_waiting (&pod->containers[i], "ContainerCreating", error->message);
-      step_done (pod);
+      pod->busy = FALSE;
       return;
     }
-  for (gsize i = 0; i < r->n_items && !pod->sandbox_id; i++)
-    if (r->items[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
-      pod->sandbox_id = g_strdup (r->items[i]->id);
+  /* the newest ready sandbox is adopted; any other (not ready: its
+   * processes died, e.g. with the host) is removed with its containers */
+  for (gsize i = 0; i < r->n_items; i++)
+    if (r->items[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+        && (!ready || r->items[i]->created_at > ready->created_at))
+      ready = r->items[i];
+  for (gsize i = 0; i < r->n_items; i++)
+    if (r->items[i]->metadata && r->items[i]->metadata->attempt >= pod->sandbox_attempt)
+      pod->sandbox_attempt = r->items[i]->metadata->attempt + 1;   /* a new one: a new name */
+  for (gsize i = 0; i < r->n_items; i++)
+    if (r->items[i] != ready)
+      {
+        ec_log_message (pod->edged->context, "pod %s/%s: removing the stale sandbox %.12s",
+                        pod->spec->namespace, pod->spec->name, r->items[i]->id);
+        edged_sandbox_remove (pod->edged, r->items[i]->id);
+      }
+  if (ready)
+    {
+      pod->sandbox_id = g_strdup (ready->id);
+      if (!pod->restored)
+        pod->start_time = pod->init_time = ready->created_at / 1000000000;
+    }
   protobuf_c_message_free_unpacked (response, NULL);
   if (!pod->sandbox_id)
     {
@@ -708,6 +872,8 @@ adopt_step (EdgedPod *pod)
 static void
 free_pod (EdgedPod *pod)
 {
+  edged_probes_free (pod);   /* probe.c */
+  edged_hook_forget (pod);   /* hooks.c */
   for (guint i = 0; i < pod->spec->n_containers; i++)
     {
       EdgedContainer *c = &pod->containers[i];
@@ -718,6 +884,9 @@ free_pod (EdgedPod *pod)
       g_free (c->waiting_reason);
       g_free (c->waiting_message);
       g_free (c->dead_id);
+      g_free (c->last_id);
+      if (c->older_dead)
+        g_ptr_array_unref (c->older_dead);
       g_free (c->last_reason);
       g_free (c->image_user);
     }
@@ -730,6 +899,7 @@ free_pod (EdgedPod *pod)
   g_free (pod->last_status);
   g_free (pod->patch_base);   /* pod-patch.c */
   edged_pod_objects_free (pod);     /* vol */
+  g_free (pod->times_saved);
   edged_pod_spec_free (pod->spec);
   g_free (pod);
 }
@@ -743,6 +913,7 @@ pod_gone (EdgedPod *pod)
   edged_pod_volumes_remove (pod);   /* vol: nothing of the pod left on disk */
   ec_log_message (self->context, "pod %s/%s (uid %s) removed from the runtime",
                   pod->spec->namespace, pod->spec->name, pod->spec->uid);
+  edged_pod_times_forget (pod);
   if (pod->handshake)
     {
       g_autofree char *resource = g_strdup_printf ("%s/pod/%s", pod->spec->namespace,
@@ -782,6 +953,21 @@ on_killed (ProtobufCMessage *response, const GError *error, gpointer data)
   pod_advance (pod);
 }
 
+/* preStop finished (hooks.c): the container is stopped next. */
+static void
+on_pre_stop (EdgedPod *pod, gboolean ok, const char *detail)
+{
+  if (!ok)
+    ec_log_warning (pod->edged->context, "pod %s/%s: container %s: FailedPreStopHook: %s",
+                    pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next / 2].name,
+                    detail ? detail : "failed");
+  else
+    ec_log_info (pod->edged->context, "pod %s/%s: container %s: preStop hook done",
+                 pod->spec->namespace, pod->spec->name, pod->spec->containers[pod->next / 2].name);
+  pod->busy = FALSE;
+  pod_advance (pod);
+}
+
 /* Kill steps: for container i, 2i = StopContainer, 2i+1 = RemoveContainer;
  * then StopPodSandbox, RemovePodSandbox. */
 static void
@@ -799,8 +985,21 @@ kill_step (EdgedPod *pod)
       if (pod->next % 2 == 0)
         {
           Runtime__V1__StopContainerRequest req = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+          const EdgedProbeSpec *pre_stop = pod->spec->containers[pod->next / 2].pre_stop;
+          gint64 grace = MAX (pod->spec->grace_seconds, 0);
+          /* hooks.c: preStop first, within the grace period */
+          if (pre_stop && !c->pre_stop_done
+              && c->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
+            {
+              c->pre_stop_done = TRUE;
+              c->pre_stop_at = g_get_monotonic_time ();
+              edged_hook_run (pod, pre_stop, c->id, (guint) MAX (grace, 1) * 1000, on_pre_stop);
+              return;
+            }
+          if (c->pre_stop_at)
+            grace = MAX (grace - (g_get_monotonic_time () - c->pre_stop_at) / G_USEC_PER_SEC, 2);
           req.container_id = c->id;
-          req.timeout = pod->spec->grace_seconds;
+          req.timeout = grace;
           edged_cri_invoke (self->runtime, &edged_cri_stop_container, &req.base,
                             timeout + (guint) MAX (pod->spec->grace_seconds, 0) * 1000,
                             on_killed, pod, NULL);
@@ -960,6 +1159,7 @@ pod_advance (EdgedPod *pod)
             /* no container to ask about (all waiting for a restart) */
             pod->next = 0;
             pod->busy = FALSE;
+            edged_probes_sync (pod);     /* probe.c */
             plan_restarts (pod);
             edged_pod_report (pod);
             if (pod->stage == POD_CONTAINERS)
@@ -1043,7 +1243,41 @@ pod_new (Edged *self, EdgedPodSpec *spec)
   pod->start_time = g_get_real_time () / G_USEC_PER_SEC;
   pod->init_time = pod->start_time;
   pod->trace_t0 = g_get_monotonic_time ();   /* pod-trace.c */
+  pod->restored = edged_pod_restore (pod);
   return pod;
+}
+
+/* The cloud's delete: the pod with that UID (or, when the content has no
+ * UID, that namespace and name) is removed. The content may hold only the
+ * metadata (the cloud's synccontroller deleting what it no longer has). */
+static void
+pod_delete (Edged *self, const char *json, gsize len, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ns = NULL, *name = NULL, *uid = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  if (!edged_pod_ref_parse (json, len, &ns, &name, &uid, &error))
+    {
+      ec_log_warning (self->context, "delete %s: invalid pod: %s", what, error->message);
+      return;
+    }
+  g_hash_table_iter_init (&iter, self->pods);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EdgedPod *pod = value;
+      if (strcmp (pod->spec->namespace, ns) || strcmp (pod->spec->name, name)
+          || (uid && *uid && strcmp (pod->spec->uid, uid)))
+        continue;
+      /* before the kill: the pod may be freed inside it */
+      edged_eviction_forget (self, pod->spec->uid);   /* eviction.c */
+      pod_kill (pod, FALSE);
+      return;
+    }
+  ec_log_info (self->context, "delete %s/%s (uid %s): no such pod here", ns, name, uid ? uid : "");
+  if (uid && *uid)
+    edged_eviction_forget (self, uid);   /* eviction.c */
 }
 
 /* One pod: insert/update run it, delete (or an update with
@@ -1052,14 +1286,26 @@ static void
 pod_accept (Edged *self, const char *op, const char *json, gsize len, const char *what)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (EdgedPodSpec) spec = edged_pod_spec_parse (json, len, &error);
+  g_autoptr (EdgedPodSpec) spec = NULL;
   EdgedPod *pod;
 
+  if (!strcmp (op, EC_OP_DELETE))
+    {
+      pod_delete (self, json, len, what);
+      return;
+    }
+  spec = edged_pod_spec_parse (json, len, &error);
   if (!spec)
     {
       ec_log_warning (self->context, "%s %s: invalid pod: %s", op, what, error->message);
       if (strcmp (op, EC_OP_DELETE) != 0)
         edged_pod_report_invalid (self, json, len, error->message);
+      return;
+    }
+  if (edged_pod_is_mirror (json, len))
+    {
+      /* static-pods.c: the cloud's copy of a static pod, not run again */
+      ec_log_debug (self->context, "pod %s/%s is a mirror pod: not run", spec->namespace, spec->name);
       return;
     }
   if (strcmp (spec->node_name, self->node_name) != 0)
@@ -1069,12 +1315,6 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
       return;
     }
   pod = g_hash_table_lookup (self->pods, spec->uid);
-  if (!strcmp (op, EC_OP_DELETE))
-    {
-      if (pod)
-        pod_kill (pod, FALSE);
-      return;
-    }
   if (pod)
     {
       if (spec->deleting)
@@ -1084,6 +1324,9 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
       return;
     }
   if (spec->deleting)
+    return;
+  /* eviction.c: an evicted pod is not run again until the cloud deletes it */
+  if (edged_eviction_check (self, spec->namespace, spec->name, spec->uid))
     return;
   if (self->max_pods > 0 && g_hash_table_size (self->pods) >= (guint) self->max_pods)
     {
@@ -1098,6 +1341,30 @@ pod_accept (Edged *self, const char *op, const char *json, gsize len, const char
   g_hash_table_insert (self->pods, pod->spec->uid, pod);
   edged_pod_report (pod);
   pod_advance (pod);
+}
+
+/* Evicts the pod (eviction.c): its containers and sandbox are removed;
+ * its Failed status was sent. */
+void
+edged_pods_evict (EdgedPod *pod)
+{
+  pod_kill (pod, FALSE);
+}
+
+/* A static pod (static-pods.c) to run. */
+void
+edged_pods_run_json (Edged *self, const char *json, gsize len, const char *what)
+{
+  pod_accept (self, EC_OP_INSERT, json, len, what);
+}
+
+/* Removes the pod with that UID, if edged runs it. */
+void
+edged_pods_remove_uid (Edged *self, const char *uid)
+{
+  EdgedPod *pod = self->pods ? g_hash_table_lookup (self->pods, uid) : NULL;
+  if (pod)
+    pod_kill (pod, FALSE);
 }
 
 /* A pod message from metamanager (insert, update or delete). */
@@ -1147,6 +1414,8 @@ on_stored_pods (EcMessage *reply, const GError *error, gpointer data)
       pod_accept (self, EC_OP_INSERT, text, strlen (text), "stored pod");
     }
   ec_log_info (self->context, "%u stored pod(s) read at start", n);
+  /* pod-offline.c: what the store no longer holds leaves the runtime */
+  edged_pods_remove_orphans (self);
 }
 
 /* At start: the pods metamanager stored (query <ns>/pod, all namespaces),

@@ -7,6 +7,9 @@
 
 G_BEGIN_DECLS
 
+typedef struct _EdgedProber EdgedProber;
+typedef struct _EdgedHookRun EdgedHookRun;
+
 typedef enum {
   POD_ADOPTING,      /* ListPodSandbox / ListContainers: left by an earlier run? */
   POD_PULLING,       /* ImageStatus / PullImage, container by container */
@@ -43,6 +46,11 @@ typedef struct {
   char    *image_user;      /* the image's user name when not numeric */
   gboolean image_known;     /* image_uid/image_user were read from ImageStatus */
   gboolean replace;         /* pod-update.c: its spec changed, it is recreated */
+  gboolean exit_logged;     /* its exit was logged (pod-offline) */
+  char    *last_id;         /* lastState's container (kept or not: gc.c) */
+  GPtrArray *older_dead;    /* gc.c: exited instances before dead_id, newest first */
+  gboolean pre_stop_done;   /* hooks.c: preStop ran (or is not to run) */
+  gint64   pre_stop_at;     /* monotonic µs when preStop started */
 } EdgedContainer;
 
 typedef struct {
@@ -66,6 +74,7 @@ typedef struct {
   gint64          init_time;
   /* ---- ctr ---- */
   char          **pod_ips;        /* from PodSandboxStatus (pod network) */
+  gboolean        network_quiet;  /* the pod IP query ends without a report (adoption) */
   gboolean        init_failed;    /* an init container failed under restartPolicy Never */
   EdgedPodSpec   *pending_spec;   /* a changed spec from the cloud, applied when idle */
   guint           update_next;    /* pod-update.c: the container being replaced */
@@ -80,6 +89,14 @@ typedef struct {
   gint64          started_answer_us; /* real µs of the last StartContainer answer */
   gboolean        running_reported;
   struct _EdgedPodObjects *objects; /* vol: the configmaps/secrets it names, its volumes (store-objects.c) */
+  /* offline (pod-offline.c) */
+  gboolean        adopted;        /* taken over from an earlier run; logged once running */
+  guint           adopt_next;     /* adopting: the container whose lastState is read */
+  gboolean        restored;       /* times restored from an earlier run */
+  char           *times_saved;    /* what edged-times holds */
+  GPtrArray      *probers;        /* EdgedProber (probe.c) */
+  EdgedHookRun   *hook_run;       /* the lifecycle hook running (hooks.c) */
+  guint           sandbox_attempt; /* RunPodSandbox's attempt: above every stale one */
 } EdgedPod;
 
 /* pod-worker.c */
@@ -90,6 +107,7 @@ void       edged_pods_load    (Edged *self);
 
 /* pod-worker.c, for the steps in other files */
 void       edged_pod_step_done          (EdgedPod *pod);
+void       edged_pod_step_done_quiet    (EdgedPod *pod);
 void       edged_pod_create_container   (EdgedPod *pod);
 void       edged_container_set_waiting  (EdgedContainer *c, const char *reason, const char *message);
 void       edged_container_retire       (EdgedPod *pod, guint i, gboolean backoff);
@@ -116,6 +134,45 @@ void       edged_pod_adopt_check   (EdgedPod *pod, guint i, Runtime__V1__Contain
 
 /* the container annotation holding the hash of its spec */
 #define EDGED_HASH_ANNOTATION "io.kubeedge.edgecore.container.hash"
+/* pod-worker.c, for static-pods.c */
+void       edged_pods_run_json       (Edged *self, const char *json, gsize len, const char *what);
+void       edged_pods_remove_uid     (Edged *self, const char *uid);
+
+/* pod-offline.c */
+void       edged_sandbox_remove      (Edged *self, const char *sandbox_id);
+void       edged_container_remove    (Edged *self, const char *container_id);
+void       edged_pods_remove_orphans (Edged *self);
+gboolean   edged_pod_restore         (EdgedPod *pod);
+void       edged_pod_times_save      (EdgedPod *pod);
+void       edged_pod_times_forget    (EdgedPod *pod);
+gboolean   edged_pod_ref_parse       (const char *json, gsize length, char **ns, char **name,
+                                      char **uid, GError **error);
+
+/* probe.c */
+void       edged_probes_sync         (EdgedPod *pod);
+void       edged_probes_free         (EdgedPod *pod);
+gboolean   edged_probe_started       (EdgedPod *pod, guint index);
+gboolean   edged_probe_ready         (EdgedPod *pod, guint index);
+const char *edged_pod_ip             (EdgedPod *pod);
+
+/* eviction.c */
+gboolean   edged_eviction_check      (Edged *self, const char *ns, const char *name, const char *uid);
+void       edged_eviction_forget     (Edged *self, const char *uid);
+void       edged_eviction_start      (Edged *self);
+void       edged_eviction_cloud_connected (Edged *self);
+void       edged_eviction_stop       (Edged *self);
+void       edged_pods_evict          (EdgedPod *pod);
+
+/* gc.c */
+char      *edged_gc_dead             (EdgedPod *pod, EdgedContainer *c, char *id);
+void       edged_gc_node             (Edged *self);
+
+/* hooks.c */
+typedef void (*EdgedHookDone) (EdgedPod *pod, gboolean ok, const char *detail);
+void       edged_hook_run            (EdgedPod *pod, const EdgedProbeSpec *handler,
+                                      const char *container_id, guint timeout_ms,
+                                      EdgedHookDone done);
+void       edged_hook_forget         (EdgedPod *pod);
 
 /* pod-status.c */
 gboolean   edged_pod_initializing (EdgedPod *pod);
@@ -123,6 +180,8 @@ JsonNode  *edged_pod_status   (EdgedPod *pod, gint64 now);
 void       edged_pod_report   (EdgedPod *pod);
 void       edged_pod_report_invalid (Edged *self, const char *json, gsize length,
                                      const char *reason);
+void       edged_pod_report_failed  (Edged *self, const char *ns, const char *name,
+                                     const char *uid, const char *reason, const char *message);
 
 /* pod-trace.c */
 void       edged_pod_trace_invoke (EdgedPod *pod, EdgedCriClient *client,

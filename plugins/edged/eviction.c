@@ -1,0 +1,155 @@
+/* eviction.c: kubelet's hard eviction. Every 10 s (kubelet's eviction
+ * monitoring period) the signals are read (memory.available from
+ * MemAvailable, nodefs.available from root-directory's filesystem, as the
+ * node's MemoryPressure and DiskPressure conditions use them); while one is
+ * below its eviction-hard threshold one pod is evicted per period, in
+ * kubelet's order: BestEffort pods first, then Burstable, and among equals
+ * the one that started last. An evicted pod gets the status kubelet gives
+ * it (phase Failed, reason Evicted, "The node was low on resource:
+ * <resource>. ") and its containers are removed; it is not run again (also
+ * not after a restart: <root-directory>/pods/<uid>/evicted remembers it)
+ * until the cloud deletes it. */
+#include "pod.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define EVICTION_PERIOD_S 10
+
+static char *
+marker_path (Edged *self, const char *uid)
+{
+  return g_strdup_printf ("%s/pods/%s/evicted", self->root_directory, uid);
+}
+
+/* Remembers an evicted pod (uid -> "ns\nname\nmessage"), so that its
+ * status goes to the cloud again when the link comes back. */
+static void
+remember (Edged *self, const char *ns, const char *name, const char *uid, const char *message)
+{
+  if (!self->evicted)
+    self->evicted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_hash_table_replace (self->evicted, g_strdup (uid),
+                        g_strdup_printf ("%s\n%s\n%s", ns, name, message));
+}
+
+/* Whether the pod with uid was evicted (then its Failed status is sent
+ * again from what was saved). */
+gboolean
+edged_eviction_check (Edged *self, const char *ns, const char *name, const char *uid)
+{
+  g_autofree char *path = marker_path (self, uid);
+  g_autofree char *message = NULL;
+  if (!g_file_get_contents (path, &message, NULL, NULL))
+    return FALSE;
+  ec_log_message (self->context, "pod %s/%s was evicted: not run again until the cloud deletes it",
+                  ns, name);
+  remember (self, ns, name, uid, message);
+  edged_pod_report_failed (self, ns, name, uid, "Evicted", message);
+  return TRUE;
+}
+
+/* The cloud link came up: the evicted pods' statuses go again. */
+void
+edged_eviction_cloud_connected (Edged *self)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  if (!self->evicted)
+    return;
+  g_hash_table_iter_init (&iter, self->evicted);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_auto (GStrv) parts = g_strsplit (value, "\n", 3);
+      if (g_strv_length (parts) == 3)
+        edged_pod_report_failed (self, parts[0], parts[1], key, "Evicted", parts[2]);
+    }
+}
+
+/* The cloud deleted the pod: an eviction record goes. */
+void
+edged_eviction_forget (Edged *self, const char *uid)
+{
+  g_autofree char *path = marker_path (self, uid);
+  g_autofree char *dir = g_path_get_dirname (path);
+  if (self->evicted)
+    g_hash_table_remove (self->evicted, uid);
+  if (g_unlink (path) == 0)
+    g_rmdir (dir);
+}
+
+/* kubelet's ranking: lower QoS first, then the newest. */
+static gboolean
+before (EdgedPod *a, EdgedPod *b)
+{
+  if (a->spec->has_resources != b->spec->has_resources)
+    return !a->spec->has_resources;
+  return a->start_time > b->start_time;
+}
+
+static void
+evict (Edged *self, const char *resource)
+{
+  GHashTableIter iter;
+  gpointer value;
+  EdgedPod *victim = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *dir = NULL;
+
+  g_hash_table_iter_init (&iter, self->pods);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      EdgedPod *pod = value;
+      if (pod->kill_requested || pod->stage == POD_KILLING || pod->stage == POD_GONE)
+        continue;
+      if (!victim || before (pod, victim))
+        victim = pod;
+    }
+  if (!victim)
+    return;
+  message = g_strdup_printf ("The node was low on resource: %s. ", resource);
+  ec_log_message (self->context, "pod %s/%s evicted: %s", victim->spec->namespace,
+                  victim->spec->name, message);
+  path = marker_path (self, victim->spec->uid);
+  dir = g_path_get_dirname (path);
+  g_mkdir_with_parents (dir, 0750);
+  g_file_set_contents (path, message, -1, NULL);
+  remember (self, victim->spec->namespace, victim->spec->name, victim->spec->uid, message);
+  edged_pod_report_failed (self, victim->spec->namespace, victim->spec->name, victim->spec->uid,
+                           "Evicted", message);
+  edged_pods_evict (victim);
+}
+
+static gboolean
+on_period (gpointer data)
+{
+  Edged *self = data;
+  EdgedHost host = { 0 };
+  gboolean mem, disk;
+
+  edged_host_read (&host, self->root_directory);
+  mem = host.memory_total > 0
+        && host.memory_available < edged_threshold_bytes (&self->evict_memory, host.memory_total);
+  disk = host.fs_capacity > 0
+         && host.fs_available < edged_threshold_bytes (&self->evict_nodefs, host.fs_capacity);
+  edged_host_clear (&host);
+  if (self->pods && (mem || disk))
+    evict (self, mem ? "memory" : "ephemeral-storage");
+  return G_SOURCE_CONTINUE;
+}
+
+/* Starts the eviction period. */
+void
+edged_eviction_start (Edged *self)
+{
+  self->eviction_timer = g_timeout_add_seconds (EVICTION_PERIOD_S, on_period, self);
+}
+
+/* Stops it. */
+void
+edged_eviction_stop (Edged *self)
+{
+  g_clear_handle_id (&self->eviction_timer, g_source_remove);
+  g_clear_pointer (&self->evicted, g_hash_table_unref);
+}
