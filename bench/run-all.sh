@@ -36,4 +36,6 @@ python3 "$here/devicetwin/run-bench.py" "$build" $quick || status=1
 "$here/metaserver/run.sh" "$build" $quick || status=1
 # shellcheck disable=SC2086
 python3 "$here/edged/bench_edged.py" "$build" $quick || status=1
+# shellcheck disable=SC2086
+python3 "$here/edgestream/bench_edgestream.py" "$build" $quick || status=1
 exit $status

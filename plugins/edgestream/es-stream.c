@@ -8,6 +8,8 @@
  * the tunnel; the end of either side ends it with REMOVE_CONNECT. */
 #include "es-private.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #define LINE_MAX_BYTES (64 * 1024)
@@ -316,6 +318,7 @@ on_local_connected (GObject *source, GAsyncResult *res, gpointer data)
       s->conn = conn;
       /* the client's connect timeout must not end an idle `logs -f` */
       g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
+      g_socket_set_option (g_socket_connection_get_socket (conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
       s->in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
       s->out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
       if (is_upgrade (s->type))

@@ -12,6 +12,8 @@
 #include "http.h"
 #include "tls.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #define READ_CHUNK   (64 * 1024)
@@ -495,6 +497,9 @@ tunnel_up (EdgeStream *self, Dial *d)
   t->streams = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, (GDestroyNotify) es_stream_unref);
   t->up_at = g_get_monotonic_time ();
   t->url = g_strdup (d->url);
+  /* small DATA messages (exec) go out at once, as Go's connections do */
+  if (eh_tls_stream_get_socket (t->io))
+    g_socket_set_option (eh_tls_stream_get_socket (t->io), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   self->tunnel = t;
   self->connects++;
   log_failure (self, NULL);

@@ -27,6 +27,8 @@
 #include "cs-stream.h"
 
 #include <json-glib/json-glib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #define READ_CHUNK     (64 * 1024)
@@ -238,6 +240,41 @@ conn_unref (ApiConn *c)
   g_object_unref (c->cancel);
   g_free (c->rbuf);
   g_free (c);
+}
+
+/* The socket under a stolen connection (libsoup wraps it in its own
+ * stream, and in TLS for the default profile), or NULL. */
+static GSocket *
+find_socket (GIOStream *io)
+{
+  static const char *const names[] = { "base-iostream", "base-io-stream" };
+  for (int depth = 0; io && depth < 6; depth++)
+    {
+      GIOStream *base = NULL;
+      if (G_IS_SOCKET_CONNECTION (io))
+        return g_socket_connection_get_socket (G_SOCKET_CONNECTION (io));
+      for (guint i = 0; i < G_N_ELEMENTS (names) && !base; i++)
+        {
+          GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (io), names[i]);
+          if (p && g_type_is_a (p->value_type, G_TYPE_IO_STREAM))
+            {
+              g_object_get (io, names[i], &base, NULL);
+              if (base)
+                g_object_unref (base);   /* io keeps it alive */
+            }
+        }
+      io = base;
+    }
+  return NULL;
+}
+
+/* Go's listeners set TCP_NODELAY on every connection; so does cloudsim. */
+static void
+set_nodelay (GIOStream *io)
+{
+  GSocket *sock = find_socket (io);
+  if (sock)
+    g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -643,6 +680,7 @@ on_tunnel_request (SoupServer *server, SoupServerMessage *msg, const char *path,
       return;
     }
   io = soup_server_message_steal_connection (msg);
+  set_nodelay (io);
   s = g_new0 (Session, 1);
   s->ref = 1;
   s->cs = cs;
@@ -952,6 +990,7 @@ on_api_request (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   cs_hub_record (cs->hub, "stream-api", f->str);
 
   io = soup_server_message_steal_connection (msg);
+  set_nodelay (io);
   c = g_new0 (ApiConn, 1);
   c->ref = 1;
   c->session = session_ref (s);
@@ -979,32 +1018,6 @@ on_api_request (SoupServer *server, SoupServerMessage *msg, const char *path, GH
 }
 
 /* ---- commands and setup -------------------------------------------------- */
-
-/* The socket under a stolen connection (libsoup wraps it in its own
- * stream, and in TLS for the default profile), or NULL. */
-static GSocket *
-find_socket (GIOStream *io)
-{
-  static const char *const names[] = { "base-iostream", "base-io-stream" };
-  for (int depth = 0; io && depth < 6; depth++)
-    {
-      GIOStream *base = NULL;
-      if (G_IS_SOCKET_CONNECTION (io))
-        return g_socket_connection_get_socket (G_SOCKET_CONNECTION (io));
-      for (guint i = 0; i < G_N_ELEMENTS (names) && !base; i++)
-        {
-          GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (io), names[i]);
-          if (p && g_type_is_a (p->value_type, G_TYPE_IO_STREAM))
-            {
-              g_object_get (io, names[i], &base, NULL);
-              if (base)
-                g_object_unref (base);   /* io keeps it alive */
-            }
-        }
-      io = base;
-    }
-  return NULL;
-}
 
 static gboolean
 parse_hex (const char *text, GByteArray *out)

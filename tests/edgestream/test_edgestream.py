@@ -91,13 +91,13 @@ def http_get(port, path, headers=None, timeout=20):
 
 
 def dechunk(data):
-    out, pos = b"", 0
+    out, pos = [], 0
     while True:
         end = data.index(b"\r\n", pos)
         n = int(data[pos:end].split(b";")[0], 16)
         if n == 0:
-            return out
-        out += data[end + 2:end + 2 + n]
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + n])
         pos = end + 2 + n + 2
 
 
