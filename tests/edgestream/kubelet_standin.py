@@ -169,6 +169,21 @@ class Handler(BaseHTTPRequestHandler):
                         send(rc.STDOUT, msg[1:])
             elif command[:1] == ["sleep"]:
                 time.sleep(float(command[1]))
+            elif command[:1] == ["exit"]:
+                # what the kubelet sends for a non-zero exit (v4: the code in details.causes)
+                status = {"metadata": {}, "status": "Failure",
+                          "message": f"command terminated with non-zero exit code: exit status {command[1]}",
+                          "reason": "NonZeroExitCode",
+                          "details": {"causes": [{"reason": "ExitCode", "message": command[1]}]}}
+            elif command[:1] == ["resize"]:
+                # reports each terminal size it is sent, until "EOF\n" on stdin
+                while True:
+                    op, msg = rc.read_message(sock, buf)
+                    if op == 8 or msg == bytes([rc.STDIN]) + b"EOF\n":
+                        break
+                    if msg[:1] == bytes([rc.RESIZE]):
+                        size = json.loads(msg[1:])
+                        send(rc.STDOUT, b"%dx%d\n" % (size["Width"], size["Height"]))
             else:
                 status = {"metadata": {}, "status": "Failure", "message": f"command not found: {command}",
                           "reason": "InternalError"}

@@ -247,6 +247,18 @@ class Streams(Base):
         self.assertEqual(self.cloud.events("stream-api")[-1]["type"], "EXEC_CONNECT")
         wait_for(lambda: self.kubelet.active == 0, 10, "the local connections to close")
 
+    def test_exec_exit_code_and_tty_resize(self):
+        out, _, status = self.exec(["exit", "3"])
+        self.assertEqual(rc.exit_code(status), 3)
+        self.assertEqual(status["reason"], "NonZeroExitCode")
+        s = rc.Session("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["resize"], stdin=True, tty=True)
+        s.resize(80, 24)
+        s.resize(132, 43)
+        s.send_stdin(b"EOF\n")
+        out, _, status = s.run()
+        self.assertEqual(out, b"80x24\n132x43\n")
+        self.assertEqual(rc.exit_code(status), 0)
+
     def test_attach(self):
         out, _, status = self.exec(["echo", "attached"], path="attach")
         self.assertEqual(out, b"attached\n")

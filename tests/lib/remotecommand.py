@@ -107,6 +107,17 @@ def read_http_head(sock, buf, limit=65536):
     return status, lines[0], headers
 
 
+def exit_code(status):
+    """The exit code a v4 status reports: 0 for Success, the ExitCode cause
+    of a NonZeroExitCode failure, None otherwise."""
+    if status and status.get("status") == "Success":
+        return 0
+    for cause in ((status or {}).get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause["message"])
+    return None
+
+
 class ExecError(Exception):
     """The server answered the upgrade with an HTTP error."""
 
@@ -156,6 +167,11 @@ class Session:
 
     def send_stdin(self, data):
         self.sock.sendall(encode_frame(2, bytes([STDIN]) + data, True))
+
+    def resize(self, width, height):
+        """A terminal size on the resize channel (tty sessions)."""
+        msg = json.dumps({"Width": width, "Height": height}).encode()
+        self.sock.sendall(encode_frame(2, bytes([RESIZE]) + msg, True))
 
     def run(self, stdin_data=None):
         """Sends stdin_data (if any), then reads until the error channel
