@@ -34,6 +34,7 @@ G_BEGIN_DECLS
 
 typedef struct _EsTunnel EsTunnel;
 typedef struct _EsStream EsStream;
+typedef struct _EsDial EsDial;
 
 typedef struct {
   EcPluginContext *context;
@@ -50,9 +51,11 @@ typedef struct {
   gboolean         running;
   guint            reconnect_source;
   GCancellable    *dial_cancel;
+  EsDial          *dial;           /* the dial in flight; it outlives the plugin if abandoned */
   guint            dial_timeout_source;
   EsTunnel        *tunnel;
   char            *last_failure;   /* logged once until it changes */
+  gboolean         cert_wait_logged;
   guint64          connects, streams_total;
 } EdgeStream;
 

@@ -53,32 +53,38 @@ struct _EsTunnel {
   char          *url;
 };
 
-typedef struct {
+struct _EsDial {
   EdgeStream  *self;       /* NULL once abandoned */
   GCancellable *cancel;
   EhTlsStream *stream;
   char        *key;
   char        *url;
-} Dial;
-
-static Dial *current_dial;   /* the dial in flight (one plugin instance per process) */
+};
+typedef struct _EsDial Dial;
 
 static void tunnel_read (EsTunnel *t);
 static void tunnel_write_next (EsTunnel *t);
 
-/* Logs a failure once until another one happens (or a connect succeeds). */
+/* Logs a dial failure: a warning for the first one since the tunnel was
+ * last up (or since the certificate wait), an info line when the reason
+ * changes (a refused handshake shows up at varying steps), nothing more
+ * while it stays the same. text NULL: the tunnel is up. */
 static void
 log_failure (EdgeStream *self, const char *text)
 {
-  if (text && g_strcmp0 (text, self->last_failure) == 0)
+  if (!text)
     {
-      ec_log_debug (self->context, "%s", text);
+      g_clear_pointer (&self->last_failure, g_free);
       return;
     }
+  if (g_strcmp0 (text, self->last_failure) == 0)
+    ec_log_debug (self->context, "%s", text);
+  else if (self->last_failure)
+    ec_log_info (self->context, "still no tunnel: %s", text);
+  else
+    ec_log_warning (self->context, "%s; trying again every %.0f s", text, self->reconnect_ms / 1000.0);
   g_free (self->last_failure);
   self->last_failure = g_strdup (text);
-  if (text)
-    ec_log_warning (self->context, "%s; trying again every %.0f s", text, self->reconnect_ms / 1000.0);
 }
 
 /* Dials again after reconnect_ms. */
@@ -513,8 +519,8 @@ tunnel_up (EdgeStream *self, Dial *d)
 static void
 dial_free (Dial *d)
 {
-  if (current_dial == d)
-    current_dial = NULL;
+  if (d->self && d->self->dial == d)
+    d->self->dial = NULL;
   g_clear_object (&d->cancel);
   g_clear_object (&d->stream);
   g_free (d->key);
@@ -657,13 +663,14 @@ es_dial (EdgeStream *self)
   EhTlsDial td = { 0 };
   Dial *d;
 
-  if (!self->running || self->tunnel || current_dial)
+  if (!self->running || self->tunnel || self->dial)
     return;
   if (!g_file_test (self->cert_file, G_FILE_TEST_EXISTS) || !g_file_test (self->key_file, G_FILE_TEST_EXISTS))
     {
-      g_autofree char *text = g_strdup_printf ("waiting for the node certificate %s and key %s (edgehub fetches "
-                                               "them when it joins)", self->cert_file, self->key_file);
-      log_failure (self, text);
+      if (!self->cert_wait_logged)
+        ec_log_info (self->context, "waiting for the node certificate %s and key %s (edgehub fetches them when "
+                     "it joins)", self->cert_file, self->key_file);
+      self->cert_wait_logged = TRUE;
       schedule_reconnect (self);
       return;
     }
@@ -672,7 +679,7 @@ es_dial (EdgeStream *self)
   d->cancel = g_cancellable_new ();
   d->url = g_strdup_printf ("wss://%s/v1/kubeedge/connect", self->server);
   self->dial_cancel = g_object_ref (d->cancel);
-  current_dial = d;
+  self->dial = d;
   td.host = self->host;
   td.port = self->port;
   td.ca_file = NULL;   /* KubeEdge's edge does not verify the stream server */
@@ -694,11 +701,12 @@ es_stop_all (EdgeStream *self)
   if (self->dial_timeout_source)
     g_source_remove (self->dial_timeout_source);
   self->dial_timeout_source = 0;
-  if (current_dial)
+  if (self->dial)
     {
-      current_dial->self = NULL;
-      g_cancellable_cancel (current_dial->cancel);
-      current_dial = NULL;
+      Dial *d = self->dial;
+      self->dial = NULL;
+      d->self = NULL;
+      g_cancellable_cancel (d->cancel);
     }
   g_clear_object (&self->dial_cancel);
   if (self->tunnel)

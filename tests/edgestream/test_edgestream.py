@@ -328,6 +328,27 @@ class Streams(Base):
         self.wait_tunnels(2, 20)
         self.assertEqual(self.logs("tailLines=2")[2], b"c1 line 0\nc1 line 1\n")
 
+    def test_foreign_certificate_is_refused(self):
+        """The tunnel port requires a certificate of the cloud's CA: a node
+        certificate from another CA is refused at the handshake, edgestream
+        says so and keeps trying every 2 s; nothing reaches the session table."""
+        work = os.path.join(self.tmp.name, "foreign")
+        ca_crt, ca_key = eh.make_ca(work, "other-ca")
+        crt, key = os.path.join(work, "node.crt"), os.path.join(work, "node.key")
+        eh.issue_cert(work, ca_crt, ca_key, crt, key, f"/O=system:nodes/CN=system:node:{NODE}", days=1)
+        self.node.stop()
+        with open(os.path.join(self.node.confd, "50-foreign.conf"), "w") as f:
+            f.write(f"[edgestream]\ntls-tunnel-cert-file={crt}\ntls-tunnel-private-key-file={key}\n")
+        self.node.start()
+        # (TLS 1.3: the refusal shows after the handshake, when the upgrade is written)
+        self.node.wait_log(r"edgestream: cannot (connect|open) the tunnel (to )?wss://127\.0\.0\.1:\d+/v1/kubeedge/"
+                           r"connect: .*trying again every 2 s", 20)
+        time.sleep(5)
+        self.assertEqual(len(self.cloud.events("stream-connect")), 1)   # the first node's, before the swap
+        # one warning, not one every 2 s
+        self.assertEqual(len(re.findall(r"WARNING edgestream: cannot (?:connect|open) the tunnel",
+                                        self.node.output())), 1)
+
     def test_pings(self):
         wait_for(lambda: len(self.cloud.events("stream-ping")) >= 2, 20, "two pings from the edge")
         e = self.cloud.events("stream-connect")[0]
