@@ -22,8 +22,8 @@
  * With --tunnel-port it also runs cloudcore's cloudStream (cs-stream.c):
  * the tunnel server edgestream dials and the stream server kube-apiserver
  * speaks to (--stream-port), with the commands stream-pod NS/NAME NODE,
- * stream-id N, stream-raw HEX, stream-close-connect TEXT, stream-drop and
- * stream-status. See docs/edgestream.md. */
+ * stream-id N, stream-raw HEX, stream-close-connect TEXT, stream-pause
+ * on|off (stop reading the tunnels), stream-drop and stream-status. See docs/edgestream.md. */
 #include "cs-hub.h"
 #include "cs-stream.h"
 

@@ -164,6 +164,7 @@ struct _CsStream {
   GHashTable     *pods;        /* "ns/name" -> node */
   guint64         next_id;
   guint           session_no;
+  gboolean        paused;      /* stream-pause: tunnels are not read */
 };
 
 struct _Session {
@@ -177,6 +178,7 @@ struct _Session {
   guint8       *rbuf;
   GByteArray   *acc, *msg;
   gboolean      in_msg;
+  gboolean      read_stopped; /* not read while the cloud is paused */
   GHashTable   *conns;        /* ConnectID -> ApiConn (a reference) */
   guint64       data_in, data_out;
 };
@@ -576,7 +578,12 @@ on_session_read (GObject *source, GAsyncResult *res, gpointer data)
     {
       g_byte_array_append (s->acc, s->rbuf, (guint) n);
       if (session_parse (s))
-        session_read (s);
+        {
+          if (s->cs->paused)
+            s->read_stopped = TRUE;
+          else
+            session_read (s);
+        }
     }
   session_unref (s);
 }
@@ -1038,7 +1045,7 @@ parse_hex (const char *text, GByteArray *out)
 }
 
 /* stream-pod NS/NAME NODE | stream-id N | stream-raw HEX | stream-close-connect TEXT |
- * stream-drop | stream-status */
+ * stream-pause on|off | stream-drop | stream-status */
 gboolean
 cs_stream_command (CsStream *cs, const char *line, GString *reply)
 {
@@ -1095,6 +1102,21 @@ cs_stream_command (CsStream *cs, const char *line, GString *reply)
           sent++;
         }
       g_string_append_printf (reply, "sent %u byte(s) to %u session(s)", m->len, sent);
+    }
+  else if (!strcmp (cmd, "stream-pause"))
+    {
+      cs->paused = !strcmp (arg, "on");
+      if (!cs->paused)
+        for (GList *l = cs->all; l; l = l->next)
+          {
+            Session *s = l->data;
+            if (s->read_stopped)
+              {
+                s->read_stopped = FALSE;
+                session_read (s);
+              }
+          }
+      g_string_append_printf (reply, "tunnels %s", cs->paused ? "not read" : "read");
     }
   else if (!strcmp (cmd, "stream-drop"))
     {

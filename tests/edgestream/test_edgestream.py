@@ -412,6 +412,31 @@ class Load(Base):
     """Many streams, slow readers and memory (RSS measured)."""
     node_env = NO_QUARANTINE
 
+    def test_back_pressure_when_the_cloud_does_not_read(self):
+        """The cloud stops reading the tunnel while a 64 MiB log flows: the
+        node stops reading that local socket (its share of the send queue is
+        full) instead of buffering the log; when the cloud reads again the
+        whole log arrives intact."""
+        size = 64 << 20
+        box = {}
+        rss0 = self.node.rss_kb()
+        self.cloud.cmd("stream-pause on")
+        wait_for(lambda: [e for e in self.cloud.events("command") if e["line"] == "stream-pause on"], 10,
+                 "the pause")
+        th = threading.Thread(target=lambda: box.update(r=http_get(
+            self.api_port, f"/containerLogs/default/web/flood?limitBytes={size}", timeout=120)), daemon=True)
+        th.start()
+        time.sleep(3)   # less than a ping interval: the tunnel stays up
+        grown = self.node.rss_kb() - rss0
+        self.cloud.cmd("stream-pause off")
+        th.join(120)
+        status, _, body = box["r"]
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body), size)
+        self.assertEqual(body[:32], b"0123456789abcdef" * 2)
+        self.assertLess(grown, 4 * 1024, f"edgecore grew by {grown} kB while the cloud did not read")
+        self.assertEqual(len(self.cloud.events("stream-connect")), 1)
+
     def test_slow_reader_holds_up_no_other_stream(self):
         # a client that never reads a 64 MiB log: its stream is stuck, others go on
         slow = socket.create_connection(("127.0.0.1", self.api_port), timeout=30)
