@@ -234,6 +234,9 @@ class Streams(Base):
         self.assertIn(b"can not find 10.9.9.9 session", body)
 
     def test_exec_echo_and_stdin(self):
+        # ConnectIDs of two and three uvarint bytes
+        self.cloud.cmd("stream-id 300")
+        wait_for(lambda: [e for e in self.cloud.events("command") if e["line"] == "stream-id 300"], 10, "stream-id")
         out, err, status = self.exec(["echo", "hello", "tunnel"])
         self.assertEqual(out, b"hello tunnel\n")
         self.assertEqual(status["status"], "Success")
@@ -245,6 +248,13 @@ class Streams(Base):
         self.assertEqual(out, payload)
         self.assertEqual(status["status"], "Success")
         self.assertEqual(self.cloud.events("stream-api")[-1]["type"], "EXEC_CONNECT")
+        self.assertEqual([e["id"] for e in self.cloud.events("stream-api")], [300, 301])
+        self.cloud.cmd("stream-id 20000")
+        wait_for(lambda: [e for e in self.cloud.events("command") if e["line"] == "stream-id 20000"], 10, "stream-id")
+        out, _, _ = self.exec(["echo", "three", "bytes"])
+        self.assertEqual(out, b"three bytes\n")
+        wait_for(lambda: {300, 301, 20000} <= {m["id"] for m in self.stream_msgs("recv", "REMOVE_CONNECT")}, 10,
+                 "REMOVE_CONNECT from the edge for each")
         wait_for(lambda: self.kubelet.active == 0, 10, "the local connections to close")
 
     def test_exec_exit_code_and_tty_resize(self):
