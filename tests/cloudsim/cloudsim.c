@@ -21,7 +21,7 @@
  *
  * With --tunnel-port it also runs cloudcore's cloudStream (cs-stream.c):
  * the tunnel server edgestream dials and the stream server kube-apiserver
- * speaks to (--stream-port), with the commands stream-pod NS/NAME NODE,
+ * speaks to (--stream-port, HTTPS with --stream-tls), with the commands stream-pod NS/NAME NODE,
  * stream-id N, stream-raw HEX, stream-close-connect TEXT, stream-pause
  * on|off (stop reading the tunnels), stream-drop and stream-status. See docs/edgestream.md. */
 #include "cs-hub.h"
@@ -183,6 +183,7 @@ main (int argc, char **argv)
   gint port = 10000, https_port = -1, resend_ms = 5000;
   gboolean relay = FALSE;
   gint tunnel_port = -1, stream_port = -1, kubelet_port = 10350;
+  gboolean stream_tls = FALSE;
   gint64 token_ttl = 86400, edge_validity = 365 * 86400, edge_offset = 0;
   gboolean bad_hash = FALSE, server_expired = FALSE;
   GOptionEntry entries[] = {
@@ -203,6 +204,7 @@ main (int argc, char **argv)
     { "relay", 0, 0, G_OPTION_ARG_NONE, &relay, "relay the WSS port through cloudsim itself, so that `silent` can freeze a live connection", NULL },
     { "tunnel-port", 0, 0, G_OPTION_ARG_INT, &tunnel_port, "run cloudStream: its tunnel port (cloudcore 10004), 0 = any free port", "P" },
     { "stream-port", 0, 0, G_OPTION_ARG_INT, &stream_port, "cloudStream's port for kube-apiserver (cloudcore 10003; default 10003, or any if --tunnel-port is 0)", "P" },
+    { "stream-tls", 0, 0, G_OPTION_ARG_NONE, &stream_tls, "serve the stream port over TLS, with the hub's certificate", NULL },
     { "stream-kubelet-port", 0, 0, G_OPTION_ARG_INT, &kubelet_port, "the node's kubelet port named in stream connectors (cloudcore: always 10350)", "P" },
     { "resend-ms", 0, 0, G_OPTION_ARG_INT, &resend_ms, "resend unacked messages after this long (default 5000)", "MS" },
     { NULL }
@@ -269,6 +271,7 @@ main (int argc, char **argv)
         .api_port = stream_port >= 0 ? (guint) stream_port : tunnel_port == 0 ? 0 : 10003,
         .kubelet_port = (guint) CLAMP (kubelet_port, 1, 65535),
         .v192 = hopt.v192_dir != NULL,
+        .api_tls = stream_tls,
       };
       sim.stream = cs_stream_new (sim.hub, &sopt, &error);
       if (!sim.stream)
@@ -296,8 +299,8 @@ main (int argc, char **argv)
       g_autofree char *sconf = g_strdup_printf ("[edgestream]\nenable=true\nserver=127.0.0.1:%u\n",
                                                 cs_stream_get_tunnel_port (sim.stream));
       save (dir, "edgestream.conf", sconf);
-      g_print ("cloudsim: cloudStream tunnel wss://127.0.0.1:%u, stream server http://127.0.0.1:%u "
-               "(also in %s/edgestream.conf)\n", cs_stream_get_tunnel_port (sim.stream),
+      g_print ("cloudsim: cloudStream tunnel wss://127.0.0.1:%u, stream server %s://127.0.0.1:%u "
+               "(also in %s/edgestream.conf)\n", cs_stream_get_tunnel_port (sim.stream), stream_tls ? "https" : "http",
                cs_stream_get_api_port (sim.stream), dir);
     }
   g_print ("cloudsim: hub wss://127.0.0.1:%u, certificates https://127.0.0.1:%u, CA %s/ca.crt, profile %s\n",

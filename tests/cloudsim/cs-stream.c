@@ -8,7 +8,9 @@
  * one TEXT frame "uvarint ConnectID | uvarint MessageType | Data", read with
  * no UTF-8 check.
  *
- * Stream server (cloudcore's streamPort, 10003; plain HTTP here):
+ * Stream server (cloudcore's streamPort, 10003; plain HTTP, or with
+ * --stream-tls HTTPS with the hub's certificate, a client certificate asked
+ * for but not required where cloudcore requires the apiserver's):
  *   GET /containerLogs/{ns}/{pod}/{container}           LOGS_CONNECT
  *   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}       EXEC_CONNECT (an upgrade)
  *   GET|POST /attach/{ns}/{pod}[/{uid}]/{container}     ATTACH_CONNECT (not v1.9.2)
@@ -158,6 +160,7 @@ struct _CsStream {
   CsTls          *tunnel_tls;
   guint           tunnel_port;
   SoupServer     *api;
+  CsTls          *api_tls;
   guint           api_port;
   GHashTable     *sessions;    /* node name or IP -> Session (a reference) */
   GList          *all;         /* every live Session (references) */
@@ -1163,16 +1166,28 @@ cs_stream_new (CsHub *hub, const CsStreamOptions *options, GError **error)
       return NULL;
     }
   soup_server_add_handler (cs->tunnel, NULL, on_tunnel_request, cs, NULL);
-  cs->api = soup_server_new (NULL, NULL);
-  soup_server_add_handler (cs->api, NULL, on_api_request, cs, NULL);
-  if (!soup_server_listen_local (cs->api, options->api_port, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+  if (options->api_tls)
     {
-      cs_stream_free (cs);
-      return NULL;
+      cs->api = cs_hub_new_tls_server (hub, options->api_port, FALSE, &cs->api_port, &cs->api_tls, error);
+      if (!cs->api)
+        {
+          cs_stream_free (cs);
+          return NULL;
+        }
     }
-  uris = soup_server_get_uris (cs->api);
-  cs->api_port = uris ? (guint) g_uri_get_port (uris->data) : options->api_port;
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  else
+    {
+      cs->api = soup_server_new (NULL, NULL);
+      if (!soup_server_listen_local (cs->api, options->api_port, SOUP_SERVER_LISTEN_IPV4_ONLY, error))
+        {
+          cs_stream_free (cs);
+          return NULL;
+        }
+      uris = soup_server_get_uris (cs->api);
+      cs->api_port = uris ? (guint) g_uri_get_port (uris->data) : options->api_port;
+      g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+    }
+  soup_server_add_handler (cs->api, NULL, on_api_request, cs, NULL);
   {
     g_autofree char *f = g_strdup_printf (",\"tunnel_port\":%u,\"stream_port\":%u", cs->tunnel_port, cs->api_port);
     cs_hub_record (hub, "stream-start", f);
@@ -1194,6 +1209,7 @@ cs_stream_free (CsStream *cs)
   g_clear_object (&cs->tunnel);
   if (cs->api)
     soup_server_disconnect (cs->api);
+  cs_tls_free (cs->api_tls);
   g_clear_object (&cs->api);
   g_hash_table_unref (cs->sessions);
   g_hash_table_unref (cs->pods);

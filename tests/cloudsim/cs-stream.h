@@ -14,6 +14,8 @@ typedef struct {
   guint    api_port;       /* 10003; 0: any */
   guint    kubelet_port;   /* the port named in connectors (cloudcore: always 10350) */
   gboolean v192;           /* CloudCore v1.9.2: no CLOSE_CONNECT, no ATTACH, exec keyed by Host */
+  gboolean api_tls;        /* serve the stream port over TLS (the hub's certificate; a client
+                            * certificate is asked for, not required) */
 } CsStreamOptions;
 
 CsStream *cs_stream_new             (CsHub                 *hub,

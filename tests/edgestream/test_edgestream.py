@@ -70,22 +70,26 @@ class Node(eh.Node):
         raise AssertionError("no VmRSS")
 
 
-def http_get(port, path, headers=None, timeout=20):
+def http_get(port, path, headers=None, timeout=20, tls=None):
     """(status, headers, body) of a GET to cloudsim's stream server, read to
-    the end (chunked decoded)."""
+    the end (chunked decoded); tls: an ssl.SSLContext for an HTTPS port."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    head = f"GET {path} HTTP/1.1\r\nHost: {(headers or {}).pop('Host', '127.0.0.1:10350')}\r\n"
-    for k, v in (headers or {}).items():
-        head += f"{k}: {v}\r\n"
-    s.sendall((head + "Connection: close\r\n\r\n").encode())
-    buf = bytearray()
-    status, _, hdrs = rc.read_http_head(s, buf)
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
+    try:
+        if tls:
+            s = tls.wrap_socket(s, server_hostname="127.0.0.1")
+        head = f"GET {path} HTTP/1.1\r\nHost: {(headers or {}).pop('Host', '127.0.0.1:10350')}\r\n"
+        for k, v in (headers or {}).items():
+            head += f"{k}: {v}\r\n"
+        s.sendall((head + "Connection: close\r\n\r\n").encode())
+        buf = bytearray()
+        status, _, hdrs = rc.read_http_head(s, buf)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
     body = bytes(buf)
     if hdrs.get("transfer-encoding") == "chunked":
         body = dechunk(body)
@@ -152,6 +156,7 @@ NO_QUARANTINE = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":quaranti
 class Base(unittest.TestCase):
     profile = None
     node_env = None
+    cloud_args = ()
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="edgestream-")
@@ -161,10 +166,11 @@ class Base(unittest.TestCase):
         args = ["--tunnel-port", "0", "--stream-kubelet-port", str(self.kubelet.port)]
         if self.profile:
             args += ["--profile", self.profile]
+        args += list(self.cloud_args)
         self.cloud = eh.Cloud(self, self.tmp.name, *args).start()
         self.tunnel_port = int(re.search(r"server=127\.0\.0\.1:(\d+)",
                                          read(os.path.join(self.cloud.dir, "edgestream.conf"))).group(1))
-        self.api_port = int(re.search(r"stream server http://127\.0\.0\.1:(\d+)", self.cloud.output()).group(1))
+        self.api_port = int(re.search(r"stream server https?://127\.0\.0\.1:(\d+)", self.cloud.output()).group(1))
         self.node = Node(self, self.tmp.name, self.cloud, self.tunnel_port, env=self.node_env).start()
         self.wait_tunnels(1)
         self.cloud.cmd(f"stream-pod default/web {NODE}")
@@ -498,6 +504,20 @@ class Load(Base):
         time.sleep(1)
         rss1 = self.node.rss_kb()
         self.assertLess(rss1 - rss0, 1024, f"RSS {rss0} kB before, {rss1} kB after")
+
+
+class StreamPortTLS(Base):
+    """--stream-tls: the stream port speaks HTTPS as cloudcore's does."""
+    cloud_args = ("--stream-tls",)
+
+    def test_logs_over_https(self):
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.path.join(self.cloud.dir, "ca.crt"))
+        status, _, body = http_get(self.api_port, "/containerLogs/default/web/c1?tailLines=2", tls=ctx)
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b"c1 line 0\nc1 line 1\n")
+        with self.assertRaises((ssl.SSLError, ConnectionError, EOFError, ValueError)):
+            http_get(self.api_port, "/containerLogs/default/web/c1?tailLines=2")   # plain HTTP is refused
 
 
 class V192(Base):
