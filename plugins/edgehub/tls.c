@@ -244,11 +244,48 @@ tls_blocking (EhTlsStream *self, gboolean reading, void *buf, gsize count, GCanc
     }
 }
 
+/* The stream types are registered under a name unique to this copy of the
+ * code: edgehub and edgestream each link tls.c (edgehub-core, a static
+ * library), and two plugins registering one GType name would collide. */
+static char eh_tls_type_anchor;
+
+#define EH_TLS_DEFINE_TYPE(TypeName, type_name, PARENT, IFACE, iface_init)                     \
+  static gpointer type_name##_parent_class;                                                    \
+  static void type_name##_class_init (TypeName##Class *klass);                                 \
+  static void type_name##_init (TypeName *self);                                               \
+  static void                                                                                  \
+  type_name##_class_intern_init (gpointer klass)                                               \
+  {                                                                                            \
+    type_name##_parent_class = g_type_class_peek_parent (klass);                               \
+    type_name##_class_init ((TypeName##Class *) klass);                                        \
+  }                                                                                            \
+  GType                                                                                        \
+  type_name##_get_type (void)                                                                  \
+  {                                                                                            \
+    static gsize id = 0;                                                                       \
+    if (g_once_init_enter (&id))                                                               \
+      {                                                                                        \
+        g_autofree char *name = g_strdup_printf ("%s-%p", #TypeName, (void *) &eh_tls_type_anchor); \
+        GType t = g_type_register_static_simple (PARENT, g_intern_string (name),               \
+                                                 sizeof (TypeName##Class),                     \
+                                                 (GClassInitFunc) (void (*) (void)) type_name##_class_intern_init, \
+                                                 sizeof (TypeName),                            \
+                                                 (GInstanceInitFunc) (void (*) (void)) type_name##_init, 0); \
+        if (IFACE)                                                                             \
+          {                                                                                    \
+            const GInterfaceInfo info = { (GInterfaceInitFunc) (void (*) (void)) iface_init, NULL, NULL }; \
+            g_type_add_interface_static (t, IFACE, &info);                                     \
+          }                                                                                    \
+        g_once_init_leave (&id, t);                                                            \
+      }                                                                                        \
+    return id;                                                                                 \
+  }
+
 /* input */
 
 static void eh_tls_input_pollable_init (GPollableInputStreamInterface *iface);
-G_DEFINE_TYPE_WITH_CODE (EhTlsInput, eh_tls_input, G_TYPE_INPUT_STREAM,
-                         G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM, eh_tls_input_pollable_init))
+EH_TLS_DEFINE_TYPE (EhTlsInput, eh_tls_input, G_TYPE_INPUT_STREAM, G_TYPE_POLLABLE_INPUT_STREAM,
+                    eh_tls_input_pollable_init)
 
 static gssize
 input_read (GInputStream *s, void *buf, gsize count, GCancellable *c, GError **error)
@@ -311,8 +348,8 @@ eh_tls_input_init (EhTlsInput *self)
 /* output */
 
 static void eh_tls_output_pollable_init (GPollableOutputStreamInterface *iface);
-G_DEFINE_TYPE_WITH_CODE (EhTlsOutput, eh_tls_output, G_TYPE_OUTPUT_STREAM,
-                         G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM, eh_tls_output_pollable_init))
+EH_TLS_DEFINE_TYPE (EhTlsOutput, eh_tls_output, G_TYPE_OUTPUT_STREAM, G_TYPE_POLLABLE_OUTPUT_STREAM,
+                    eh_tls_output_pollable_init)
 
 static gssize
 output_write (GOutputStream *s, const void *buf, gsize count, GCancellable *c, GError **error)
@@ -375,7 +412,8 @@ eh_tls_output_init (EhTlsOutput *self)
 
 /* the io stream */
 
-G_DEFINE_TYPE (EhTlsStream, eh_tls_stream, G_TYPE_IO_STREAM)
+static void eh_tls_stream_no_iface (gpointer iface) { }
+EH_TLS_DEFINE_TYPE (EhTlsStream, eh_tls_stream, G_TYPE_IO_STREAM, 0, eh_tls_stream_no_iface)
 
 static GInputStream *
 stream_get_input (GIOStream *s)

@@ -17,8 +17,15 @@
  * commands on stdin (and from --script): send JSON, big N, raw TEXT,
  * binary TEXT, flood N SIZE WINDOW, drop, close, ack-delay MS, ignore-acks
  * on|off, refuse-token on|off, reply on|off, status, quit; a script may also
- * use sleep MS and wait-connect. See docs/edgehub.md. */
+ * use sleep MS and wait-connect. See docs/edgehub.md.
+ *
+ * With --tunnel-port it also runs cloudcore's cloudStream (cs-stream.c):
+ * the tunnel server edgestream dials and the stream server kube-apiserver
+ * speaks to (--stream-port, HTTPS with --stream-tls), with the commands stream-pod NS/NAME NODE,
+ * stream-id N, stream-raw HEX, stream-close-connect TEXT, stream-pause
+ * on|off (stop reading the tunnels), stream-drop and stream-status. See docs/edgestream.md. */
 #include "cs-hub.h"
+#include "cs-stream.h"
 
 #include <gio/gunixinputstream.h>
 #include <glib-unix.h>
@@ -28,6 +35,7 @@
 typedef struct {
   GMainLoop        *loop;
   CsHub            *hub;
+  CsStream         *stream;     /* --tunnel-port: cloudcore's cloudStream */
   GDataInputStream *stdin_lines;
   GCancellable     *cancel;
   char            **script;     /* remaining script lines */
@@ -51,7 +59,10 @@ static void
 run_command (Sim *sim, const char *line)
 {
   g_autoptr (GString) reply = g_string_new (NULL);
-  cs_hub_command (sim->hub, line, reply);
+  if (g_str_has_prefix (line, "stream-") && sim->stream)
+    cs_stream_command (sim->stream, line, reply);
+  else
+    cs_hub_command (sim->hub, line, reply);
   if (reply->len)
     g_print ("> %s\n", reply->str);
 }
@@ -171,6 +182,8 @@ main (int argc, char **argv)
   g_autofree char *profile = NULL, *profile_dir = NULL;
   gint port = 10000, https_port = -1, resend_ms = 5000;
   gboolean relay = FALSE;
+  gint tunnel_port = -1, stream_port = -1, kubelet_port = 10350;
+  gboolean stream_tls = FALSE;
   gint64 token_ttl = 86400, edge_validity = 365 * 86400, edge_offset = 0;
   gboolean bad_hash = FALSE, server_expired = FALSE;
   GOptionEntry entries[] = {
@@ -189,6 +202,10 @@ main (int argc, char **argv)
     { "profile", 0, 0, G_OPTION_ARG_STRING, &profile, "default (CloudCore HEAD, own CA) or v1.9.2 (the TLS of a default CloudCore v1.9.2)", "NAME" },
     { "profile-dir", 0, 0, G_OPTION_ARG_FILENAME, &profile_dir, "the v1.9.2 certificates (default " CLOUDSIM_V192_DIR ")", "DIR" },
     { "relay", 0, 0, G_OPTION_ARG_NONE, &relay, "relay the WSS port through cloudsim itself, so that `silent` can freeze a live connection", NULL },
+    { "tunnel-port", 0, 0, G_OPTION_ARG_INT, &tunnel_port, "run cloudStream: its tunnel port (cloudcore 10004), 0 = any free port", "P" },
+    { "stream-port", 0, 0, G_OPTION_ARG_INT, &stream_port, "cloudStream's port for kube-apiserver (cloudcore 10003; default 10003, or any if --tunnel-port is 0)", "P" },
+    { "stream-tls", 0, 0, G_OPTION_ARG_NONE, &stream_tls, "serve the stream port over TLS, with the hub's certificate", NULL },
+    { "stream-kubelet-port", 0, 0, G_OPTION_ARG_INT, &kubelet_port, "the node's kubelet port named in stream connectors (cloudcore: always 10350)", "P" },
     { "resend-ms", 0, 0, G_OPTION_ARG_INT, &resend_ms, "resend unacked messages after this long (default 5000)", "MS" },
     { NULL }
   };
@@ -247,6 +264,22 @@ main (int argc, char **argv)
       g_printerr ("cloudsim: %s\n", error->message);
       return 1;
     }
+  if (tunnel_port >= 0)
+    {
+      CsStreamOptions sopt = {
+        .tunnel_port = (guint) tunnel_port,
+        .api_port = stream_port >= 0 ? (guint) stream_port : tunnel_port == 0 ? 0 : 10003,
+        .kubelet_port = (guint) CLAMP (kubelet_port, 1, 65535),
+        .v192 = hopt.v192_dir != NULL,
+        .api_tls = stream_tls,
+      };
+      sim.stream = cs_stream_new (sim.hub, &sopt, &error);
+      if (!sim.stream)
+        {
+          g_printerr ("cloudsim: cloudStream: %s\n", error->message);
+          return 1;
+        }
+    }
   token = cs_pki_make_token (pki, g_get_real_time () / G_USEC_PER_SEC + token_ttl);
   if (bad_hash)
     {
@@ -261,6 +294,15 @@ main (int argc, char **argv)
                           cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), token);
   save (dir, "token", token);
   save (dir, "edgehub.conf", conf);
+  if (sim.stream)
+    {
+      g_autofree char *sconf = g_strdup_printf ("[edgestream]\nenable=true\nserver=127.0.0.1:%u\n",
+                                                cs_stream_get_tunnel_port (sim.stream));
+      save (dir, "edgestream.conf", sconf);
+      g_print ("cloudsim: cloudStream tunnel wss://127.0.0.1:%u, stream server %s://127.0.0.1:%u "
+               "(also in %s/edgestream.conf)\n", cs_stream_get_tunnel_port (sim.stream), stream_tls ? "https" : "http",
+               cs_stream_get_api_port (sim.stream), dir);
+    }
   g_print ("cloudsim: hub wss://127.0.0.1:%u, certificates https://127.0.0.1:%u, CA %s/ca.crt, profile %s\n",
            cs_hub_get_port (sim.hub), cs_hub_get_https_port (sim.hub), dir, profile ? profile : "default");
   g_print ("token: %s\n", token);
@@ -295,6 +337,7 @@ main (int argc, char **argv)
     ;
   g_clear_object (&sim.stdin_lines);
   g_clear_object (&sim.cancel);
+  cs_stream_free (sim.stream);
   cs_hub_free (sim.hub);
   g_strfreev (sim.script);
   g_main_loop_unref (sim.loop);

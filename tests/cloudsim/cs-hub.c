@@ -98,6 +98,13 @@ record (CsHub *hub, const char *event, const char *fields)
   fflush (hub->record);
 }
 
+/* Writes one record line for another part of cloudsim (cs-stream.c). */
+void
+cs_hub_record (CsHub *hub, const char *event, const char *fields)
+{
+  record (hub, event, fields);
+}
+
 /* Records an event with one string field. */
 static void
 record_str (CsHub *hub, const char *event, const char *key, const char *value)
@@ -754,6 +761,15 @@ new_server (CsHub *hub, guint port, GTlsAuthenticationMode auth, guint *bound, C
   *bound = uris ? (guint) g_uri_get_port (uris->data) : port;
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
   return server;
+}
+
+/* A TLS server as the hub's (same profile), for cs-stream.c's tunnel. */
+SoupServer *
+cs_hub_new_tls_server (CsHub *hub, guint port, gboolean require_client_cert, guint *bound, CsTls **tls,
+                       GError **error)
+{
+  return new_server (hub, port, require_client_cert ? G_TLS_AUTHENTICATION_REQUIRED : G_TLS_AUTHENTICATION_REQUESTED,
+                     bound, tls, error);
 }
 
 /* Starts both servers. */

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cs-pki.h"
+#include "cs-tls.h"
 
 typedef struct _CsHub CsHub;
 
@@ -34,3 +35,17 @@ void     cs_hub_set_quit_func   (CsHub              *hub,
 void     cs_hub_set_connect_func (CsHub             *hub,
                                   GSourceFunc        func,
                                   gpointer           data);
+/* Writes a record line {"t":..,"conn":..,"event":event<fields>}; fields is
+ * JSON text starting with a comma, or NULL. */
+void        cs_hub_record          (CsHub              *hub,
+                                    const char         *event,
+                                    const char         *fields);
+/* A TLS server like the hub's (its profile's certificate and TLS rules) on
+ * 127.0.0.1:port; *tls is set for profile v1.9.2 (free it with
+ * cs_tls_free after soup_server_disconnect). */
+SoupServer *cs_hub_new_tls_server  (CsHub              *hub,
+                                    guint               port,
+                                    gboolean            require_client_cert,
+                                    guint              *bound,
+                                    CsTls             **tls,
+                                    GError            **error);
