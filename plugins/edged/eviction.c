@@ -19,7 +19,8 @@
 static char *
 marker_path (Edged *self, const char *uid)
 {
-  return g_strdup_printf ("%s/pods/%s/evicted", self->root_directory, uid);
+  /* outside pods/<uid>, which goes with the pod's volumes when it is killed */
+  return g_strdup_printf ("%s/evicted-pods/%s", self->root_directory, uid);
 }
 
 /* Remembers an evicted pod (uid -> "ns\nname\nmessage"), so that its

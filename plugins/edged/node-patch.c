@@ -225,7 +225,7 @@ edged_kubelet_patch_status (Edged *self, const EdgedHost *host, gint64 now)
     return FALSE;
   json_object_set_object_member (patch, "status", g_steal_pointer (&diff));
   json_node_set_object (root, patch);
-  text = json_to_string (root, FALSE);
+  text = ec_json_to_string (root, FALSE);
   resource = g_strdup_printf ("null/nodepatch/%s", self->node_name);
   msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_PATCH, resource);
   ec_message_set_content_string (msg, text);

@@ -103,7 +103,7 @@ store_pod (Edged *self, const char *ns, const char *name, JsonObject *pod)
   json_object_set_string_member (json_node_get_object (copy), "kind", "Pod");
   r = g_new0 (MetaRow, 1);
   r->key = g_strdup_printf ("%s/pod/%s", ns, name);
-  r->value = json_to_string (copy, FALSE);
+  r->value = ec_json_to_string (copy, FALSE);
   ec_store_write (self->store, write_row, on_row_written, r, row_free);
 }
 
@@ -154,7 +154,8 @@ send_patch (Edged *self, const char *ns, const char *name, const char *uid, cons
             JsonNode *status, EdgedPod *pod)
 {
   /* kept as text between patches: a parsed tree costs several times more */
-  g_autoptr (JsonNode) base = base_text ? json_from_string (base_text, NULL) : NULL;
+  g_autoptr (JsonNode) base = base_text ? ec_json_parse (base_text, strlen (base_text), EDGED_POD_MAX_DEPTH,
+                                                            EDGED_POD_MAX_BYTES, NULL) : NULL;
   g_autoptr (JsonObject) diff = edged_smp_diff (base, status);
   g_autoptr (JsonObject) patch = NULL;
   g_autoptr (JsonNode) root = NULL;
@@ -173,14 +174,14 @@ send_patch (Edged *self, const char *ns, const char *name, const char *uid, cons
   json_object_set_object_member (patch, "status", g_steal_pointer (&diff));
   root = json_node_new (JSON_NODE_OBJECT);
   json_node_set_object (root, patch);
-  text = json_to_string (root, FALSE);
+  text = ec_json_to_string (root, FALSE);
   resource = g_strdup_printf ("%s/podpatch/%s", ns, name);
   msg = ec_message_new (EDGED_BUS_NAME, "meta", EC_OP_PATCH, resource);
   ec_message_set_content_string (msg, text);
   call = g_new0 (PodPatchCall, 1);
   call->self = self;
   call->uid = pod ? g_strdup (uid) : NULL;
-  call->status = json_to_string (status, FALSE);
+  call->status = ec_json_to_string (status, FALSE);
   if (pod)
     pod->patching = TRUE;
   ec_endpoint_call (self->endpoint, "metamanager", msg, CALL_TIMEOUT_MS, on_patched, call, call_free);

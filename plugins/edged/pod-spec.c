@@ -119,7 +119,7 @@ read_container (JsonObject *c, EdgedContainerSpec *spec, gboolean *has_resources
     return FALSE;
   {
     g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), c);
-    g_autofree char *text = json_to_string (node, FALSE);
+    g_autofree char *text = ec_json_to_string (node, FALSE);
     spec->hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
   }
   return TRUE;

@@ -341,7 +341,7 @@ edged_pod_report (EdgedPod *pod)
     return;
   status = edged_pod_status (pod, g_get_real_time () / G_USEC_PER_SEC);
   edged_pod_times_save (pod);   /* pod-offline.c */
-  text = json_to_string (status, FALSE);
+  text = ec_json_to_string (status, FALSE);
   if (g_strcmp0 (text, pod->last_status) == 0)
     return;
   g_free (pod->last_status);

@@ -178,7 +178,7 @@ pod_from_manifest (EdgedStatic *st, const char *path, const char *content, gsize
   json_object_set_string_member (ann, "kubernetes.io/config.source", "file");
   json_object_set_string_member (ann, "kubernetes.io/config.hash", sp->uid);
   json_object_set_string_member (spec, "nodeName", self->node_name);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 static void

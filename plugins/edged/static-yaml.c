@@ -188,5 +188,5 @@ edged_yaml_to_json (const char *data, gsize len, GError **error)
   if (!ok || !started)
     return NULL;
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }

@@ -255,7 +255,7 @@ token_request (EdgedPod *pod)
   json_builder_end_object (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ec_json_to_string (root, FALSE);
 }
 
 /* A token answer is usable for the pod: a token, bound to this pod (a
