@@ -91,7 +91,7 @@ def read_message(sock, buf, max_payload=MAX_FRAME):
     pings and pongs; opcode 8 for a close."""
     data, op = b"", None
     while True:
-        fin, opcode, payload = read_frame(sock, buf)
+        fin, opcode, payload = read_frame(sock, buf, max_payload)
         if opcode in (9, 10):
             continue
         if opcode == 8:
