@@ -14,8 +14,9 @@ real local endpoints (plugins/edged/server*.c) and a private containerd
   load:    20 followed logs and one exec through the one tunnel for
            E2E_STREAMS_SECONDS (default 30 s): all complete, edgecore's RSS
            back within 1 MB;
-  bad:     an exec for a pod that does not exist: a clear error on that
-           stream, the tunnel stays up.
+  bad:     an exec (and logs) for a pod that does not exist: a clear error
+           on that stream; an unknown ConnectID, a truncated uvarint, a
+           connector with an unknown path: the tunnel stays up.
 
 Like tests/edged/test_server.py the test joins containerd's network
 namespace (its streaming server listens on 127.0.0.1 there), so that
@@ -262,8 +263,27 @@ class EndToEnd(unittest.TestCase):
             self.exec("ghost", ["echo", "x"]).run()
         self.assertEqual(e.exception.status, 404)
         self.assertEqual(e.exception.body, b'pod "default/ghost" does not exist\n')
+        # kubectl logs of that pod: edged's answer is the log text
+        status, _, body = self.logs("ghost", "tailLines=1")
+        self.assertEqual(body, b'pod "default/ghost" does not exist\n')
         out, _, code = self.exec("talk", ["echo", "still", "up"]).run()
         self.assertEqual((out, code), (b"still up\n", 0))
+        self.assert_tunnel_up()
+
+    def test_bad_tunnel_messages(self):
+        connector = json.dumps({"MessID": 5000, "url": {"Scheme": "http", "Host": f"127.0.0.1:{self.port}",
+                                                        "Path": "/no/such/endpoint", "RawQuery": ""},
+                                "header": {}}).encode().hex()
+        self.cloud.cmd("stream-raw 8407" + "03" + b"data for nobody".hex())   # DATA, unknown ConnectID 900
+        self.cloud.cmd("stream-raw 80")                                      # truncated uvarint
+        self.cloud.cmd("stream-raw 8827" + "00" + connector)                 # LOGS_CONNECT 5000, unknown path
+        self.node.wait_log(r"malformed tunnel message: no valid ConnectID", 20)
+        t.wait_for(lambda: 5000 in {m["id"] for m in self.cloud.events("stream-msg")
+                                    if m["dir"] == "recv" and m["type"] == "REMOVE_CONNECT"}, 20,
+                   "REMOVE_CONNECT for the stream edged answered 404")
+        self.assertNotIn(900, {m["id"] for m in self.cloud.events("stream-msg") if m["dir"] == "recv"})
+        status, _, body = self.logs("talk", "tailLines=1")
+        self.assertRegex(body.decode(), r"^line-\d+\n$")
         self.assert_tunnel_up()
 
     # ---- many streams at once ------------------------------------------------
