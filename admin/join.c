@@ -153,6 +153,10 @@ make_plan (JoinArgs *a, const char *host, guint port, const char *labels, JoinPl
   ec_confw_set (w, "tls-tunnel-ca-file", p->ca_file);
   ec_confw_set (w, "tls-tunnel-cert-file", p->cert_file);
   ec_confw_set (w, "tls-tunnel-private-key-file", p->key_file);
+  /* KubeEdge's edgestream sends edged's nodeIP as SessionInternalIP (the
+   * address cloudcore finds the node's metrics session by) */
+  if (a->ip)
+    ec_confw_set (w, "node-ip", a->ip);
 
   if (a->ip || a->taint || labels || a->runtime_ep || a->cgroup)
     {

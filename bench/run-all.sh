@@ -41,4 +41,5 @@ python3 "$here/edged/bench_server.py" "$build" $quick || status=1
 python3 "$here/footprint/bench_footprint.py" "$build" $quick || status=1
 python3 "$here/edged/bench_offline.py" "$build" $quick || status=1
 python3 "$here/edgestream/bench_edgestream.py" "$build" $quick || status=1
+python3 "$here/edgestream/bench_e2e.py" "$build" $quick || status=1
 exit $status

@@ -36,7 +36,7 @@ os.environ.update({
 })
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "edgestream"))
 import test_edgestream as t  # noqa: E402
-import remotecommand_stream as rc  # noqa: E402
+import remotecommand as rc  # noqa: E402
 
 SESSIONS = 50 if quick else 300
 RTTS = 200 if quick else 2000
@@ -93,14 +93,16 @@ def main():
         times = []
         for _ in range(SESSIONS):
             t0 = time.perf_counter()
-            out, _, status = rc.Session("127.0.0.1", api, "/exec/default/web/c1", command=["echo", "hi"]).run()
+            out, _, code = rc.RemoteCommand.open("127.0.0.1", api, "/exec/default/web/c1", command=["echo", "hi"],
+                                                 method="POST").run()
             times.append((time.perf_counter() - t0) * 1000)
-            assert out == b"hi\n" and status["status"] == "Success", (out, status)
+            assert out == b"hi\n" and code == 0, (out, code)
         log(f"exec echo: {SESSIONS} sessions")
         print(f"BENCH edgestream.exec_echo_p50 {pct(times, 50):.2f} ms")
         print(f"BENCH edgestream.exec_echo_p99 {pct(times, 99):.2f} ms")
 
-        s = rc.Session("127.0.0.1", api, "/exec/default/web/c1", command=["cat"], stdin=True)
+        s = rc.RemoteCommand.open("127.0.0.1", api, "/exec/default/web/c1", command=["cat"], stdin=True,
+                                  method="POST")
         s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         rtts = []
         for i in range(RTTS):
@@ -109,8 +111,7 @@ def main():
             s.send_stdin(msg)
             got = b""
             while got != msg:
-                op, m = rc.read_message(s.sock, s.buf)
-                got += m[1:]
+                got += s.recv()[1:]
             rtts.append((time.perf_counter() - t0) * 1000)
         s.send_stdin(b"EOF\n")
         s.run()

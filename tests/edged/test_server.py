@@ -359,7 +359,7 @@ class Server(unittest.TestCase):
             RemoteCommand.connect("127.0.0.1", self.port, remotecommand.exec_path(
                 "default", "talk", "main", ["true"]), method="POST")
         self.assertEqual(e.exception.status, 405)
-        self.assertIn("bad method", e.exception.body)
+        self.assertIn(b"bad method", e.exception.body)
 
     def test_attach(self):
         # attach to the chatty container: its output arrives on stdout

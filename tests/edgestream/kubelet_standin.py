@@ -12,7 +12,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import remotecommand_stream as rc  # noqa: E402
+import remotecommand as rc  # noqa: E402
 
 METRICS = "".join(f"# HELP m{i} a metric\nm{i}{{node=\"edge-1\"}} {i}\n" for i in range(40))
 

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "edgehub"))
 import harness  # noqa: E402
-import remotecommand_stream as rc  # noqa: E402
+import remotecommand as rc  # noqa: E402
 import test_edgehub as eh  # noqa: E402
 from harness import read, wait_for  # noqa: E402
 from kubelet_standin import Kubelet  # noqa: E402
@@ -190,9 +190,11 @@ class Base(unittest.TestCase):
         return http_get(self.api_port, f"/containerLogs/{pod}?{query}")
 
     def exec(self, command, stdin=None, pod="default/web", path="exec", **kw):
-        s = rc.Session("127.0.0.1", self.api_port, f"/{path}/{pod}/c1", command=command,
-                       stdin=stdin is not None, **kw)
-        return s.run(stdin)
+        """(stdout, stderr, Status) of a whole session, POST as kubectl's."""
+        s = rc.RemoteCommand.open("127.0.0.1", self.api_port, f"/{path}/{pod}/c1", command=command,
+                                  stdin=stdin is not None, method="POST", **kw)
+        out, err, _ = s.run(stdin)
+        return out, err, s.status
 
 
 class Streams(Base):
@@ -246,13 +248,13 @@ class Streams(Base):
         out, err, status = self.exec(["echo", "hello", "tunnel"])
         self.assertEqual(out, b"hello tunnel\n")
         self.assertEqual(status["status"], "Success")
-        s = rc.Session("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
+        s = rc.RemoteCommand.open("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
         payload = bytes(range(256)) * 40   # not UTF-8, IDs and data cross the TEXT frames untouched
         s.send_stdin(payload)
         s.send_stdin(b"EOF\n")
-        out, err, status = s.run()
+        out, err, code = s.run()
         self.assertEqual(out, payload)
-        self.assertEqual(status["status"], "Success")
+        self.assertEqual(s.status["status"], "Success")
         self.assertEqual(self.cloud.events("stream-api")[-1]["type"], "EXEC_CONNECT")
         self.assertEqual([e["id"] for e in self.cloud.events("stream-api")], [300, 301])
         self.cloud.cmd("stream-id 20000")
@@ -267,13 +269,13 @@ class Streams(Base):
         out, _, status = self.exec(["exit", "3"])
         self.assertEqual(rc.exit_code(status), 3)
         self.assertEqual(status["reason"], "NonZeroExitCode")
-        s = rc.Session("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["resize"], stdin=True, tty=True)
+        s = rc.RemoteCommand.open("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["resize"], stdin=True, tty=True)
         s.resize(80, 24)
         s.resize(132, 43)
         s.send_stdin(b"EOF\n")
-        out, _, status = s.run()
+        out, _, code = s.run()
         self.assertEqual(out, b"80x24\n132x43\n")
-        self.assertEqual(rc.exit_code(status), 0)
+        self.assertEqual(code, 0)
 
     def test_attach(self):
         out, _, status = self.exec(["echo", "attached"], path="attach")
@@ -281,12 +283,12 @@ class Streams(Base):
         self.assertEqual(self.cloud.events("stream-api")[-1]["type"], "ATTACH_CONNECT")
 
     def test_exec_missing_pod_is_an_error_on_that_stream(self):
-        with self.assertRaises(rc.ExecError) as e:
+        with self.assertRaises(rc.HandshakeError) as e:
             self.exec(["echo", "x"], pod="default/ghost")
         self.assertEqual(e.exception.status, 404)
         self.assertIn(b'pod "ghost" not found', e.exception.body)
         # a pod the cloud does not know is the cloud's own error
-        with self.assertRaises(rc.ExecError) as e:
+        with self.assertRaises(rc.HandshakeError) as e:
             self.exec(["echo", "x"], pod="default/nowhere")
         self.assertEqual(e.exception.status, 500)
         # the tunnel stays up and serves the next request
@@ -333,7 +335,7 @@ class Streams(Base):
         status, _, body = self.logs("tailLines=1")
         self.assertEqual(status, 200)
         self.assertIn(b"edgestream: cannot connect to the local endpoint", body)
-        with self.assertRaises(rc.ExecError) as e:
+        with self.assertRaises(rc.HandshakeError) as e:
             self.exec(["echo", "x"])
         self.assertEqual(e.exception.status, 502)
         self.assertIn(b"cannot connect to the local endpoint", e.exception.body)
@@ -374,7 +376,7 @@ class Streams(Base):
     def test_tunnel_drop_ends_every_stream(self):
         base_fds = self.node.fds()
         follows = [Follow(self.api_port, f"/containerLogs/default/web/c{i}?follow=true") for i in range(5)]
-        ex = rc.Session("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
+        ex = rc.RemoteCommand.open("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
         ex.send_stdin(b"ping\n")
         wait_for(lambda: all(f.lines() >= 3 for f in follows), 20, "the followed lines")
         wait_for(lambda: self.kubelet.active == 6, 10, "six local connections")
@@ -396,7 +398,7 @@ class Streams(Base):
         """SIGTERM while streams are open: every local connection closes, the
         process exits 0 (in the ASan build: no leak, no sanitizer report)."""
         follows = [Follow(self.api_port, f"/containerLogs/default/web/c{i}?follow=true") for i in range(3)]
-        ex = rc.Session("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
+        ex = rc.RemoteCommand.open("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
         ex.send_stdin(b"hi\n")
         wait_for(lambda: all(f.lines() >= 2 for f in follows) and self.kubelet.active == 4, 20, "open streams")
         self.assertEqual(self.node.stop(), 0)
@@ -480,13 +482,13 @@ class Load(Base):
         time.sleep(1)
         rss0 = self.node.rss_kb()
         follows = [Follow(self.api_port, f"/containerLogs/default/web/c{i}?follow=true") for i in range(20)]
-        ex = rc.Session("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
+        ex = rc.RemoteCommand.open("127.0.0.1", self.api_port, "/exec/default/web/c1", command=["cat"], stdin=True)
         echoed = 0
         t_end = time.time() + 30
         buf_out = b""
         while time.time() < t_end:
             ex.send_stdin(b"tick %d\n" % echoed)
-            op, msg = rc.read_message(ex.sock, ex.buf)
+            msg = ex.recv()
             self.assertEqual(msg[:1], bytes([rc.STDOUT]))
             buf_out += msg[1:]
             echoed += 1
@@ -496,8 +498,8 @@ class Load(Base):
         # every stream kept flowing the whole time (a line every 50 ms at the source)
         self.assertTrue(all(c >= 100 for c in counts), counts)
         ex.send_stdin(b"EOF\n")
-        out, _, status = ex.run()
-        self.assertEqual(status["status"], "Success")
+        out, _, code = ex.run()
+        self.assertEqual(ex.status["status"], "Success")
         for f in follows:
             f.close()
         wait_for(lambda: self.kubelet.active == 0, 20, "every local connection to close")

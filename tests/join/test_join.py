@@ -176,6 +176,8 @@ class JoinTest(Base):
         self.assertIn("Certificates: " + kf["edgehub"]["tls-cert-file"], p.stdout)
         self.assertEqual(kf["edgestream"]["enable"], "true")
         self.assertEqual(kf["edgestream"]["server"], "127.0.0.1:10004")
+        # the tunnel's SessionInternalIP is the node's address, as edged reports it
+        self.assertEqual(kf["edgestream"]["node-ip"], "192.168.1.63")
         self.assertEqual(kf["edged"], {"node-ip": "192.168.1.63",
                                        "register-with-taints": "node-role.kubernetes.io/edge:NoSchedule"})
         self.assertIn("Wrote " + path, p.stdout)
@@ -217,6 +219,19 @@ class JoinTest(Base):
         self.assertEqual(kf["edged"]["cgroup-driver"], "systemd")
         self.assertIn("--region=zh: ignored", p.stdout)
         self.assertIn("--image-repository=kubeedge: ignored", p.stdout)
+        self.check_config(self.confd)
+
+    def test_without_node_ip(self):
+        # no --edgenode-ip: edged detects its address, edgestream sends the
+        # local address of its tunnel connection; join writes neither
+        flags = CLOUDS["a"].flags()
+        i = flags.index("--edgenode-ip")
+        del flags[i:i + 2]
+        self.run_ec("join", *flags, "--config-dir", self.confd, "--cert-dir", self.certs)
+        kf = keyfile(os.path.join(self.confd, "60-join.conf"))
+        self.assertEqual(kf["edgestream"]["enable"], "true")
+        self.assertNotIn("node-ip", kf["edgestream"])
+        self.assertNotIn("node-ip", kf["edged"])
         self.check_config(self.confd)
 
     def test_dry_run(self):
