@@ -112,7 +112,19 @@ typedef struct {
   EdgedStatic     *statics;        /* static-pods.c */
   guint            eviction_timer; /* eviction.c */
   GHashTable      *evicted;        /* eviction.c: uid -> what its status says */
+  EdgedThreshold   evict_imagefs;  /* eviction.c: imagefs.available */
+  struct _EdgedImageGc *image_gc;  /* image-gc.c */
 } Edged;
+
+/* image-gc.c */
+typedef struct _EdgedImageGc EdgedImageGc;
+typedef void (*EdgedImageGcDone) (Edged *self, gboolean ok, guint64 freed, gpointer data);
+gboolean   edged_image_gc_configure  (Edged *self, GError **error);
+void       edged_image_gc_start      (Edged *self);
+gboolean   edged_image_gc_delete_unused (Edged *self, EdgedImageGcDone done, gpointer data);
+gboolean   edged_image_fs_observe    (Edged *self, EdgedImageGcDone done, gpointer data);
+gboolean   edged_image_fs_get        (Edged *self, gint64 *capacity, gint64 *available);
+void       edged_image_gc_free       (Edged *self);
 
 /* node-runtime.c */
 void       edged_health_start    (Edged *self);
