@@ -8,7 +8,15 @@
  * it (phase Failed, reason Evicted, "The node was low on resource:
  * <resource>. ") and its containers are removed; it is not run again (also
  * not after a restart: <root-directory>/pods/<uid>/evicted remembers it)
- * until the cloud deletes it. */
+ * until the cloud deletes it.
+ *
+ * imagefs.available is read from the image filesystem ImageFsInfo names
+ * (statvfs of its mountpoint, image-gc.c); below its threshold the node
+ * first deletes every unused image (kubelet's reclaim of node-level
+ * resources: image-gc.c's rules, least recently used first, in-use and
+ * sandbox images kept), observes again, and evicts one pod only if the
+ * pressure is still there. The observation also sets DiskPressure
+ * (node-status.c). */
 #include "pod.h"
 
 #include <glib/gstdio.h>
@@ -121,6 +129,50 @@ evict (Edged *self, const char *resource)
   edged_pods_evict (victim);
 }
 
+/* imagefs.available: whether the last observation is below its threshold */
+static gboolean
+imagefs_pressure (Edged *self, gint64 *available, gint64 *threshold)
+{
+  gint64 capacity;
+  if (!edged_image_fs_get (self, &capacity, available))
+    return FALSE;
+  *threshold = edged_threshold_bytes (&self->evict_imagefs, capacity);
+  return *available < *threshold;
+}
+
+/* kubelet's reclaim of node-level resources is over (the unused images
+ * deleted): a pod is evicted only if the pressure is still there. */
+static void
+on_images_reclaimed (Edged *self, gboolean ok, guint64 freed, gpointer data)
+{
+  gint64 available, threshold;
+  if (imagefs_pressure (self, &available, &threshold))
+    {
+      ec_log_message (self->context, "imagefs.available %" G_GINT64_FORMAT " < %" G_GINT64_FORMAT
+                      " after deleting unused images (%" G_GUINT64_FORMAT " bytes): evicting a pod",
+                      available, threshold, freed);
+      if (self->pods)
+        evict (self, "ephemeral-storage");
+    }
+  else if (ok)
+    ec_log_message (self->context, "imagefs.available back above its threshold after deleting "
+                    "unused images (%" G_GUINT64_FORMAT " bytes): no pod evicted", freed);
+}
+
+/* The image filesystem was observed: below imagefs.available's threshold,
+ * the unused images go first (kubelet's reclaim order), then a pod. */
+static void
+on_imagefs_observed (Edged *self, gboolean ok, guint64 freed, gpointer data)
+{
+  gint64 available, threshold;
+  if (!ok || !imagefs_pressure (self, &available, &threshold))
+    return;
+  ec_log_message (self->context, "imagefs.available %" G_GINT64_FORMAT " < %" G_GINT64_FORMAT
+                  ": deleting unused images", available, threshold);
+  if (!edged_image_gc_delete_unused (self, on_images_reclaimed, NULL))
+    on_images_reclaimed (self, FALSE, 0, NULL);
+}
+
 static gboolean
 on_period (gpointer data)
 {
@@ -136,6 +188,10 @@ on_period (gpointer data)
   edged_host_clear (&host);
   if (self->pods && (mem || disk))
     evict (self, mem ? "memory" : "ephemeral-storage");
+  /* imagefs.available: observed through ImageFsInfo (image-gc.c); when
+   * a collection is in flight its observation serves the next period */
+  else if (self->evict_imagefs.percent > 0 || self->evict_imagefs.bytes > 0)
+    edged_image_fs_observe (self, on_imagefs_observed, NULL);
   return G_SOURCE_CONTINUE;
 }
 
