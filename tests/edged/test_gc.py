@@ -177,5 +177,33 @@ class ImageFsEviction(OfflineBase):
         self.assertEqual(cond["message"], "kubelet has disk pressure")
 
 
+class BadGCConfig(te.Base):
+    def check(self, conf, pattern):
+        cloud = te.Cloud(self, self.root)
+        node = te.Node(self, self.root, cloud, f"container-runtime-endpoint=unix://{te.SOCK}\n" + conf)
+        node.wait_log(pattern + r".*the other plugins keep running")
+        node.wait_log(r"edgehub: connected to the cloud")
+        self.assertTrue(node.alive())
+        self.assertEqual(cloud.node_messages("insert"), [])
+        node.stop_clean(self)
+
+    def test_low_above_high_named_in_the_error(self):
+        self.check("image-gc-high-threshold-percent=50\nimage-gc-low-threshold-percent=60\n",
+                   r"\[edged\] image-gc-low-threshold-percent \(60\) must not exceed "
+                   r"image-gc-high-threshold-percent \(50\)")
+
+    def test_bad_values_named_in_the_error(self):
+        self.check("image-gc-high-threshold-percent=101\n",
+                   r"\[edged\] image-gc-high-threshold-percent: 101 is not in 0\.\.100")
+
+    def test_bad_age_named_in_the_error(self):
+        self.check("image-minimum-gc-age=soon\n", r"\[edged\] image-minimum-gc-age: ")
+
+    def test_bad_imagefs_threshold_named_in_the_error(self):
+        self.check("eviction-hard=imagefs.available<120%\n",
+                   r"\[edged\] eviction-hard: invalid eviction threshold "
+                   r"\"imagefs.available<120%\" \(percentage 0-100%\)")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
