@@ -32,13 +32,6 @@ typedef struct {
   gint64 last_used;        /* real time µs; 0: never seen in use */
 } ImageRecord;
 
-typedef struct {
-  char   *id;
-  char   *name;            /* first repo tag, for the log */
-  guint64 size;
-  gint64  first_detected;
-  gint64  last_used;
-} Candidate;
 
 struct _EdgedImageGc {
   Edged         *edged;
@@ -53,7 +46,7 @@ struct _EdgedImageGc {
   gboolean       running;
   gint64         to_free;       /* -1: as the thresholds say; else bytes */
   GHashTable    *in_use;        /* image refs, ids and names of containers */
-  GArray        *candidates;    /* Candidate, in removal order */
+  GArray        *candidates;    /* EdgedImageCandidate, in removal order */
   guint          next;
   guint64        freed;
   EdgedImageGcDone done;
@@ -64,10 +57,11 @@ struct _EdgedImageGc {
   gint64         available;
 };
 
-static void
-candidate_clear (gpointer p)
+/* Frees a candidate's strings (the GArray's clear function). */
+void
+edged_image_candidate_clear (gpointer p)
 {
-  Candidate *c = p;
+  EdgedImageCandidate *c = p;
   g_free (c->id);
   g_free (c->name);
 }
@@ -107,7 +101,7 @@ static void
 on_image_removed (ProtobufCMessage *response, const GError *error, gpointer data)
 {
   EdgedImageGc *gc = data;
-  Candidate *c = &g_array_index (gc->candidates, Candidate, gc->next);
+  EdgedImageCandidate *c = &g_array_index (gc->candidates, EdgedImageCandidate, gc->next);
 
   if (response)
     protobuf_c_message_free_unpacked (response, NULL);
@@ -141,7 +135,7 @@ remove_next (EdgedImageGc *gc)
       run_finish (gc, TRUE);
       return;
     }
-  spec.image = g_array_index (gc->candidates, Candidate, gc->next).id;
+  spec.image = g_array_index (gc->candidates, EdgedImageCandidate, gc->next).id;
   req.image = &spec;
   edged_cri_invoke (gc->edged->images, &edged_cri_remove_image, &req.base,
                     (guint) gc->edged->request_timeout_ms, on_image_removed, gc, NULL);
@@ -150,7 +144,7 @@ remove_next (EdgedImageGc *gc)
 static int
 candidate_order (gconstpointer a, gconstpointer b)
 {
-  const Candidate *x = a, *y = b;
+  const EdgedImageCandidate *x = a, *y = b;
   if (x->last_used != y->last_used)
     return x->last_used < y->last_used ? -1 : 1;
   if (x->first_detected != y->first_detected)
@@ -173,29 +167,32 @@ image_in_use (EdgedImageGc *gc, const Runtime__V1__Image *img)
   return !g_strcmp0 (img->id, gc->sandbox_image);
 }
 
-static void
-on_images_listed (ProtobufCMessage *response, const GError *error, gpointer data)
+/**
+ * edged_image_gc_detect:
+ * @gc: the collection's state
+ * @images: (array length=n_images): what ListImages answered
+ * @in_use: image refs, ids and names the runtime's containers use
+ * @now: real time in µs
+ *
+ * Updates the image records (first detected, last used; records of images
+ * gone are dropped) and returns the unused images old enough to be
+ * removed, least recently used first, then first detected first.
+ * Returns: (transfer full): an array of EdgedImageCandidate
+ */
+GArray *
+edged_image_gc_detect (EdgedImageGc *gc, Runtime__V1__Image **images, gsize n_images,
+                       GHashTable *in_use, gint64 now)
 {
-  EdgedImageGc *gc = data;
-  Runtime__V1__ListImagesResponse *r = (Runtime__V1__ListImagesResponse *) response;
-  gint64 now = g_get_real_time ();
-  g_autoptr (GHashTable) seen = NULL;
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GArray *candidates = g_array_new (FALSE, TRUE, sizeof (EdgedImageCandidate));
   GHashTableIter iter;
   gpointer key;
 
-  if (error)
+  g_array_set_clear_func (candidates, edged_image_candidate_clear);
+  gc->in_use = in_use;
+  for (gsize i = 0; i < n_images; i++)
     {
-      ec_log_warning (gc->edged->context, "image garbage collection: ListImages: %s",
-                      error->message);
-      run_finish (gc, FALSE);
-      return;
-    }
-  seen = g_hash_table_new (g_str_hash, g_str_equal);
-  gc->candidates = g_array_new (FALSE, TRUE, sizeof (Candidate));
-  g_array_set_clear_func (gc->candidates, candidate_clear);
-  for (size_t i = 0; i < r->n_images; i++)
-    {
-      const Runtime__V1__Image *img = r->images[i];
+      const Runtime__V1__Image *img = images[i];
       ImageRecord *rec;
       if (!img->id || !*img->id)
         continue;
@@ -215,44 +212,68 @@ on_images_listed (ProtobufCMessage *response, const GError *error, gpointer data
       /* too young to go */
       if (now - rec->first_detected < gc->min_age_us)
         continue;
-      Candidate c = { g_strdup (img->id),
-                      g_strdup (img->n_repo_tags ? img->repo_tags[0] : "<none>"),
-                      img->size, rec->first_detected, rec->last_used };
-      g_array_append_val (gc->candidates, c);
+      EdgedImageCandidate c = { g_strdup (img->id),
+                                g_strdup (img->n_repo_tags ? img->repo_tags[0] : "<none>"),
+                                img->size, rec->first_detected, rec->last_used };
+      g_array_append_val (candidates, c);
     }
+  gc->in_use = NULL;
   /* images no longer in the runtime lose their records */
   g_hash_table_iter_init (&iter, gc->records);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     if (!g_hash_table_contains (seen, key))
       g_hash_table_iter_remove (&iter);
   gc->detected = TRUE;
-  g_array_sort (gc->candidates, candidate_order);
+  g_array_sort (candidates, candidate_order);
+  return candidates;
+}
+
+/* Bytes to free for an image filesystem of capacity bytes with available
+ * free: 0 below the high threshold, else down to the low one (kubelet's
+ * arithmetic, integer percent). */
+gint64
+edged_image_gc_amount (gint64 capacity, gint64 available, gint64 high, gint64 low)
+{
+  gint64 usage;
+  if (capacity <= 0)
+    return 0;
+  usage = 100 - available * 100 / capacity;
+  if (usage < high)
+    return 0;
+  return MAX (capacity * (100 - low) / 100 - available, 0);
+}
+
+static void
+on_images_listed (ProtobufCMessage *response, const GError *error, gpointer data)
+{
+  EdgedImageGc *gc = data;
+  Runtime__V1__ListImagesResponse *r = (Runtime__V1__ListImagesResponse *) response;
+  GHashTable *in_use;
+
+  if (error)
+    {
+      ec_log_warning (gc->edged->context, "image garbage collection: ListImages: %s",
+                      error->message);
+      run_finish (gc, FALSE);
+      return;
+    }
+  in_use = g_steal_pointer (&gc->in_use);
+  gc->candidates = edged_image_gc_detect (gc, r->images, r->n_images, in_use, g_get_real_time ());
+  g_hash_table_unref (in_use);
   protobuf_c_message_free_unpacked (response, NULL);
 
   if (gc->to_free < 0)
     {
-      gint64 usage;
-      if (gc->capacity <= 0)
-        {
-          run_finish (gc, TRUE);
-          return;
-        }
-      usage = 100 - gc->available * 100 / gc->capacity;
-      if (usage < gc->high)
-        {
-          run_finish (gc, TRUE);
-          return;
-        }
-      gc->to_free = gc->capacity * (100 - gc->low) / 100 - gc->available;
-      ec_log_message (gc->edged->context,
-                      "image filesystem usage %" G_GINT64_FORMAT "%% is at or above the high "
-                      "threshold %" G_GINT64_FORMAT "%%: freeing %" G_GINT64_FORMAT " bytes",
-                      usage, gc->high, gc->to_free);
+      gc->to_free = edged_image_gc_amount (gc->capacity, gc->available, gc->high, gc->low);
       if (gc->to_free <= 0)
         {
           run_finish (gc, TRUE);
           return;
         }
+      ec_log_message (gc->edged->context,
+                      "image filesystem usage %" G_GINT64_FORMAT "%% is at or above the high "
+                      "threshold %" G_GINT64_FORMAT "%%: freeing %" G_GINT64_FORMAT " bytes",
+                      100 - gc->available * 100 / gc->capacity, gc->high, gc->to_free);
     }
   remove_next (gc);
 }
@@ -364,6 +385,22 @@ on_first (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The collection's state for edged (NULL in tests), its thresholds
+ * (percent), minimum age (µs) and sandbox image. */
+EdgedImageGc *
+edged_image_gc_new (Edged *edged, gint64 high, gint64 low, gint64 min_age_us,
+                    const char *sandbox_image)
+{
+  EdgedImageGc *gc = g_new0 (EdgedImageGc, 1);
+  gc->edged = edged;
+  gc->high = high;
+  gc->low = low;
+  gc->min_age_us = min_age_us;
+  gc->sandbox_image = g_strdup (sandbox_image);
+  gc->records = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return gc;
+}
+
 /* Reads image-gc-high-threshold-percent, image-gc-low-threshold-percent,
  * image-minimum-gc-age and pod-sandbox-image; a bad value is an error
  * naming its key. */
@@ -376,7 +413,7 @@ edged_image_gc_configure (Edged *self, GError **error)
   gint64 high = ec_plugin_context_get_int (c, "image-gc-high-threshold-percent");
   gint64 low = ec_plugin_context_get_int (c, "image-gc-low-threshold-percent");
   gint64 age_ms;
-  EdgedImageGc *gc;
+  g_autofree char *sandbox = NULL;
 
   if (high < 0 || high > 100 || low < 0 || low > 100)
     {
@@ -398,14 +435,8 @@ edged_image_gc_configure (Edged *self, GError **error)
                    local ? local->message : "must not be negative");
       return FALSE;
     }
-  gc = g_new0 (EdgedImageGc, 1);
-  gc->edged = self;
-  gc->high = high;
-  gc->low = low;
-  gc->min_age_us = age_ms * 1000;
-  gc->sandbox_image = ec_plugin_context_get_string (c, "pod-sandbox-image");
-  gc->records = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  self->image_gc = gc;
+  sandbox = ec_plugin_context_get_string (c, "pod-sandbox-image");
+  self->image_gc = edged_image_gc_new (self, high, low, age_ms * 1000, sandbox);
   return TRUE;
 }
 
@@ -459,9 +490,13 @@ edged_image_fs_get (Edged *self, gint64 *capacity, gint64 *available)
 void
 edged_image_gc_free (Edged *self)
 {
-  EdgedImageGc *gc = self->image_gc;
-  if (!gc)
-    return;
+  g_clear_pointer (&self->image_gc, edged_image_gc_destroy);
+}
+
+/* Frees a collection's state. */
+void
+edged_image_gc_destroy (EdgedImageGc *gc)
+{
   g_clear_handle_id (&gc->timer, g_source_remove);
   g_clear_pointer (&gc->in_use, g_hash_table_unref);
   g_clear_pointer (&gc->candidates, g_array_unref);
@@ -469,5 +504,4 @@ edged_image_gc_free (Edged *self)
   g_free (gc->sandbox_image);
   g_free (gc->mountpoint);
   g_free (gc);
-  self->image_gc = NULL;
 }
