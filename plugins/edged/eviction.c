@@ -7,7 +7,8 @@
  * the one that started last. An evicted pod gets the status kubelet gives
  * it (phase Failed, reason Evicted, "The node was low on resource:
  * <resource>. ") and its containers are removed; it is not run again (also
- * not after a restart: <root-directory>/pods/<uid>/evicted remembers it)
+ * not after a restart: <root-directory>/evicted-pods/<uid> remembers it,
+ * outside the pod's folder, which goes with the pod)
  * until the cloud deletes it.
  *
  * imagefs.available is read from the image filesystem ImageFsInfo names
@@ -27,7 +28,8 @@
 static char *
 marker_path (Edged *self, const char *uid)
 {
-  return g_strdup_printf ("%s/pods/%s/evicted", self->root_directory, uid);
+  /* not under pods/<uid>: that folder is removed with the pod (pod-volumes.c) */
+  return g_strdup_printf ("%s/evicted-pods/%s", self->root_directory, uid);
 }
 
 /* Remembers an evicted pod (uid -> "ns\nname\nmessage"), so that its
@@ -79,11 +81,9 @@ void
 edged_eviction_forget (Edged *self, const char *uid)
 {
   g_autofree char *path = marker_path (self, uid);
-  g_autofree char *dir = g_path_get_dirname (path);
   if (self->evicted)
     g_hash_table_remove (self->evicted, uid);
-  if (g_unlink (path) == 0)
-    g_rmdir (dir);
+  g_unlink (path);
 }
 
 /* kubelet's ranking: lower QoS first, then the newest. */
@@ -104,6 +104,7 @@ evict (Edged *self, const char *resource)
   g_autofree char *message = NULL;
   g_autofree char *path = NULL;
   g_autofree char *dir = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_hash_table_iter_init (&iter, self->pods);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -122,7 +123,9 @@ evict (Edged *self, const char *resource)
   path = marker_path (self, victim->spec->uid);
   dir = g_path_get_dirname (path);
   g_mkdir_with_parents (dir, 0750);
-  g_file_set_contents (path, message, -1, NULL);
+  if (!g_file_set_contents (path, message, -1, &error))
+    ec_log_warning (self->context, "pod %s/%s: eviction not remembered across restarts: %s",
+                    victim->spec->namespace, victim->spec->name, error->message);
   remember (self, victim->spec->namespace, victim->spec->name, victim->spec->uid, message);
   edged_pod_report_failed (self, victim->spec->namespace, victim->spec->name, victim->spec->uid,
                            "Evicted", message);
