@@ -124,6 +124,7 @@ void       edged_image_gc_start      (Edged *self);
 gboolean   edged_image_gc_delete_unused (Edged *self, EdgedImageGcDone done, gpointer data);
 gboolean   edged_image_fs_observe    (Edged *self, EdgedImageGcDone done, gpointer data);
 gboolean   edged_image_fs_get        (Edged *self, gint64 *capacity, gint64 *available);
+gboolean   edged_image_fs_holds      (Edged *self, const char *path);
 void       edged_image_gc_free       (Edged *self);
 /* the pure parts (tests) */
 typedef struct {

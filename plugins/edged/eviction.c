@@ -17,7 +17,10 @@
  * resources: image-gc.c's rules, least recently used first, in-use and
  * sandbox images kept), observes again, and evicts one pod only if the
  * pressure is still there. The observation also sets DiskPressure
- * (node-status.c). */
+ * (node-status.c). nodefs.available does the same when the image
+ * filesystem is the root directory's (no dedicated imagefs: kubelet then
+ * reclaims images for nodefs too); with a dedicated imagefs a pod is
+ * evicted at once. */
 #include "pod.h"
 
 #include <glib/gstdio.h>
@@ -170,10 +173,42 @@ on_imagefs_observed (Edged *self, gboolean ok, guint64 freed, gpointer data)
   gint64 available, threshold;
   if (!ok || !imagefs_pressure (self, &available, &threshold))
     return;
-  ec_log_message (self->context, "imagefs.available %" G_GINT64_FORMAT " < %" G_GINT64_FORMAT
-                  ": deleting unused images", available, threshold);
-  if (!edged_image_gc_delete_unused (self, on_images_reclaimed, NULL))
-    on_images_reclaimed (self, FALSE, 0, NULL);
+  /* a collection in flight: the next period tries again */
+  if (edged_image_gc_delete_unused (self, on_images_reclaimed, NULL))
+    ec_log_message (self->context, "imagefs.available %" G_GINT64_FORMAT " < %" G_GINT64_FORMAT
+                    ": deleting unused images", available, threshold);
+}
+
+static gboolean
+nodefs_pressure (Edged *self, gint64 *available, gint64 *threshold)
+{
+  EdgedHost host = { 0 };
+  gboolean pressure;
+  edged_host_read (&host, self->root_directory);
+  *available = host.fs_available;
+  *threshold = edged_threshold_bytes (&self->evict_nodefs, host.fs_capacity);
+  pressure = host.fs_capacity > 0 && host.fs_available < *threshold;
+  edged_host_clear (&host);
+  return pressure;
+}
+
+/* nodefs.available on the filesystem that also holds the images: the
+ * unused images were deleted first; a pod goes only if still needed. */
+static void
+on_nodefs_reclaimed (Edged *self, gboolean ok, guint64 freed, gpointer data)
+{
+  gint64 available, threshold;
+  if (nodefs_pressure (self, &available, &threshold))
+    {
+      ec_log_message (self->context, "nodefs.available %" G_GINT64_FORMAT " < %" G_GINT64_FORMAT
+                      " after deleting unused images (%" G_GUINT64_FORMAT " bytes): evicting a pod",
+                      available, threshold, freed);
+      if (self->pods)
+        evict (self, "ephemeral-storage");
+    }
+  else if (ok)
+    ec_log_message (self->context, "nodefs.available back above its threshold after deleting "
+                    "unused images (%" G_GUINT64_FORMAT " bytes): no pod evicted", freed);
 }
 
 static gboolean
@@ -189,8 +224,27 @@ on_period (gpointer data)
   disk = host.fs_capacity > 0
          && host.fs_available < edged_threshold_bytes (&self->evict_nodefs, host.fs_capacity);
   edged_host_clear (&host);
-  if (self->pods && (mem || disk))
-    evict (self, mem ? "memory" : "ephemeral-storage");
+  if (mem)
+    {
+      if (self->pods)
+        evict (self, "memory");
+    }
+  /* nodefs.available: when the images live on the same filesystem (no
+   * dedicated imagefs), kubelet deletes the unused images first */
+  else if (disk && edged_image_fs_holds (self, self->root_directory))
+    {
+      gint64 available, threshold;
+      nodefs_pressure (self, &available, &threshold);
+      /* a collection in flight: the next period tries again */
+      if (edged_image_gc_delete_unused (self, on_nodefs_reclaimed, NULL))
+        ec_log_message (self->context, "nodefs.available %" G_GINT64_FORMAT " < %" G_GINT64_FORMAT
+                        ": deleting unused images", available, threshold);
+    }
+  else if (disk)
+    {
+      if (self->pods)
+        evict (self, "ephemeral-storage");
+    }
   /* imagefs.available: observed through ImageFsInfo (image-gc.c); when
    * a collection is in flight its observation serves the next period */
   else if (self->evict_imagefs.percent > 0 || self->evict_imagefs.bytes > 0)

@@ -22,6 +22,7 @@
 #include "pod.h"
 
 #include "cri-api.h"
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <string.h>
 
@@ -483,6 +484,34 @@ edged_image_fs_get (Edged *self, gint64 *capacity, gint64 *available)
   *capacity = gc->capacity;
   *available = gc->available;
   return TRUE;
+}
+
+static gboolean
+stat_up (const char *path, struct stat *st)
+{
+  g_autofree char *dir = g_strdup (path);
+  while (stat (dir, st) != 0)
+    {
+      char *parent = g_path_get_dirname (dir);
+      gboolean top = !strcmp (parent, dir);
+      g_free (dir);
+      dir = parent;
+      if (top)
+        return stat (dir, st) == 0;
+    }
+  return TRUE;
+}
+
+/* Whether the image filesystem is the one holding path (its nearest
+ * existing ancestor); TRUE when not known yet (no observation). */
+gboolean
+edged_image_fs_holds (Edged *self, const char *path)
+{
+  EdgedImageGc *gc = self->image_gc;
+  struct stat a, b;
+  if (!gc || !gc->mountpoint || !stat_up (gc->mountpoint, &a) || !stat_up (path, &b))
+    return TRUE;
+  return a.st_dev == b.st_dev;
 }
 
 /* Stops the period and frees the state (after the CRI clients: no callback

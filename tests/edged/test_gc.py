@@ -13,6 +13,7 @@ edgecore, edgehub, metamanager, cloudsim and a private containerd
 
 Extra images are built with mkimage.sh (distinct config User, so distinct
 image ids) and imported into containerd's CRI namespace."""
+import itertools
 import os
 import re
 import subprocess
@@ -27,15 +28,19 @@ import test_edged as te  # noqa: E402
 from test_offline import OfflineBase, ctr, edged_lines, running_status  # noqa: E402
 
 
+USERS = itertools.count(2000)
+
+
 def import_images(names):
     """Builds and imports localhost/edged-gc-<name>:1 for each name, each
-    with its own config (User 20xx) and so its own image id."""
+    with its own config (User 2000, 2001, ... never used twice in a run) and
+    so its own image id."""
     refs = []
     with tempfile.TemporaryDirectory(prefix="ec-gc-img-") as d:
-        for i, name in enumerate(names):
+        for name in names:
             ref = f"localhost/edged-gc-{name}:1"
             out = os.path.join(d, name)
-            subprocess.run([os.path.join(here, "mkimage.sh"), out, ref, str(2000 + i)],
+            subprocess.run([os.path.join(here, "mkimage.sh"), out, ref, str(next(USERS))],
                            check=True, capture_output=True, timeout=120)
             ctr("images", "import", os.path.join(out, "image-oci.tar"))
             refs.append(ref)
@@ -132,8 +137,11 @@ class NodeDeadContainers(OfflineBase):
 
 
 class ImageFsEviction(OfflineBase):
+    SIGNAL = "imagefs.available"
+    PATH = os.path.join(te.RUNTIME_DIR, "root")
+
     def conf(self):
-        vfs = os.statvfs(os.path.join(te.RUNTIME_DIR, "root"))
+        vfs = os.statvfs(self.PATH)
         available = vfs.f_bavail * vfs.f_frsize
         capacity = vfs.f_blocks * vfs.f_frsize
         # just above what is available: pressure now, and still after the
@@ -141,7 +149,7 @@ class ImageFsEviction(OfflineBase):
         threshold = available + capacity // 20
         return super().conf() + (f"pod-sandbox-image={te.IMAGE}\n"
                                  "image-gc-high-threshold-percent=100\n"
-                                 f"eviction-hard=imagefs.available<{threshold}\n")
+                                 f"eviction-hard={self.SIGNAL}<{threshold}\n")
 
     def test_disk_pressure_unused_images_first_then_a_pod(self):
         spare1, spare2 = import_images(["spare1", "spare2"])
@@ -162,8 +170,9 @@ class ImageFsEviction(OfflineBase):
             m = re.search(removed_line(ref), out)
             self.assertIsNotNone(m, ref + "\n" + edged_lines(node))
             self.assertLess(m.start(), evicted_at)
-        self.assertRegex(out[:evicted_at], r"imagefs.available [0-9]+ < [0-9]+: deleting unused images")
-        self.assertRegex(out[:evicted_at], r"imagefs.available [0-9]+ < [0-9]+ after deleting "
+        sig = re.escape(self.SIGNAL)
+        self.assertRegex(out[:evicted_at], sig + r" [0-9]+ < [0-9]+: deleting unused images")
+        self.assertRegex(out[:evicted_at], sig + r" [0-9]+ < [0-9]+ after deleting "
                                            r"unused images \([0-9]+ bytes\): evicting a pod")
         names = image_names()
         self.assertNotIn(spare1, names)
@@ -175,6 +184,17 @@ class ImageFsEviction(OfflineBase):
                            "DiskPressure")[0]
         self.assertEqual(cond["reason"], "KubeletHasDiskPressure")
         self.assertEqual(cond["message"], "kubelet has disk pressure")
+
+
+class NodeFsEviction(ImageFsEviction):
+    """nodefs.available on the filesystem that also holds the images (no
+    dedicated imagefs here: root-directory and containerd's root are both
+    under /tmp): the same reclaim first."""
+    SIGNAL = "nodefs.available"
+
+    @property
+    def PATH(self):
+        return self.root
 
 
 class BadGCConfig(te.Base):
