@@ -28,3 +28,6 @@ METHOD (edged_cri_port_forward, RUNTIME "PortForward", port_forward_response);
 METHOD (edged_cri_list_container_stats, RUNTIME "ListContainerStats", list_container_stats_response);
 METHOD (edged_cri_list_pod_sandbox_stats, RUNTIME "ListPodSandboxStats", list_pod_sandbox_stats_response);
 METHOD (edged_cri_exec_sync, RUNTIME "ExecSync", exec_sync_response);
+METHOD (edged_cri_list_images, IMAGE "ListImages", list_images_response);
+METHOD (edged_cri_remove_image, IMAGE "RemoveImage", remove_image_response);
+METHOD (edged_cri_image_fs_info, IMAGE "ImageFsInfo", image_fs_info_response);

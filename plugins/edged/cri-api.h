@@ -33,6 +33,9 @@ extern const EdgedCriMethod edged_cri_port_forward;
 extern const EdgedCriMethod edged_cri_list_container_stats;
 extern const EdgedCriMethod edged_cri_list_pod_sandbox_stats;
 extern const EdgedCriMethod edged_cri_exec_sync;
+extern const EdgedCriMethod edged_cri_list_images;
+extern const EdgedCriMethod edged_cri_remove_image;
+extern const EdgedCriMethod edged_cri_image_fs_info;
 
 /* Starts method with request on client; see edged_cri_client_call(). */
 static inline void

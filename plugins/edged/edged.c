@@ -171,14 +171,16 @@ edged_configure (Edged *self, GError **error)
       *targets[i] = i == 0 ? a + b : (a + b) / 1000;
     }
   if (!edged_threshold_lookup (eviction, "memory.available", &self->evict_memory, &local)
-      || !edged_threshold_lookup (eviction, "nodefs.available", &self->evict_nodefs, &local))
+      || !edged_threshold_lookup (eviction, "nodefs.available", &self->evict_nodefs, &local)
+      || !edged_threshold_lookup (eviction, "imagefs.available", &self->evict_imagefs, &local))
     {
       g_prefix_error (&local, "eviction-hard: ");
       goto bad;
     }
   if (!duration_key (c, "node-status-update-frequency", &self->status_period_ms, error)
       || !duration_key (c, "runtime-request-timeout", &self->request_timeout_ms, error)
-      || !edged_configure_format (self, error))
+      || !edged_configure_format (self, error)
+      || !edged_image_gc_configure (self, error))   /* image-gc.c */
     return FALSE;
   if (node_ip && *node_ip)
     {
@@ -259,6 +261,7 @@ edged_init (EcPluginContext *context, gpointer *state, GError **error)
     }
   edged_static_start (self);     /* static-pods.c */
   edged_eviction_start (self);   /* eviction.c */
+  edged_image_gc_start (self);   /* image-gc.c */
   *state = self;
   return TRUE;
 }
@@ -278,6 +281,7 @@ edged_free (gpointer state)
   edged_cri_client_free (self->runtime);
   /* after the clients: no CRI callback can run on a freed pod */
   edged_eviction_stop (self);
+  edged_image_gc_free (self);    /* image-gc.c */
   edged_static_stop (self);
   edged_pods_stop (self);
   g_free (self->pod_logs_dir);

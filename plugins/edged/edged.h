@@ -112,7 +112,35 @@ typedef struct {
   EdgedStatic     *statics;        /* static-pods.c */
   guint            eviction_timer; /* eviction.c */
   GHashTable      *evicted;        /* eviction.c: uid -> what its status says */
+  EdgedThreshold   evict_imagefs;  /* eviction.c: imagefs.available */
+  struct _EdgedImageGc *image_gc;  /* image-gc.c */
 } Edged;
+
+/* image-gc.c */
+typedef struct _EdgedImageGc EdgedImageGc;
+typedef void (*EdgedImageGcDone) (Edged *self, gboolean ok, guint64 freed, gpointer data);
+gboolean   edged_image_gc_configure  (Edged *self, GError **error);
+void       edged_image_gc_start      (Edged *self);
+gboolean   edged_image_gc_delete_unused (Edged *self, EdgedImageGcDone done, gpointer data);
+gboolean   edged_image_fs_observe    (Edged *self, EdgedImageGcDone done, gpointer data);
+gboolean   edged_image_fs_get        (Edged *self, gint64 *capacity, gint64 *available);
+gboolean   edged_image_fs_holds      (Edged *self, const char *path);
+void       edged_image_gc_free       (Edged *self);
+/* the pure parts (tests) */
+typedef struct {
+  char   *id;
+  char   *name;            /* first repo tag, for the log */
+  guint64 size;
+  gint64  first_detected;  /* real time µs; 0: found by the first detection */
+  gint64  last_used;       /* real time µs; 0: never seen in use */
+} EdgedImageCandidate;
+EdgedImageGc *edged_image_gc_new     (Edged *edged, gint64 high, gint64 low, gint64 min_age_us,
+                                      const char *sandbox_image);
+void       edged_image_gc_destroy    (EdgedImageGc *gc);
+GArray    *edged_image_gc_detect     (EdgedImageGc *gc, Runtime__V1__Image **images,
+                                      gsize n_images, GHashTable *in_use, gint64 now);
+gint64     edged_image_gc_amount     (gint64 capacity, gint64 available, gint64 high, gint64 low);
+void       edged_image_candidate_clear (gpointer p);
 
 /* node-runtime.c */
 void       edged_health_start    (Edged *self);

@@ -46,6 +46,11 @@ edged_node_conditions_update (Edged *self, const EdgedHost *host, gint64 now)
   gboolean disk = host->fs_capacity > 0
                   && host->fs_available < edged_threshold_bytes (&self->evict_nodefs,
                                                                  host->fs_capacity);
+  gint64 image_capacity, image_available;
+
+  /* imagefs.available (the last observation of image-gc.c) */
+  if (!disk && edged_image_fs_get (self, &image_capacity, &image_available))
+    disk = image_available < edged_threshold_bytes (&self->evict_imagefs, image_capacity);
 
   self->conds[EDGED_COND_MEMORY].type = "MemoryPressure";
   self->conds[EDGED_COND_DISK].type = "DiskPressure";

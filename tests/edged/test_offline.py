@@ -358,7 +358,7 @@ class HardEviction(OfflineBase):
                              if s["Status"].get("reason") == "Evicted"], 60,
                     lambda: "the evicted status again:\n" + edged_lines(node2) + "\n"
                     + json.dumps(cloud.pod_statuses("be")[-2:]) + "\n"
-                    + repr(os.listdir(os.path.join(self.root, "kubelet", "pods"))))
+                    + repr(os.listdir(os.path.join(self.root, "kubelet", "evicted-pods"))))
         node2.wait_log(r"pod default/be was evicted: not run again until the cloud deletes it")
         self.assertNotRegex(node2.output()[prefix:], r"pod default/be \(uid uid-be\): starting")
         self.assertEqual(set(te.crictl_ls()), before)
