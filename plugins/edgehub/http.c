@@ -307,3 +307,15 @@ eh_http_exchange_finish (GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (res), error);
 }
+
+char *
+eh_ws_accept_key (const char *key)
+{
+  g_autofree char *text = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
+  guint8 digest[20];
+  gsize len = sizeof digest;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
+  g_checksum_update (sum, (const guchar *) text, -1);
+  g_checksum_get_digest (sum, digest, &len);
+  return g_base64_encode (digest, len);
+}

@@ -32,4 +32,8 @@ void            eh_http_exchange_async  (EhTlsStream         *stream,
 EhHttpResponse *eh_http_exchange_finish (GAsyncResult        *result,
                                          GError             **error);
 
+/* The Sec-WebSocket-Accept a server must answer to the upgrade's
+ * Sec-WebSocket-Key (RFC 6455, 4.2.2). */
+char           *eh_ws_accept_key        (const char *key);
+
 G_END_DECLS

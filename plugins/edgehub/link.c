@@ -362,19 +362,6 @@ dial_failed (EdgeHub *self, Dial *d, GError *error)
   schedule_reconnect (self);
 }
 
-/* The Sec-WebSocket-Accept the key asks for (RFC 6455). */
-static char *
-expected_accept (const char *key)
-{
-  g_autofree char *text = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
-  guint8 digest[20];
-  gsize len = sizeof digest;
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
-  g_checksum_update (sum, (const guchar *) text, -1);
-  g_checksum_get_digest (sum, digest, &len);
-  return g_base64_encode (digest, len);
-}
-
 /* The websocket is up: start the session. */
 static void
 link_up (EdgeHub *self, Dial *d, SoupWebsocketConnection *ws)
@@ -420,7 +407,7 @@ on_upgraded (GObject *source, GAsyncResult *res, gpointer data)
                  "switching to the websocket protocol", r->status, r->reason);
   else if (r)
     {
-      want = expected_accept (d->key);
+      want = eh_ws_accept_key (d->key);
       accept = g_hash_table_lookup (r->headers, "sec-websocket-accept");
       if (g_strcmp0 (accept, want) != 0)
         g_set_error (&error, EH_TLS_ERROR, EH_TLS_ERROR_PROTOCOL, "the cloud's websocket answer has a wrong "

@@ -555,19 +555,6 @@ on_dial_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* The Sec-WebSocket-Accept for a key (RFC 6455). */
-static char *
-expected_accept (const char *key)
-{
-  g_autofree char *text = g_strconcat (key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", NULL);
-  guint8 digest[20];
-  gsize len = sizeof digest;
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA1);
-  g_checksum_update (sum, (const guchar *) text, -1);
-  g_checksum_get_digest (sum, digest, &len);
-  return g_base64_encode (digest, len);
-}
-
 /* The cloud answered the upgrade. */
 static void
 on_upgraded (GObject *source, GAsyncResult *res, gpointer data)
@@ -588,7 +575,7 @@ on_upgraded (GObject *source, GAsyncResult *res, gpointer data)
   else if (r->status != 101)
     text = g_strdup_printf ("the cloud answered %u %s to the tunnel request %s (is cloudStream enabled?)",
                             r->status, r->reason ? r->reason : "", d->url);
-  else if (want = expected_accept (d->key),
+  else if (want = eh_ws_accept_key (d->key),
            g_strcmp0 (g_hash_table_lookup (r->headers, "sec-websocket-accept"), want) != 0)
     text = g_strdup_printf ("the cloud's websocket answer at %s has a wrong Sec-WebSocket-Accept", d->url);
   if (text)
