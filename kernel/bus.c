@@ -292,6 +292,9 @@ member_schedule (EcBus *bus, Member *m)
   bus->ready_tail = m;
 }
 
+/* A member's queue is freed when drained if it holds more slots. */
+#define RING_KEEP 1024
+
 /* Appends msg (the caller's reference is taken) to m's queue, which has
  * room. */
 static inline void
@@ -511,6 +514,13 @@ deliver_batch (EcBus *bus, guint *budget)
           m->handler (m->handler_data, msg);
           ec_message_unref (msg);
           (*budget)--;
+        }
+      if (!m->removed && m->len == 0 && m->cap > RING_KEEP)
+        {
+          /* a burst grew the queue: give it back once drained */
+          g_clear_pointer (&m->ring, g_free);
+          m->cap = 0;
+          m->head = 0;
         }
       if (!m->removed)
         {
