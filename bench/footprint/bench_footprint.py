@@ -31,7 +31,7 @@ cloud, stored and acked, and --updates twin updates (20,000; 4,000 with
   BENCH footprint.after_burst.rss_delta <kB> kB
 
 Details (the per-mapping table, the node's log on failure) go to stderr;
-FOOTPRINT_SMAPS=1 prints the 15 largest mappings by Pss; FOOTPRINT_MALLOC_STATS=1
+FOOTPRINT_SMAPS=1 prints the 15 largest mappings by Pss (=N: the N largest); FOOTPRINT_MALLOC_STATS=1
 glibc's per-arena figures after the burst (gdb); FOOTPRINT_WRAP="heaptrack
 -o FILE" runs the node under a profiler (its figures then include the
 profiler's)."""
@@ -124,6 +124,12 @@ def mappings(pid):
         elif cur is not None and len(parts) == 3 and parts[2] == "kB":
             cur[parts[0][:-1]] = int(parts[1])
     return out
+
+
+def smaps_rows():
+    """FOOTPRINT_SMAPS=N: the N largest mappings (1: 15)."""
+    n = int(os.environ.get("FOOTPRINT_SMAPS", "1") or "1")
+    return 15 if n <= 1 else n
 
 
 def smaps_table(pid, n=15):
@@ -361,7 +367,7 @@ def main():
                 print(f"BENCH footprint.connected.{k} {conn[k]} kB", flush=True)
             print(f"BENCH footprint.connected.threads {conn['threads']} count", flush=True)
             if os.environ.get("FOOTPRINT_SMAPS"):
-                log("largest mappings, connected:\n" + smaps_table(pid))
+                log("largest mappings, connected:\n" + smaps_table(pid, smaps_rows()))
             if not BURST:
                 return
             run.burst()
@@ -374,7 +380,7 @@ def main():
             print(f"BENCH footprint.after_burst.pss_delta {after['pss'] - conn['pss']} kB", flush=True)
             print(f"BENCH footprint.after_burst.rss_delta {after['rss'] - conn['rss']} kB", flush=True)
             if os.environ.get("FOOTPRINT_SMAPS"):
-                log("largest mappings, after the burst:\n" + smaps_table(pid))
+                log("largest mappings, after the burst:\n" + smaps_table(pid, smaps_rows()))
             if os.environ.get("FOOTPRINT_MALLOC_STATS"):
                 log("malloc arenas, after the burst:\n" + malloc_stats(pid, os.path.join(root, "node.log")))
             if run.node.poll() is not None:
