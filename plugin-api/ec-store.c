@@ -16,12 +16,11 @@
  * burst reads its pages again from the OS page cache. */
 #define IDLE_RELEASE_US (2 * G_USEC_PER_SEC)
 /* The writer also gives it back when its cache holds more than
- * RELEASE_ABOVE bytes (a burst filled it; 2 MB left one arena with 2 MB of
- * pages a trickle never needed) and the burst ends in a trickle:
+ * RELEASE_ABOVE bytes (a burst filled it) and the burst ends in a trickle:
  * TRICKLE_RUN small batches in a row, each with nothing queued behind it. A trickle (devicetwin's
  * uplinks confirmed at edgehub's 30 messages/s) would otherwise never leave
  * it idle for 2 s. */
-#define RELEASE_ABOVE   (256 * 1024)
+#define RELEASE_ABOVE   (2 * 1024 * 1024)
 #define TRICKLE_BATCH   16
 #define TRICKLE_RUN     8     /* small batches in a row: a flood has big ones between */
 
