@@ -292,6 +292,9 @@ member_schedule (EcBus *bus, Member *m)
   bus->ready_tail = m;
 }
 
+/* A drained member's queue with more slots is freed (ec_bus_compact). */
+#define RING_KEEP 1024
+
 /* Appends msg (the caller's reference is taken) to m's queue, which has
  * room. */
 static inline void
@@ -1316,6 +1319,26 @@ ec_bus_list_members (EcBus *bus)
     }
   g_mutex_unlock (&bus->lock);
   return out;
+}
+
+/* Frees the queues of members that a burst grew past RING_KEEP slots and
+ * that are empty now (main thread; the host calls it when the bus is
+ * quiet, off the delivery path). */
+void
+ec_bus_compact (EcBus *bus)
+{
+  g_mutex_lock (&bus->lock);
+  for (guint i = 0; i < bus->all->len; i++)
+    {
+      Member *m = bus->all->pdata[i];
+      if (!m->removed && m->len == 0 && m->cap > RING_KEEP)
+        {
+          g_clear_pointer (&m->ring, g_free);
+          m->cap = 0;
+          m->head = 0;
+        }
+    }
+  g_mutex_unlock (&bus->lock);
 }
 
 /* Returns how many messages went to unknown destinations. */

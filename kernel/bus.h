@@ -29,6 +29,7 @@ EcEndpoint *ec_bus_add_member      (EcBus *bus, const char *name, const char *gr
                                     GError **error);
 void        ec_bus_remove_member   (EcBus *bus, EcEndpoint *endpoint);
 GArray     *ec_bus_list_members    (EcBus *bus);  /* of EcBusMemberInfo */
+void        ec_bus_compact         (EcBus *bus);  /* frees drained queues a burst grew */
 char       *ec_bus_describe        (EcBus *bus);
 guint64     ec_bus_get_unroutable  (EcBus *bus);
 guint       ec_bus_get_pending_calls (EcBus *bus);

@@ -9,8 +9,9 @@
  * messages: after a burst a node may trickle uplinks for a minute) that
  * follows a busy stretch (BUSY messages since the last trim), or that finds
  * GROWN more free bytes than at the last trim (the store gives its caches
- * back 2 s after its last job), malloc_trim(0) returns the free pages of
- * every arena. A trim of a few MB takes about a millisecond. */
+ * back 2 s after its last job), or that sees a trickle of TRICKLE messages
+ * with more than KEEP_FREE bytes free, malloc_trim(0) returns the free
+ * pages of every arena. A trim of a few MB takes about a millisecond. */
 #include "config.h"
 
 #include "mem-trim.h"
@@ -23,6 +24,12 @@
 #define BUSY   1000
 #define QUIET  500
 #define GROWN  (1024 * 1024)
+/* a trickle after a burst (devicetwin's uploads going out at edgehub's 30
+ * messages/s for minutes) takes its chunks all over the freed heap and
+ * makes trimmed pages resident again: while one goes on and malloc holds
+ * more than KEEP_FREE free bytes, every quiet tick trims */
+#define TRICKLE    50
+#define KEEP_FREE  (512 * 1024)
 
 typedef struct {
   EcBus   *bus;
@@ -55,8 +62,10 @@ on_tick (gpointer data)
 #ifdef __GLIBC__
   {
     struct mallinfo2 mi = mallinfo2 ();
-    if (t->since >= BUSY || mi.fordblks > t->free_at + GROWN)
+    if (t->since >= BUSY || mi.fordblks > t->free_at + GROWN
+        || (delta >= TRICKLE && mi.fordblks > KEEP_FREE))
       {
+        ec_bus_compact (t->bus);
         malloc_trim (0);
         g_debug ("quiet after %" G_GUINT64_FORMAT " messages, %zu free bytes: heap trimmed", t->since,
                  mi.fordblks);

@@ -31,7 +31,8 @@ cloud, stored and acked, and --updates twin updates (20,000; 4,000 with
   BENCH footprint.after_burst.rss_delta <kB> kB
 
 Details (the per-mapping table, the node's log on failure) go to stderr;
-FOOTPRINT_SMAPS=1 prints the 15 largest mappings by Pss; FOOTPRINT_WRAP="heaptrack
+FOOTPRINT_SMAPS=1 prints the 15 largest mappings by Pss (=N: the N largest); FOOTPRINT_MALLOC_STATS=1
+glibc's per-arena figures after the burst (gdb); FOOTPRINT_WRAP="heaptrack
 -o FILE" runs the node under a profiler (its figures then include the
 profiler's)."""
 import json
@@ -125,6 +126,12 @@ def mappings(pid):
     return out
 
 
+def smaps_rows():
+    """FOOTPRINT_SMAPS=N: the N largest mappings (1: 15)."""
+    n = int(os.environ.get("FOOTPRINT_SMAPS", "1") or "1")
+    return 15 if n <= 1 else n
+
+
 def smaps_table(pid, n=15):
     """The n largest mapped objects by Pss, summed over their mappings."""
     by = {}
@@ -136,6 +143,18 @@ def smaps_table(pid, n=15):
         e[2] += m.get("Anonymous", 0)
     rows = sorted(by.items(), key=lambda kv: -kv[1][1])[:n]
     return "\n".join(f"  {name:40s} rss {v[0]:6d} pss {v[1]:6d} anon {v[2]:6d} kB" for name, v in rows)
+
+
+def malloc_stats(pid, node_log):
+    """glibc's per-arena figures (malloc_stats() called in the node by gdb;
+    it prints on the node's stderr)."""
+    size = os.path.getsize(node_log)
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (void)malloc_stats()"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    time.sleep(0.5)
+    with open(node_log, errors="replace") as f:
+        f.seek(size)
+        return "".join(l for l in f if "Arena" in l or "bytes" in l or "mmap" in l)
 
 
 def message(op, resource, content, source="edgecontroller", group="resource", rv=None):
@@ -348,7 +367,7 @@ def main():
                 print(f"BENCH footprint.connected.{k} {conn[k]} kB", flush=True)
             print(f"BENCH footprint.connected.threads {conn['threads']} count", flush=True)
             if os.environ.get("FOOTPRINT_SMAPS"):
-                log("largest mappings, connected:\n" + smaps_table(pid))
+                log("largest mappings, connected:\n" + smaps_table(pid, smaps_rows()))
             if not BURST:
                 return
             run.burst()
@@ -361,7 +380,9 @@ def main():
             print(f"BENCH footprint.after_burst.pss_delta {after['pss'] - conn['pss']} kB", flush=True)
             print(f"BENCH footprint.after_burst.rss_delta {after['rss'] - conn['rss']} kB", flush=True)
             if os.environ.get("FOOTPRINT_SMAPS"):
-                log("largest mappings, after the burst:\n" + smaps_table(pid))
+                log("largest mappings, after the burst:\n" + smaps_table(pid, smaps_rows()))
+            if os.environ.get("FOOTPRINT_MALLOC_STATS"):
+                log("malloc arenas, after the burst:\n" + malloc_stats(pid, os.path.join(root, "node.log")))
             if run.node.poll() is not None:
                 raise BenchFailed("edgecore exited during the run")
         except BaseException:

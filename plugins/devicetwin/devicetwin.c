@@ -190,7 +190,8 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
 {
   DeviceTwin *self = g_new0 (DeviceTwin, 1);
   EcLogLimit limit = EC_LOG_LIMIT_INIT (10);
-  g_autoptr (GPtrArray) uplinks = g_ptr_array_new_with_free_func (g_free);
+  guint64 max_seq = 0;
+  guint n_uplinks = 0;
 
   self->context = context;
   self->rl_bad_topic = limit;
@@ -206,14 +207,14 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
   self->lasts = g_string_sized_new (256);
   self->store = ec_plugin_context_get_store (context, error);
   if (!self->store || !dt_store_create (self->store, error)
-      || !dt_store_load (self->store, self->devices, uplinks, error))
+      || !dt_store_load (self->store, self->devices, &max_seq, &n_uplinks, error))
     {
       devicetwin_free (self);
       return FALSE;
     }
-  dt_cloud_init (self, uplinks);
+  dt_cloud_init (self, max_seq);
   ec_log_info (context, "%u devices loaded, %u twin messages wait for the cloud",
-               g_hash_table_size (self->devices), g_queue_get_length (self->uplinks));
+               g_hash_table_size (self->devices), n_uplinks);
   *state = self;
   return TRUE;
 }

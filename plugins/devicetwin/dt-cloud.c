@@ -7,12 +7,22 @@
  * is sent as soon as it is committed; while disconnected nothing is sent
  * and, on reconnect, everything unconfirmed goes out in the order it was
  * made (KubeEdge drops these instead). Unconfirmed messages are re-sent
- * after 60 s. */
+ * after 60 s.
+ *
+ * Memory holds only what is in flight: the uploads of transactions not yet
+ * committed and at most DT_UPLINK_WINDOW sent on this connection and not
+ * confirmed within 60 s. Everything else waits in the table and is read
+ * from it, in seq order, when the window moves: rows above sent_seq were
+ * not sent on this connection; rows at or below it that are not in memory
+ * were sent and left unconfirmed for 60 s, and are re-sent every 60 s. A
+ * burst of 20,000 updates costs the table rows, not 20,000 entries in
+ * memory. */
 #include "dt-types.h"
 
 #include <string.h>
 
 #define RESEND_AFTER_US  (60 * G_USEC_PER_SEC)
+/* an upload older than the last MAX_UPLINKS is dropped */
 #define MAX_UPLINKS      100000
 
 /* A cloud-bound twin message: source twin, group resource, op update. */
@@ -27,64 +37,53 @@ dt_cloud_message (const char *resource, const char *content, gboolean is_string)
   return m;
 }
 
-/* In the window: sent on this connection less than 60 s ago and not
- * confirmed. One the cloud leaves unconfirmed longer (a v1.9.2 cloud
- * confirms only what it could apply) leaves the window, so it cannot hold
- * back newer uplinks; it is re-sent every 60 s as before. */
-static gboolean
-in_window (DtUplink *u, gint64 now)
+/* Room left in the window. */
+static guint
+window_room (DeviceTwin *self)
 {
-  return u->sent_at > 0 && now - u->sent_at < RESEND_AFTER_US;
+  return self->uplinks_out >= DT_UPLINK_WINDOW ? 0 : DT_UPLINK_WINDOW - self->uplinks_out;
 }
 
-/* Sends one uplink with its own msg_id. */
+/* Forgets an uplink (no store change). */
+static void
+forget_uplink (DeviceTwin *self, DtUplink *u)
+{
+  if (u->sent_at > 0 && self->uplinks_out > 0)
+    self->uplinks_out--;
+  g_hash_table_remove (self->uplink_ids, u->msg_id);   /* frees u */
+}
+
+/* Sends one uplink with its own msg_id; u enters the window. */
 static void
 send_uplink (DeviceTwin *self, DtUplink *u, const char *resource, const char *content,
              gboolean is_string)
 {
   EcMessage *m = dt_cloud_message (resource, content, is_string);
-  gint64 now = g_get_monotonic_time ();
 
   ec_message_set_id (m, u->msg_id);
-  if (!in_window (u, now))
+  if (u->sent_at <= 0)
     self->uplinks_out++;
-  u->sent_at = now;
+  u->sent_at = g_get_monotonic_time ();
+  self->sent_seq = MAX (self->sent_seq, u->seq);
   outbox_send (self->outbox, "websocket", m);
-}
-
-/* Sent more than 60 s ago and not confirmed. */
-static gboolean
-want_resend (DtUplink *u, gint64 now)
-{
-  return u->sent_at > 0 && now - u->sent_at >= RESEND_AFTER_US;
-}
-
-/* Committed and not sent since the cloud connected. */
-static gboolean
-want_unsent (DtUplink *u, gint64 now)
-{
-  return u->sent_at == 0;
 }
 
 static void read_stored (DeviceTwin *self);
 
-/* The stored uplinks were read: sends, oldest first, those still wanted
- * (all unsent ones while catching up after a connect, else the overdue
- * ones). While catching up, uplinks committed after the read are read in a
- * next round, so the cloud gets them in order. */
+/* Stored rows were read (rows above sent_seq while catching up, else
+ * overdue ones at or below it): sends them in order, as far as the window
+ * allows, and reads on while more may wait. */
 static void
 on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
 {
-  gboolean (*want) (DtUplink *u, gint64 now) = self->catching_up ? want_unsent : want_resend;
-  gint64 now = g_get_monotonic_time ();
-  GList *l = self->uplinks->head;
-  guint n = 0;
+  gboolean was_catching_up = self->read_catching_up;
+  guint n = 0, i;
 
   self->uplink_read = FALSE;
-  if (self->read_connects != self->connects || self->read_catching_up != self->catching_up)
+  if (self->read_connects != self->connects || !self->connected)
     {
-      /* the link went down and up meanwhile: start over for this connection */
-      if (self->connected && self->catching_up)
+      /* the link went down (and maybe up) meanwhile: start over */
+      if (self->connected)
         read_stored (self);
       return;
     }
@@ -95,131 +94,125 @@ on_stored_read (DeviceTwin *self, GPtrArray *rows, const GError *error)
       self->catching_up = FALSE;
       return;
     }
-  if (!self->connected)
-    return;
-  /* both lists are in seq order: walk them together */
-  for (guint i = 0; i < rows->len && l; i++)
+  for (i = 0; i < rows->len && window_room (self) > 0; i++)
     {
       DtUplinkRow *r = rows->pdata[i];
-      while (l && ((DtUplink *) l->data)->seq < r->seq)
-        l = l->next;
-      if (self->catching_up && self->uplinks_out >= DT_UPLINK_WINDOW)
-        break;   /* the rest when the cloud confirms (dt_cloud_confirm) */
-      if (l && ((DtUplink *) l->data)->seq == r->seq && want (l->data, now))
+      DtUplink *u = g_hash_table_lookup (self->uplink_ids, r->msg_id);
+      guint64 cursor = self->sent_seq;
+
+      if (!was_catching_up)
+        self->resend_from = r->seq;
+      if (was_catching_up ? r->seq <= self->sent_seq : r->seq > self->sent_seq)
+        continue;   /* sent meanwhile / not sent yet on this connection */
+      if (u && u->sent_at > 0)
+        continue;   /* in the window */
+      if (!u)
         {
-          send_uplink (self, l->data, r->resource, r->content, r->is_string);
-          n++;
+          /* an entry with sent_at -1 is a committed one whose commit
+           * callback has not run yet (dt_cloud_sent then skips it) */
+          u = g_new0 (DtUplink, 1);
+          u->seq = r->seq;
+          g_strlcpy (u->msg_id, r->msg_id, sizeof u->msg_id);
+          g_hash_table_insert (self->uplink_ids, u->msg_id, u);
         }
+      send_uplink (self, u, r->resource, r->content, r->is_string);
+      if (!was_catching_up)
+        self->sent_seq = cursor;   /* a re-send does not move the cursor */
+      n++;
     }
   if (n)
     ec_log_info (self->context, "%s %u twin messages to the cloud",
-                 self->catching_up ? "sent kept" : "re-sent unconfirmed", n);
-  if (self->catching_up)
+                 was_catching_up ? "sent kept" : "re-sent unconfirmed", n);
+  if (was_catching_up)
     {
-      /* window full: the next round starts when confirmations make room */
-      if (self->uplinks_out >= DT_UPLINK_WINDOW)
-        return;
-      self->catching_up = FALSE;
-      for (l = self->uplinks->head; n && l; l = l->next)
-        if (want_unsent (l->data, now))
-          {
-            self->catching_up = TRUE;
-            break;
-          }
-      if (self->catching_up)
+      /* fewer rows than asked and nothing left in the store meanwhile: caught up */
+      if (i == rows->len && rows->len < self->read_limit
+          && self->read_left == self->left_in_store)
+        self->catching_up = FALSE;
+      else if (window_room (self) > DT_UPLINK_WINDOW / 2)
         read_stored (self);
+      return;
     }
+  /* a re-send pass ends when a read comes back short */
+  if (i == rows->len && rows->len < self->read_limit)
+    {
+      self->resend_from = 0;
+      self->resend_wanted = FALSE;
+    }
+  else if (window_room (self) > DT_UPLINK_WINDOW / 2)
+    read_stored (self);
 }
 
-/* Reads the stored texts of the uplinks to send (while catching up: the
- * unsent ones, else the overdue ones) off the main loop; only on connect
- * and for re-sends, so a node without a cloud keeps no texts in memory. */
+/* Reads the next stored rows to send off the main loop: while catching
+ * up, those above sent_seq; else, once per 60 s pass, the overdue ones. */
 static void
 read_stored (DeviceTwin *self)
 {
-  gboolean (*want) (DtUplink *u, gint64 now) = self->catching_up ? want_unsent : want_resend;
-  gint64 now = g_get_monotonic_time ();
+  guint room = window_room (self);
 
-  if (self->uplink_read)
-    return;   /* on_stored_read starts the next round */
-  for (GList *l = self->uplinks->head; l; l = l->next)
-    if (want (l->data, now))
-      {
-        self->uplink_read = TRUE;
-        self->read_connects = self->connects;
-        self->read_catching_up = self->catching_up;
-        dt_store_read_uplinks (self, ((DtUplink *) l->data)->seq, on_stored_read);
-        return;
-      }
-  self->catching_up = FALSE;
+  if (self->uplink_read || !self->connected || room == 0)
+    return;   /* on_stored_read or the next confirmation reads on */
+  self->read_connects = self->connects;
+  self->read_catching_up = self->catching_up;
+  self->read_left = self->left_in_store;
+  self->read_limit = room;
+  if (self->catching_up)
+    {
+      self->uplink_read = TRUE;
+      dt_store_read_uplinks (self, self->sent_seq, G_MAXINT64, room, on_stored_read);
+      return;
+    }
+  if (!self->resend_wanted)
+    return;
+  self->uplink_read = TRUE;
+  dt_store_read_uplinks (self, self->resend_from, self->sent_seq, room, on_stored_read);
 }
 
-/* Re-sends what the cloud has not confirmed within 60 s; counts the window
- * again, without those. */
+/* Every 10 s: uplinks the cloud left unconfirmed for 60 s leave the window
+ * (and memory; a v1.9.2 cloud confirms only what it could apply), so they
+ * cannot hold back newer ones; they are re-sent from the store. */
 static gboolean
 on_resend (gpointer data)
 {
   DeviceTwin *self = data;
   gint64 now = g_get_monotonic_time ();
-  guint out = 0;
+  GHashTableIter it;
+  DtUplink *u;
 
-  for (GList *l = self->uplinks->head; l; l = l->next)
-    if (in_window (l->data, now))
-      out++;
-  self->uplinks_out = out;
-  /* while catching up, the overdue ones go out after the kept ones */
-  if (self->connected && (!self->catching_up || self->uplinks_out <= DT_UPLINK_WINDOW / 2))
-    read_stored (self);
+  g_hash_table_iter_init (&it, self->uplink_ids);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &u))
+    if (u->sent_at > 0 && now - u->sent_at >= RESEND_AFTER_US)
+      {
+        if (self->uplinks_out > 0)
+          self->uplinks_out--;
+        g_hash_table_iter_remove (&it);
+        self->resend_wanted = TRUE;
+      }
+  read_stored (self);
   return G_SOURCE_CONTINUE;
 }
 
-/* Takes the uplinks loaded from the store (array emptied, not freed). */
+/* Starts with max_seq the highest seq in the store. */
 void
-dt_cloud_init (DeviceTwin *self, GPtrArray *loaded)
+dt_cloud_init (DeviceTwin *self, guint64 max_seq)
 {
-  self->uplinks = g_queue_new ();
-  self->uplink_ids = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < loaded->len; i++)
-    {
-      DtUplink *u = loaded->pdata[i];
-      loaded->pdata[i] = NULL;
-      g_queue_push_tail (self->uplinks, u);
-      g_hash_table_insert (self->uplink_ids, u->msg_id, self->uplinks->tail);
-      self->next_seq = MAX (self->next_seq, u->seq);
-    }
+  self->uplink_ids = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  self->next_seq = max_seq;
   self->resend_id = g_timeout_add_seconds (10, on_resend, self);
 }
 
-/* Frees the uplink queue. */
+/* Frees the uplinks in memory. */
 void
 dt_cloud_fini (DeviceTwin *self)
 {
   g_clear_handle_id (&self->resend_id, g_source_remove);
-  if (self->uplink_ids)
-    g_hash_table_unref (self->uplink_ids);
-  if (self->uplinks)
-    g_queue_free_full (self->uplinks, g_free);
-  self->uplinks = NULL;
-  self->uplink_ids = NULL;
-}
-
-/* Forgets an uplink and deletes its row in txn. */
-static void
-drop_uplink (DeviceTwin *self, GList *link, DtTxn *txn)
-{
-  DtUplink *u = link->data;
-  DtOp *op = dt_txn_op (txn, DT_OP_UPLINK_DEL, 0, NULL);
-  op->i = (gint64) u->seq;
-  if (in_window (u, g_get_monotonic_time ()) && self->uplinks_out > 0)
-    self->uplinks_out--;
-  g_hash_table_remove (self->uplink_ids, u->msg_id);
-  g_queue_delete_link (self->uplinks, link);
-  g_free (u);
+  g_clear_pointer (&self->uplink_ids, g_hash_table_unref);
 }
 
 /* Records a cloud-bound message in txn; it is sent once committed (and the
  * cloud is connected). content is JSON text, or a string's text when
- * is_string. Memory keeps only its key; the text is in the txn's row. */
+ * is_string. Memory keeps only its key until committed; the text is in
+ * the txn's row. */
 void
 dt_cloud_upload (DeviceTwin *self, DtTxn *txn, const char *resource, const char *content,
                  gboolean is_string)
@@ -228,24 +221,23 @@ dt_cloud_upload (DeviceTwin *self, DtTxn *txn, const char *resource, const char 
   DtSend send = { "websocket", NULL, 0, NULL };
   DtOp *op;
 
-  if (g_queue_get_length (self->uplinks) >= MAX_UPLINKS)
-    {
-      ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING,
-                       "%u twin messages wait for the cloud; dropping the oldest", MAX_UPLINKS);
-      drop_uplink (self, self->uplinks->head, txn);
-    }
   u->seq = ++self->next_seq;
   {
     g_autofree char *id = ec_new_uuid ();
     g_strlcpy (u->msg_id, id, sizeof u->msg_id);
   }
   u->sent_at = -1;   /* not committed yet */
-  g_queue_push_tail (self->uplinks, u);
-  g_hash_table_insert (self->uplink_ids, u->msg_id, self->uplinks->tail);
+  g_hash_table_insert (self->uplink_ids, u->msg_id, u);
 
   op = dt_txn_op (txn, DT_OP_UPLINK_PUT, 3, (const char *[]) { u->msg_id, resource, content });
   op->i = (gint64) u->seq;
   op->i2 = is_string;
+  if (u->seq > MAX_UPLINKS)
+    {
+      /* bounded table: what waited while MAX_UPLINKS newer were made goes */
+      DtOp *trim = dt_txn_op (txn, DT_OP_UPLINK_TRIM, 0, NULL);
+      trim->i = (gint64) (u->seq - MAX_UPLINKS);
+    }
 
   send.uplink_seq = u->seq;
   send.uplink_op = op;
@@ -253,45 +245,56 @@ dt_cloud_upload (DeviceTwin *self, DtTxn *txn, const char *resource, const char 
 }
 
 /* The uplink with that seq is committed (row: its DT_OP_UPLINK_PUT): send
- * it if the cloud is there. */
+ * it if the cloud is there and nothing older waits, else it waits in the
+ * store and leaves memory. */
 void
 dt_cloud_sent (DeviceTwin *self, guint64 seq, const DtOp *row)
 {
-  /* committed uplinks are in seq order; the newest is near the tail */
-  for (GList *l = self->uplinks->tail; l; l = l->prev)
+  DtUplink *u = g_hash_table_lookup (self->uplink_ids, row->s[0]);
+
+  if (!u || u->sent_at >= 0)
+    return;   /* already read back from the store and sent */
+  if (self->connected && !self->catching_up && window_room (self) > 0
+      && seq > self->sent_seq)
     {
-      DtUplink *u = l->data;
-      if (u->seq < seq)
-        return;
-      if (u->seq == seq)
-        {
-          u->sent_at = 0;
-          /* while catching up, older ones go first (on_stored_read); with
-           * the window full, this one waits in the store and goes out
-           * in order once confirmations make room */
-          if (self->connected && !self->catching_up && self->uplinks_out < DT_UPLINK_WINDOW)
-            send_uplink (self, u, row->s[1], row->s[2], row->i2 != 0);
-          else if (self->connected)
-            self->catching_up = TRUE;
-          return;
-        }
+      send_uplink (self, u, row->s[1], row->s[2], row->i2 != 0);
+      return;
+    }
+  forget_uplink (self, u);
+  self->left_in_store++;
+  if (self->connected && !self->catching_up)
+    {
+      self->catching_up = TRUE;
+      read_stored (self);
     }
 }
 
-/* The cloud confirmed the message parent_id. */
+/* The cloud confirmed the message parent_id: its row goes. One not in
+ * memory (left the window, or sent before a reconnect) is deleted by
+ * msg_id. */
 void
 dt_cloud_confirm (DeviceTwin *self, const char *parent_id)
 {
-  GList *link = g_hash_table_lookup (self->uplink_ids, parent_id);
-  DtTxn *txn;
+  DtUplink *u = g_hash_table_lookup (self->uplink_ids, parent_id);
+  DtTxn *txn = dt_txn_new ();
+  DtOp *op;
 
-  if (!link)
-    return;
-  txn = dt_txn_new ();
-  drop_uplink (self, link, txn);
+  if (u && u->sent_at < 0)
+    {
+      dt_txn_free (txn);
+      return;   /* not even committed: not ours to confirm yet */
+    }
+  if (u)
+    {
+      op = dt_txn_op (txn, DT_OP_UPLINK_DEL, 0, NULL);
+      op->i = (gint64) u->seq;
+      forget_uplink (self, u);
+    }
+  else
+    dt_txn_op (txn, DT_OP_UPLINK_DEL_ID, 1, (const char *[]) { parent_id });
   dt_commit (self, txn);
-  /* half the window free: send the next round of kept ones */
-  if (self->connected && self->catching_up && self->uplinks_out <= DT_UPLINK_WINDOW / 2)
+  /* half the window free: read the next ones */
+  if (window_room (self) >= DT_UPLINK_WINDOW / 2)
     read_stored (self);
 }
 
@@ -319,27 +322,32 @@ request_detail (DeviceTwin *self)
 void
 dt_cloud_set_connected (DeviceTwin *self, gboolean connected)
 {
+  GHashTableIter it;
+  DtUplink *u;
+
   if (connected == self->connected)
     return;
   self->connected = connected;
+  /* what was in flight is unsent on the next connection: it is in the store */
+  g_hash_table_iter_init (&it, self->uplink_ids);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &u))
+    if (u->sent_at >= 0)
+      g_hash_table_iter_remove (&it);
+  self->uplinks_out = 0;
+  self->sent_seq = 0;
+  self->resend_from = 0;
+  self->resend_wanted = FALSE;
+  self->catching_up = FALSE;
   if (!connected)
     {
-      self->catching_up = FALSE;
-      ec_log_info (self->context, "cloud disconnected; %u twin messages await confirmation",
-                   g_queue_get_length (self->uplinks));
+      ec_log_info (self->context, "cloud disconnected; twin messages wait in the store");
       return;
     }
   self->connects++;
   request_detail (self);
-  /* everything committed is unsent on this connection */
-  for (GList *l = self->uplinks->head; l; l = l->next)
-    if (((DtUplink *) l->data)->sent_at > 0)
-      ((DtUplink *) l->data)->sent_at = 0;
-  self->uplinks_out = 0;
   self->catching_up = TRUE;
   read_stored (self);
-  ec_log_info (self->context, "cloud connected; %u twin messages wait for confirmation",
-               g_queue_get_length (self->uplinks));
+  ec_log_info (self->context, "cloud connected; sending the twin messages kept in the store");
 }
 
 /* Queues the "OK" acknowledgement of a cloud message, sent after txn is

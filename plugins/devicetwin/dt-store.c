@@ -215,7 +215,9 @@ static const char schema[] =
   "CREATE INDEX IF NOT EXISTS `edgecore_device_twin_key` ON `device_twin` (`deviceid`, `name`);"
   /* cloud-bound twin messages not yet confirmed (not a KubeEdge table) */
   "CREATE TABLE IF NOT EXISTS `edgecore_twin_uplink` (`seq` integer PRIMARY KEY, `msg_id` text,"
-  " `resource` text, `content` text, `is_string` numeric);";
+  " `resource` text, `content` text, `is_string` numeric);"
+  /* confirmations of uploads no longer in memory delete by msg_id */
+  "CREATE INDEX IF NOT EXISTS `edgecore_twin_uplink_msg_id` ON `edgecore_twin_uplink` (`msg_id`);";
 
 /* Creates the tables (write job). */
 static gboolean
@@ -279,7 +281,8 @@ load_side (DtValue *v, const char *value, const char *meta)
 
 typedef struct {
   GHashTable *devices;
-  GPtrArray  *uplinks;
+  guint64    *max_seq;
+  guint      *n_uplinks;
 } LoadData;
 
 /* Reads every device with its attributes and twins, and the uplinks
@@ -354,18 +357,16 @@ load_job (sqlite3 *db, gpointer data, GError **error)
   if (rc != SQLITE_DONE)
     return ec_store_set_sql_error (error, db, "read device_twin");
 
-  if (!ld->uplinks)
-    return TRUE;
-  /* only the keys: the texts stay in the store until they are sent */
-  if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id FROM edgecore_twin_uplink ORDER BY seq",
+  /* only the highest seq and the count: the rows stay in the store until
+   * they are sent */
+  if (sqlite3_prepare_v2 (db, "SELECT MAX(seq), COUNT(*) FROM edgecore_twin_uplink",
                           -1, &st, NULL) != SQLITE_OK)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+  if ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
-      DtUplink *u = g_new0 (DtUplink, 1);
-      u->seq = (guint64) sqlite3_column_int64 (st, 0);
-      g_strlcpy (u->msg_id, col (st, 1), sizeof u->msg_id);
-      g_ptr_array_add (ld->uplinks, u);
+      *ld->max_seq = (guint64) MAX (sqlite3_column_int64 (st, 0), 0);
+      *ld->n_uplinks = (guint) sqlite3_column_int (st, 1);
+      rc = SQLITE_DONE;
     }
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
@@ -375,7 +376,9 @@ load_job (sqlite3 *db, gpointer data, GError **error)
 
 typedef struct {
   DeviceTwin   *self;   /* the job's callback runs only while it has not stopped */
-  guint64       from;
+  guint64       after;
+  guint64       upto;
+  guint         limit;
   GPtrArray    *rows;
   DtUplinksFunc func;
 } UplinkRead;
@@ -393,8 +396,8 @@ dt_uplink_row_free (gpointer data)
   g_free (r);
 }
 
-/* Reads the first DT_UPLINK_WINDOW uplink rows with seq >= from (read job):
- * a round sends at most that many, so more would only be memory. */
+/* Reads the first limit uplink rows with after < seq <= upto (read job):
+ * a round sends at most the window's room, so more would only be memory. */
 static gboolean
 read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
 {
@@ -403,10 +406,12 @@ read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
   int rc;
 
   if (sqlite3_prepare_v2 (db, "SELECT seq, msg_id, resource, content, is_string FROM"
-                          " edgecore_twin_uplink WHERE seq >= ?1 ORDER BY seq LIMIT " G_STRINGIFY (DT_UPLINK_WINDOW),
+                          " edgecore_twin_uplink WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
                           -1, &st, NULL) != SQLITE_OK)
     return ec_store_set_sql_error (error, db, "read edgecore_twin_uplink");
-  sqlite3_bind_int64 (st, 1, (sqlite3_int64) MIN (ur->from, (guint64) G_MAXINT64));
+  sqlite3_bind_int64 (st, 1, (sqlite3_int64) MIN (ur->after, (guint64) G_MAXINT64));
+  sqlite3_bind_int64 (st, 2, (sqlite3_int64) MIN (ur->upto, (guint64) G_MAXINT64));
+  sqlite3_bind_int (st, 3, (int) ur->limit);
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
       DtUplinkRow *r = g_new0 (DtUplinkRow, 1);
@@ -423,12 +428,13 @@ read_uplinks_job (sqlite3 *db, gpointer data, GError **error)
   return TRUE;
 }
 
-/* Loads all devices (and, if uplinks is not NULL, the unconfirmed uplinks)
- * into memory. */
+/* Loads all devices into memory, and the highest seq and the count of
+ * the unconfirmed uplinks. */
 gboolean
-dt_store_load (EcStore *store, GHashTable *devices, GPtrArray *uplinks, GError **error)
+dt_store_load (EcStore *store, GHashTable *devices, guint64 *max_seq, guint *n_uplinks,
+               GError **error)
 {
-  LoadData ld = { devices, uplinks };
+  LoadData ld = { devices, max_seq, n_uplinks };
   return ec_store_read_sync (store, load_job, &ld, error);
 }
 
@@ -437,7 +443,7 @@ dt_store_load (EcStore *store, GHashTable *devices, GPtrArray *uplinks, GError *
 enum {
   ST_DEVICE_PUT, ST_DEVICE_DEL, ST_DEVICE_DEL_ATTRS, ST_DEVICE_DEL_TWINS,
   ST_TWIN_UPDATE, ST_TWIN_INSERT, ST_ATTR_UPDATE, ST_ATTR_INSERT, ST_ATTR_DEL,
-  ST_UPLINK_PUT, ST_UPLINK_DEL, N_ST
+  ST_UPLINK_PUT, ST_UPLINK_DEL, ST_UPLINK_DEL_ID, ST_UPLINK_TRIM, N_ST
 };
 
 static const char *const st_sql[N_ST] = {
@@ -459,6 +465,8 @@ static const char *const st_sql[N_ST] = {
   "INSERT OR REPLACE INTO edgecore_twin_uplink (seq, msg_id, resource, content, is_string)"
   " VALUES (?1,?2,?3,?4,?5)",
   "DELETE FROM edgecore_twin_uplink WHERE seq = ?",
+  "DELETE FROM edgecore_twin_uplink WHERE msg_id = ?",
+  "DELETE FROM edgecore_twin_uplink WHERE seq <= ?",
 };
 
 typedef struct {
@@ -567,9 +575,15 @@ run_op (Stmts *s, const DtOp *op, GError **error)
       sqlite3_bind_int (st, 5, op->i2 ? 1 : 0);
       return run (s, st, error);
     case DT_OP_UPLINK_DEL:
-      if (!(st = stmt (s, ST_UPLINK_DEL, error)))
+    case DT_OP_UPLINK_TRIM:
+      if (!(st = stmt (s, op->kind == DT_OP_UPLINK_DEL ? ST_UPLINK_DEL : ST_UPLINK_TRIM, error)))
         return FALSE;
       sqlite3_bind_int64 (st, 1, op->i);
+      return run (s, st, error);
+    case DT_OP_UPLINK_DEL_ID:
+      if (!(st = stmt (s, ST_UPLINK_DEL_ID, error)))
+        return FALSE;
+      bind_strings (st, op, 1);
       return run (s, st, error);
     }
   return TRUE;
@@ -611,14 +625,18 @@ uplink_read_done (const GError *error, gpointer data)
   ur->func (ur->self, ur->rows, error);
 }
 
-/* Reads the committed uplink rows with seq >= from_seq, in seq order, on a
- * reader thread; func gets them (DtUplinkRow*) on the main loop. */
+/* Reads at most limit committed uplink rows with after_seq < seq <=
+ * upto_seq, in seq order, on a reader thread; func gets them (DtUplinkRow*)
+ * on the main loop. */
 void
-dt_store_read_uplinks (DeviceTwin *self, guint64 from_seq, DtUplinksFunc func)
+dt_store_read_uplinks (DeviceTwin *self, guint64 after_seq, guint64 upto_seq, guint limit,
+                       DtUplinksFunc func)
 {
   UplinkRead *ur = g_new0 (UplinkRead, 1);
   ur->self = self;
-  ur->from = from_seq;
+  ur->after = after_seq;
+  ur->upto = upto_seq;
+  ur->limit = limit;
   ur->rows = g_ptr_array_new_with_free_func (dt_uplink_row_free);
   ur->func = func;
   ec_store_read_full (self->store, read_uplinks_job, uplink_read_done, ur, uplink_read_free,

@@ -140,6 +140,8 @@ typedef enum {
   DT_OP_ATTR_DEL,      /* s: deviceid name */
   DT_OP_UPLINK_PUT,    /* i: seq; s: msg_id resource content; i2: content is a string */
   DT_OP_UPLINK_DEL,    /* i: seq */
+  DT_OP_UPLINK_DEL_ID, /* s: msg_id */
+  DT_OP_UPLINK_TRIM,   /* i: rows up to this seq go */
 } DtOpKind;
 
 #define DT_OP_MAX_S 10
@@ -189,8 +191,8 @@ void   dt_txn_attr_put     (DtTxn *txn, const char *device_id, const DtAttr *att
 void   dt_txn_device_put   (DtTxn *txn, const DtDevice *device);
 
 gboolean dt_store_create   (EcStore *store, GError **error);
-gboolean dt_store_load     (EcStore *store, GHashTable *devices, GPtrArray *uplinks,
-                            GError **error);
+gboolean dt_store_load     (EcStore *store, GHashTable *devices, guint64 *max_seq,
+                            guint *n_uplinks, GError **error);
 
 /* ---- cloud uplinks ------------------------------------------------------ */
 
@@ -204,8 +206,7 @@ gboolean dt_store_load     (EcStore *store, GHashTable *devices, GPtrArray *upli
  * (edgecore_twin_uplink) and, until committed, in its transaction. */
 typedef struct {
   guint64 seq;
-  gint64  sent_at;        /* monotonic us; 0: committed, not sent since (re)connect;
-                             -1: not committed yet */
+  gint64  sent_at;        /* monotonic us it was sent; -1: not committed yet */
   char    msg_id[40];
 } DtUplink;
 
@@ -223,7 +224,8 @@ typedef struct {
 typedef void (*DtUplinksFunc) (DeviceTwin *self, GPtrArray *rows, const GError *error);
 
 void dt_uplink_row_free (gpointer row);
-void dt_store_read_uplinks (DeviceTwin *self, guint64 from_seq, DtUplinksFunc func);
+void dt_store_read_uplinks (DeviceTwin *self, guint64 after_seq, guint64 upto_seq, guint limit,
+                            DtUplinksFunc func);
 
 
 struct _DeviceTwin {
@@ -242,9 +244,14 @@ struct _DeviceTwin {
 
   /* cloud */
   gboolean         connected;
-  GQueue          *uplinks;      /* DtUplink*, by seq */
-  GHashTable      *uplink_ids;   /* msg_id -> GList link in uplinks */
+  GHashTable      *uplink_ids;   /* msg_id -> DtUplink*: uncommitted and in the window */
   guint64          next_seq;
+  guint64          sent_seq;     /* rows up to this seq were sent on this connection */
+  guint64          resend_from;  /* re-send pass: rows after this seq are next */
+  gboolean         resend_wanted;     /* some left the window unconfirmed */
+  guint64          left_in_store;     /* committed uploads left unsent, so far */
+  guint64          read_left;         /* left_in_store when the read began */
+  guint            read_limit;        /* rows the read asked for */
   guint            resend_id;
   gboolean         uplink_read;  /* a read of stored uplinks is in flight */
   gboolean         catching_up;  /* connected: sending what was kept, oldest first */
@@ -293,7 +300,7 @@ void dt_membership_handle_get    (DeviceTwin *self, const char *payload);
 void dt_membership_handle_update (DeviceTwin *self, EcMessage *message, gboolean detail);
 
 /* dt-cloud.c */
-void dt_cloud_init        (DeviceTwin *self, GPtrArray *loaded);
+void dt_cloud_init        (DeviceTwin *self, guint64 max_seq);
 void dt_cloud_fini        (DeviceTwin *self);
 void dt_cloud_upload      (DeviceTwin *self, DtTxn *txn, const char *resource,
                            const char *content, gboolean is_string);

@@ -28,7 +28,7 @@
 #define BACKOFF_MAX_MS  5000
 #define READS_PER_DISPATCH 256
 #define RAW_FLUSH_AT       (256 * 1024)   /* write at once beyond this */
-#define RAW_KEEP_MAX       (1024 * 1024)  /* buffer capacity kept when empty */
+#define RAW_KEEP_MAX       (64 * 1024)    /* buffer kept when empty if it held no more */
 
 typedef struct {
   GSource      source;
@@ -248,7 +248,12 @@ flush_output (EbLink *self)
 static void
 drop_output (EbLink *self)
 {
-  if (self->out)
+  if (self->out && self->out->len > RAW_KEEP_MAX)
+    {
+      g_byte_array_unref (self->out);
+      self->out = g_byte_array_new ();
+    }
+  else if (self->out)
     g_byte_array_set_size (self->out, 0);
   self->out_pos = 0;
   self->out_packet = 0;

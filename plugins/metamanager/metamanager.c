@@ -46,8 +46,7 @@ mm_unref (MetaManager *self)
     return;
   g_ptr_array_unref (self->batch);
   g_string_free (self->scratch, TRUE);
-  g_hash_table_unref (self->seen);
-  g_queue_clear_full (&self->seen_order, g_free);
+  mm_seen_free (self->seen);
   g_free (self->send_group);
   g_free (self->send_module);
   g_free (self);
@@ -59,7 +58,7 @@ static gboolean
 seen (MetaManager *self, EcMessage *msg)
 {
   const char *id = ec_message_get_id (msg);
-  return id && *id && g_hash_table_contains (self->seen, id);
+  return id && *id && mm_seen_contains (self->seen, id);
 }
 
 /* Remembers a cloud message id once its change committed, so that a resend
@@ -68,18 +67,8 @@ static void
 remember (MetaManager *self, EcMessage *msg)
 {
   const char *id = ec_message_get_id (msg);
-  char *copy;
-  if (!id || !*id || g_hash_table_contains (self->seen, id))
-    return;
-  copy = g_strdup (id);
-  g_hash_table_add (self->seen, copy);
-  g_queue_push_tail (&self->seen_order, copy);
-  if (self->seen_order.length > SEEN_MAX)
-    {
-      char *old = g_queue_pop_head (&self->seen_order);
-      g_hash_table_remove (self->seen, old);
-      g_free (old);
-    }
+  if (id && *id)
+    mm_seen_add (self->seen, id);
 }
 
 static const char *
@@ -492,7 +481,7 @@ metamanager_init (EcPluginContext *context, gpointer *state, GError **error)
   timeout = ec_plugin_context_get_int (context, "remote-query-timeout");
   self->remote_timeout_ms = (guint) CLAMP (timeout, 1, 3600) * 1000;
   self->batch = g_ptr_array_new_with_free_func ((GDestroyNotify) mm_write_free);
-  self->seen = g_hash_table_new (g_str_hash, g_str_equal);
+  self->seen = mm_seen_new (SEEN_MAX);
   self->scratch = g_string_new (NULL);
   self->max_pending_writes = (guint) CLAMP (ec_plugin_context_get_int (context, "max-pending-writes"),
                                             1, G_MAXINT);

@@ -3,6 +3,8 @@
 
 #include <edgecore.h>
 
+#include "mm-seen.h"
+
 G_BEGIN_DECLS
 
 #define MM_BUS_NAME  "metamanager"
@@ -149,8 +151,7 @@ struct _MetaManager {
   EcLogLimit       rl_send_dropped; /* sends the bus could not take even waiting */
 
   gint64           feed_absent_since; /* metaserver not on the bus */
-  GHashTable      *seen;        /* cloud msg ids applied and acked */
-  GQueue           seen_order;
+  MmSeen          *seen;        /* cloud msg ids applied and acked, the last SEEN_MAX */
   GString         *scratch;     /* main loop: meta_v2 texts for the feed */
 
   /* backpressure (mm-flow.c) */

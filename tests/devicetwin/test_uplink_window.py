@@ -95,6 +95,34 @@ class UplinkWindow(unittest.TestCase):
         self.assertEqual(values[:total], list(range(1, total + 1)))
         self.assertEqual(values[total], 1)
 
+    def test_a_confirmation_of_an_upload_no_longer_in_memory_deletes_its_row(self):
+        """Memory holds only the window: after the link went down, the
+        uploads sent before are in the store only, and a late confirmation
+        deletes them by msg_id; nothing is sent again on reconnect."""
+        n = Node(self, self.broker.port, auto_ack=False).start()
+        n.membership(added=[device("default/fan", {"rpm": {"expected": {"value": "0"}}})])
+        self.sub.wait(f"$hw/events/node/{NODE}/membership/updated")
+        n.cloud(True)
+        topic = "$hw/events/device/default/fan/twin/update"
+        lines = "".join(json.dumps({"event_id": str(v), "twin": {"rpm": {"actual": {"value": str(v)}}}}) + "\n"
+                        for v in range(1, 4))
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-t", topic, "-l",
+                        "-q", "1"], input=lines.encode(), check=True, timeout=60)
+        ups = n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("/twin/edge_updated"), count=3)
+        n.cloud(False)
+        self.confirm(n, ups[:2])
+        deadline = time.time() + 15
+        while n.query("SELECT count(*) FROM edgecore_twin_uplink") != [(1,)] and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(n.query("SELECT msg_id FROM edgecore_twin_uplink"), [(ups[2]["header"]["msg_id"],)])
+        # on reconnect only the unconfirmed one goes out again
+        n.cloud(True)
+        again = n.wait_recorded(lambda m: m["route"].get("resource", "").endswith("/twin/edge_updated"), count=4)
+        time.sleep(1)
+        ups2 = self.edge_updated(n)
+        self.assertEqual(len(ups2), 4)
+        self.assertEqual(again[3]["header"]["msg_id"], ups[2]["header"]["msg_id"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -423,11 +423,50 @@ test_schema_not_a_db (Db *db, gconstpointer data)
   g_assert_nonnull (strstr (error->message, db->path));
 }
 
+/* The recent-id set keeps exactly the last N ids, long ones too, through
+ * many wraps of its ring and index. */
+static void
+test_seen_window (void)
+{
+  MmSeen *s = mm_seen_new (100);
+  g_autofree char *long_id = g_strnfill (300, 'x');
+
+  g_assert_false (mm_seen_contains (s, "a"));
+  mm_seen_add (s, long_id);
+  g_assert_true (mm_seen_contains (s, long_id));
+  for (guint i = 0; i < 5000; i++)
+    {
+      g_autofree char *id = i % 7 ? g_strdup_printf ("%08x-%u", g_str_hash (long_id) ^ i, i)
+                                  : g_strdup_printf ("%u-%s", i, long_id);
+      mm_seen_add (s, id);
+      mm_seen_add (s, id);   /* twice: kept once */
+      g_assert_true (mm_seen_contains (s, id));
+      g_assert_cmpuint (mm_seen_size (s), ==, MIN (i + 2, 100));
+      if (i >= 100)
+        {
+          guint j = i - 100;   /* forgotten */
+          g_autofree char *old = j % 7 ? g_strdup_printf ("%08x-%u", g_str_hash (long_id) ^ j, j)
+                                       : g_strdup_printf ("%u-%s", j, long_id);
+          g_assert_false (mm_seen_contains (s, old));
+        }
+      if (i >= 99)
+        {
+          guint j = i - 99;    /* the oldest kept */
+          g_autofree char *kept = j % 7 ? g_strdup_printf ("%08x-%u", g_str_hash (long_id) ^ j, j)
+                                        : g_strdup_printf ("%u-%s", j, long_id);
+          g_assert_true (mm_seen_contains (s, kept));
+        }
+    }
+  g_assert_false (mm_seen_contains (s, long_id));
+  mm_seen_free (s);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/metamanager/scan/pod", test_scan_pod);
+  g_test_add_func ("/metamanager/seen/window", test_seen_window);
   g_test_add_func ("/metamanager/scan/escapes", test_scan_escapes);
   g_test_add_func ("/metamanager/scan/bad", test_scan_bad);
   g_test_add_func ("/metamanager/scan/strings", test_json_strings);
