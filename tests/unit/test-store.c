@@ -227,14 +227,44 @@ rollback_done (const GError *error, gpointer data)
   failures[1]++;
 }
 
+/* A job that holds the writer: it says when it runs (its batch is formed
+ * by then), and returns once released. */
+typedef struct {
+  GMutex   lock;
+  GCond    cond;
+  gboolean running;
+  gboolean released;
+} Gate;
+
+static gboolean
+gate_job (sqlite3 *db, gpointer data, GError **error)
+{
+  Gate *g = data;
+  g_mutex_lock (&g->lock);
+  g->running = TRUE;
+  g_cond_broadcast (&g->cond);
+  while (!g->released)
+    g_cond_wait (&g->cond, &g->lock);
+  g_mutex_unlock (&g->lock);
+  return TRUE;
+}
+
 static void
 test_whole_transaction_lost (Fixture *f, gconstpointer unused)
 {
+  Gate gate = { 0 };
   int counts[2] = { 0, 0 };  /* failures, callbacks */
   int rows = -1;
   g_autoptr (GError) error = NULL;
-  /* hold the writer so that the three jobs land in one batch */
-  ec_store_write (f->store, put_slow, NULL, NULL, NULL);
+  /* hold the writer (its batch already formed) so that the three jobs
+   * queued meanwhile land in the next batch together */
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  ec_store_write (f->store, gate_job, NULL, &gate, NULL);
+  g_mutex_lock (&gate.lock);
+  while (!gate.running)
+    g_cond_wait (&gate.cond, &gate.lock);
+  g_mutex_unlock (&gate.lock);
   Put *before = g_new0 (Put, 1), *after = g_new0 (Put, 1);
   int done = 0, failed = 0;
   before->key = g_strdup ("before");
@@ -246,6 +276,10 @@ test_whole_transaction_lost (Fixture *f, gconstpointer unused)
   ec_store_write (f->store, put, put_done, before, put_free);
   ec_store_write (f->store, rollback_all, rollback_done, counts, NULL);
   ec_store_write (f->store, put, put_done, after, put_free);
+  g_mutex_lock (&gate.lock);
+  gate.released = TRUE;
+  g_cond_broadcast (&gate.cond);
+  g_mutex_unlock (&gate.lock);
   while (done < 2 || counts[1] < 1)
     g_main_context_iteration (NULL, TRUE);
   /* none of the batch is committed, so every job is told it failed */
@@ -253,6 +287,8 @@ test_whole_transaction_lost (Fixture *f, gconstpointer unused)
   g_assert_cmpint (counts[0], ==, 1);
   g_assert_true (ec_store_read_sync (f->store, count_rows, &rows, &error));
   g_assert_cmpint (rows, ==, 0);
+  g_cond_clear (&gate.cond);
+  g_mutex_clear (&gate.lock);
 }
 
 /* What a cancellable job saw: its callback must not run once cancelled,
