@@ -24,6 +24,8 @@ and max duration), from edged's "trace pod" lines.
 --format=kubelet: [edged] status-format=kubelet (podpatch) instead of v1.9.2.
 BENCH_EDGED_FAILLOG=FILE: when pods do not all run, edgecore's log goes to
 FILE and cloudsim's record to FILE.record.
+BENCH_EDGED_SMAPS=N: the N mappings of edgecore with the most Rss once the
+pods run (stderr): where the memory with 30 pods goes.
 
 usage: bench/edged/bench_edged.py BUILD_DIR [--quick] [--trace] [--format=kubelet]"""
 import collections
@@ -143,6 +145,8 @@ def main():
                 rollup[parts[0]] = int(parts[1])
         print(f"BENCH edged.rss_kb {rollup['Rss:']} kB", flush=True)
         print(f"BENCH edged.pss_kb {rollup['Pss:']} kB", flush=True)
+        if os.environ.get("BENCH_EDGED_SMAPS"):
+            print_smaps(pid, int(os.environ["BENCH_EDGED_SMAPS"]))
         print(f"BENCH edged.cpu_ms_per_pod {(c1 - c0) / n_pods:.1f} ms", flush=True)
         time.sleep(3)
         print(f"BENCH edged.pod_overhead_kb {(anon_kb() - a0) / n_pods:.1f} kB", flush=True)
@@ -172,6 +176,22 @@ def main():
             print(f"{n_pods} pods at once:", file=sys.stderr)
             summary(log, r"bench-\d+")
         case.doCleanups()
+
+
+def print_smaps(pid, n):
+    """The n mappings with the most Rss (kB, anonymous in brackets), on stderr:
+    where the node's memory with its pods goes (BENCH_EDGED_SMAPS=N)."""
+    rss, anon, name = {}, {}, None
+    for line in open(f"/proc/{pid}/smaps"):
+        parts = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            name = os.path.basename(parts[5]) if len(parts) > 5 else "[anon]"
+        elif parts[0] == "Rss:":
+            rss[name] = rss.get(name, 0) + int(parts[1])
+        elif parts[0] == "Anonymous:":
+            anon[name] = anon.get(name, 0) + int(parts[1])
+    for name in sorted(rss, key=rss.get, reverse=True)[:n]:
+        print(f"smaps {rss[name]:>7} kB ({anon.get(name, 0):>5} anon)  {name}", file=sys.stderr)
 
 
 def summary(log, pods):
