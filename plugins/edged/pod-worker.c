@@ -289,9 +289,18 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
 static void
 container_failed (EdgedPod *pod, const char *reason, const char *verb, const GError *error)
 {
-  container_set_waiting (&pod->containers[pod->next], reason, error->message);
+  EdgedContainer *c = &pod->containers[pod->next];
+  container_set_waiting (c, reason, error->message);
   ec_log_warning (pod->edged->context, "pod %s/%s: %s container %s failed: %s", pod->spec->namespace,
                   pod->spec->name, verb, pod->spec->containers[pod->next].name, error->message);
+  /* pods30: a container that could not be created (an error or a timeout
+   * of CreateContainer, runAsNonRoot) is created again after kubelet's
+   * 10 s, whatever the restartPolicy (it never ran); plan_restarts does it */
+  if (pod->stage == POD_CONTAINERS && !c->id && !strcmp (verb, "creating"))
+    {
+      c->restart_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      c->create_retry = TRUE;
+    }
 }
 
 /* Done with the current container: on to the next, or, after the last,
@@ -597,7 +606,10 @@ plan_restarts (EdgedPod *pod)
       if (!c->id && c->restart_at && now >= c->restart_at)
         {
           c->restart_at = 0;
-          c->restart_count++;
+          if (c->create_retry)
+            c->create_retry = FALSE;   /* pods30: a retry, not a restart */
+          else
+            c->restart_count++;
           pod->stage = POD_CONTAINERS;
           pod->next = 0;
         }
