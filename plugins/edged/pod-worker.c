@@ -412,6 +412,8 @@ create_container (EdgedPod *pod)
   guint n_env;
   g_autofree Runtime__V1__KeyValue *kv = NULL;
   g_autofree Runtime__V1__KeyValue **envs = NULL;
+  g_auto (GStrv) command = NULL;   /* pods30: expanded */
+  g_auto (GStrv) args = NULL;
   EdgedContainer *current = &pod->containers[pod->next];
   g_autofree char *log_path = g_strdup_printf ("%s/%u.log", cs->name, current->restart_count);
   Runtime__V1__ContainerMetadata meta = RUNTIME__V1__CONTAINER_METADATA__INIT;
@@ -493,10 +495,13 @@ create_container (EdgedPod *pod)
   linux_.resources = &resources;
   config.metadata = &meta;
   config.image = &image;
-  config.command = cs->command;
-  config.n_command = g_strv_length (cs->command);
-  config.args = cs->args;
-  config.n_args = g_strv_length (cs->args);
+  /* pods30: $(VAR) in command and args, from the container's env */
+  command = edged_expand_strv (cs->command, env_names, env_values);
+  args = edged_expand_strv (cs->args, env_names, env_values);
+  config.command = command;
+  config.n_command = command ? g_strv_length (command) : 0;
+  config.args = args;
+  config.n_args = args ? g_strv_length (args) : 0;
   if (cs->working_dir)
     config.working_dir = cs->working_dir;
   config.envs = envs;
