@@ -26,6 +26,7 @@ BENCH_EDGED_FAILLOG=FILE: when pods do not all run, edgecore's log goes to
 FILE and cloudsim's record to FILE.record.
 BENCH_EDGED_SMAPS=N: the N mappings of edgecore with the most Rss once the
 pods run (stderr): where the memory with 30 pods goes.
+BENCH_EDGED_TIMEOUT=SECONDS: how long the pods may take to run (300).
 
 usage: bench/edged/bench_edged.py BUILD_DIR [--quick] [--trace] [--format=kubelet]"""
 import collections
@@ -99,7 +100,7 @@ def main():
             for name in names:
                 sent[name] = time.time() * 1000
                 cloud.send_pod("insert", t.pod_obj(name, f"uid-{name}", "sleep 3600"), 1)
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + float(os.environ.get("BENCH_EDGED_TIMEOUT", "300"))
             while time.monotonic() < deadline:
                 done = running_names()
                 if all(n in done for n in names):

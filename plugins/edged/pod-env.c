@@ -315,6 +315,23 @@ expand (const char *in, GPtrArray *names, GPtrArray *values)
   return g_string_free (out, FALSE);
 }
 
+/* pods30: kubelet's expansion of command and args: each string with
+ * $(NAME) replaced by the container's env variable NAME (names/values, as
+ * edged_pod_env made them), $$ a single $, unknown references left as
+ * written. Returns a new NULL-terminated array (NULL for NULL). */
+char **
+edged_expand_strv (char *const *in, GPtrArray *names, GPtrArray *values)
+{
+  GPtrArray *out;
+  if (!in)
+    return NULL;
+  out = g_ptr_array_new ();
+  for (guint i = 0; in[i]; i++)
+    g_ptr_array_add (out, expand (in[i], names, values));
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (out, FALSE);
+}
+
 /* Text of a value (binary values as they are, up to a NUL). */
 static char *
 bytes_text (GBytes *b)

@@ -36,6 +36,7 @@ char       *edged_pod_dir             (EdgedPod *pod);
 gboolean    edged_pod_env             (EdgedPod *pod, guint container, GPtrArray *names,
                                        GPtrArray *values, GError **error);
 char       *edged_pod_field_value     (EdgedPod *pod, const char *path, GError **error);
+char      **edged_expand_strv         (char *const *in, GPtrArray *names, GPtrArray *values);
 char       *edged_pod_resource_value  (EdgedPod *pod, const char *container, const char *resource,
                                        const char *divisor, GError **error);
 GBytes     *edged_object_value        (JsonObject *object, const char *type, const char *key);

@@ -289,9 +289,18 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
 static void
 container_failed (EdgedPod *pod, const char *reason, const char *verb, const GError *error)
 {
-  container_set_waiting (&pod->containers[pod->next], reason, error->message);
+  EdgedContainer *c = &pod->containers[pod->next];
+  container_set_waiting (c, reason, error->message);
   ec_log_warning (pod->edged->context, "pod %s/%s: %s container %s failed: %s", pod->spec->namespace,
                   pod->spec->name, verb, pod->spec->containers[pod->next].name, error->message);
+  /* pods30: a container that could not be created (an error or a timeout
+   * of CreateContainer, runAsNonRoot) is created again after kubelet's
+   * 10 s, whatever the restartPolicy (it never ran); plan_restarts does it */
+  if (pod->stage == POD_CONTAINERS && !c->id && !strcmp (verb, "creating"))
+    {
+      c->restart_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      c->create_retry = TRUE;
+    }
 }
 
 /* Done with the current container: on to the next, or, after the last,
@@ -403,6 +412,8 @@ create_container (EdgedPod *pod)
   guint n_env;
   g_autofree Runtime__V1__KeyValue *kv = NULL;
   g_autofree Runtime__V1__KeyValue **envs = NULL;
+  g_auto (GStrv) command = NULL;   /* pods30: expanded */
+  g_auto (GStrv) args = NULL;
   EdgedContainer *current = &pod->containers[pod->next];
   g_autofree char *log_path = g_strdup_printf ("%s/%u.log", cs->name, current->restart_count);
   Runtime__V1__ContainerMetadata meta = RUNTIME__V1__CONTAINER_METADATA__INIT;
@@ -484,10 +495,13 @@ create_container (EdgedPod *pod)
   linux_.resources = &resources;
   config.metadata = &meta;
   config.image = &image;
-  config.command = cs->command;
-  config.n_command = g_strv_length (cs->command);
-  config.args = cs->args;
-  config.n_args = g_strv_length (cs->args);
+  /* pods30: $(VAR) in command and args, from the container's env */
+  command = edged_expand_strv (cs->command, env_names, env_values);
+  args = edged_expand_strv (cs->args, env_names, env_values);
+  config.command = command;
+  config.n_command = command ? g_strv_length (command) : 0;
+  config.args = args;
+  config.n_args = args ? g_strv_length (args) : 0;
   if (cs->working_dir)
     config.working_dir = cs->working_dir;
   config.envs = envs;
@@ -597,7 +611,10 @@ plan_restarts (EdgedPod *pod)
       if (!c->id && c->restart_at && now >= c->restart_at)
         {
           c->restart_at = 0;
-          c->restart_count++;
+          if (c->create_retry)
+            c->create_retry = FALSE;   /* pods30: a retry, not a restart */
+          else
+            c->restart_count++;
           pod->stage = POD_CONTAINERS;
           pod->next = 0;
         }

@@ -51,6 +51,8 @@ typedef struct {
   GPtrArray *older_dead;    /* gc.c: exited instances before dead_id, newest first */
   gboolean pre_stop_done;   /* hooks.c: preStop ran (or is not to run) */
   gint64   pre_stop_at;     /* monotonic µs when preStop started */
+  /* ---- pods30 ---- */
+  gboolean create_retry;    /* CreateContainer failed: restart_at is its retry (no restart counted) */
 } EdgedContainer;
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* test-edged-units.c: edged's pure parts: kubelet value syntaxes, the host
  * facts, and the Node / NodeStatusRequest objects in v1.9.2's shapes. */
 #include "pod.h"
+#include "pod-objects.h"
 
 #include <string.h>
 
@@ -443,6 +444,30 @@ test_pod_status (void)
   edged_pod_spec_free (pod.spec);
 }
 
+/* pods30: kubelet's $(VAR) expansion of command and args */
+static void
+test_expand_command (void)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) values = g_ptr_array_new_with_free_func (g_free);
+  const char *const in[] = { "echo", "$(GREETING) $(WHO)!", "$$(GREETING)", "$$$(WHO)", "$(MISSING)",
+                             "a$", "$(unclosed", "$x $(EMPTY)|", "$(GREETING)$(GREETING)", NULL };
+  const char *const want[] = { "echo", "hello world!", "$(GREETING)", "$world", "$(MISSING)",
+                               "a$", "$(unclosed", "$x |", "hellohello", NULL };
+  g_auto (GStrv) out = NULL;
+
+  g_ptr_array_add (names, g_strdup ("GREETING"));
+  g_ptr_array_add (values, g_strdup ("hello"));
+  g_ptr_array_add (names, g_strdup ("WHO"));
+  g_ptr_array_add (values, g_strdup ("world"));
+  g_ptr_array_add (names, g_strdup ("EMPTY"));
+  g_ptr_array_add (values, g_strdup (""));
+  out = edged_expand_strv ((char *const *) in, names, values);
+  g_assert_nonnull (out);
+  g_assert_cmpstrv (out, want);
+  g_assert_null (edged_expand_strv (NULL, names, values));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -456,5 +481,6 @@ main (int argc, char **argv)
   g_test_add_func ("/edged/node-status", test_node_status);
   g_test_add_func ("/edged/pod-spec", test_pod_spec);
   g_test_add_func ("/edged/pod-status", test_pod_status);
+  g_test_add_func ("/edged/expand-command", test_expand_command);
   return g_test_run ();
 }

@@ -102,12 +102,15 @@ class StoreLoad(unittest.TestCase):
             self.assertIn("ok", ctl(sock, "send metamanager " + msg("edgecontroller", "resource", "insert",
                                                                     f"default/pod/p{i}", pod)))
 
-        def list_pods():
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        def list_pods(conn=None):
+            """A LIST; on conn (kept alive, as kubectl and informers keep
+            theirs) or on a connection of its own."""
+            c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             c.request("GET", "/api/v1/namespaces/default/pods")
             r = c.getresponse()
             body = r.read()
-            c.close()
+            if not conn:
+                c.close()
             return r.status, body
         harness.wait_for(lambda: list_pods()[0] == 200 and len(json.loads(list_pods()[1])["items"]) == N_PODS,
                          30, "the pods listed")
@@ -118,14 +121,31 @@ class StoreLoad(unittest.TestCase):
         lock = threading.Lock()
         sent = [0]
 
-        def lister():
-            while time.monotonic() < stop_at:
-                status, body = list_pods()
-                if status == 200 and len(json.loads(body)["items"]) == N_PODS:
-                    lists["ok"] += 1
-                else:
-                    lists["bad"].append((status, body[:200]))
+        errors = []
 
+        def failing_test_on_error(func):
+            """A thread's exception fails the test (not only its own run)."""
+            def run(*args):
+                try:
+                    func(*args)
+                except Exception as e:  # noqa: BLE001
+                    errors.append(f"{func.__name__}: {e!r}")
+            return run
+
+        @failing_test_on_error
+        def lister():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                while time.monotonic() < stop_at:
+                    status, body = list_pods(conn)
+                    if status == 200 and len(json.loads(body)["items"]) == N_PODS:
+                        lists["ok"] += 1
+                    else:
+                        lists["bad"].append((status, body[:200]))
+            finally:
+                conn.close()
+
+        @failing_test_on_error
         def sender(k, n_threads):
             seq = 0
             start = time.monotonic()
@@ -158,6 +178,7 @@ class StoreLoad(unittest.TestCase):
         elapsed = time.monotonic() - t0
         print(f"{sent[0]} status updates in {elapsed:.1f} s ({sent[0] / elapsed:.0f}/s), "
               f"{lists['ok']} LISTs", flush=True)
+        self.assertEqual(errors, [])
         self.assertEqual(lists["bad"], [])
         self.assertGreater(lists["ok"], 0)
 
