@@ -1295,9 +1295,27 @@ bus_is_awaited (EcEndpoint *ep, const char *parent_msg_id)
   return g_hash_table_contains (bus->calls, parent_msg_id);
 }
 
+
+/* The counters of every member, as EC_BUS_STATS_TYPE (floating). */
+static GVariant *
+bus_get_stats (EcEndpoint *ep)
+{
+  g_autoptr (GArray) members = ec_bus_list_members (MEMBER (ep)->bus);
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE (EC_BUS_STATS_TYPE));
+  for (guint i = 0; i < members->len; i++)
+    {
+      EcBusMemberInfo *m = &g_array_index (members, EcBusMemberInfo, i);
+      g_variant_builder_add (&b, "(ssttttuu)", m->name, m->group ? m->group : "",
+                             m->out, m->in, m->dropped, m->unroutable, m->queued, m->waiting);
+    }
+  return g_variant_builder_end (&b);
+}
+
 static const EcEndpointOps bus_ops = {
   bus_send, bus_call, bus_respond, bus_is_awaited,
   bus_send_full, bus_send_when_ready, bus_get_waiting, bus_set_paused, bus_is_paused,
+  bus_get_stats,
 };
 
 /* ---- introspection ------------------------------------------------------ */

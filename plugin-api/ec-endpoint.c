@@ -417,3 +417,21 @@ ec_endpoint_is_paused (EcEndpoint *endpoint)
   g_return_val_if_fail (endpoint != NULL, FALSE);
   return endpoint->ops->is_paused (endpoint);
 }
+
+/**
+ * ec_endpoint_get_bus_stats:
+ * @endpoint: any endpoint on the bus
+ *
+ * Reads the counters of every member of the bus @endpoint is on, for a
+ * plugin that reports them (edged's `/metrics`). Reading them changes
+ * nothing on the bus. Main loop only.
+ *
+ * Returns: (transfer full): a #GVariant of type %EC_BUS_STATS_TYPE
+ * Since: 1.2
+ */
+GVariant *
+ec_endpoint_get_bus_stats (EcEndpoint *endpoint)
+{
+  g_return_val_if_fail (endpoint != NULL, NULL);
+  return g_variant_ref_sink (endpoint->ops->get_stats (endpoint));
+}

@@ -144,6 +144,20 @@ EC_API gboolean    ec_endpoint_send_to_group_when_ready (EcEndpoint     *endpoin
                                                          gpointer        user_data,
                                                          GDestroyNotify  destroy,
                                                          GError        **error);
+/**
+ * EC_BUS_STATS_TYPE:
+ *
+ * The #GVariant type string of ec_endpoint_get_bus_stats(): an array with
+ * one `(ssttttuu)` per bus member, in order of registration: member name,
+ * group, messages it sent that were queued, messages delivered to it,
+ * messages for it dropped (its queue was full), messages it sent to unknown
+ * destinations, messages in its queue now, messages it sent that wait for
+ * room in other queues. The counters start at 0 when the member joins.
+ * Since: 1.2
+ */
+#define EC_BUS_STATS_TYPE "a(ssttttuu)"
+
+EC_API GVariant   *ec_endpoint_get_bus_stats (EcEndpoint *endpoint);
 EC_API guint       ec_endpoint_get_waiting  (EcEndpoint *endpoint,
                                              const char *module);
 EC_API void        ec_endpoint_pause        (EcEndpoint *endpoint);

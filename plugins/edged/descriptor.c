@@ -12,4 +12,5 @@ EC_PLUGIN_EXPORT const EcPluginDescriptor ec_plugin_descriptor = {
   .init = edged_init,
   .free = edged_free,
   .handle_message = edged_handle_message,
+  .min_host_abi_minor = 2,  /* /metrics reads ec_endpoint_get_bus_stats() */
 };

@@ -3,8 +3,8 @@
  * process, edged's pods and containers, its CRI calls and errors, the
  * runtime's and the cloud link's state as edged sees them, the local
  * server's requests, connections and streams, and the bus sends waiting
- * for metamanager (what the plugin API shows a plugin; the bus's per-member
- * counters are not in the plugin API). */
+ * for metamanager, and every bus member's counters
+ * (ec_endpoint_get_bus_stats(), libedgecore 1.2). */
 #include "server.h"
 
 #include <string.h>
@@ -57,6 +57,63 @@ process_metrics (GString *out)
     n_fds++;
   metric (out, "process_open_fds", "gauge", "Number of open file descriptors.");
   g_string_append_printf (out, "process_open_fds %u\n", n_fds);
+}
+
+/* Appends a label value, escaped as the text format wants. */
+static void
+label_value (GString *out, const char *value)
+{
+  for (const char *p = value; *p; p++)
+    {
+      if (*p == '\\' || *p == '"')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+/* One family of the bus's per-member counters: field @index of each
+ * (ssttttuu) tuple of @stats. */
+static void
+bus_family (GString *out, GVariant *stats, guint index, const char *name, const char *type,
+            const char *help_text)
+{
+  metric (out, name, type, help_text);
+  for (gsize i = 0; i < g_variant_n_children (stats); i++)
+    {
+      g_autoptr (GVariant) row = g_variant_get_child_value (stats, i);
+      g_autoptr (GVariant) member = g_variant_get_child_value (row, 0);
+      g_autoptr (GVariant) group = g_variant_get_child_value (row, 1);
+      g_autoptr (GVariant) v = g_variant_get_child_value (row, index);
+      guint64 n = g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64) ? g_variant_get_uint64 (v)
+                                                                   : g_variant_get_uint32 (v);
+      g_string_append_printf (out, "%s{member=\"", name);
+      label_value (out, g_variant_get_string (member, NULL));
+      g_string_append (out, "\",group=\"");
+      label_value (out, g_variant_get_string (group, NULL));
+      g_string_append_printf (out, "\"} %" G_GUINT64_FORMAT "\n", n);
+    }
+}
+
+/* The bus's counters, per member. */
+static void
+bus_metrics (GString *out, EcEndpoint *endpoint)
+{
+  g_autoptr (GVariant) stats = ec_endpoint_get_bus_stats (endpoint);
+  bus_family (out, stats, 2, "edgecore_bus_messages_sent_total", "counter",
+              "Messages a bus member sent that were queued for a receiver.");
+  bus_family (out, stats, 3, "edgecore_bus_messages_delivered_total", "counter",
+              "Messages delivered to a bus member.");
+  bus_family (out, stats, 4, "edgecore_bus_messages_dropped_total", "counter",
+              "Messages for a bus member dropped because its queue was full.");
+  bus_family (out, stats, 5, "edgecore_bus_messages_unroutable_total", "counter",
+              "Messages a bus member sent to unknown destinations.");
+  bus_family (out, stats, 6, "edgecore_bus_queue_depth", "gauge",
+              "Messages in a bus member's queue now.");
+  bus_family (out, stats, 7, "edgecore_bus_waiting_messages", "gauge",
+              "Messages a bus member sent that wait for room in other queues.");
 }
 
 /* GET /metrics. */
@@ -116,6 +173,7 @@ edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
           "Sends of edged waiting for a module to be ready, by module.");
   g_string_append_printf (out, "edgecore_bus_waiting_sends{module=\"metamanager\"} %u\n",
                           ec_endpoint_get_waiting (self->endpoint, "metamanager"));
+  bus_metrics (out, self->endpoint);
   metric (out, "edged_http_requests_total", "counter", "Requests to the local endpoints.");
   g_string_append_printf (out, "edged_http_requests_total %" G_GUINT64_FORMAT "\n", srv->requests);
   metric (out, "edged_http_responses_total", "counter", "Answers of the local endpoints, by status class.");

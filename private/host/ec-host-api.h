@@ -20,7 +20,7 @@ G_BEGIN_DECLS
  * Version of this host-facing interface. Bumped whenever a declaration in
  * this file changes; host and library must agree on it exactly.
  */
-#define EC_HOST_INTERFACE 1
+#define EC_HOST_INTERFACE 2
 
 typedef enum {
   EC_SEND_MODULE,
@@ -47,6 +47,9 @@ typedef struct {
   guint    (*get_waiting) (EcEndpoint *ep, const char *module);
   void     (*set_paused)  (EcEndpoint *ep, gboolean paused);
   gboolean (*is_paused)   (EcEndpoint *ep);
+  /* libedgecore 1.2: the bus's counters, a floating GVariant of
+   * EC_BUS_STATS_TYPE (host interface 2) */
+  GVariant *(*get_stats)  (EcEndpoint *ep);
 } EcEndpointOps;
 
 EC_API gboolean    ec_host_check_library     (guint host_abi_major,

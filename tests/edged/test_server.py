@@ -452,6 +452,42 @@ class Server(unittest.TestCase):
         self.assertGreater(m["edged_http_requests_total"][0][1], 0)
         self.assertGreater(m["process_resident_memory_bytes"][0][1], 0)
         self.assertEqual(m["edged_runtime_ready"][0][1], 1)
+        self.check_bus_metrics(text, m)
+
+    def check_bus_metrics(self, text, m):
+        """The bus's per-member counters (ec_endpoint_get_bus_stats)."""
+        types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+        helps = set(re.findall(r"^# HELP (\S+) \S", text, re.M))
+        for name in m:   # every family announced, with its help, before use
+            self.assertIn(name, types, name)
+            self.assertIn(name, helps, name)
+        families = {"edgecore_bus_messages_sent_total": "counter",
+                    "edgecore_bus_messages_delivered_total": "counter",
+                    "edgecore_bus_messages_dropped_total": "counter",
+                    "edgecore_bus_messages_unroutable_total": "counter",
+                    "edgecore_bus_queue_depth": "gauge",
+                    "edgecore_bus_waiting_messages": "gauge"}
+        for name, kind in families.items():
+            self.assertEqual(types.get(name), kind, name)
+            rows = {v[0]["member"]: v for v in m[name]}
+            # edgehub is module "websocket" on the bus, as in KubeEdge
+            self.assertLessEqual({"websocket", "metamanager", "edged"}, set(rows), text)
+            self.assertEqual({k: rows[k][0]["group"] for k in ("websocket", "metamanager", "edged")},
+                             {"websocket": "hub", "metamanager": "meta", "edged": "edged"})
+            for labels, value, ts in rows.values():
+                self.assertGreaterEqual(value, 0)
+                self.assertEqual(value, int(value))
+        sent = {v[0]["member"]: v[1] for v in m["edgecore_bus_messages_sent_total"]}
+        delivered = {v[0]["member"]: v[1] for v in m["edgecore_bus_messages_delivered_total"]}
+        # pods came down (edgehub -> metamanager -> edged), statuses went up
+        # (edged -> metamanager -> edgehub)
+        for member in ("websocket", "metamanager", "edged"):
+            self.assertGreater(sent[member], 0, member)
+            self.assertGreater(delivered[member], 0, member)
+        # counters only grow
+        m2 = parse_prometheus(get(self.port, "/metrics")[1])
+        for v in m2["edgecore_bus_messages_delivered_total"]:
+            self.assertGreaterEqual(v[1], delivered[v[0]["member"]])
 
 
 class Config(unittest.TestCase):

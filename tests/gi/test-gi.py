@@ -163,6 +163,12 @@ class EndpointApiTest(unittest.TestCase):
                      "get_waiting", "pause", "resume", "is_paused"):
             self.assertTrue(callable(getattr(EdgeCore.Endpoint, name, None)), name)
 
+    def test_bus_stats_is_introspected(self):
+        # libedgecore 1.2: the bus's counters, a GVariant of BUS_STATS_TYPE
+        self.assertTrue(callable(getattr(EdgeCore.Endpoint, "get_bus_stats", None)))
+        self.assertEqual(EdgeCore.BUS_STATS_TYPE, "a(ssttttuu)")
+        self.assertTrue(GLib.VariantType.string_is_valid(EdgeCore.BUS_STATS_TYPE))
+
 
 class MessageTest(unittest.TestCase):
     def test_new(self):

@@ -16,6 +16,11 @@ import unittest
 BIN = os.environ["EDGECORE_BIN"]
 PLUGINS = os.environ["EDGECORE_TEST_PLUGINS"]
 MAIN, BROKEN, DUP = (os.path.join(PLUGINS, d) for d in ("main", "broken", "dup"))
+# the host's plugin ABI minor (meson.build's abi_minor); the test plugins
+# "newer", "newminor" and "needsnewer" are built for the minors above it
+MINOR = int(os.environ["EDGECORE_ABI_MINOR"])
+CUR, NEXT, NEXT2 = (f"1.{MINOR + i}" for i in range(3))
+CUR_RE, NEXT_RE = (v.replace(".", r"\.") for v in (CUR, NEXT))
 
 
 class Node:
@@ -105,7 +110,7 @@ class Version(unittest.TestCase):
     def test_version(self):
         out = subprocess.run([BIN, "--version"], capture_output=True, text=True, check=True).stdout
         self.assertRegex(out, r"edgecore \d+\.\d+\.\d+")
-        self.assertIn("plugin ABI 1.1", out)
+        self.assertIn(f"plugin ABI {CUR}", out)
         self.assertRegex(out, r"KubeEdge v1\.\d+")
 
     def test_help(self):
@@ -139,7 +144,7 @@ class ListPlugins(unittest.TestCase):
             base = name[:-3] if name.endswith(".so") else name
             return rows[(name, os.path.join(d, base + ".so"))]
         cols, notes = row("alpha", MAIN)
-        self.assertEqual(cols[1:4], ["1.0", "1.1", "enabled"])
+        self.assertEqual(cols[1:4], ["1.0", CUR, "enabled"])
         self.assertIn("test plugin alpha", notes)
         cols, notes = row("beta", MAIN)
         self.assertEqual(cols[3], "enabled")
@@ -156,18 +161,18 @@ class ListPlugins(unittest.TestCase):
         self.assertTrue(any("built for plugin ABI 2.0" in n and "supports 1.0" in n for n in notes), notes)
         cols, notes = row("newminor.so", BROKEN)
         self.assertEqual(cols[3], "rejected")
-        self.assertTrue(any("built for plugin ABI 1.2, newer than this host's 1.1" in n for n in notes), notes)
+        self.assertTrue(any(f"built for plugin ABI {NEXT}, newer than this host's {CUR}" in n for n in notes), notes)
         # a plugin that says it needs a newer host than this one
         cols, notes = row("needsnewer.so", BROKEN)
-        self.assertEqual(cols[2:4], ["1.3", "rejected"])
-        self.assertTrue(any("needs a host of plugin ABI 1.2 or newer (built for 1.3); this host is 1.1" in n
+        self.assertEqual(cols[2:4], [NEXT2, "rejected"])
+        self.assertTrue(any(f"needs a host of plugin ABI {NEXT} or newer (built for {NEXT2}); this host is {CUR}" in n
                             for n in notes), notes)
         # a plugin of ABI 1.0 (the 1.0 descriptor layout) loads
         cols, notes = row("oldabi", MAIN)
         self.assertEqual(cols[2:4], ["1.0", "disabled"])
-        # a plugin built for 1.2 that runs on a 1.1 host loads
+        # a plugin built for the next minor that runs on this host loads
         cols, notes = row("newer", MAIN)
-        self.assertEqual(cols[2:4], ["1.2", "disabled"])
+        self.assertEqual(cols[2:4], [NEXT, "disabled"])
         cols, notes = row("nodesc.so", BROKEN)
         self.assertEqual(cols[3], "rejected")
         self.assertTrue(any("exports no “ec_plugin_descriptor” symbol" in n for n in notes), notes)
@@ -183,13 +188,13 @@ class ListPlugins(unittest.TestCase):
         node = Node(self, {"10-p.conf": f"[core]\nplugin-dirs={MAIN}\n"}, plugin_dirs=(),
                     env={"EDGECORE_PLUGIN_PATH": DUP})
         out = node.run("--list-plugins").stdout
-        self.assertRegex(out, r"alpha\s+9\.9\s+1\.1\s+disabled\s+\S*dup/alpha\.so")
-        self.assertRegex(out, r"alpha\s+1\.0\s+1\.1\s+shadowed\s+\S*main/alpha\.so")
+        self.assertRegex(out, rf"alpha\s+9\.9\s+{CUR_RE}\s+disabled\s+\S*dup/alpha\.so")
+        self.assertRegex(out, rf"alpha\s+1\.0\s+{CUR_RE}\s+shadowed\s+\S*main/alpha\.so")
 
     def test_dependency_on_disabled(self):
         node = Node(self, {"10-p.conf": "[beta]\nenable=true\n"})
         out = node.run("--list-plugins").stdout
-        self.assertRegex(out, r"beta\s+1\.0\s+1\.1\s+rejected")
+        self.assertRegex(out, rf"beta\s+1\.0\s+{CUR_RE}\s+rejected")
         self.assertIn("requires plugin alpha, which is disabled", out)
 
 
@@ -344,13 +349,13 @@ class Running(unittest.TestCase):
         node = Node(self, {"10-p.conf": "[oldabi]\nenable=true\nanswer=old\n"
                                         "[newer]\nenable=true\nanswer=new\n"}).start()
         node.wait_log(r"oldabi: started")
-        node.wait_log(r"newer: started \(host ABI 1\.1\)")
+        node.wait_log(rf"newer: started \(host ABI {CUR_RE}\)")
         members = node.ctl("members")
         self.assertRegex(members, r"\noldabi\s+test\s")
         self.assertRegex(members, r"\nnewer\s+test\s")
         plugins = node.ctl("plugins")
         self.assertRegex(plugins, r"\noldabi\s+\S+\s+1\.0\s+running\s")
-        self.assertRegex(plugins, r"\nnewer\s+\S+\s+1\.2\s+running\s")
+        self.assertRegex(plugins, rf"\nnewer\s+\S+\s+{NEXT_RE}\s+running\s")
         for name, answer in (("oldabi", "old"), ("newer", "new")):
             r = node.ctl(f"call {name} 2000 " + message(op="query", msg_id=f"c-{name}"))
             status, reply = r.split("\n", 1)
@@ -587,7 +592,7 @@ class SevenPlugins(unittest.TestCase):
             self.assertRegex(members, rf"\n{module}\s+{group}\s", members)
         plugins = node.ctl("plugins")
         for n in names:
-            self.assertRegex(plugins, rf"\n{n}\s+\S+\s+1\.1\s+running\s")
+            self.assertRegex(plugins, rf"\n{n}\s+\S+\s+{CUR_RE}\s+running\s")
         self.assertEqual(node.stop(), 0)
 
 

@@ -927,6 +927,93 @@ test_when_ready_send_from_callback (Fixture *f, gconstpointer unused)
     g_assert_cmpint (number_of (f->b.got->pdata[i]), ==, (int) i);
 }
 
+/* Finds @member's row in ec_endpoint_get_bus_stats()'s answer. */
+static GVariant *
+stats_row (GVariant *stats, const char *member)
+{
+  for (gsize i = 0; i < g_variant_n_children (stats); i++)
+    {
+      GVariant *row = g_variant_get_child_value (stats, i);
+      const char *name = NULL;
+      g_variant_get_child (row, 0, "&s", &name);
+      if (g_strcmp0 (name, member) == 0)
+        return row;
+      g_variant_unref (row);
+    }
+  g_assert_not_reached ();
+}
+
+/* The public counters (libedgecore 1.2): sent, delivered, dropped,
+ * unroutable, queued and waiting, per member, read from any endpoint. */
+static void
+test_bus_stats (Fixture *f, gconstpointer unused)
+{
+  SendResult r = { 0 };
+  g_autoptr (GVariant) before = NULL;
+  g_autoptr (GVariant) after = NULL;
+  g_autoptr (GVariant) a = NULL;
+  g_autoptr (GVariant) b = NULL;
+  g_autoptr (GVariant) c = NULL;
+  g_autoptr (GVariant) a2 = NULL;
+  g_autoptr (GVariant) b2 = NULL;
+  const char *name, *group;
+  guint64 sent, delivered, dropped, unroutable;
+  guint queued, waiting;
+
+  before = ec_endpoint_get_bus_stats (f->c.ep);
+  g_assert_true (g_variant_is_of_type (before, G_VARIANT_TYPE (EC_BUS_STATS_TYPE)));
+  g_assert_false (g_variant_is_floating (before));
+  g_assert_cmpuint (g_variant_n_children (before), ==, 3);
+
+  for (int i = 0; i < 8; i++)
+    {
+      g_autoptr (EcMessage) m = numbered ("a", i);
+      g_assert_true (ec_endpoint_send (f->a.ep, "b", m, NULL));
+    }
+  {
+    g_autoptr (EcMessage) m = numbered ("a", 8);
+    g_autoptr (EcMessage) w = numbered ("a", 9);
+    g_autoptr (EcMessage) u = numbered ("a", 10);
+    g_assert_false (ec_endpoint_send (f->a.ep, "b", m, NULL));                 /* dropped */
+    g_assert_true (ec_endpoint_send_when_ready (f->a.ep, "b", w, on_sent, &r, NULL, NULL));
+    g_assert_false (ec_endpoint_send (f->a.ep, "nobody", u, NULL));            /* unroutable */
+  }
+  after = ec_endpoint_get_bus_stats (f->c.ep);
+  a = stats_row (after, "a");
+  g_variant_get (a, "(&s&sttttuu)", &name, &group, &sent, &delivered, &dropped, &unroutable,
+                 &queued, &waiting);
+  g_assert_cmpstr (group, ==, "g1");
+  g_assert_cmpuint (sent, ==, 8);
+  g_assert_cmpuint (unroutable, ==, 1);
+  g_assert_cmpuint (waiting, ==, 1);
+  b = stats_row (after, "b");
+  g_variant_get (b, "(&s&sttttuu)", &name, &group, &sent, &delivered, &dropped, &unroutable,
+                 &queued, &waiting);
+  g_assert_cmpstr (group, ==, "g2");
+  g_assert_cmpuint (delivered, ==, 0);
+  g_assert_cmpuint (dropped, ==, 1);
+  g_assert_cmpuint (queued, ==, 8);
+  c = stats_row (after, "c");
+  g_variant_get (c, "(&s&sttttuu)", &name, &group, &sent, &delivered, &dropped, &unroutable,
+                 &queued, &waiting);
+  g_assert_cmpuint (sent + delivered + dropped + unroutable + queued + waiting, ==, 0);
+
+  drain ();
+  g_clear_pointer (&after, g_variant_unref);
+  after = ec_endpoint_get_bus_stats (f->a.ep);
+  b2 = stats_row (after, "b");
+  g_variant_get (b2, "(&s&sttttuu)", &name, &group, &sent, &delivered, &dropped, &unroutable,
+                 &queued, &waiting);
+  g_assert_cmpuint (delivered, ==, 9);  /* the 8 and the waiting one */
+  g_assert_cmpuint (queued, ==, 0);
+  a2 = stats_row (after, "a");
+  g_variant_get (a2, "(&s&sttttuu)", &name, &group, &sent, &delivered, &dropped, &unroutable,
+                 &queued, &waiting);
+  g_assert_cmpuint (sent, ==, 9);
+  g_assert_cmpuint (waiting, ==, 0);
+  g_assert_cmpint (r.runs, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -939,6 +1026,7 @@ main (int argc, char **argv)
   ADD ("fifo-per-pair", test_fifo_per_pair, 0);
   ADD ("compact", test_compact, 8192);
   ADD ("bounded-queue", test_bounded_queue, 8);
+  ADD ("stats", test_bus_stats, 8);
   ADD ("call/reply", test_call_reply, 0);
   ADD ("call/timeout", test_call_timeout, 0);
   ADD ("call/unknown-module", test_call_unknown_module, 0);
