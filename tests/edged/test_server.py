@@ -109,7 +109,7 @@ class Server(unittest.TestCase):
         cls.cloud.send_pod("insert", t.pod_obj(
             "talk", "uid-talk", "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.2; done"), 1)
         # a pod whose container crashes: its previous log
-        cls.cloud.send_pod("insert", t.pod_obj("crash", "uid-crash", "echo started-$$; sleep 1; exit 1",
+        cls.cloud.send_pod("insert", t.pod_obj("crash", "uid-crash", "echo started-$$$$; sleep 1; exit 1",
                                                restartPolicy="Always"), 1)
         # a line longer than containerd's 16 KiB: written as partial (P) pieces
         cls.cloud.send_pod("insert", t.pod_obj(

@@ -181,7 +181,7 @@ class Volumes(VolumeBase):
             "echo RO=$(touch /cfg/x 2>/dev/null && echo rw || echo ro); "
             "echo shared-from-main > /scratch/shared; echo host-file > /host/f; "
             "for v in E_CM E_SEC E_NAME E_NS E_UID E_LABEL E_ANN E_NODE E_SA E_HOSTIP E_PODIP "
-            "E_EXP E_MEM E_CPU CFG_a CFG_b CFG_bin user pass PLAIN; do eval echo $v=\\$$v; done; "
+            "E_EXP E_MEM E_CPU CFG_a CFG_b CFG_bin user pass PLAIN; do eval echo $v=\\$$$$v; done; "
             "env | grep -q '^CFG_bad-key' && echo BADKEY=present || echo BADKEY=absent; "
             "last=; while true; do v=$(cat /cfg/dir/a.txt); "
             "[ \"$v\" != \"$last\" ] && echo LIVE=$v && last=$v; sleep 0.3; done")

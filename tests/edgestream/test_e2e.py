@@ -114,7 +114,7 @@ class EndToEnd(unittest.TestCase):
         cls.cloud.send_pod("insert", t.pod_obj(
             "talk", "uid-talk", "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.2; done"), 1)
         # a pod whose container ends and is restarted: its previous log
-        cls.cloud.send_pod("insert", t.pod_obj("crash", "uid-crash", "echo started-$$; sleep 1; exit 1",
+        cls.cloud.send_pod("insert", t.pod_obj("crash", "uid-crash", "echo started-$$$$; sleep 1; exit 1",
                                                restartPolicy="Always"), 1)
         for pod in ("talk", "crash", "ghost"):
             cls.cloud.cmd(f"stream-pod default/{pod} {NODE}")
