@@ -358,6 +358,10 @@ run_start (EdgedImageGc *gc, gint64 to_free, EdgedImageGcDone done, gpointer dat
 
   if (gc->running)
     return FALSE;
+  /* a runtime the health probe finds down is reported there, once per
+   * cause: no warning of our own every period */
+  if (gc->edged && !gc->edged->health.ready)
+    return FALSE;
   gc->running = TRUE;
   gc->to_free = to_free;
   gc->freed = 0;
@@ -377,10 +381,17 @@ on_period (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The first collection, once the runtime is up (checked again every
+ * 2 s until then), then every period. */
 static gboolean
 on_first (gpointer data)
 {
   EdgedImageGc *gc = data;
+  if (gc->edged && !gc->edged->health.ready)
+    {
+      gc->timer = g_timeout_add_seconds (2, on_first, gc);
+      return G_SOURCE_REMOVE;
+    }
   run_start (gc, -1, NULL, NULL);
   gc->timer = g_timeout_add_seconds (IMAGE_GC_PERIOD_S, on_period, gc);
   return G_SOURCE_REMOVE;
