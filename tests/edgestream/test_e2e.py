@@ -329,7 +329,12 @@ class EndToEnd(unittest.TestCase):
                    "the edge's REMOVE_CONNECT for every stream")
         time.sleep(1)
         rss1 = rss_kb(self.node.proc.pid)
-        self.assertLess(rss1 - rss0, 1024, f"RSS {rss0} kB before, {rss1} kB after")
+        # within 1 MB of where it started; in the ASan build (run-tests.sh
+        # sets ASAN_OPTIONS) ASan's allocator keeps its size-class pools
+        # and malloc_trim gives nothing back, so there the bound is 4 MB,
+        # still far below what 21 unbounded streams would keep
+        limit = 4096 if "ASAN_OPTIONS" in os.environ else 1024
+        self.assertLess(rss1 - rss0, limit, f"RSS {rss0} kB before, {rss1} kB after")
         self.assert_tunnel_up()
 
 
