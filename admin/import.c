@@ -386,6 +386,31 @@ walk (Import *im, const EcYNode *map, const char *prefix)
     }
 }
 
+static void
+set_value (Import *im, const char *section, const char *key, const char *value)
+{
+  char *id = g_strconcat (section, "\n", key, NULL);
+  if (!g_hash_table_contains (im->values, id))
+    g_ptr_array_add (im->order, g_strdup (id));
+  g_hash_table_replace (im->values, id, g_strdup (value));
+}
+
+/* Values that follow from the file as a whole rather than from one key. */
+static void
+derive (Import *im)
+{
+  const char *ip = g_hash_table_lookup (im->values, "edged\nnode-ip");
+
+  /* A v1alpha2 file is a KubeEdge v1.12+ node, whose cloud expects the
+   * kubelet formats (node lease, nodepatch, podpatch: docs/edged.md) */
+  if (im->version == V2)
+    set_value (im, "edged", "status-format", "kubelet");
+  /* KubeEdge's edgestream sends edged's nodeIP as SessionInternalIP, as
+   * `edgecore join --edgenode-ip` writes it */
+  if (ip && !g_hash_table_contains (im->values, "edgestream\nnode-ip"))
+    set_value (im, "edgestream", "node-ip", ip);
+}
+
 static char *
 render (Import *im, const char *source_abs)
 {
@@ -431,7 +456,7 @@ ec_admin_import (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (EcYNode) root = NULL;
   Import im = { 0 };
-  EcYNode *api, *rt;
+  EcYNode *api, *rt, *tkc;
   gsize len = 0;
   int status = 1;
 
@@ -499,7 +524,18 @@ ec_admin_import (int argc, char **argv)
                    _("%s: no apiVersion: not a KubeEdge edgecore.yaml"), argv[1]);
       goto out;
     }
-  if (strcmp (api->scalar, "edgecore.config.kubeedge.io/v1alpha1") == 0)
+  /* KubeEdge v1.12 brought v1alpha2 (edged on kubelet, its keys under
+   * edged.tailoredKubeletConfig) and reads any file as v1alpha2 whatever
+   * its apiVersion says: a v1alpha1 header over that layout is a v1.12+
+   * file too. */
+  tkc = ec_ynode_get (ec_ynode_get (ec_ynode_get (root, "modules"), "edged"), "tailoredKubeletConfig");
+  if (strcmp (api->scalar, "edgecore.config.kubeedge.io/v1alpha1") == 0 && tkc && tkc->kind == EC_YNODE_MAP)
+    {
+      im.version = V2;
+      g_printerr (_("note: %s:%d: apiVersion v1alpha1 but edged.tailoredKubeletConfig (line %d): read as "
+                    "v1alpha2, the layout of KubeEdge v1.12 and later\n"), argv[1], api->line, tkc->line);
+    }
+  else if (strcmp (api->scalar, "edgecore.config.kubeedge.io/v1alpha1") == 0)
     im.version = V1;
   else if (strcmp (api->scalar, "edgecore.config.kubeedge.io/v1alpha2") == 0)
     im.version = V2;
@@ -513,6 +549,7 @@ ec_admin_import (int argc, char **argv)
   rt = ec_ynode_get (ec_ynode_get (ec_ynode_get (root, "modules"), "edged"), "runtimeType");
   im.dockershim = rt && rt->kind == EC_YNODE_SCALAR && strcmp (rt->scalar, "docker") == 0;
   walk (&im, root, NULL);
+  derive (&im);
   text = render (&im, abs);
 
   if (!config_dir)

@@ -442,7 +442,19 @@ class ImportTest(Base):
         self.assertEqual(len(w), 20, "\n".join(w))
         self.assertTrue(all(re.search(r"\.yaml:\d+: ", x) for x in w))
         self.assertIn("dockershim is gone", p.stderr)
-        self.assertIn("65 keys imported, 20 without equivalent", p.stdout)
+        # KubeEdge's edgestream sends edged's nodeIP as SessionInternalIP; every
+        # edgeStream key has its [edgestream] equivalent
+        self.assertEqual(kf["edgestream"], {
+            "enable": "false", "handshake-timeout": "30", "read-deadline": "15", "server": "127.0.0.1:10004",
+            "tls-tunnel-ca-file": "/etc/kubeedge/ca/rootCA.crt",
+            "tls-tunnel-cert-file": "/etc/kubeedge/certs/server.crt",
+            "tls-tunnel-private-key-file": "/etc/kubeedge/certs/server.key", "write-deadline": "15",
+            "node-ip": "192.168.1.63"})
+        self.assertEqual(kf["edged"]["node-ip"], "192.168.1.63")
+        # a v1.9 cloud: the v1.9.2 status formats (the default) stay
+        self.assertNotIn("status-format", kf["edged"])
+        self.assertFalse([x for x in w if "edgeStream" in x])
+        self.assertIn("66 keys imported, 20 without equivalent", p.stdout)
         self.check_config(self.confd)
 
     def test_v1alpha2_default(self):
@@ -458,7 +470,14 @@ class ImportTest(Base):
         self.assertEqual(kf["devicetwin"]["dmi-sock-path"], "/etc/kubeedge/")
         self.assertEqual(kf["edgehub"]["message-qps"], "30")
         # every [edged] key of docs/configuration.md but the three this file leaves empty
-        self.assertEqual(set(kf["edged"]), EDGED_KEYS - {"node-ip", "system-reserved", "kube-reserved"})
+        self.assertEqual(set(kf["edged"]),
+                         EDGED_KEYS - {"node-ip", "system-reserved", "kube-reserved"} | {"status-format"})
+        # a v1.12+ node: its cloud expects the kubelet formats (lease, nodepatch, podpatch)
+        self.assertEqual(kf["edged"]["status-format"], "kubelet")
+        # nodeIP "" (detected): no node-ip for edgestream either
+        self.assertNotIn("node-ip", kf["edgestream"])
+        self.assertEqual(kf["edgestream"]["server"], "127.0.0.1:10004")
+        self.assertEqual(len(kf["edgestream"]), 8)
         w = self.warnings(p)
         for key in ["edgecoreVersion", "modules.edged.tailoredKubeletConfig.cpuManagerPolicy",
                     "modules.edged.tailoredKubeletConfig.logging.format", "modules.serviceBus.tlsCertFile",
@@ -466,6 +485,51 @@ class ImportTest(Base):
             self.assertEqual(len([x for x in w if (": %s: " % key) in x]), 1, key)
         self.assertFalse([x for x in w if "featureGates" in x or "nodeLabels" in x])
         self.check_config(self.confd)
+
+    def head_yaml(self, header=None, **subst):
+        """The HEAD default fixture with some lines replaced, as a file."""
+        text = read(os.path.join(DATA, "kubeedge-v1alpha2-edgecore-default.yaml"))
+        for old, new in subst.items():
+            self.assertIn(old, text)
+            text = text.replace(old, new)
+        if header:
+            text = text.replace("apiVersion: edgecore.config.kubeedge.io/v1alpha2", header)
+        src = os.path.join(self.tmp, "edgecore.yaml")
+        with open(src, "w") as f:
+            f.write(text)
+        return src
+
+    def test_v1alpha2_node_ip_and_stream(self):
+        """keadm join --set modules.edgeStream.enable=true on a node with a fixed IP."""
+        src = self.head_yaml(**{
+            '    nodeIP: ""': "    nodeIP: 10.20.30.40",
+            "  edgeStream:\n    enable: false\n    server: 127.0.0.1:10004":
+                "  edgeStream:\n    enable: true\n    server: 192.168.1.63:10004",
+            "    handshakeTimeout: 30\n    readDeadline: 15\n    writeDeadline: 15\n    tlsTunnelCAFile":
+                "    handshakeTimeout: 20\n    readDeadline: 16\n    writeDeadline: 17\n    tlsTunnelCAFile",
+            "tlsTunnelCertFile: /etc/kubeedge/certs/server.crt": "tlsTunnelCertFile: /srv/certs/tunnel.crt"})
+        p = self.run_ec("import-config", src, "--config-dir", self.confd)
+        kf = keyfile(os.path.join(self.confd, "60-import.conf"))
+        self.assertEqual(kf["edged"]["node-ip"], "10.20.30.40")
+        self.assertEqual(kf["edged"]["status-format"], "kubelet")
+        self.assertEqual(kf["edgestream"], {
+            "enable": "true", "server": "192.168.1.63:10004", "handshake-timeout": "20", "read-deadline": "16",
+            "write-deadline": "17", "tls-tunnel-ca-file": "/etc/kubeedge/ca/rootCA.crt",
+            "tls-tunnel-cert-file": "/srv/certs/tunnel.crt",
+            "tls-tunnel-private-key-file": "/etc/kubeedge/certs/server.key", "node-ip": "10.20.30.40"})
+        self.assertFalse([x for x in self.warnings(p) if "edgeStream" in x or "nodeIP" in x])
+        self.check_config(self.confd)
+
+    def test_v1alpha1_header_over_v1alpha2_layout(self):
+        """KubeEdge v1.12+ reads any file as v1alpha2: an old header over the
+        tailoredKubeletConfig layout is read as v1alpha2 (said on stderr)."""
+        src = self.head_yaml(header="apiVersion: edgecore.config.kubeedge.io/v1alpha1")
+        p = self.run_ec("import-config", src, "--config-dir", self.confd)
+        self.assertRegex(p.stderr, r"note: .*edgecore\.yaml:\d+: apiVersion v1alpha1 but edged\.tailoredKubeletConfig")
+        kf = keyfile(os.path.join(self.confd, "60-import.conf"))
+        self.assertEqual(kf["edged"]["status-format"], "kubelet")
+        self.assertEqual(kf["edged"]["container-runtime-endpoint"], "unix:///run/containerd/containerd.sock")
+        self.assertFalse([x for x in self.warnings(p) if "tailoredKubeletConfig.maxPods" in x])
 
     def test_values_converted(self):
         src = os.path.join(self.tmp, "edgecore.yaml")
