@@ -3,7 +3,8 @@
  *
  * One command per connection, one line of at most 256 KiB (issue 9's 200 KB
  * nesting fits; bigger bus messages come from plugins, not from this
- * socket), sent within 30 s. At most 8
+ * socket), sent within 30 s. The answer is written without blocking; a
+ * client that takes none of it for 30 s is dropped (logged). At most 8
  * clients at a time: further ones wait in the listen queue until one leaves. The answer's
  * first line is `ok` or `error: <text>`; data follows. Commands:
  *   members                       the bus members and their counters
@@ -34,6 +35,8 @@
 #define MAX_CLIENTS 8
 /* Seconds a client has to send its command line. */
 #define LINE_TIMEOUT_S 30
+/* Seconds the answer may wait without the client taking any of it. */
+#define WRITE_TIMEOUT_S 30
 
 struct _EcControl {
   EcHost          *host;
@@ -51,6 +54,10 @@ typedef struct {
   GString           *line;
   guint8            *buf;
   guint              line_timer;  /* LINE_TIMEOUT_S, until the newline */
+  GBytes            *answer;      /* being written */
+  gsize              written;     /* bytes of answer the client took */
+  guint              write_timer; /* WRITE_TIMEOUT_S without progress */
+  gboolean           write_stalled;
   gboolean           calling;  /* waits for a bus reply, no I/O pending */
 } Client;
 
@@ -68,6 +75,8 @@ client_free (Client *c)
         }
     }
   g_clear_handle_id (&c->line_timer, g_source_remove);
+  g_clear_handle_id (&c->write_timer, g_source_remove);
+  g_clear_pointer (&c->answer, g_bytes_unref);
   g_io_stream_close (G_IO_STREAM (c->conn), NULL, NULL);
   g_object_unref (c->conn);
   g_object_unref (c->cancel);
@@ -76,24 +85,62 @@ client_free (Client *c)
   g_free (c);
 }
 
+/* WRITE_TIMEOUT_S passed without the client taking a byte: the pending
+ * write is cancelled, and on_written drops the client. */
+static gboolean
+on_write_timeout (gpointer data)
+{
+  Client *c = data;
+  c->write_timer = 0;
+  c->write_stalled = TRUE;
+  g_cancellable_cancel (c->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+static void write_more (Client *c);
+
 static void
 on_written (GObject *stream, GAsyncResult *res, gpointer data)
 {
-  g_output_stream_write_all_finish (G_OUTPUT_STREAM (stream), res, NULL, NULL);
-  client_free (data);
+  Client *c = data;
+  gssize n = g_output_stream_write_finish (G_OUTPUT_STREAM (stream), res, NULL);
+
+  g_clear_handle_id (&c->write_timer, g_source_remove);
+  if (n > 0)
+    c->written += (gsize) n;
+  if (n <= 0 || c->written >= g_bytes_get_size (c->answer) || !c->control)
+    {
+      if (c->write_stalled && c->control)
+        g_warning (_("control socket: a client took %lu of its %lu answer bytes, then nothing for %d s: "
+                     "dropped"),
+                   (unsigned long) c->written, (unsigned long) g_bytes_get_size (c->answer), WRITE_TIMEOUT_S);
+      client_free (c);
+      return;
+    }
+  write_more (c);
+}
+
+/* Writes the rest of the answer without blocking; each write that the
+ * client takes nothing of within WRITE_TIMEOUT_S ends the connection. */
+static void
+write_more (Client *c)
+{
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (c->conn));
+  gsize len;
+  const guint8 *data = g_bytes_get_data (c->answer, &len);
+  c->write_timer = g_timeout_add_seconds (WRITE_TIMEOUT_S, on_write_timeout, c);
+  g_output_stream_write_async (out, data + c->written, len - c->written, G_PRIORITY_DEFAULT, c->cancel,
+                               on_written, c);
 }
 
 /* Writes the answer and closes the connection. Takes text. */
 static void
 answer (Client *c, char *text)
 {
-  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (c->conn));
-  GBytes *bytes = g_bytes_new_take (text, strlen (text));
-  gsize len;
-  const void *data = g_bytes_get_data (bytes, &len);
   g_clear_handle_id (&c->line_timer, g_source_remove);
-  g_object_set_data_full (G_OBJECT (c->conn), "answer", bytes, (GDestroyNotify) g_bytes_unref);
-  g_output_stream_write_all_async (out, data, len, G_PRIORITY_DEFAULT, c->cancel, on_written, c);
+  c->answer = g_bytes_new_take (text, strlen (text));
+  c->written = 0;
+  write_more (c);
 }
 
 static void

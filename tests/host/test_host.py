@@ -495,6 +495,45 @@ class Running(unittest.TestCase):
                 pass
         self.assertNotIn("ERROR", node.output())
 
+    def test_control_socket_client_that_never_reads(self):
+        """A client that sends a command and never reads its answer (one far
+        bigger than the socket buffers) is dropped after 30 s without
+        progress, with a log line; other clients are served meanwhile."""
+        big = "y" * (4 << 20)
+        node = Node(self, {"10-p.conf": f"[alpha]\nenable=true\nanswer={big}\n"}).start()
+        node.wait_log(r"alpha: started")
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(stuck.close)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.settimeout(10)
+        stuck.connect(node.sock)
+        stuck.sendall(b"call alpha 5000 " + message(op="query", msg_id="big").encode() + b"\n")
+        # the answer is under way (alpha received the call) and waits for the client
+        node.wait_log(r"alpha: received big query")
+        # a reading client gets the same big answer whole, while the stuck one waits
+        r = node.ctl("call alpha 5000 " + message(op="query", msg_id="big2"), timeout=60)
+        self.assertTrue(r.startswith("ok\n"), r[:200])
+        self.assertEqual(json.loads(r[3:])["content"], big)
+        self.assertTrue(node.ctl("members").startswith("ok\n"))
+        # 30 s without progress: dropped, logged with how far it got
+        node.wait_log(r"control socket: a client took \d+ of its \d+ answer bytes, then nothing for 30 s: "
+                      r"dropped", timeout=90)
+        m = re.search(r"took (\d+) of its (\d+) answer bytes", node.output())
+        self.assertLess(int(m.group(1)), int(m.group(2)))
+        self.assertGreater(int(m.group(2)), 4 << 20)
+        # the connection is closed: what was buffered, then the end
+        stuck.settimeout(30)
+        got = 0
+        try:
+            while chunk := stuck.recv(1 << 20):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+        self.assertLess(got, int(m.group(2)))
+        self.assertTrue(node.ctl("members").startswith("ok\n"))
+        self.assertEqual(node.stop(), 0)
+        self.assertNotIn("CRITICAL", node.output())
+
     def test_dependency_on_disabled_keeps_others(self):
         node = Node(self, {"10-p.conf": "[beta]\nenable=true\n[delta]\nenable=true\n"}).start()
         node.wait_log(r"delta: started")
