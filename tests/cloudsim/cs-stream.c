@@ -717,7 +717,8 @@ on_tunnel_request (SoupServer *server, SoupServerMessage *msg, const char *path,
   g_hash_table_insert (cs->sessions, g_strdup (s->node), session_ref (s));
   g_hash_table_insert (cs->sessions, g_strdup (s->ip), session_ref (s));
   cs->all = g_list_prepend (cs->all, session_ref (s));
-  record_session (cs, "stream-connect", s, NULL, NULL);
+  /* the header as sent (empty when absent), next to the address the session is keyed by */
+  record_session (cs, "stream-connect", s, "internal_ip", ip ? ip : "");
   session_read (s);
   session_unref (s);
 }

@@ -372,6 +372,22 @@ class Streams(Base):
         e = self.cloud.events("stream-connect")[0]
         self.assertEqual(e["node"], NODE)
         self.assertEqual(e["ip"], "127.0.0.1")
+        # [edgestream] node-ip empty: the header carries the connected
+        # socket's local address (not cloudsim's fallback to the peer's)
+        self.assertEqual(e["internal_ip"], "127.0.0.1")
+
+    def test_node_ip_is_sent_as_session_internal_ip(self):
+        """[edgestream] node-ip set (as `edgecore join --edgenode-ip` and
+        `import-config` write it from edged's nodeIP): it is the
+        SessionInternalIP, the address cloudcore keys the session by."""
+        self.node.stop()
+        with open(os.path.join(self.node.confd, "50-ip.conf"), "w") as f:
+            f.write("[edgestream]\nnode-ip=192.0.2.7\n")
+        self.node.start()
+        self.wait_tunnels(2)
+        e = self.cloud.events("stream-connect")[1]
+        self.assertEqual((e["node"], e["internal_ip"], e["ip"]), (NODE, "192.0.2.7", "192.0.2.7"))
+        self.assertEqual(self.logs("tailLines=1")[2], b"c1 line 0\n")
 
     def test_tunnel_drop_ends_every_stream(self):
         base_fds = self.node.fds()
