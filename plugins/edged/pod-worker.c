@@ -257,6 +257,22 @@ on_image_status (ProtobufCMessage *response, const GError *error, gpointer data)
   }
 }
 
+/* The pod's sandbox is there (RunPodSandbox's answer, or one found ready
+ * after a failed RunPodSandbox: pod-sandbox-retry.c): its containers next. */
+void
+edged_pod_sandbox_ready (EdgedPod *pod, const char *sandbox_id)
+{
+  pod->sandbox_id = g_strdup (sandbox_id);
+  pod->stage = pod->spec->n_init ? POD_INIT : POD_CONTAINERS;   /* ctr: init first */
+  pod->next = 0;
+  if (!pod->spec->host_network)
+    {
+      edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
+      return;
+    }
+  step_done (pod);
+}
+
 static void
 on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
 {
@@ -268,20 +284,15 @@ on_sandbox (ProtobufCMessage *response, const GError *error, gpointer data)
       for (guint i = 0; i < pod->spec->n_containers; i++)
         container_set_waiting (&pod->containers[i], "CreatePodSandboxError", error->message);
       pod->retry_at = g_get_monotonic_time () + PULL_BACKOFF_FIRST;
+      pod->sandbox_relist = TRUE;   /* misc: what it left is looked at first (pod-sandbox-retry.c) */
+      step_done (pod);
+      return;
     }
-  else
-    {
-      pod->sandbox_id = g_strdup (((Runtime__V1__RunPodSandboxResponse *) response)->pod_sandbox_id);
-      protobuf_c_message_free_unpacked (response, NULL);
-      pod->stage = pod->spec->n_init ? POD_INIT : POD_CONTAINERS;   /* ctr: init first */
-      pod->next = 0;
-      if (!pod->spec->host_network)
-        {
-          edged_pod_network_query (pod);   /* ctr: the pod's IPs; ends the step */
-          return;
-        }
-    }
-  step_done (pod);
+  {
+    g_autofree char *id = g_strdup (((Runtime__V1__RunPodSandboxResponse *) response)->pod_sandbox_id);
+    protobuf_c_message_free_unpacked (response, NULL);
+    edged_pod_sandbox_ready (pod, id);
+  }
 }
 
 /* The current container's step failed: it waits with reason, and the
@@ -1135,6 +1146,11 @@ pod_advance (EdgedPod *pod)
       }
       return;
     case POD_SANDBOX:
+      if (pod->sandbox_relist)
+        {
+          edged_pod_sandbox_relist (pod);   /* misc: after a failed RunPodSandbox */
+          return;
+        }
       {
         Runtime__V1__RunPodSandboxRequest req = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
         g_mkdir_with_parents (pod->log_dir, 0755);

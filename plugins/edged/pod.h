@@ -99,6 +99,7 @@ typedef struct {
   GPtrArray      *probers;        /* EdgedProber (probe.c) */
   EdgedHookRun   *hook_run;       /* the lifecycle hook running (hooks.c) */
   guint           sandbox_attempt; /* RunPodSandbox's attempt: above every stale one */
+  gboolean        sandbox_relist;  /* misc: RunPodSandbox failed: list first (pod-sandbox-retry.c) */
 } EdgedPod;
 
 /* pod-worker.c */
@@ -115,6 +116,12 @@ void       edged_container_set_waiting  (EdgedContainer *c, const char *reason, 
 void       edged_container_retire       (EdgedPod *pod, guint i, gboolean backoff);
 void       edged_container_take_status  (EdgedContainer *c, Runtime__V1__ContainerStatus *st);
 void       edged_pod_rekey              (EdgedPod *pod, EdgedPodSpec *spec);
+
+/* pod-worker.c: the sandbox is there */
+void       edged_pod_sandbox_ready      (EdgedPod *pod, const char *sandbox_id);
+
+/* pod-sandbox-retry.c */
+void       edged_pod_sandbox_relist     (EdgedPod *pod);
 
 /* pod-network.c */
 void       edged_pod_network_query (EdgedPod *pod);
