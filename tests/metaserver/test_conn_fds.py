@@ -50,26 +50,30 @@ def port_states(port):
 CLOSE_WAIT = "08"
 
 
-def read_answer(s):
-    """Reads one answer (headers and a Content-Length body) from a raw socket."""
-    data = b""
-    while b"\r\n\r\n" not in data:
+def read_answer(s, buf=None):
+    """Reads one answer (headers and a Content-Length body) from a raw
+    socket; buf (a bytearray) keeps what follows it, for pipelining."""
+    data = buf if buf is not None else bytearray()
+
+    def fill():
         chunk = s.recv(65536)
         if not chunk:
-            raise AssertionError(f"connection closed before the answer: {data!r}")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = None
+            raise AssertionError(f"connection closed before the answer: {bytes(data)!r}")
+        data.extend(chunk)
+
+    while b"\r\n\r\n" not in data:
+        fill()
+    end = data.index(b"\r\n\r\n") + 4
+    head = bytes(data[:end])
+    length = 0
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
         if k.strip().lower() == b"content-length":
             length = int(v)
-    if length is not None:
-        while len(body) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
+    while len(data) < end + length:
+        fill()
+    body = bytes(data[end:end + length])
+    del data[:end + length]
     return head.split(b"\r\n", 1)[0], body
 
 
@@ -189,8 +193,9 @@ class PerRequestConnections(unittest.TestCase):
         s = socket.create_connection(("127.0.0.1", self.node.port), timeout=20)
         self.addCleanup(s.close)
         s.sendall(REQ11 * 5)
+        buf = bytearray()
         for i in range(5):
-            status, body = read_answer(s)
+            status, body = read_answer(s, buf)
             self.assertIn(b" 200 ", status)
         s.close()
         wait_back(self, self.node, self.baseline, "the pipelining connection, closed")
