@@ -11,8 +11,11 @@
  * accept (or of its first byte on a kept-alive connection), a kept-alive
  * connection idle for EDGED_SERVER_IDLE_TIMEOUT_S closed. A request being
  * answered (a log stream) is never timed out; streams are bounded by count
- * (EDGED_SERVER_MAX_STREAMS, 503 beyond). */
+ * (EDGED_SERVER_MAX_STREAMS, 503 beyond). Connections are kept alive:
+ * between requests a Keepalive (plugins/shared/keepalive.c) closes one
+ * whose client has left, which libsoup 3.2 alone keeps in CLOSE-WAIT. */
 #include "server.h"
+#include "keepalive.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +25,7 @@ typedef enum { SC_WAITING, SC_IDLE, SC_HANDLED } ServerConnState;
 typedef struct {
   EdgedServer    *srv;
   GSocket        *sock;     /* not owned: watched until finalized */
+  Keepalive      *ka;       /* holds sock (and its latest message) */
   ServerConnState state;
   guint           timer;
 } ServerConn;
@@ -38,6 +42,7 @@ conn_free (ServerConn *c)
   g_clear_handle_id (&c->timer, g_source_remove);
   if (c->sock)
     g_object_weak_unref (G_OBJECT (c->sock), on_socket_finalized, c);
+  keepalive_free (c->ka);
   g_free (c);
 }
 
@@ -52,6 +57,14 @@ on_socket_finalized (gpointer data, GObject *where_the_object_was)
   g_hash_table_remove (c->srv->conns, where_the_object_was);
 }
 
+/* The Keepalive closed c's connection and libsoup will not say so. */
+static void
+on_keepalive_gone (gpointer data)
+{
+  ServerConn *c = data;
+  g_hash_table_remove (c->srv->conns, c->sock);
+}
+
 static gboolean
 on_conn_deadline (gpointer data)
 {
@@ -60,6 +73,9 @@ on_conn_deadline (gpointer data)
   if (c->state != SC_HANDLED)
     {
       c->srv->timed_out++;
+      /* between requests: closed and forgotten at once (c is freed) */
+      if (c->state == SC_IDLE && keepalive_close (c->ka))
+        return G_SOURCE_REMOVE;
       g_socket_shutdown (c->sock, TRUE, TRUE, NULL);
     }
   return G_SOURCE_REMOVE;
@@ -117,6 +133,7 @@ on_finished (SoupServerMessage *msg, gpointer data)
     {
       c->state = SC_IDLE;
       conn_arm (c, EDGED_SERVER_IDLE_TIMEOUT_S);
+      keepalive_idle (c->ka, msg);
     }
 }
 
@@ -147,14 +164,18 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
       c = g_new0 (ServerConn, 1);
       c->srv = srv;
       c->sock = sock;
+      c->ka = keepalive_new (msg, on_keepalive_gone, c);
       g_object_weak_ref (G_OBJECT (sock), on_socket_finalized, c);
       g_hash_table_insert (srv->conns, sock, c);
     }
+  else
+    keepalive_request (c->ka, msg);
   c->state = SC_WAITING;
   conn_arm (c, EDGED_SERVER_HEADER_TIMEOUT_S);
   g_object_set_data (G_OBJECT (msg), "edged-conn-socket", sock);
   g_signal_connect (msg, "got-body", G_CALLBACK (on_got_body), srv);
-  g_signal_connect (msg, "finished", G_CALLBACK (on_finished), srv);
+  /* after the routes' own "finished" handlers: the Keepalive empties msg */
+  g_signal_connect_after (msg, "finished", G_CALLBACK (on_finished), srv);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_disconnected), srv);
 }
 
@@ -509,11 +530,6 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   gboolean get = !strcmp (method, "GET") || !strcmp (method, "HEAD");
 
   srv->requests++;
-  /* one request per connection: libsoup 3.2 does not see a kept-alive
-   * connection's client leave (it stays in CLOSE-WAIT until the idle
-   * timeout), and kubelet's clients (edgestream, the apiserver) open one
-   * connection per request anyway */
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
   if (!parts || !query)
     edged_server_error (msg, SOUP_STATUS_BAD_REQUEST, "malformed path or query");
   else if (n >= 1 && (!strcmp (parts[0], "exec") || !strcmp (parts[0], "attach")

@@ -11,10 +11,16 @@
  * arrive); the connection is told apart by its GSocket. Timing follows Go's
  * http.Server, as kube-apiserver uses it: headers from the accept or the
  * first byte, the idle time from the end of the last answer. A request in the handler (an answer being
- * made, a watch streaming) is never timed out. A connection is closed by
- * shutting its socket down: libsoup reads the end and cleans up as when
- * the client leaves. */
+ * made, a watch streaming) is never timed out.
+ *
+ * Between requests a connection is followed by a Keepalive (plugins/shared/
+ * keepalive.c): libsoup 3.2 keeps a kept-alive connection whose client
+ * has left (its socket in CLOSE-WAIT) for ever, and the Keepalive closes
+ * it, as it closes an idle or evicted one. A connection in a request is
+ * closed by shutting its socket down: libsoup's reader meets the end and
+ * disconnects it as when the client leaves. */
 #include "ms.h"
+#include "keepalive.h"
 
 #include <sys/socket.h>
 
@@ -30,6 +36,7 @@ typedef struct {
   MsConnLimits *limits;
   guint         id;
   GSocket      *sock;
+  Keepalive    *ka;            /* NULL without a socket */
   ConnState     state;
   gboolean      closing;       /* shut down by us; libsoup has yet to see it */
   gint64        started;       /* monotonic µs the current request began */
@@ -85,6 +92,7 @@ static void
 conn_free (Conn *c)
 {
   conn_clear_timers (c);
+  keepalive_free (c->ka);
   g_object_unref (c->sock);
   g_free (c);
 }
@@ -101,16 +109,28 @@ conn_remove (MsConnLimits *l, Conn *c)
   conn_free (c);
 }
 
-/* Closes a connection: libsoup's read meets the end and disconnects it. */
+/* The Keepalive closed c and libsoup will not disconnect it. */
+static void
+on_keepalive_gone (gpointer data)
+{
+  Conn *c = data;
+  conn_remove (c->limits, c);
+}
+
+/* Closes a connection, and frees it at once when it is between requests
+ * (c is not to be used after); else libsoup's read meets the end and
+ * disconnects it. */
 static void
 conn_close (Conn *c, const char *why)
 {
   conn_clear_timers (c);
   if (c->closing)
     return;
+  ec_log_debug (c->limits->ms->context, "closing HTTP connection %u: %s", c->id, why);
+  if (c->state == CONN_IDLE && keepalive_close (c->ka))
+    return;
   c->closing = TRUE;
   c->limits->closing++;
-  ec_log_debug (c->limits->ms->context, "closing HTTP connection %u: %s", c->id, why);
   g_socket_shutdown (c->sock, TRUE, TRUE, NULL);
 }
 
@@ -186,7 +206,10 @@ on_got_body (SoupServerMessage *msg, gpointer data)
 }
 
 /* The answer is out: a kept-alive connection now waits for its next
- * request, whose first byte libsoup announces as request-started. */
+ * request, whose first byte libsoup announces as request-started. (Run
+ * after msg's other "finished" handlers: the Keepalive empties msg.) A
+ * connection that is not kept alive is disconnected by libsoup right
+ * after. */
 static void
 on_finished (SoupServerMessage *msg, gpointer data)
 {
@@ -196,6 +219,7 @@ on_finished (SoupServerMessage *msg, gpointer data)
   c->state = CONN_IDLE;
   c->started = g_get_monotonic_time ();
   conn_arm (c, c->limits->config.idle_timeout);
+  keepalive_idle (c->ka, msg);
 }
 
 static void
@@ -239,8 +263,9 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
           if (victim)
             {
               l->evicted++;
+              /* freed at once between requests; else it stays counted
+               * until libsoup disconnects it */
               conn_close (victim, "max-connections reached; making room");
-              /* it stays counted until libsoup disconnects it */
             }
           else
             {
@@ -256,6 +281,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
       c->limits = l;
       c->id = ++l->next_id ? l->next_id : ++l->next_id;
       c->sock = g_object_ref (sock);
+      c->ka = keepalive_new (msg, on_keepalive_gone, c);
       c->state = CONN_NEW;
       g_queue_push_tail (&l->order, c);
       c->link = l->order.tail;
@@ -267,6 +293,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
   else if (!c->closing)
     {
       /* the first bytes of the next request on a kept-alive connection */
+      keepalive_request (c->ka, msg);
       c->state = CONN_HEADERS;
       c->started = g_get_monotonic_time ();
       conn_arm (c, l->config.read_header_timeout);
@@ -279,7 +306,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
   g_signal_connect_data (msg, "got-body", G_CALLBACK (on_got_body), limits_ref (l),
                          limits_closure_unref, 0);
   g_signal_connect_data (msg, "finished", G_CALLBACK (on_finished), limits_ref (l),
-                         limits_closure_unref, 0);
+                         limits_closure_unref, G_CONNECT_AFTER);
   g_signal_connect_data (msg, "disconnected", G_CALLBACK (on_disconnected), limits_ref (l),
                          limits_closure_unref, 0);
 }

@@ -241,7 +241,8 @@ class Server(unittest.TestCase):
         # a client that reads 100 bytes, then nothing for a while
         sock = socket.create_connection(("127.0.0.1", self.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        sock.sendall(b"GET /containerLogs/default/flood/main HTTP/1.1\r\nHost: x\r\n\r\n")
+        # (Connection: close: read to the end below; connections are kept alive)
+        sock.sendall(b"GET /containerLogs/default/flood/main HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertIn(b"200 OK", sock.recv(100))
         time.sleep(3)
         stalled = sent() - s0
