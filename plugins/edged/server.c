@@ -16,6 +16,7 @@
  * whose client has left, which libsoup 3.2 alone keeps in CLOSE-WAIT. */
 #include "server.h"
 #include "keepalive.h"
+#include "listen.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -605,7 +606,7 @@ edged_server_start (Edged *self, GError **error)
   soup_server_add_handler (srv->soup, NULL, on_request, srv, NULL);
   edged_server_stats_init (srv);
   addr = g_inet_socket_address_new (inet, (guint16) self->read_only_port);
-  if (!soup_server_listen (srv->soup, addr, 0, error))
+  if (!http_listen (srv->soup, addr, 0, error))
     {
       g_prefix_error (error, "[edged] local endpoints on %s:%" G_GINT64_FORMAT ": ", srv->address,
                       self->read_only_port);

@@ -4,6 +4,7 @@
  * a store thread; the handler pauses the message and answers from the
  * read's callback. */
 #include "ms.h"
+#include "listen.h"
 
 #include <string.h>
 
@@ -820,7 +821,7 @@ ms_http_start (MetaServer *self, GError **error)
     return FALSE;
   soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);
-  if (!soup_server_listen (self->server, addr, https ? SOUP_SERVER_LISTEN_HTTPS : 0, &local))
+  if (!http_listen (self->server, addr, https ? SOUP_SERVER_LISTEN_HTTPS : 0, &local))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "[metaserver] cannot listen on %s: %s",
                    server, local->message);

@@ -189,6 +189,47 @@ class PerRequestConnections(unittest.TestCase):
         c.close()
         wait_back(self, self.node, self.baseline, "the kept-alive connection, closed")
 
+    def test_a_burst_of_connections_waits_in_the_accept_queue(self):
+        # libsoup listens with GSocket's backlog of 10: with the process
+        # stopped, the kernel completes 11 handshakes and drops the other
+        # SYNs (each client then retries after 1 s, 3 s, ...). With a real
+        # backlog all 200 are established at once and all are answered.
+        import select
+        import signal
+        n = 200
+        os.kill(self.node.proc.pid, signal.SIGSTOP)
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                socks.append(s)
+                s.connect_ex(("127.0.0.1", self.node.port))
+            pending = list(socks)
+            deadline = time.time() + 20
+            established = 0
+            while pending and time.time() < deadline:
+                _, writable, _ = select.select([], pending, [], 0.5)
+                for s in writable:
+                    pending.remove(s)
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        established += 1
+                # the stopped process accepts nothing: only the queue fills
+                if not writable and established:
+                    break
+            self.assertEqual(established, n, f"{established} of {n} connections in the accept queue")
+        finally:
+            os.kill(self.node.proc.pid, signal.SIGCONT)
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(30)
+            s.sendall(REQ10)
+        for s in socks:
+            status, _ = read_answer(s)
+            self.assertIn(b" 200 ", status)
+            s.close()
+        wait_back(self, self.node, self.baseline, "a burst of 200 connections")
+
     def test_pipelined_requests_are_all_answered(self):
         s = socket.create_connection(("127.0.0.1", self.node.port), timeout=20)
         self.addCleanup(s.close)
