@@ -4,7 +4,9 @@
  * runtime's and the cloud link's state as edged sees them, the local
  * server's requests, connections and streams, and the bus sends waiting
  * for metamanager, and every bus member's counters
- * (ec_endpoint_get_bus_stats(), libedgecore 1.2). */
+ * (ec_endpoint_get_bus_stats(), libedgecore 1.2); then the metrics the
+ * plugins registered (cloud link, store, MQTT, metaserver: libedgecore
+ * 1.3's ec_endpoint_get_metrics()). */
 #include "server.h"
 
 #include <string.h>
@@ -116,13 +118,115 @@ bus_metrics (GString *out, EcEndpoint *endpoint)
               "Messages a bus member sent that wait for room in other queues.");
 }
 
+/* The names of the families already in @out (its `# TYPE` lines). */
+static GHashTable *
+own_families (GString *out)
+{
+  GHashTable *names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (const char *p = out->str; (p = strstr (p, "# TYPE ")); )
+    {
+      const char *name = p + strlen ("# TYPE ");
+      const char *end = strchr (name, ' ');
+      if (!end)
+        break;
+      g_hash_table_add (names, g_strndup (name, (gsize) (end - name)));
+      p = end;
+    }
+  return names;
+}
+
+/* Appends a help text, escaped as the text format wants. */
+static void
+help_value (GString *out, const char *text)
+{
+  for (const char *p = text; *p; p++)
+    {
+      if (*p == '\\')
+        g_string_append (out, "\\\\");
+      else if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+/* One sample of a registered metric: row (ssssa(ss)x) of EC_METRICS_TYPE,
+ * with a module label naming the plugin's bus member first. */
+static void
+registered_sample (GString *out, GVariant *row)
+{
+  const char *module, *name;
+  g_autoptr (GVariant) labels = NULL;
+  gint64 value;
+  g_variant_get (row, "(&s&s&s&s@a(ss)x)", &module, &name, NULL, NULL, &labels, &value);
+  g_string_append_printf (out, "%s{module=\"", name);
+  label_value (out, module);
+  g_string_append_c (out, '"');
+  for (gsize k = 0; k < g_variant_n_children (labels); k++)
+    {
+      const char *label, *v;
+      g_variant_get_child (labels, k, "(&s&s)", &label, &v);
+      g_string_append_printf (out, ",%s=\"", label);
+      label_value (out, v);
+      g_string_append_c (out, '"');
+    }
+  g_string_append_printf (out, "} %" G_GINT64_FORMAT "\n", value);
+}
+
+/* The metrics the plugins registered (ec_endpoint_get_metrics()), after
+ * edged's own: one HELP and TYPE per family (the first registration's
+ * help), its samples together, families in order of first registration.
+ * A family named like one of edged's own is left out. */
+static void
+registered_metrics (GString *out, EcEndpoint *endpoint)
+{
+  g_autoptr (GVariant) all = ec_endpoint_get_metrics (endpoint);
+  g_autoptr (GHashTable) taken = own_families (out);
+  g_autoptr (GHashTable) families = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                           (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GPtrArray) order = g_ptr_array_new ();   /* names, borrowed from @all */
+  gsize n = g_variant_n_children (all);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      GVariant *row = g_variant_get_child_value (all, i);
+      const char *name;
+      GPtrArray *rows;
+      g_variant_get_child (row, 1, "&s", &name);
+      if (g_hash_table_contains (taken, name))
+        {
+          g_variant_unref (row);
+          continue;
+        }
+      rows = g_hash_table_lookup (families, name);
+      if (!rows)
+        {
+          rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+          g_hash_table_insert (families, (gpointer) name, rows);
+          g_ptr_array_add (order, (gpointer) name);
+        }
+      g_ptr_array_add (rows, row);
+    }
+  for (guint f = 0; f < order->len; f++)
+    {
+      GPtrArray *rows = g_hash_table_lookup (families, order->pdata[f]);
+      const char *kind, *help;
+      g_variant_get (rows->pdata[0], "(&s&s&s&s@a(ss)x)", NULL, NULL, &kind, &help, NULL, NULL);
+      g_string_append_printf (out, "# HELP %s ", (const char *) order->pdata[f]);
+      help_value (out, help);
+      g_string_append_printf (out, "\n# TYPE %s %s\n", (const char *) order->pdata[f], kind);
+      for (guint i = 0; i < rows->len; i++)
+        registered_sample (out, rows->pdata[i]);
+    }
+}
+
 /* GET /metrics. */
 void
 edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
 {
   Edged *self = srv->edged;
   GString *out = g_string_new (NULL);
-  guint64 calls = 0, errors = 0, n_running = 0, n_restarts = 0;
+  guint64 calls = 0, errors = 0, image_calls = 0, image_errors = 0, n_running = 0, n_restarts = 0;
   guint n_pods = 0;
   GHashTableIter iter;
   gpointer value;
@@ -150,17 +254,18 @@ edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
   g_string_append_printf (out, "edged_running_containers %" G_GUINT64_FORMAT "\n", n_running);
   metric (out, "edged_container_restarts_total", "counter", "Restarts of the containers of those pods.");
   g_string_append_printf (out, "edged_container_restarts_total %" G_GUINT64_FORMAT "\n", n_restarts);
-  metric (out, "edged_cri_calls_total", "counter", "CRI calls answered (or failed), by service.");
-  metric (out, "edged_cri_errors_total", "counter", "CRI calls that failed, by service.");
+  /* each family's samples follow its own TYPE line (the text format) */
   edged_cri_client_get_counts (self->runtime, &calls, &errors);
+  if (self->images != self->runtime)
+    edged_cri_client_get_counts (self->images, &image_calls, &image_errors);
+  metric (out, "edged_cri_calls_total", "counter", "CRI calls answered (or failed), by service.");
   g_string_append_printf (out, "edged_cri_calls_total{service=\"runtime\"} %" G_GUINT64_FORMAT "\n", calls);
+  if (self->images != self->runtime)
+    g_string_append_printf (out, "edged_cri_calls_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", image_calls);
+  metric (out, "edged_cri_errors_total", "counter", "CRI calls that failed, by service.");
   g_string_append_printf (out, "edged_cri_errors_total{service=\"runtime\"} %" G_GUINT64_FORMAT "\n", errors);
   if (self->images != self->runtime)
-    {
-      edged_cri_client_get_counts (self->images, &calls, &errors);
-      g_string_append_printf (out, "edged_cri_calls_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", calls);
-      g_string_append_printf (out, "edged_cri_errors_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", errors);
-    }
+    g_string_append_printf (out, "edged_cri_errors_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", image_errors);
   metric (out, "edged_cri_pending_calls", "gauge", "CRI calls waiting for their answer.");
   g_string_append_printf (out, "edged_cri_pending_calls %u\n", edged_cri_client_get_pending (self->runtime));
   metric (out, "edged_runtime_ready", "gauge", "1 when the container runtime is ready.");
@@ -197,6 +302,7 @@ edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
   g_string_append_printf (out, "edged_stream_bytes_total %" G_GUINT64_FORMAT "\n", srv->stream_bytes);
   metric (out, "edged_log_bytes_total", "counter", "Bytes of container logs sent.");
   g_string_append_printf (out, "edged_log_bytes_total %" G_GUINT64_FORMAT "\n", srv->log_bytes);
+  registered_metrics (out, self->endpoint);
   text = g_string_free (out, FALSE);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain; version=0.0.4; charset=utf-8", SOUP_MEMORY_TAKE, text,
