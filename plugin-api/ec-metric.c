@@ -255,15 +255,60 @@ ec_endpoint_add_metric (EcEndpoint *endpoint, const char *name, EcMetricKind kin
   return m;
 }
 
+typedef struct {
+  EcEndpoint *ep;
+  EcMetric   *m;
+  guint       family;   /* its name's first appearance */
+  guint       seq;      /* its place in bus order */
+} Row;
+
+static int
+compare_rows (gconstpointer a, gconstpointer b)
+{
+  const Row *x = a, *y = b;
+  if (x->family != y->family)
+    return x->family < y->family ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Under metrics_lock: every member's metrics, grouped by name (families in
+ * order of first registration), else in bus order. */
+static GArray *
+collect (EcEndpoint *endpoint)
+{
+  g_autoptr (GPtrArray) members = endpoint->ops->list_members (endpoint);
+  g_autoptr (GHashTable) families = g_hash_table_new (g_str_hash, g_str_equal);
+  GArray *rows = g_array_new (FALSE, FALSE, sizeof (Row));
+  for (guint k = 0; k < members->len; k++)
+    {
+      EcEndpoint *ep = members->pdata[k];
+      for (guint i = 0; ep->metrics && i < ep->metrics->len; i++)
+        {
+          Row r = { ep, ep->metrics->pdata[i], 0, rows->len };
+          gpointer family;
+          if (!g_hash_table_lookup_extended (families, r.m->name, NULL, &family))
+            {
+              family = GUINT_TO_POINTER (g_hash_table_size (families));
+              g_hash_table_insert (families, r.m->name, family);
+            }
+          r.family = GPOINTER_TO_UINT (family);
+          g_array_append_val (rows, r);
+        }
+    }
+  g_array_sort (rows, compare_rows);
+  return rows;
+}
+
 /**
  * ec_endpoint_get_metrics:
  * @endpoint: any endpoint on the bus
  *
  * Reads every metric registered by the members of the bus @endpoint is on
  * (ec_endpoint_add_metric()), for the plugin that reports them (edged's
- * `/metrics`). Members that left the bus are not listed. Reading changes
- * nothing; the values are read one by one, not as one snapshot. Any
- * thread.
+ * `/metrics`), grouped by name. Members that left the bus are not listed.
+ * Reading changes nothing; the values are read one by one, not as one
+ * snapshot. Any thread. ec_endpoint_foreach_metric() reads the same
+ * without building a #GVariant.
  *
  * Returns: (transfer full): a #GVariant of type %EC_METRICS_TYPE
  * Since: 1.3
@@ -271,34 +316,62 @@ ec_endpoint_add_metric (EcEndpoint *endpoint, const char *name, EcMetricKind kin
 GVariant *
 ec_endpoint_get_metrics (EcEndpoint *endpoint)
 {
-  g_autoptr (GPtrArray) members = NULL;
+  g_autoptr (GArray) rows = NULL;
   GVariantBuilder b;
 
   g_return_val_if_fail (endpoint != NULL, NULL);
   g_variant_builder_init (&b, G_VARIANT_TYPE (EC_METRICS_TYPE));
   g_mutex_lock (&metrics_lock);
-  members = endpoint->ops->list_members (endpoint);
-  for (guint k = 0; k < members->len; k++)
+  rows = collect (endpoint);
+  for (guint i = 0; i < rows->len; i++)
     {
-      EcEndpoint *ep = members->pdata[k];
-      for (guint i = 0; ep->metrics && i < ep->metrics->len; i++)
-        {
-          EcMetric *m = ep->metrics->pdata[i];
-          g_variant_builder_open (&b, G_VARIANT_TYPE ("(ssssa(ss)x)"));
-          g_variant_builder_add (&b, "s", ep->name);
-          g_variant_builder_add (&b, "s", m->name);
-          g_variant_builder_add (&b, "s", m->kind == EC_METRIC_COUNTER ? "counter" : "gauge");
-          g_variant_builder_add (&b, "s", m->help);
-          g_variant_builder_open (&b, G_VARIANT_TYPE ("a(ss)"));
-          for (char **l = m->labels; *l; l += 2)
-            g_variant_builder_add (&b, "(ss)", l[0], l[1]);
-          g_variant_builder_close (&b);
-          g_variant_builder_add (&b, "x", (gint64) atomic_load_explicit (&m->value, memory_order_relaxed));
-          g_variant_builder_close (&b);
-        }
+      Row *r = &g_array_index (rows, Row, i);
+      EcMetric *m = r->m;
+      g_variant_builder_open (&b, G_VARIANT_TYPE ("(ssssa(ss)x)"));
+      g_variant_builder_add (&b, "s", r->ep->name);
+      g_variant_builder_add (&b, "s", m->name);
+      g_variant_builder_add (&b, "s", m->kind == EC_METRIC_COUNTER ? "counter" : "gauge");
+      g_variant_builder_add (&b, "s", m->help);
+      g_variant_builder_open (&b, G_VARIANT_TYPE ("a(ss)"));
+      for (char **l = m->labels; *l; l += 2)
+        g_variant_builder_add (&b, "(ss)", l[0], l[1]);
+      g_variant_builder_close (&b);
+      g_variant_builder_add (&b, "x", (gint64) atomic_load_explicit (&m->value, memory_order_relaxed));
+      g_variant_builder_close (&b);
     }
   g_mutex_unlock (&metrics_lock);
   return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+/**
+ * ec_endpoint_foreach_metric:
+ * @endpoint: any endpoint on the bus
+ * @func: (scope call) (closure user_data): called for each metric
+ * @user_data: data for @func
+ *
+ * Calls @func for every metric ec_endpoint_get_metrics() would list, in
+ * the same order (grouped by name), without building a #GVariant: what a
+ * reporter rendering them on every request uses. @func runs in the
+ * calling thread, under the lock of the registry: it must not register
+ * metrics nor read them again. Any thread.
+ *
+ * Since: 1.3
+ */
+void
+ec_endpoint_foreach_metric (EcEndpoint *endpoint, EcMetricFunc func, gpointer user_data)
+{
+  g_autoptr (GArray) rows = NULL;
+
+  g_return_if_fail (endpoint != NULL && func != NULL);
+  g_mutex_lock (&metrics_lock);
+  rows = collect (endpoint);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      Row *r = &g_array_index (rows, Row, i);
+      func (r->ep->name, r->m->name, r->m->kind, r->m->help, (const char *const *) r->m->labels,
+            atomic_load_explicit (&r->m->value, memory_order_relaxed), user_data);
+    }
+  g_mutex_unlock (&metrics_lock);
 }
 
 /**

@@ -54,12 +54,38 @@ EC_API GType ec_metric_kind_get_type (void);
  * one `(ssssa(ss)x)` per metric: the bus member (module name) that
  * registered it, the metric name, its kind (`counter` or `gauge`), its
  * help text, its labels as (name, value) pairs sorted by name, and its
- * value now. Members come in order of registration on the bus, and each
- * member's metrics in the order it registered them.
+ * value now. The metrics of one name (a family) come together, families
+ * in order of their first registration; within a family, members in order
+ * of registration on the bus, each member's metrics in the order it
+ * registered them.
  *
  * Since: 1.3
  */
 #define EC_METRICS_TYPE "a(ssssa(ss)x)"
+
+/**
+ * EcMetricFunc:
+ * @module: the bus member (module name) that registered the metric
+ * @name: the metric name
+ * @kind: its kind
+ * @help: its help text
+ * @labels: (array zero-terminated=1): its labels, name, value pairs sorted
+ *   by name, %NULL-terminated
+ * @value: its value now
+ * @user_data: the data given to ec_endpoint_foreach_metric()
+ *
+ * Receives one metric from ec_endpoint_foreach_metric(). The strings are
+ * valid during the call only.
+ *
+ * Since: 1.3
+ */
+typedef void (*EcMetricFunc) (const char        *module,
+                              const char        *name,
+                              EcMetricKind       kind,
+                              const char        *help,
+                              const char *const *labels,
+                              gint64             value,
+                              gpointer           user_data);
 
 EC_API EcMetric   *ec_endpoint_add_metric  (EcEndpoint         *endpoint,
                                             const char         *name,
@@ -67,6 +93,9 @@ EC_API EcMetric   *ec_endpoint_add_metric  (EcEndpoint         *endpoint,
                                             const char         *help,
                                             const char *const  *labels);
 EC_API GVariant   *ec_endpoint_get_metrics (EcEndpoint         *endpoint);
+EC_API void        ec_endpoint_foreach_metric (EcEndpoint      *endpoint,
+                                               EcMetricFunc     func,
+                                               gpointer         user_data);
 
 EC_API void        ec_metric_add           (EcMetric           *metric,
                                             gint64              delta);

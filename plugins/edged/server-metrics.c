@@ -150,74 +150,57 @@ help_value (GString *out, const char *text)
     }
 }
 
-/* One sample of a registered metric: row (ssssa(ss)x) of EC_METRICS_TYPE,
- * with a module label naming the plugin's bus member first. */
+typedef struct {
+  GString    *out;
+  GHashTable *taken;    /* edged's own family names */
+  const char *family;   /* the family being written */
+  gboolean    skip;     /* it is named like one of edged's own */
+} Registered;
+
+/* One registered metric (ec_endpoint_foreach_metric(), which groups them by
+ * name): a family's HELP and TYPE before its first sample (the first
+ * registration's help), then the sample with a module label naming the
+ * plugin's bus member first. */
 static void
-registered_sample (GString *out, GVariant *row)
+registered_metric (const char *module, const char *name, EcMetricKind kind, const char *help,
+                   const char *const *labels, gint64 value, gpointer data)
 {
-  const char *module, *name;
-  g_autoptr (GVariant) labels = NULL;
-  gint64 value;
-  g_variant_get (row, "(&s&s&s&s@a(ss)x)", &module, &name, NULL, NULL, &labels, &value);
-  g_string_append_printf (out, "%s{module=\"", name);
-  label_value (out, module);
-  g_string_append_c (out, '"');
-  for (gsize k = 0; k < g_variant_n_children (labels); k++)
+  Registered *r = data;
+  if (!r->family || strcmp (r->family, name) != 0)
     {
-      const char *label, *v;
-      g_variant_get_child (labels, k, "(&s&s)", &label, &v);
-      g_string_append_printf (out, ",%s=\"", label);
-      label_value (out, v);
-      g_string_append_c (out, '"');
+      r->family = name;
+      r->skip = g_hash_table_contains (r->taken, name);
+      if (!r->skip)
+        {
+          g_string_append_printf (r->out, "# HELP %s ", name);
+          help_value (r->out, help);
+          g_string_append_printf (r->out, "\n# TYPE %s %s\n", name,
+                                  kind == EC_METRIC_COUNTER ? "counter" : "gauge");
+        }
     }
-  g_string_append_printf (out, "} %" G_GINT64_FORMAT "\n", value);
+  if (r->skip)
+    return;
+  g_string_append (r->out, name);
+  g_string_append (r->out, "{module=\"");
+  label_value (r->out, module);
+  for (const char *const *l = labels; *l; l += 2)
+    {
+      g_string_append (r->out, "\",");
+      g_string_append (r->out, l[0]);
+      g_string_append (r->out, "=\"");
+      label_value (r->out, l[1]);
+    }
+  g_string_append_printf (r->out, "\"} %" G_GINT64_FORMAT "\n", value);
 }
 
-/* The metrics the plugins registered (ec_endpoint_get_metrics()), after
- * edged's own: one HELP and TYPE per family (the first registration's
- * help), its samples together, families in order of first registration.
- * A family named like one of edged's own is left out. */
+/* The metrics the plugins registered, after edged's own; a family named
+ * like one of edged's own is left out. */
 static void
 registered_metrics (GString *out, EcEndpoint *endpoint)
 {
-  g_autoptr (GVariant) all = ec_endpoint_get_metrics (endpoint);
   g_autoptr (GHashTable) taken = own_families (out);
-  g_autoptr (GHashTable) families = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                                           (GDestroyNotify) g_ptr_array_unref);
-  g_autoptr (GPtrArray) order = g_ptr_array_new ();   /* names, borrowed from @all */
-  gsize n = g_variant_n_children (all);
-
-  for (gsize i = 0; i < n; i++)
-    {
-      GVariant *row = g_variant_get_child_value (all, i);
-      const char *name;
-      GPtrArray *rows;
-      g_variant_get_child (row, 1, "&s", &name);
-      if (g_hash_table_contains (taken, name))
-        {
-          g_variant_unref (row);
-          continue;
-        }
-      rows = g_hash_table_lookup (families, name);
-      if (!rows)
-        {
-          rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
-          g_hash_table_insert (families, (gpointer) name, rows);
-          g_ptr_array_add (order, (gpointer) name);
-        }
-      g_ptr_array_add (rows, row);
-    }
-  for (guint f = 0; f < order->len; f++)
-    {
-      GPtrArray *rows = g_hash_table_lookup (families, order->pdata[f]);
-      const char *kind, *help;
-      g_variant_get (rows->pdata[0], "(&s&s&s&s@a(ss)x)", NULL, NULL, &kind, &help, NULL, NULL);
-      g_string_append_printf (out, "# HELP %s ", (const char *) order->pdata[f]);
-      help_value (out, help);
-      g_string_append_printf (out, "\n# TYPE %s %s\n", (const char *) order->pdata[f], kind);
-      for (guint i = 0; i < rows->len; i++)
-        registered_sample (out, rows->pdata[i]);
-    }
+  Registered r = { out, taken, NULL, FALSE };
+  ec_endpoint_foreach_metric (endpoint, registered_metric, &r);
 }
 
 /* GET /metrics. */

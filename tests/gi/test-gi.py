@@ -172,7 +172,7 @@ class EndpointApiTest(unittest.TestCase):
     def test_metrics_are_introspected(self):
         # libedgecore 1.3: metrics registered on an endpoint, read as a
         # GVariant of METRICS_TYPE
-        for name in ("add_metric", "get_metrics"):
+        for name in ("add_metric", "get_metrics", "foreach_metric"):
             self.assertTrue(callable(getattr(EdgeCore.Endpoint, name, None)), name)
         for name in ("add", "set", "get"):
             self.assertTrue(callable(getattr(EdgeCore.Metric, name, None)), name)

@@ -115,6 +115,57 @@ test_register_and_read (Fixture *f, gconstpointer unused)
 }
 
 static void
+collect_row (const char *module, const char *name, EcMetricKind kind, const char *help,
+             const char *const *labels, gint64 value, gpointer data)
+{
+  GString *s = data;
+  g_string_append_printf (s, "%s/%s/%s/%s", module, name, kind == EC_METRIC_COUNTER ? "counter" : "gauge",
+                          help);
+  for (const char *const *l = labels; *l; l += 2)
+    g_string_append_printf (s, "/%s=%s", l[0], l[1]);
+  g_string_append_printf (s, "/%" G_GINT64_FORMAT ";", value);
+}
+
+/* Both readers group a family's metrics together, in the same order. */
+static void
+test_foreach_groups_families (Fixture *f, gconstpointer unused)
+{
+  const char *const lx[] = { "x", "1", NULL };
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GString) from_variant = g_string_new (NULL);
+  g_autoptr (GVariant) all = NULL;
+  GVariantIter iter;
+  const char *module, *name, *kind, *help;
+  GVariant *labels;
+  gint64 value;
+
+  ec_metric_add (ec_endpoint_add_metric (f->a, "one_total", EC_METRIC_COUNTER, "One.", NULL), 1);
+  ec_metric_set (ec_endpoint_add_metric (f->a, "two", EC_METRIC_GAUGE, "Two.", NULL), -4);
+  ec_metric_add (ec_endpoint_add_metric (f->b, "one_total", EC_METRIC_COUNTER, "One (b).", lx), 2);
+  ec_metric_add (ec_endpoint_add_metric (f->a, "one_total", EC_METRIC_COUNTER, "One.", lx), 3);
+  ec_endpoint_foreach_metric (f->b, collect_row, seen);
+  g_assert_cmpstr (seen->str, ==,
+                   "alpha/one_total/counter/One./1;"
+                   "alpha/one_total/counter/One./x=1/3;"
+                   "beta/one_total/counter/One (b)./x=1/2;"
+                   "alpha/two/gauge/Two./-4;");
+  all = ec_endpoint_get_metrics (f->a);
+  g_variant_iter_init (&iter, all);
+  while (g_variant_iter_next (&iter, "(&s&s&s&s@a(ss)x)", &module, &name, &kind, &help, &labels, &value))
+    {
+      GVariantIter li;
+      const char *ln, *lv;
+      g_string_append_printf (from_variant, "%s/%s/%s/%s", module, name, kind, help);
+      g_variant_iter_init (&li, labels);
+      while (g_variant_iter_next (&li, "(&s&s)", &ln, &lv))
+        g_string_append_printf (from_variant, "/%s=%s", ln, lv);
+      g_string_append_printf (from_variant, "/%" G_GINT64_FORMAT ";", value);
+      g_variant_unref (labels);
+    }
+  g_assert_cmpstr (from_variant->str, ==, seen->str);
+}
+
+static void
 test_counter_and_gauge (Fixture *f, gconstpointer unused)
 {
   EcMetric *c = ec_endpoint_add_metric (f->a, "c_total", EC_METRIC_COUNTER, "A counter.", NULL);
@@ -333,6 +384,9 @@ test_null_safety (void)
       g_test_expect_message ("edgecore", G_LOG_LEVEL_CRITICAL, "*endpoint != NULL*");
       g_assert_null (ec_endpoint_get_metrics (NULL));
       g_test_assert_expected_messages ();
+      g_test_expect_message ("edgecore", G_LOG_LEVEL_CRITICAL, "*endpoint != NULL*");
+      ec_endpoint_foreach_metric (NULL, collect_row, NULL);
+      g_test_assert_expected_messages ();
     }
 }
 
@@ -352,6 +406,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/metric/register-and-read", test_register_and_read);
   ADD ("/metric/counter-and-gauge", test_counter_and_gauge);
+  ADD ("/metric/foreach-groups-families", test_foreach_groups_families);
   ADD ("/metric/duplicates-refused", test_duplicates_refused);
   ADD ("/metric/bad-names-refused", test_bad_names_refused);
   ADD ("/metric/limit-per-endpoint", test_limit_per_endpoint);
