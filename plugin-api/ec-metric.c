@@ -105,6 +105,14 @@ compare_pairs (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* Sets *why (taking @text) and returns NULL. */
+static char **
+refuse (char **why, char *text)
+{
+  *why = text;
+  return NULL;
+}
+
 /* Checks @labels and copies them sorted by name, or says why not. */
 static char **
 copy_labels (const char *const *labels, char **why)
@@ -114,16 +122,16 @@ copy_labels (const char *const *labels, char **why)
   char **out;
 
   if (n % 2)
-    return *why = g_strdup ("labels must be name, value pairs"), NULL;
+    return refuse (why, g_strdup ("labels must be name, value pairs"));
   if (n / 2 > LABELS_MAX)
-    return *why = g_strdup_printf ("more than %d labels", LABELS_MAX), NULL;
+    return refuse (why, g_strdup_printf ("more than %d labels", LABELS_MAX));
   for (guint i = 0; i < n; i += 2)
     {
       if (!ec_metric_label_name_is_valid (labels[i]))
-        return *why = g_strdup_printf ("invalid label name “%s”", labels[i]), NULL;
+        return refuse (why, g_strdup_printf ("invalid label name “%s”", labels[i]));
       if (strlen (labels[i + 1]) > LABEL_VALUE_MAX_LEN || !g_utf8_validate (labels[i + 1], -1, NULL))
-        return *why = g_strdup_printf ("the value of label %s is not UTF-8 of at most %d bytes",
-                                       labels[i], LABEL_VALUE_MAX_LEN), NULL;
+        return refuse (why, g_strdup_printf ("the value of label %s is not UTF-8 of at most %d bytes",
+                                             labels[i], LABEL_VALUE_MAX_LEN));
     }
   /* sort the pairs by name: equal label sets compare equal */
   pairs = g_new0 (char *, n + 1);
@@ -134,7 +142,7 @@ copy_labels (const char *const *labels, char **why)
     }
   for (guint i = 2; i < n; i += 2)
     if (strcmp (pairs[i - 2], pairs[i]) == 0)
-      return *why = g_strdup_printf ("label %s given twice", pairs[i]), NULL;
+      return refuse (why, g_strdup_printf ("label %s given twice", pairs[i]));
   out = g_new0 (char *, n + 1);
   for (guint i = 0; i < n; i++)
     out[i] = g_strdup (pairs[i]);
