@@ -30,6 +30,7 @@ from harness import read  # noqa: E402
 BIN = os.environ["EDGECORE_BIN"]
 CLOUDSIM = os.environ["CLOUDSIM_BIN"]
 PLUGIN_DIRS = os.environ["METRICS_PLUGIN_DIRS"].split(":")
+TWIN_PLUGIN_DIR = os.environ["METRICS_TWIN_PLUGIN_DIR"]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 NODE = "edge-metrics"
 
@@ -141,7 +142,11 @@ class ParserTest(unittest.TestCase):
                 parse(bad)
 
 
-class Metrics(unittest.TestCase):
+class NodeCase(unittest.TestCase):
+    """A node of the five plugins (and devicetwin when with_twin), cloudsim
+    and mosquitto, started in setUp."""
+    with_twin = False
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ec-metrics-")
         self.addCleanup(self.tmp.cleanup)
@@ -214,7 +219,7 @@ class Metrics(unittest.TestCase):
         with open(os.path.join(confd, "10-cloud.conf"), "w") as f:
             f.write(read(os.path.join(self.cloud_dir, "edgehub.conf")))
         args = [BIN, "--config-dir", confd]
-        for d in PLUGIN_DIRS:
+        for d in PLUGIN_DIRS + ([TWIN_PLUGIN_DIR] if self.with_twin else []):
             args += ["--plugin-dir", d]
         self.log_path = os.path.join(root, "node.log")
         self.log = open(self.log_path, "a")
@@ -291,15 +296,18 @@ class Metrics(unittest.TestCase):
     def delta(self, before, after, name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
 
-    # ---- the test ----------------------------------------------------------------
-
-    def test_counters_move_by_what_was_done(self):
+    def wait_started(self):
         wait_for(lambda: self.events("connect"), 30, lambda: "the node to connect:\n" + self.output()[-3000:])
         self.wait_log(rf"local endpoints on http://127\.0\.0\.1:{self.port}")
         self.wait_log(r"MQTT external subscriber: connected")
         self.wait_log(r"MQTT external publisher: connected")
         wait_for(lambda: self.events("recv"), 30, "the node's registration")
-        m0 = self.settle("after start")
+        return self.settle("after start")
+
+
+class Metrics(NodeCase):
+    def test_counters_move_by_what_was_done(self):
+        m0 = self.wait_started()
 
         # every family once, with its type and help; every sample carries the
         # module that registered it
@@ -447,6 +455,28 @@ class Metrics(unittest.TestCase):
         self.assertEqual(value(m7, "edgecore_cloud_connects_total"), len(self.events("connect")))
         for reason in ("read_deadline", "write_deadline", "certificate_rotation"):
             self.assertEqual(self.delta(m5, m7, "edgecore_cloud_disconnects_total", reason=reason), 0)
+
+
+class TwinMetrics(NodeCase):
+    with_twin = True
+
+    def test_devicetwin_counts_what_it_rejects(self):
+        """devicetwin's counters: MQTT messages it got from eventbus, and
+        those it rejected for their topic or their payload; each rejection's
+        error result is published by eventbus."""
+        m0 = self.wait_started()
+        self.assertEqual(m0["edgecore_twin_rejected_total"]["type"], "counter")
+        self.assertEqual({l["module"] for l, _ in m0["edgecore_twin_mqtt_messages_total"]["samples"]}, {"twin"})
+        self.pub("$hw/events/device/dev1/twin/update", "not json")
+        self.pub("$hw/events/device/" + "x" * 321 + "/twin/update", '{"event_id":"e","twin":{}}')
+        m1 = wait_for(lambda: (lambda m: m if self.delta(m0, m, "edgecore_mqtt_messages_published_total") >= 2
+                               else None)(self.settle("after the twin messages")), 30, "the error results")
+        self.assertEqual(self.delta(m0, m1, "edgecore_mqtt_messages_received_total"), 2)
+        self.assertEqual(self.delta(m0, m1, "edgecore_twin_mqtt_messages_total"), 2)
+        self.assertEqual(self.delta(m0, m1, "edgecore_twin_rejected_total", reason="payload"), 1)
+        self.assertEqual(self.delta(m0, m1, "edgecore_twin_rejected_total", reason="topic"), 1)
+        self.assertEqual(self.delta(m0, m1, "edgecore_mqtt_messages_published_total"), 2)
+        self.assertEqual(self.delta(m0, m1, "edgecore_mqtt_messages_dropped_total", reason="bus"), 0)
 
 
 if __name__ == "__main__":
