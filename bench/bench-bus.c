@@ -12,6 +12,10 @@
  * bus.oneway_waiting a sends the frozen message with ec_endpoint_send_when_ready,
  *                   keeping 1024 waiting on its side behind b's full queue:
  *                   the bus moves them in as b's batches make room
+ * bus.oneway_counted bus.oneway with libedgecore 1.3 metrics counted as
+ *                   edgehub does: a counts each send (messages and bytes),
+ *                   b each delivery (messages and bytes): 4 ec_metric_add()
+ *                   per message
  *
  * The sender never overruns the bounded queue: an idle source at the bus's
  * priority sends until a send fails with EC_BUS_ERROR_QUEUE_FULL, then
@@ -57,6 +61,7 @@ typedef struct {
   guint64       delivered;      /* in b's handler */
   guint64       send_failures;  /* QUEUE_FULL seen by the sender */
   guint64       other_errors;
+  EcMetric     *m_sent, *m_sent_bytes, *m_recv, *m_recv_bytes;  /* oneway_counted */
 
   /* calls */
   guint         in_flight;
@@ -121,6 +126,11 @@ b_handler (gpointer data, EcMessage *msg)
 {
   Bench *b = data;
   b->delivered++;
+  if (b->m_recv)
+    {
+      ec_metric_add (b->m_recv, 1);
+      ec_metric_add (b->m_recv_bytes, 5);
+    }
   if (ec_message_get_sync (msg))
     {
       g_autoptr (GError) error = NULL;
@@ -187,7 +197,14 @@ oneway_fill (gpointer data)
       GError *error = NULL;
       gboolean ok;
       if (b->frozen)
-        ok = ec_endpoint_send (b->a, "b", b->frozen, &error);
+        {
+          ok = ec_endpoint_send (b->a, "b", b->frozen, &error);
+          if (b->m_sent && ok)
+            {
+              ec_metric_add (b->m_sent, 1);
+              ec_metric_add (b->m_sent_bytes, 5);
+            }
+        }
       else
         {
           EcMessage *msg = ec_message_new ("a", "bench", EC_OP_UPDATE, "default/bench/x");
@@ -211,13 +228,20 @@ oneway_fill (gpointer data)
 }
 
 static double
-run_oneway (const char *name, gboolean fresh, gboolean waiting)
+run_oneway (const char *name, gboolean fresh, gboolean waiting, gboolean counted)
 {
   Bench b;
   double rate;
   GSource *idle;
   bench_setup (&b);
   b.waiting = waiting;
+  if (counted)
+    {
+      b.m_sent = ec_endpoint_add_metric (b.a, "bench_sent_total", EC_METRIC_COUNTER, "Sent.", NULL);
+      b.m_sent_bytes = ec_endpoint_add_metric (b.a, "bench_sent_bytes_total", EC_METRIC_COUNTER, "Bytes.", NULL);
+      b.m_recv = ec_endpoint_add_metric (b.b, "bench_received_total", EC_METRIC_COUNTER, "Got.", NULL);
+      b.m_recv_bytes = ec_endpoint_add_metric (b.b, "bench_received_bytes_total", EC_METRIC_COUNTER, "Bytes.", NULL);
+    }
   if (!fresh)
     {
       b.frozen = ec_message_new ("a", "bench", EC_OP_UPDATE, "default/bench/x");
@@ -231,6 +255,12 @@ run_oneway (const char *name, gboolean fresh, gboolean waiting)
   g_source_destroy (idle);
   g_source_unref (idle);
   rate = bench_rate (&b);
+  if (counted && (guint64) ec_metric_get (b.m_recv) != b.delivered)
+    {
+      g_printerr ("bench-bus: %s: counted %" G_GINT64_FORMAT " deliveries of %" G_GUINT64_FORMAT "\n",
+                  name, ec_metric_get (b.m_recv), b.delivered);
+      b.other_errors++;
+    }
   if (b.other_errors)
     g_printerr ("bench-bus: %s: %" G_GUINT64_FORMAT " unexpected errors\n", name, b.other_errors);
   g_printerr ("bench-bus: %s: %.0f msg/s, %" G_GUINT64_FORMAT " delivered, %" G_GUINT64_FORMAT
@@ -318,19 +348,25 @@ report (const char *name, const char *unit, double (*run) (const char *, guint),
 static double
 run_oneway_frozen (const char *name, guint unused)
 {
-  return run_oneway (name, FALSE, FALSE);
+  return run_oneway (name, FALSE, FALSE, FALSE);
+}
+
+static double
+run_oneway_counted (const char *name, guint unused)
+{
+  return run_oneway (name, FALSE, FALSE, TRUE);
 }
 
 static double
 run_oneway_waiting (const char *name, guint unused)
 {
-  return run_oneway (name, FALSE, TRUE);
+  return run_oneway (name, FALSE, TRUE, FALSE);
 }
 
 static double
 run_oneway_fresh (const char *name, guint unused)
 {
-  return run_oneway (name, TRUE, FALSE);
+  return run_oneway (name, TRUE, FALSE, FALSE);
 }
 
 int
@@ -358,6 +394,7 @@ main (int argc, char **argv)
   report ("bus.oneway_waiting", "msg/s", run_oneway_waiting, 0);
   report ("bus.call", "roundtrips/s", run_call, 256);
   report ("bus.call_serial", "roundtrips/s", run_call, 1);
+  report ("bus.oneway_counted", "msg/s", run_oneway_counted, 0);
   g_strfreev (opt_only);
   return 0;
 }

@@ -1312,10 +1312,24 @@ bus_get_stats (EcEndpoint *ep)
   return g_variant_builder_end (&b);
 }
 
+/* The endpoints of the members now, in registration order (any thread). */
+static GPtrArray *
+bus_list_endpoints (EcEndpoint *ep)
+{
+  EcBus *bus = MEMBER (ep)->bus;
+  GPtrArray *out;
+  g_mutex_lock (&bus->lock);
+  out = g_ptr_array_sized_new (bus->all->len);
+  for (guint i = 0; i < bus->all->len; i++)
+    g_ptr_array_add (out, ((Member *) bus->all->pdata[i])->ep);
+  g_mutex_unlock (&bus->lock);
+  return out;
+}
+
 static const EcEndpointOps bus_ops = {
   bus_send, bus_call, bus_respond, bus_is_awaited,
   bus_send_full, bus_send_when_ready, bus_get_waiting, bus_set_paused, bus_is_paused,
-  bus_get_stats,
+  bus_get_stats, bus_list_endpoints,
 };
 
 /* ---- introspection ------------------------------------------------------ */

@@ -56,6 +56,7 @@ ec_host_endpoint_free (EcEndpoint *endpoint)
     return;
   g_free (endpoint->name);
   g_free (endpoint->group);
+  _ec_metrics_free (endpoint->metrics);
   g_free (endpoint);
 }
 

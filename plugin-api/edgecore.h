@@ -6,6 +6,7 @@
 #include <ec-json.h>
 #include <ec-message.h>
 #include <ec-endpoint.h>
+#include <ec-metric.h>
 #include <ec-context.h>
 #include <ec-store.h>
 #include <ec-plugin.h>

@@ -36,9 +36,11 @@ handle_bus (DeviceTwin *self, EcMessage *message)
   const char *id = NULL;
   const char *suffix;
 
+  ec_metric_add (self->m_mqtt, 1);
   topic = ec_mqtt_topic_from_resource (ec_message_get_resource (message), &error);
   if (!topic)
     {
+      ec_metric_add (self->m_rejected[0], 1);
       ec_plugin_context_log_message_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, message,
                                      "message %s from eventbus: resource is not a base64url topic: %s",
                                      ec_message_get_id (message), error->message);
@@ -78,6 +80,7 @@ handle_bus (DeviceTwin *self, EcMessage *message)
     }
   if (!dt_id_well_formed (id))
     {
+      ec_metric_add (self->m_rejected[0], 1);
       ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "topic %s has no valid device id; ignored", full_topic);
       return;
     }
@@ -85,6 +88,7 @@ handle_bus (DeviceTwin *self, EcMessage *message)
     {
       g_autofree char *result_topic = g_strconcat (full_topic, "/result", NULL);
       g_autofree char *reason = g_strdup_printf ("device id longer than %d bytes", DT_MAX_ID_LEN);
+      ec_metric_add (self->m_rejected[0], 1);
       ec_plugin_context_log_limited (self->context, &self->rl_bad_topic, G_LOG_LEVEL_WARNING, "topic with a %zu-byte device id rejected", strlen (id));
       dt_publish_now (self, result_topic, dt_json_error ("", 400, reason));
       return;
@@ -158,6 +162,23 @@ devicetwin_handle_message (gpointer state, EcMessage *message)
     }
 }
 
+/* Registers devicetwin's metrics. */
+static void
+register_metrics (DeviceTwin *self)
+{
+  const char *const topic[] = { "reason", "topic", NULL };
+  const char *const payload[] = { "reason", "payload", NULL };
+  const char *help = "Messages devicetwin rejected, by reason: topic (no valid device id or resource) "
+                     "or payload (malformed, or a cloud twin sync for an unknown device).";
+  self->m_mqtt = ec_endpoint_add_metric (self->endpoint, "edgecore_twin_mqtt_messages_total",
+                                         EC_METRIC_COUNTER, "MQTT messages devicetwin got from eventbus.",
+                                         NULL);
+  self->m_rejected[0] = ec_endpoint_add_metric (self->endpoint, "edgecore_twin_rejected_total",
+                                                EC_METRIC_COUNTER, help, topic);
+  self->m_rejected[1] = ec_endpoint_add_metric (self->endpoint, "edgecore_twin_rejected_total",
+                                                EC_METRIC_COUNTER, help, payload);
+}
+
 /* Frees the plugin's state. */
 void
 devicetwin_free (gpointer state)
@@ -197,6 +218,7 @@ devicetwin_init (EcPluginContext *context, gpointer *state, GError **error)
   self->rl_bad_topic = limit;
   self->rl_bad_payload = limit;
   self->endpoint = ec_plugin_context_get_endpoint (context);
+  register_metrics (self);
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, dt_device_free);
   self->pending = g_queue_new ();

@@ -35,6 +35,7 @@ dt_device_handle_state (DeviceTwin *self, const char *device_id, const char *pay
     }
   if (error)
     {
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "state update for %s ignored: %s",
                        device_id, error->message);
       return;
@@ -110,6 +111,7 @@ dt_membership_handle_get (DeviceTwin *self, const char *payload)
     {
       g_autofree char *reason = g_strdup_printf ("Unmarshal get membership info %.200s failed , err: %s",
                                                  payload, error->message);
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "membership get rejected: %s", error->message);
       dt_publish_now (self, topic, dt_json_error ("", 400, reason));
       return;
@@ -305,6 +307,7 @@ dt_membership_handle_update (DeviceTwin *self, EcMessage *message, gboolean deta
     }
   if (error)
     {
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_message_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, message, "membership message %s from %s ignored: %s",
                        ec_message_get_id (message), ec_message_get_source (message), error->message);
       return;

@@ -591,6 +591,7 @@ dt_twin_handle_update (DeviceTwin *self, const char *device_id, const char *payl
     {
       /* KubeEdge answers on ".../device//twin/update/result"; the device's
        * own topic is where its mapper listens */
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "twin update for %s rejected: %s",
                        device_id, error->message);
       publish_error (self, device_id, "/twin/update/result", "", 400, error->message);
@@ -658,6 +659,7 @@ dt_twin_handle_get (DeviceTwin *self, const char *device_id, const char *payload
       g_autofree char *reason = g_strdup_printf ("Unmarshal twin info %.*s failed , err: %s",
                                                  (int) MIN (length, 200), payload,
                                                  error ? error->message : "invalid");
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, "twin get for %s rejected: %s", device_id,
                        error ? error->message : "invalid");
       dt_publish_now (self, topic, dt_json_error ("", 400, reason));
@@ -719,12 +721,14 @@ dt_twin_handle_cloud_sync (DeviceTwin *self, EcMessage *message, const char *dev
 
   if (!d)
     {
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_message_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, message, "cloud twin sync for unknown device %s", device_id);
       return;
     }
   u = dt_parse_twin_update (text, strlen (text), &error);
   if (!u)
     {
+      ec_metric_add (self->m_rejected[1], 1);
       ec_plugin_context_log_message_limited (self->context, &self->rl_bad_payload, G_LOG_LEVEL_WARNING, message, "cloud twin sync for %s rejected: %s",
                        device_id, error->message);
       return;

@@ -263,6 +263,9 @@ struct _DeviceTwin {
 
   EcLogLimit       rl_bad_topic;
   EcLogLimit       rl_bad_payload;
+  /* metrics, owned by the endpoint (NULL if refused): MQTT messages from
+   * eventbus, messages rejected for their topic [0] or payload [1] */
+  EcMetric        *m_mqtt, *m_rejected[2];
 
   /* scratch buffers of the hot paths, reused */
   GString         *json_buf;

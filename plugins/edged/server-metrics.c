@@ -4,7 +4,9 @@
  * runtime's and the cloud link's state as edged sees them, the local
  * server's requests, connections and streams, and the bus sends waiting
  * for metamanager, and every bus member's counters
- * (ec_endpoint_get_bus_stats(), libedgecore 1.2). */
+ * (ec_endpoint_get_bus_stats(), libedgecore 1.2); then the metrics the
+ * plugins registered (cloud link, store, MQTT, metaserver: libedgecore
+ * 1.3's ec_endpoint_get_metrics()). */
 #include "server.h"
 
 #include <string.h>
@@ -116,13 +118,98 @@ bus_metrics (GString *out, EcEndpoint *endpoint)
               "Messages a bus member sent that wait for room in other queues.");
 }
 
+/* The names of the families already in @out (its `# TYPE` lines). */
+static GHashTable *
+own_families (GString *out)
+{
+  GHashTable *names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (const char *p = out->str; (p = strstr (p, "# TYPE ")); )
+    {
+      const char *name = p + strlen ("# TYPE ");
+      const char *end = strchr (name, ' ');
+      if (!end)
+        break;
+      g_hash_table_add (names, g_strndup (name, (gsize) (end - name)));
+      p = end;
+    }
+  return names;
+}
+
+/* Appends a help text, escaped as the text format wants. */
+static void
+help_value (GString *out, const char *text)
+{
+  for (const char *p = text; *p; p++)
+    {
+      if (*p == '\\')
+        g_string_append (out, "\\\\");
+      else if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+typedef struct {
+  GString    *out;
+  GHashTable *taken;    /* edged's own family names */
+  const char *family;   /* the family being written */
+  gboolean    skip;     /* it is named like one of edged's own */
+} Registered;
+
+/* One registered metric (ec_endpoint_foreach_metric(), which groups them by
+ * name): a family's HELP and TYPE before its first sample (the first
+ * registration's help), then the sample with a module label naming the
+ * plugin's bus member first. */
+static void
+registered_metric (const char *module, const char *name, EcMetricKind kind, const char *help,
+                   const char *const *labels, gint64 value, gpointer data)
+{
+  Registered *r = data;
+  if (!r->family || strcmp (r->family, name) != 0)
+    {
+      r->family = name;
+      r->skip = g_hash_table_contains (r->taken, name);
+      if (!r->skip)
+        {
+          g_string_append_printf (r->out, "# HELP %s ", name);
+          help_value (r->out, help);
+          g_string_append_printf (r->out, "\n# TYPE %s %s\n", name,
+                                  kind == EC_METRIC_COUNTER ? "counter" : "gauge");
+        }
+    }
+  if (r->skip)
+    return;
+  g_string_append (r->out, name);
+  g_string_append (r->out, "{module=\"");
+  label_value (r->out, module);
+  for (const char *const *l = labels; *l; l += 2)
+    {
+      g_string_append (r->out, "\",");
+      g_string_append (r->out, l[0]);
+      g_string_append (r->out, "=\"");
+      label_value (r->out, l[1]);
+    }
+  g_string_append_printf (r->out, "\"} %" G_GINT64_FORMAT "\n", value);
+}
+
+/* The metrics the plugins registered, after edged's own; a family named
+ * like one of edged's own is left out. */
+static void
+registered_metrics (GString *out, EcEndpoint *endpoint)
+{
+  g_autoptr (GHashTable) taken = own_families (out);
+  Registered r = { out, taken, NULL, FALSE };
+  ec_endpoint_foreach_metric (endpoint, registered_metric, &r);
+}
+
 /* GET /metrics. */
 void
 edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
 {
   Edged *self = srv->edged;
   GString *out = g_string_new (NULL);
-  guint64 calls = 0, errors = 0, n_running = 0, n_restarts = 0;
+  guint64 calls = 0, errors = 0, image_calls = 0, image_errors = 0, n_running = 0, n_restarts = 0;
   guint n_pods = 0;
   GHashTableIter iter;
   gpointer value;
@@ -150,17 +237,18 @@ edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
   g_string_append_printf (out, "edged_running_containers %" G_GUINT64_FORMAT "\n", n_running);
   metric (out, "edged_container_restarts_total", "counter", "Restarts of the containers of those pods.");
   g_string_append_printf (out, "edged_container_restarts_total %" G_GUINT64_FORMAT "\n", n_restarts);
-  metric (out, "edged_cri_calls_total", "counter", "CRI calls answered (or failed), by service.");
-  metric (out, "edged_cri_errors_total", "counter", "CRI calls that failed, by service.");
+  /* each family's samples follow its own TYPE line (the text format) */
   edged_cri_client_get_counts (self->runtime, &calls, &errors);
+  if (self->images != self->runtime)
+    edged_cri_client_get_counts (self->images, &image_calls, &image_errors);
+  metric (out, "edged_cri_calls_total", "counter", "CRI calls answered (or failed), by service.");
   g_string_append_printf (out, "edged_cri_calls_total{service=\"runtime\"} %" G_GUINT64_FORMAT "\n", calls);
+  if (self->images != self->runtime)
+    g_string_append_printf (out, "edged_cri_calls_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", image_calls);
+  metric (out, "edged_cri_errors_total", "counter", "CRI calls that failed, by service.");
   g_string_append_printf (out, "edged_cri_errors_total{service=\"runtime\"} %" G_GUINT64_FORMAT "\n", errors);
   if (self->images != self->runtime)
-    {
-      edged_cri_client_get_counts (self->images, &calls, &errors);
-      g_string_append_printf (out, "edged_cri_calls_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", calls);
-      g_string_append_printf (out, "edged_cri_errors_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", errors);
-    }
+    g_string_append_printf (out, "edged_cri_errors_total{service=\"image\"} %" G_GUINT64_FORMAT "\n", image_errors);
   metric (out, "edged_cri_pending_calls", "gauge", "CRI calls waiting for their answer.");
   g_string_append_printf (out, "edged_cri_pending_calls %u\n", edged_cri_client_get_pending (self->runtime));
   metric (out, "edged_runtime_ready", "gauge", "1 when the container runtime is ready.");
@@ -197,6 +285,7 @@ edged_server_metrics (EdgedServer *srv, SoupServerMessage *msg)
   g_string_append_printf (out, "edged_stream_bytes_total %" G_GUINT64_FORMAT "\n", srv->stream_bytes);
   metric (out, "edged_log_bytes_total", "counter", "Bytes of container logs sent.");
   g_string_append_printf (out, "edged_log_bytes_total %" G_GUINT64_FORMAT "\n", srv->log_bytes);
+  registered_metrics (out, self->endpoint);
   text = g_string_free (out, FALSE);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain; version=0.0.4; charset=utf-8", SOUP_MEMORY_TAKE, text,

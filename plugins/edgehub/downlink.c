@@ -46,6 +46,7 @@ route_to (EdgeHub *self, EcMessage *msg, gboolean to_group, const char *target)
   if (g_error_matches (error, EC_BUS_ERROR, EC_BUS_ERROR_QUEUE_FULL))
     {
       self->n.backlog_dropped++;
+      ec_metric_add (self->m.dropped[EH_DROP_BACKLOG], 1);
       ec_plugin_context_log_message_limited (self->context, &self->rl_down_dropped, G_LOG_LEVEL_WARNING,
                                              msg, "dropped message %s from the cloud (%" G_GUINT64_FORMAT
                                      " so far; the cloud resends it unless it needs no ack): %s",
@@ -54,6 +55,7 @@ route_to (EdgeHub *self, EcMessage *msg, gboolean to_group, const char *target)
       return;
     }
   self->n.unroutable++;
+  ec_metric_add (self->m.dropped[EH_DROP_UNROUTABLE], 1);
   ec_plugin_context_log_message_limited (self->context, &self->rl_down_unroutable, G_LOG_LEVEL_WARNING,
                                          msg, "message %s from the cloud (%s %s) not delivered to %s: %s",
                                  ec_message_get_id (msg), ec_message_get_operation (msg),
@@ -87,10 +89,13 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
   const char *op, *group;
 
   self->n.from_cloud++;
+  ec_metric_add (self->m.received, 1);
+  ec_metric_add (self->m.received_bytes, (gint64) len);
   if (self->cfg.max_message_size > 0 && len > (guint64) self->cfg.max_message_size)
     {
       g_autofree char *id = sniff_msg_id (data, len);
       self->n.oversized++;
+      ec_metric_add (self->m.dropped[EH_DROP_OVERSIZED], 1);
       ec_log_warning (self->context, "dropped message %s from the cloud: %" G_GSIZE_FORMAT
                       " bytes is more than websocket-max-message-size (%" G_GINT64_FORMAT ")",
                       id, len, self->cfg.max_message_size);
@@ -103,6 +108,7 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
     {
       g_autofree char *id = sniff_msg_id (data, len);
       self->n.invalid++;
+      ec_metric_add (self->m.dropped[EH_DROP_INVALID], 1);
       ec_log_warning (self->context, "dropped invalid message %s from the cloud (%" G_GSIZE_FORMAT
                       " bytes): %s", id, len, error->message);
       return;
@@ -133,6 +139,7 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
       if (!try_reply (self, msg))
         {
           self->n.unroutable++;
+          ec_metric_add (self->m.dropped[EH_DROP_UNROUTABLE], 1);
           ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
                                      "dropped reply %s from the cloud: nobody waits for %s",
                           ec_message_get_id (msg), ec_message_get_parent_id (msg));
@@ -143,12 +150,14 @@ eh_downlink_receive (EdgeHub *self, const char *data, gsize len)
       break;
     case EH_DOWN_USER_DROPPED:
       self->n.unroutable++;
+      ec_metric_add (self->m.dropped[EH_DROP_UNROUTABLE], 1);
       ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
                                      "dropped message %s from the cloud: group user from source "
                       "\"%s\" has no receiver", ec_message_get_id (msg), ec_message_get_source (msg));
       break;
     case EH_DOWN_UNKNOWN_GROUP:
       self->n.unknown_group++;
+      ec_metric_add (self->m.dropped[EH_DROP_UNKNOWN_GROUP], 1);
       ec_plugin_context_log_message (self->context, G_LOG_LEVEL_WARNING, msg,
                                      "dropped message %s from the cloud: unknown group \"%s\" "
                       "(%" G_GUINT64_FORMAT " so far)", ec_message_get_id (msg), group ? group : "",

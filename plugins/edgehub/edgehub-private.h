@@ -37,12 +37,40 @@ typedef struct {
   guint64 dead_read, dead_write;
 } EhCounters;
 
+/* Why a connection to the cloud ended (edgecore_cloud_disconnects_total). */
+typedef enum {
+  EH_DISCONNECT_CLOSED,
+  EH_DISCONNECT_READ_DEADLINE,
+  EH_DISCONNECT_WRITE_DEADLINE,
+  EH_DISCONNECT_CERT_ROTATION,
+  EH_DISCONNECT_N
+} EhDisconnect;
+
+/* Why a message from the cloud was dropped (edgecore_cloud_messages_dropped_total). */
+typedef enum {
+  EH_DROP_INVALID,
+  EH_DROP_OVERSIZED,
+  EH_DROP_UNKNOWN_GROUP,
+  EH_DROP_UNROUTABLE,
+  EH_DROP_BACKLOG,
+  EH_DROP_N
+} EhDrop;
+
+/* edgehub's metrics (metrics.c), owned by the endpoint; NULL if refused. */
+typedef struct {
+  EcMetric *connected, *connects, *dial_failures;
+  EcMetric *disconnects[EH_DISCONNECT_N];
+  EcMetric *sent, *received, *sent_bytes, *received_bytes;
+  EcMetric *dropped[EH_DROP_N];
+} EhMetrics;
+
 typedef struct {
   EcPluginContext         *context;
   EcEndpoint              *endpoint;
   EhConfig                 cfg;
   EcStore                 *store;
   EhCounters               n;
+  EhMetrics                m;
   gboolean                 running;
 
   /* certificates (certs.c) */
@@ -84,6 +112,9 @@ void             eh_certs_schedule_rotation (EdgeHub *self);
 void             eh_certs_stop            (EdgeHub *self);
 void             eh_log_failure           (EdgeHub *self, const char *key, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 char            *eh_failure_key           (const char *what, const GError *error);
+
+/* metrics.c */
+void             eh_metrics_register      (EdgeHub *self);
 
 /* link.c */
 void     eh_link_start        (EdgeHub *self);

@@ -115,6 +115,7 @@ edgehub_init (EcPluginContext *context, gpointer *state, GError **error)
   self->rl_down_dropped = (EcLogLimit) EC_LOG_LIMIT_INIT (10);
   self->rl_down_unroutable = (EcLogLimit) EC_LOG_LIMIT_INIT (10);
   read_config (self);
+  eh_metrics_register (self);
 
   if (ec_plugin_context_get_bool (context, "quic-enable"))
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,

@@ -112,6 +112,7 @@ drop_socket (EdgeHub *self)
   self->ping_outstanding = FALSE;
   if (!self->ws)
     return;
+  ec_metric_set (self->m.connected, 0);
   g_signal_handlers_disconnect_by_data (self->ws, self);
   if (soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
     soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
@@ -124,9 +125,10 @@ drop_socket (EdgeHub *self)
 /* The link is gone: forget it, requeue what the cloud may not have read,
  * tell the bus, plan the next dial. */
 static void
-link_down (EdgeHub *self)
+link_down (EdgeHub *self, EhDisconnect reason)
 {
   gint64 up_s = (g_get_monotonic_time () - self->connected_at) / G_USEC_PER_SEC;
+  ec_metric_add (self->m.disconnects[reason], 1);
   drop_socket (self);
   eh_uplink_link_lost (self);
   broadcast_state (self, FALSE);
@@ -148,7 +150,7 @@ on_closed (SoupWebsocketConnection *ws, gpointer data)
                   "(close code %u%s%s); %u message(s) wait for the cloud", up_s, code,
                   reason && *reason ? ", " : "", reason ? reason : "",
                   eh_uplink_length (self->uplink));
-  link_down (self);
+  link_down (self, EH_DISCONNECT_CLOSED);
 }
 
 /* The socket under the websocket (libsoup wraps it in a TLS stream and its
@@ -182,7 +184,7 @@ find_socket (GIOStream *io)
 /* The cloud stopped answering: shut the socket down at once (a TLS close
  * would wait on a peer that does not read) and reconnect. */
 static void
-link_dead (EdgeHub *self, const char *why)
+link_dead (EdgeHub *self, EhDisconnect reason, const char *why)
 {
   GSocket *sock = find_socket (soup_websocket_connection_get_io_stream (self->ws));
   ec_log_warning (self->context, "the cloud is not answering: %s; dropping the connection after %"
@@ -191,7 +193,7 @@ link_dead (EdgeHub *self, const char *why)
                   eh_uplink_length (self->uplink));
   if (sock)
     g_socket_shutdown (sock, TRUE, TRUE, NULL);
-  link_down (self);
+  link_down (self, reason);
 }
 
 /* Sends the next ping; its pong proves the cloud read everything before. The
@@ -269,7 +271,7 @@ on_liveness (gpointer data)
                                               (now - self->last_rx) / 1e6, self->cfg.read_deadline_s);
       self->n.dead_read++;
       self->liveness_source = 0;
-      link_dead (self, why);
+      link_dead (self, EH_DISCONNECT_READ_DEADLINE, why);
       return G_SOURCE_REMOVE;
     }
   if (wd > 0 && oldest && now - oldest > wd)
@@ -279,7 +281,7 @@ on_liveness (gpointer data)
                                               (now - oldest) / 1e6, self->cfg.write_deadline_s);
       self->n.dead_write++;
       self->liveness_source = 0;
-      link_dead (self, why);
+      link_dead (self, EH_DISCONNECT_WRITE_DEADLINE, why);
       return G_SOURCE_REMOVE;
     }
   if (!self->ping_outstanding && now - self->last_rx >= MAX (rd, wd) / 4)
@@ -359,6 +361,7 @@ dial_failed (EdgeHub *self, Dial *d, GError *error)
   self->dial_timeout_source = 0;
   self->dial = NULL;
   dial_free (d);
+  ec_metric_add (self->m.dial_failures, 1);
   schedule_reconnect (self);
 }
 
@@ -369,6 +372,8 @@ link_up (EdgeHub *self, Dial *d, SoupWebsocketConnection *ws)
   self->ws = ws;
   self->connected_at = g_get_monotonic_time ();
   self->n.connects++;
+  ec_metric_add (self->m.connects, 1);
+  ec_metric_set (self->m.connected, 1);
   eh_log_failure (self, NULL, NULL);
   soup_websocket_connection_set_max_incoming_payload_size (ws, HARD_FRAME_LIMIT);
   soup_websocket_connection_set_keepalive_interval (ws, 0);
@@ -571,6 +576,7 @@ eh_link_restart (EdgeHub *self)
   if (self->ws)
     {
       ec_log_message (self->context, "reconnecting with the new certificate");
+      ec_metric_add (self->m.disconnects[EH_DISCONNECT_CERT_ROTATION], 1);
       drop_socket (self);
       eh_uplink_link_lost (self);
       broadcast_state (self, FALSE);
@@ -623,5 +629,7 @@ eh_link_write (EdgeHub *self, const char *text, gsize len)
   else
     soup_websocket_connection_send_binary (self->ws, text, len);
   self->n.to_cloud++;
+  ec_metric_add (self->m.sent, 1);
+  ec_metric_add (self->m.sent_bytes, (gint64) len);
   return TRUE;
 }

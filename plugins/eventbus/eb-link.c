@@ -59,6 +59,7 @@ struct _EbLink {
   gboolean            connected;   /* CONNACK received */
   gboolean            paused;      /* do not read */
   guint               failures;    /* connect failures since last success */
+  EcMetric           *m_connected, *m_connects; /* owned by the endpoint; NULL: none */
 
   gboolean            raw;         /* QoS 0 on plain TCP: batched publishes */
   int                 keepalive;   /* seconds */
@@ -396,6 +397,7 @@ link_lost (EbLink *self, int rc)
 
   stop_watching (self);
   self->connected = FALSE;
+  ec_metric_set (self->m_connected, 0);
   if (was_connected)
     ec_log_warning (self->context, "MQTT %s: connection to %s lost (%s); reconnecting",
                     self->role, self->url, mosquitto_strerror (rc));
@@ -419,6 +421,8 @@ on_connect_cb (struct mosquitto *mosq, void *obj, int rc)
       return;   /* the broker closes the socket; the read sees it */
     }
   self->connected = TRUE;
+  ec_metric_set (self->m_connected, 1);
+  ec_metric_add (self->m_connects, 1);
   self->failures = 0;
   self->backoff_ms = BACKOFF_MIN_MS;
   ec_log_info (self->context, "MQTT %s: connected to %s", self->role, self->url);
@@ -463,6 +467,17 @@ eb_link_new (EcPluginContext *context, const EbLinkConfig *config,
   self->on_connected = on_connected;
   self->user_data = user_data;
   self->backoff_ms = BACKOFF_MIN_MS;
+  if (config->broker)
+    {
+      const char *const labels[] = { "broker", config->broker, "client", config->client, NULL };
+      EcEndpoint *ep = ec_plugin_context_get_endpoint (context);
+      self->m_connected = ec_endpoint_add_metric (ep, "edgecore_mqtt_connected", EC_METRIC_GAUGE,
+                                                  "1 while eventbus's MQTT client is connected, by broker "
+                                                  "and client.", labels);
+      self->m_connects = ec_endpoint_add_metric (ep, "edgecore_mqtt_connects_total", EC_METRIC_COUNTER,
+                                                 "Connections of eventbus's MQTT clients to their broker "
+                                                 "(CONNACK), by broker and client.", labels);
+    }
   self->mosq = mosquitto_new (config->client_id, TRUE, self);
   if (!self->mosq)
     {
@@ -523,6 +538,7 @@ eb_link_free (EbLink *self)
 {
   if (!self)
     return;
+  ec_metric_set (self->m_connected, 0);
   if (self->mosq && self->connected)
     {
       /* best effort: what is batched, then DISCONNECT (libmosquitto only

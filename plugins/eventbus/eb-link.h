@@ -19,6 +19,8 @@ typedef struct {
   gboolean    retain;        /* for publishes */
   int         sub_qos;       /* for subscriptions */
   int         keepalive;     /* seconds between PINGREQs; 0: 60 */
+  const char *broker;        /* labels of its metrics: "external" or "internal", */
+  const char *client;        /* "subscriber" or "publisher"; broker NULL: none */
 } EbLinkConfig;
 
 /* A message received on a subscription; payload is not NUL-terminated. */

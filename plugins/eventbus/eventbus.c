@@ -34,7 +34,13 @@ typedef struct {
   EcLogLimit       bad_publish;
   EcLogLimit       send_dropped;
   guint64          n_dropped;     /* MQTT messages the bus could not take */
+  /* metrics, owned by the endpoint (NULL if refused); dropped[] by EbDrop */
+  EcMetric        *m_received, *m_published, *m_dropped[4];
 } EventBus;
+
+/* Why a message between MQTT and the bus was dropped
+ * (edgecore_mqtt_messages_dropped_total). */
+typedef enum { EB_DROP_INVALID_TOPIC, EB_DROP_MALFORMED, EB_DROP_NOT_CONNECTED, EB_DROP_BUS } EbDrop;
 
 enum { EXT_SUB, EXT_PUB, INT_SUB, INT_PUB };
 
@@ -202,6 +208,7 @@ send_up (EventBus *self, const char *module, EcMessage *msg)
   if (!ec_endpoint_send_when_ready (self->endpoint, module, msg, on_sent, self, NULL, &error))
     {
       self->n_dropped++;
+      ec_metric_add (self->m_dropped[EB_DROP_BUS], 1);
       ec_plugin_context_log_message_limited (self->context, &self->send_dropped, G_LOG_LEVEL_WARNING, msg,
                                      "MQTT message %s not passed to %s (%" G_GUINT64_FORMAT
                                      " so far): %s", ec_message_get_id (msg), module,
@@ -228,10 +235,12 @@ on_mqtt_message (gpointer data, const char *topic, const void *payload, int leng
   gsize len = payload && length > 0 ? (gsize) length : 0;
   EcMessage *msg;
 
+  ec_metric_add (self->m_received, 1);
   /* MQTT topics are UTF-8 (libmosquitto 2 checks it; an older one may not):
    * one that is not could not travel as a bus resource unchanged */
   if (!g_utf8_validate (topic, -1, NULL))
     {
+      ec_metric_add (self->m_dropped[EB_DROP_INVALID_TOPIC], 1);
       ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
                                      "dropping a message whose MQTT topic is not UTF-8");
       return;
@@ -284,6 +293,7 @@ publish (EventBus *self, const char *topic, const char *payload, gsize length)
 
   if (!topic || !ec_mqtt_topic_validate (topic, &error))
     {
+      ec_metric_add (self->m_dropped[EB_DROP_INVALID_TOPIC], 1);
       ec_plugin_context_log_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING,
                                      "not publishing to invalid MQTT topic “%s”: %s",
                                      topic ? topic : "", error ? error->message : "no topic");
@@ -293,6 +303,7 @@ publish (EventBus *self, const char *topic, const char *payload, gsize length)
     any |= eb_link_publish (self->links[EXT_PUB], topic, payload, length);
   if (self->links[INT_PUB])
     any |= eb_link_publish (self->links[INT_PUB], topic, payload, length);
+  ec_metric_add (any ? self->m_published : self->m_dropped[EB_DROP_NOT_CONNECTED], 1);
   if (!any)
     ec_log_debug (self->context, "MQTT broker not connected; dropped a message for %s", topic);
 }
@@ -378,6 +389,7 @@ publish_legacy (EventBus *self, EcMessage *message)
       publish (self, topic, payload, strlen (payload));
       return;
     }
+  ec_metric_add (self->m_dropped[EB_DROP_MALFORMED], 1);
   ec_plugin_context_log_message_limited (self->context, &self->bad_publish, G_LOG_LEVEL_WARNING, message,
                                  "message %s: content has no message.topic%s%s; not published",
                                  ec_message_get_id (message), error ? ": " : "",
@@ -480,15 +492,42 @@ make_links (EventBus *self, const char *url, int sub_qos, int slot, const char *
     .keepalive = (int) CLAMP (ec_plugin_context_get_int (c, "mqtt-keepalive"), 5, 65535),
   };
 
+  cfg.broker = what;
   cfg.role = sub_role;
+  cfg.client = "subscriber";
   cfg.client_id = sub_id;
   self->links[slot] = eb_link_new (c, &cfg, on_mqtt_message, on_sub_connected, self, error);
   if (!self->links[slot])
     return FALSE;
   cfg.role = pub_role;
+  cfg.client = "publisher";
   cfg.client_id = pub_id;
   self->links[slot + 1] = eb_link_new (c, &cfg, NULL, NULL, self, error);
   return self->links[slot + 1] != NULL;
+}
+
+/* Registers eventbus's metrics (the links register their own). */
+static void
+register_metrics (EventBus *self)
+{
+  static const char *const reasons[] = { "invalid_topic", "malformed", "not_connected", "bus" };
+  G_STATIC_ASSERT (G_N_ELEMENTS (reasons) == G_N_ELEMENTS (self->m_dropped));
+  self->m_received = ec_endpoint_add_metric (self->endpoint, "edgecore_mqtt_messages_received_total",
+                                             EC_METRIC_COUNTER, "Messages received on eventbus's MQTT "
+                                             "subscriptions.", NULL);
+  self->m_published = ec_endpoint_add_metric (self->endpoint, "edgecore_mqtt_messages_published_total",
+                                              EC_METRIC_COUNTER, "Messages eventbus published to MQTT "
+                                              "(to at least one broker).", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (reasons); i++)
+    {
+      const char *const labels[] = { "reason", reasons[i], NULL };
+      self->m_dropped[i] = ec_endpoint_add_metric (self->endpoint, "edgecore_mqtt_messages_dropped_total",
+                                                   EC_METRIC_COUNTER, "Messages between MQTT and the bus "
+                                                   "eventbus dropped, by reason: invalid_topic, malformed "
+                                                   "(a message operation without message.topic), "
+                                                   "not_connected (no broker to publish to), bus (the "
+                                                   "receiver left or too much waits for it).", labels);
+    }
 }
 
 /* Frees the plugin's state. */
@@ -528,6 +567,7 @@ eventbus_init (EcPluginContext *context, gpointer *state, GError **error)
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->mode = ec_plugin_context_get_int (context, "mqtt-mode");
   self->sub_topics = g_ptr_array_new_with_free_func (g_free);
+  register_metrics (self);
 
   if (self->mode < 0 || self->mode > 2 || qos < 0 || qos > 2 || queue < 1)
     {

@@ -475,6 +475,7 @@ metamanager_init (EcPluginContext *context, gpointer *state, GError **error)
   self->ref_count = 1;
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
+  mm_metrics_register (self);
   self->store = store;
   self->send_group = ec_plugin_context_get_string (context, "context-send-group");
   self->send_module = ec_plugin_context_get_string (context, "context-send-module");

@@ -130,6 +130,13 @@ struct _MmWrite {
   gsize          cost;         /* bytes it counts for while in flight */
 };
 
+/* metamanager's metrics (mm-metrics.c), owned by the endpoint; NULL if
+ * refused. remote[] and remote_failed[] by is_query. */
+typedef struct {
+  EcMetric *upserts, *deletes, *skipped, *write_errors, *read_errors, *pending, *queries;
+  EcMetric *remote[2], *remote_failed[2];
+} MmMetrics;
+
 struct _MetaManager {
   gint             ref_count;
   gboolean         dead;        /* the plugin was freed; jobs just clean up */
@@ -149,6 +156,7 @@ struct _MetaManager {
   MmStmts         *stmts;       /* the writer thread's statements */
 
   EcLogLimit       rl_send_dropped; /* sends the bus could not take even waiting */
+  MmMetrics        m;
 
   gint64           feed_absent_since; /* metaserver not on the bus */
   MmSeen          *seen;        /* cloud msg ids applied and acked, the last SEEN_MAX */
@@ -181,6 +189,9 @@ void     mm_dispatch             (MetaManager *self, EcMessage *msg);
 gboolean mm_flow_hold            (MetaManager *self, EcMessage *msg);
 void     mm_flow_resume          (MetaManager *self);
 void     mm_flow_clear           (MetaManager *self);
+
+/* mm-metrics.c */
+void     mm_metrics_register     (MetaManager *self);
 
 /* mm-send.c */
 void     mm_send_module          (MetaManager *self, const char *module, EcMessage *msg);

@@ -63,10 +63,12 @@ query_done (const GError *error, gpointer data)
   if (error)
     {
       g_autofree char *text = g_strdup_printf ("Error to query meta in DB: %s", error->message);
+      ec_metric_add (q->self->m.read_errors, 1);
       mm_reply_error (q->self, q->msg, text);
       return;
     }
   reply = ec_message_new_response (q->msg, q->out->str);
+  ec_metric_add (q->self->m.queries, 1);
   ec_message_set_source (reply, MM_BUS_NAME);
   mm_reply (q->self, q->msg, reply);
 }

@@ -94,6 +94,7 @@ on_remote_reply (EcMessage *reply, const GError *error, gpointer data)
   if (error || g_strcmp0 (ec_message_get_operation (reply), EC_OP_ERROR) == 0)
     {
       g_autofree char *why = error ? g_strdup (error->message) : ec_message_dup_content_string (reply);
+      ec_metric_add (self->m.remote_failed[r->is_query ? 1 : 0], 1);
       if (r->is_query)
         {
           ec_log_info (self->context, "remote query %s failed (%s); answering from the local store",
@@ -163,6 +164,7 @@ mm_remote_call (MetaManager *self, EcMessage *msg, gboolean is_query, const char
   r->by_type = by_type;
   ec_message_set_id (copy, id);
   ec_message_set_sync (copy, FALSE);
+  ec_metric_add (self->m.remote[is_query ? 1 : 0], 1);
   ec_endpoint_call (self->endpoint, self->send_module, copy, self->remote_timeout_ms,
                     on_remote_reply, r, remote_free);
 }

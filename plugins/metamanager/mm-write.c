@@ -465,11 +465,14 @@ batch_done (const GError *error, gpointer data)
         w->error = g_error_copy (error);
       self->inflight--;
       self->inflight_bytes -= w->cost;
+      ec_metric_add (w->error ? self->m.write_errors : w->skipped ? self->m.skipped
+                     : w->is_delete ? self->m.deletes : self->m.upserts, 1);
       if (!w->error && w->v2_changed)
         feed_metaserver (self, w);
       w->after (self, w);
     }
   self->seq_done++;
+  ec_metric_set (self->m.pending, self->inflight);
   mm_read_run_deferred (self);
   mm_flow_resume (self);
 }
@@ -520,6 +523,7 @@ mm_write_queue (MetaManager *self, MmWrite *w)
   w->cost = sizeof *w + w->meta_len + w->v2.src_len + w->v2.head_len;
   self->inflight++;
   self->inflight_bytes += w->cost;
+  ec_metric_set (self->m.pending, self->inflight);
   if (self->inflight > self->inflight_peak)
     self->inflight_peak = self->inflight;
   self->since_trim++;

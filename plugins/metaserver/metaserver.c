@@ -30,6 +30,21 @@ const EcConfigKey metaserver_keys[] = {
   { 0 }
 };
 
+/* Registers metaserver's metrics. */
+static void
+register_metrics (MetaServer *self)
+{
+  for (guint v = 0; v < G_N_ELEMENTS (self->m_requests); v++)
+    {
+      const char *const labels[] = { "verb", ms_verb_name ((MsVerb) v), NULL };
+      self->m_requests[v] = ec_endpoint_add_metric (self->endpoint, "edgecore_metaserver_requests_total",
+                                                    EC_METRIC_COUNTER, "Kubernetes API requests to "
+                                                    "metaserver for a known resource, by verb.", labels);
+    }
+  self->m_watches = ec_endpoint_add_metric (self->endpoint, "edgecore_metaserver_watches",
+                                            EC_METRIC_GAUGE, "Watches open on metaserver.", NULL);
+}
+
 /* Creates the plugin's state and opens the shared store. */
 gboolean
 metaserver_init (EcPluginContext *context, gpointer *state, GError **error)
@@ -39,6 +54,7 @@ metaserver_init (EcPluginContext *context, gpointer *state, GError **error)
   self->refcount = 1;
   self->context = context;
   self->endpoint = ec_plugin_context_get_endpoint (context);
+  register_metrics (self);
   self->node_name = g_strdup (ec_plugin_context_get_node_name (context));
   self->registry = ms_registry_new ();
   self->rv_column = "resource_version";

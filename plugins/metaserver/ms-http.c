@@ -563,6 +563,7 @@ dispatch (MetaServer *self, SoupServerMessage *msg, const char *path, GHashTable
       return;
     }
 
+  ec_metric_add (self->m_requests[info->verb], 1);
   switch (info->verb)
     {
     case MS_VERB_GET:

@@ -151,6 +151,7 @@ watcher_free (Watcher *w)
   if (w->pending)
     w->pending->w = NULL;
   w->hub->watchers = g_list_remove (w->hub->watchers, w);
+  ec_metric_set (w->hub->ms->m_watches, g_list_length (w->hub->watchers));
   watcher_unwatch_socket (w);
   g_clear_handle_id (&w->timeout_id, g_source_remove);
   g_clear_handle_id (&w->bookmark_id, g_source_remove);
@@ -565,6 +566,7 @@ ms_watch_start (MetaServer *self, SoupServerMessage *msg, MsRequestInfo *info,
   w->bookmarks = bookmarks;
   w->after_seq = hub->next_seq - 1;
   hub->watchers = g_list_prepend (hub->watchers, w);
+  ec_metric_set (self->m_watches, g_list_length (hub->watchers));
 
   soup_server_message_set_status (msg, 200, NULL);
   headers = soup_server_message_get_response_headers (msg);

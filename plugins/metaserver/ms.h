@@ -176,6 +176,10 @@ typedef struct {
   MsConnConfig     conn_config;
   char            *server_address;
   guint            pending;        /* store reads and cloud calls in flight */
+  /* metrics, owned by the endpoint (NULL if refused): API requests by
+   * MsVerb, open watches */
+  EcMetric        *m_requests[MS_VERB_DELETE_COLLECTION + 1];
+  EcMetric        *m_watches;
   /* config */
   gint64           watch_window;
   gint64           bookmark_interval;

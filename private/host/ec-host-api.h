@@ -20,7 +20,7 @@ G_BEGIN_DECLS
  * Version of this host-facing interface. Bumped whenever a declaration in
  * this file changes; host and library must agree on it exactly.
  */
-#define EC_HOST_INTERFACE 2
+#define EC_HOST_INTERFACE 3
 
 typedef enum {
   EC_SEND_MODULE,
@@ -50,6 +50,10 @@ typedef struct {
   /* libedgecore 1.2: the bus's counters, a floating GVariant of
    * EC_BUS_STATS_TYPE (host interface 2) */
   GVariant *(*get_stats)  (EcEndpoint *ep);
+  /* libedgecore 1.3: the endpoints of the bus's members now, in order of
+   * registration (a new array; the endpoints stay the bus's). Any thread;
+   * the library calls it under its metrics lock (host interface 3) */
+  GPtrArray *(*list_members) (EcEndpoint *ep);
 } EcEndpointOps;
 
 EC_API gboolean    ec_host_check_library     (guint host_abi_major,

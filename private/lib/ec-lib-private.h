@@ -14,6 +14,7 @@ struct _EcEndpoint {
   gpointer             host_data;   /* the bus's member */
   char                *name;
   char                *group;
+  GPtrArray           *metrics;     /* EcMetric*, owned (ec-metric.c); guarded by its lock */
 };
 
 struct _EcPluginContext {
@@ -31,6 +32,9 @@ struct _EcPluginContext {
   guint              host_abi_minor; /* the ABI minor the host implements */
   GCancellable      *cancellable; /* cancelled once the plugin has stopped */
 };
+
+/* Frees an endpoint's metrics (ec-metric.c). */
+void _ec_metrics_free (GPtrArray *metrics);
 
 /* Runs func from context's main loop later, never in the calling thread. */
 void _ec_invoke_later (GMainContext *context, GSourceFunc func, gpointer data);

@@ -169,6 +169,30 @@ class EndpointApiTest(unittest.TestCase):
         self.assertEqual(EdgeCore.BUS_STATS_TYPE, "a(ssttttuu)")
         self.assertTrue(GLib.VariantType.string_is_valid(EdgeCore.BUS_STATS_TYPE))
 
+    def test_metrics_are_introspected(self):
+        # libedgecore 1.3: metrics registered on an endpoint, read as a
+        # GVariant of METRICS_TYPE
+        for name in ("add_metric", "get_metrics", "foreach_metric"):
+            self.assertTrue(callable(getattr(EdgeCore.Endpoint, name, None)), name)
+        for name in ("add", "set", "get"):
+            self.assertTrue(callable(getattr(EdgeCore.Metric, name, None)), name)
+        self.assertEqual(EdgeCore.METRICS_TYPE, "a(ssssa(ss)x)")
+        self.assertTrue(GLib.VariantType.string_is_valid(EdgeCore.METRICS_TYPE))
+        # an empty reading has the documented type
+        empty = GLib.Variant(EdgeCore.METRICS_TYPE, [])
+        self.assertEqual(empty.get_type_string(), EdgeCore.METRICS_TYPE)
+        self.assertEqual(int(EdgeCore.MetricKind.COUNTER), 0)
+        self.assertEqual(int(EdgeCore.MetricKind.GAUGE), 1)
+        self.assertEqual(EdgeCore.MetricKind.GAUGE.value_nick, "gauge")
+
+    def test_metric_names(self):
+        self.assertTrue(EdgeCore.metric_name_is_valid("edgecore_cloud_connects_total"))
+        for bad in ("", "1x", "a-b", "a:b", "__x", "x" * 201):
+            self.assertFalse(EdgeCore.metric_name_is_valid(bad), bad)
+        self.assertTrue(EdgeCore.metric_label_name_is_valid("reason"))
+        for bad in ("module", "__name__", "a.b", ""):
+            self.assertFalse(EdgeCore.metric_label_name_is_valid(bad), bad)
+
 
 class MessageTest(unittest.TestCase):
     def test_new(self):

@@ -343,20 +343,25 @@ class Running(unittest.TestCase):
         self.assertFalse(os.path.exists(node.sock))
 
     def test_old_and_negotiating_plugins_join_the_bus(self):
-        """A plugin built against the ABI 1.0 descriptor layout, and one built
-        for the next minor that says it runs on this host's, both run, join
-        the bus and answer calls; the latter learns the host's minor."""
+        """A plugin built against the ABI 1.0 descriptor layout, one built
+        for ABI 1.2, and one built for the next minor that says it runs on
+        this host's, all run, join the bus and answer calls; the last learns
+        the host's minor."""
         node = Node(self, {"10-p.conf": "[oldabi]\nenable=true\nanswer=old\n"
+                                        "[abi12]\nenable=true\nanswer=twelve\n"
                                         "[newer]\nenable=true\nanswer=new\n"}).start()
         node.wait_log(r"oldabi: started")
         node.wait_log(rf"newer: started \(host ABI {CUR_RE}\)")
+        node.wait_log(r"abi12: started")
         members = node.ctl("members")
         self.assertRegex(members, r"\noldabi\s+test\s")
         self.assertRegex(members, r"\nnewer\s+test\s")
+        self.assertRegex(members, r"\nabi12\s+test\s")
         plugins = node.ctl("plugins")
         self.assertRegex(plugins, r"\noldabi\s+\S+\s+1\.0\s+running\s")
+        self.assertRegex(plugins, r"\nabi12\s+\S+\s+1\.2\s+running\s")
         self.assertRegex(plugins, rf"\nnewer\s+\S+\s+{NEXT_RE}\s+running\s")
-        for name, answer in (("oldabi", "old"), ("newer", "new")):
+        for name, answer in (("oldabi", "old"), ("abi12", "twelve"), ("newer", "new")):
             r = node.ctl(f"call {name} 2000 " + message(op="query", msg_id=f"c-{name}"))
             status, reply = r.split("\n", 1)
             self.assertEqual(status, "ok", r)
