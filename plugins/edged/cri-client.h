@@ -46,6 +46,9 @@ typedef void (*EdgedCriReplyFunc) (ProtobufCMessage *response,
 EdgedCriClient *edged_cri_client_new (const char *endpoint,
                                       gsize       max_response,
                                       GError    **error);
+EdgedCriClient *edged_cri_client_new_tcp (const char *host,
+                                          guint16     port,
+                                          gsize       max_response);
 void            edged_cri_client_free (EdgedCriClient *client);
 const char     *edged_cri_client_get_path (EdgedCriClient *client);
 guint           edged_cri_client_get_pending (EdgedCriClient *client);
