@@ -91,6 +91,8 @@ edged_probe_tls_new (GSocket *socket, const char *server_name, GError **error)
   tls = g_new0 (EdgedProbeTls, 1);
   tls->ssl = SSL_new (ctx);
   SSL_CTX_free (ctx);   /* the session holds its own reference */
+  /* OpenSSL writes with write(2): a server gone raises SIGPIPE, which GLib
+   * ignores process-wide once GSocket's class exists (as it does here) */
   if (!tls->ssl || SSL_set_fd (tls->ssl, g_socket_get_fd (socket)) != 1)
     {
       set_error (error, "TLS setup");

@@ -35,6 +35,7 @@ struct _EdgedProber {
   int             result;        /* 1 success, 0 failure, -1 none yet */
   guint           successes, failures;
   gboolean        on_hold;       /* liveness/startup failed: the container is being stopped */
+  gboolean        warned;        /* a probe warning was logged for this container */
   GCancellable   *cancel;
 };
 
@@ -201,11 +202,15 @@ on_check (EdgedProbeResult result, const char *detail, gpointer data)
 {
   Attempt *a = data;
   EdgedProber *p = a->p;
-  /* kubelet's ProbeWarning event: the attempt counts as a success */
-  if (result == EDGED_PROBE_WARNING && p->pod && a->generation == p->generation)
-    ec_log_warning (p->pod->edged->context, "pod %s/%s: %s probe warning of %s: %s",
-                    p->pod->spec->namespace, p->pod->spec->name, probe_names[p->type],
-                    p->pod->spec->containers[p->index].name, detail ? detail : "");
+  /* kubelet's ProbeWarning event (once per container start here, not
+   * every period): the attempt counts as a success */
+  if (result == EDGED_PROBE_WARNING && p->pod && a->generation == p->generation && !p->warned)
+    {
+      p->warned = TRUE;
+      ec_log_warning (p->pod->edged->context, "pod %s/%s: %s probe warning of %s: %s",
+                      p->pod->spec->namespace, p->pod->spec->name, probe_names[p->type],
+                      p->pod->spec->containers[p->index].name, detail ? detail : "");
+    }
   attempt_done (p, a->generation, result != EDGED_PROBE_FAILURE, detail);
   attempt_free (a);
 }
@@ -292,6 +297,7 @@ prober_reset (EdgedProber *p)
   p->result = initial_result (p->type);
   p->successes = p->failures = 0;
   p->on_hold = FALSE;
+  p->warned = FALSE;
 }
 
 /* After each status round: probes follow the containers (started for a new
