@@ -262,7 +262,8 @@ conn_submit (Conn *conn, Call *call)
   nghttp2_nv headers[] = {
     NV (":method", "POST"), NV (":scheme", "http"), NV (":path", call->path),
     NV (":authority", conn->client && conn->client->host ? conn->client->path : "localhost"), NV ("content-type", "application/grpc"),
-    NV ("te", "trailers"), NV ("grpc-timeout", timeout), NV ("user-agent", "edgecore-edged"),
+    NV ("te", "trailers"), NV ("grpc-timeout", timeout),
+    NV ("user-agent", conn->client && conn->client->host ? "kube-probe/1.21" : "edgecore-edged"),
   };
 #undef NV
   id = nghttp2_submit_request (conn->session, NULL, headers, G_N_ELEMENTS (headers),
@@ -716,8 +717,9 @@ edged_cri_client_new (const char *endpoint, gsize max_response, GError **error)
  * @max_response: largest response message accepted, in bytes
  *
  * Creates a client of a gRPC server over plaintext HTTP/2 (h2c) on TCP,
- * with no proxy, as kubelet's gRPC probes; nothing is connected until the
- * first call. Its messages name the server "the server".
+ * with no proxy, as kubelet's gRPC probes (User-Agent kube-probe/1.21);
+ * nothing is connected until the first call. Its messages name the server
+ * "the server".
  */
 EdgedCriClient *
 edged_cri_client_new_tcp (const char *host, guint16 port, gsize max_response)

@@ -10,11 +10,15 @@
  *   RESULT <index> <success|failure|warning> <milliseconds> <detail>
  *   INVALID <index> <the parse error>
  *
+ * then "LIBSSL mapped" or "LIBSSL not-mapped": whether the process has
+ * libssl loaded (probe-tls.c opens it at the first HTTPS probe only).
+ *
  * Exit status 0 once every probe ended. */
 #include "probe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static guint pending;
 static GMainLoop *loop;
@@ -92,6 +96,11 @@ main (int argc, char **argv)
   fflush (stdout);
   if (pending)
     g_main_loop_run (loop);
+  {
+    g_autofree char *maps = NULL;
+    g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL);
+    printf ("LIBSSL %s\n", maps && strstr (maps, "/libssl.so") ? "mapped" : "not-mapped");
+  }
   g_ptr_array_unref (specs);
   g_main_loop_unref (loop);
   return 0;

@@ -19,6 +19,7 @@ sys.path.insert(0, here)
 from probe_servers import GrpcHealthServer, SilentServer, WebServer, free_port  # noqa: E402
 
 PROBE_RUN = os.environ.get("PROBE_RUN_BIN", "probe-run")
+last_libssl = None   # probe-run's last "LIBSSL" line
 
 
 def http_probe(port, path="/ok", scheme="HTTPS", timeout=5, **extra):
@@ -41,6 +42,8 @@ def run(*containers, host="127.0.0.1", limit=60):
     if p.returncode != 0:
         raise AssertionError(f"probe-run exited {p.returncode}: {p.stderr[-3000:]}")
     out = {}
+    global last_libssl
+    last_libssl = re.search(r"^LIBSSL (\S+)$", p.stdout, re.M)[1]
     for line in p.stdout.splitlines():
         m = re.match(r"RESULT (\d+) (\w+) (\d+) ?(.*)$", line)
         if m:
@@ -153,6 +156,15 @@ class Https(unittest.TestCase):
         self.assertEqual(r[2][1], "success")
         self.assertLess(r[2][2], r[0][2])
         self.assertLess(time.monotonic() - t0, 30)
+
+    def test_libssl_loaded_by_the_first_https_probe_only(self):
+        s = WebServer(self)
+        tls = WebServer(self, "self-signed")
+        r = run(http_probe(s.port, scheme="HTTP"), {"name": "main", "livenessProbe": {"tcpSocket": {"port": s.port}}})
+        self.assertEqual([r[0][1], r[1][1]], ["success", "success"])
+        self.assertEqual(last_libssl, "not-mapped")
+        self.assertEqual(one(http_probe(tls.port))[1], "success")
+        self.assertEqual(last_libssl, "mapped")
 
     def test_nothing_listening(self):
         port = free_port()
