@@ -10,20 +10,19 @@
  *     307, 308 with a Location) to the same host name are followed, up to
  *     kubelet's 10 requests, over http or https; a redirect to another
  *     host, or any other 3xx, ends the probe as a success with a warning
- *     ("Probe terminated redirects"); other statuses fail. */
+ *     ("Probe terminated redirects"); other statuses fail. The answer is
+ *     read by probe-answer.c. */
 #include "probe.h"
 #include "probe-tls.h"
+#include "probe-answer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define HEAD_MAX      (64 * 1024)  /* the answer's head */
-#define BODY_MAX      (10 * 1024)  /* kubelet's maxRespBodyLength */
-#define CHUNK_LINE_MAX      1024         /* a chunk-size line */
 #define REDIRECTS_MAX 10           /* Go's and kubelet's: the 10th redirect fails */
+#define TERMINATED    "Probe terminated redirects, Response body: "   /* kubelet's warning */
 
 typedef enum { PHASE_HANDSHAKE, PHASE_WRITE, PHASE_READ } Phase;
-typedef enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF } BodyMode;
 
 typedef struct {
   gboolean           http;
@@ -45,17 +44,7 @@ typedef struct {
   EdgedProbeTls     *tls;
   GSource           *source;          /* waiting on the socket */
   Phase              phase;
-  /* the answer */
-  GByteArray        *in;              /* bytes read and not parsed yet */
-  gboolean           head_done;
-  int                status;
-  char              *status_line;
-  char              *location;
-  BodyMode           body_mode;
-  gint64             body_left;       /* BODY_LENGTH: bytes still due */
-  gint64             chunk_left;      /* BODY_CHUNKED: bytes left in the chunk, -1 at a line */
-  gboolean           chunk_crlf;      /* the CRLF after a chunk's data is due */
-  GByteArray        *body;            /* at most BODY_MAX */
+  EdgedHttpAnswer    answer;
   /* the attempt */
   GCancellable      *cancel;          /* ours: the timeout and the caller's cancel */
   GCancellable      *outer;
@@ -84,21 +73,6 @@ conn_close (Check *k)
 }
 
 static void
-answer_reset (Check *k)
-{
-  g_byte_array_set_size (k->in, 0);
-  g_byte_array_set_size (k->body, 0);
-  k->head_done = FALSE;
-  k->status = 0;
-  g_clear_pointer (&k->status_line, g_free);
-  g_clear_pointer (&k->location, g_free);
-  k->body_mode = BODY_NONE;
-  k->body_left = 0;
-  k->chunk_left = -1;
-  k->chunk_crlf = FALSE;
-}
-
-static void
 check_finish (Check *k, EdgedProbeResult result, const char *detail)
 {
   g_clear_handle_id (&k->timer, g_source_remove);
@@ -108,10 +82,7 @@ check_finish (Check *k, EdgedProbeResult result, const char *detail)
   k->done (result, detail, k->data);
   g_clear_object (&k->cancel);
   g_clear_object (&k->outer);
-  g_byte_array_unref (k->in);
-  g_byte_array_unref (k->body);
-  g_free (k->status_line);
-  g_free (k->location);
+  edged_http_answer_clear (&k->answer);
   g_free (k->host);
   g_free (k->path);
   g_free (k->host_header);
@@ -149,263 +120,35 @@ check_failed (Check *k, const char *what, const GError *error)
   check_finish (k, EDGED_PROBE_FAILURE, detail);
 }
 
-/* The body for messages: printable, at most 200 bytes. */
-static char *
-body_text (Check *k)
-{
-  g_autofree char *s = k->body->len ? g_strndup ((const char *) k->body->data, MIN (k->body->len, 200))
-                                     : g_strdup ("");
-  for (char *c = s; *c; c++)
-    if ((guchar) *c < 0x20 || (guchar) *c >= 0x7f)
-      *c = ' ';
-  return g_steal_pointer (&s);
-}
-
-/* ---- the answer ----------------------------------------------------------- */
-
-/* The head is in k->in up to head_len: status and the headers that matter. */
-static gboolean
-parse_head (Check *k, gsize head_len, GError **error)
-{
-  g_autofree char *head = g_strndup ((const char *) k->in->data, head_len);
-  g_auto (GStrv) lines = g_strsplit (head, "\n", -1);
-  const char *l0;
-  gint64 length = -1;
-  gboolean chunked = FALSE;
-
-  g_strchomp (lines[0]);
-  l0 = lines[0];
-  if (!g_str_has_prefix (l0, "HTTP/1.") || strlen (l0) < 12 || l0[8] != ' '
-      || !g_ascii_isdigit (l0[9]) || !g_ascii_isdigit (l0[10]) || !g_ascii_isdigit (l0[11]))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: %.80s", l0);
-      return FALSE;
-    }
-  k->status = atoi (l0 + 9);
-  k->status_line = g_strdup (l0);
-  for (guint i = 1; lines[i]; i++)
-    {
-      char *colon = strchr (lines[i], ':');
-      const char *value;
-      if (!colon)
-        continue;
-      *colon = '\0';
-      value = g_strstrip (colon + 1);
-      if (!g_ascii_strcasecmp (lines[i], "Location"))
-        {
-          g_free (k->location);
-          k->location = g_strdup (value);
-        }
-      else if (!g_ascii_strcasecmp (lines[i], "Content-Length"))
-        {
-          guint64 v;
-          if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXINT64, &v, NULL))
-            {
-              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "a bad Content-Length: %.40s", value);
-              return FALSE;
-            }
-          length = (gint64) v;
-        }
-      else if (!g_ascii_strcasecmp (lines[i], "Transfer-Encoding"))
-        chunked = strstr (value, "chunked") != NULL;
-    }
-  if ((k->status >= 100 && k->status < 200) || k->status == 204 || k->status == 304)
-    k->body_mode = BODY_NONE;
-  else if (chunked)
-    k->body_mode = BODY_CHUNKED;
-  else if (length >= 0)
-    {
-      k->body_mode = BODY_LENGTH;
-      k->body_left = length;
-    }
-  else
-    k->body_mode = BODY_EOF;
-  return TRUE;
-}
-
-/* Decodes what arrived of a chunked body into k->body: 1 done, 0 more
- * needed, -1 malformed. */
-static int
-dechunk (Check *k)
-{
-  gsize pos = 0;
-  int ret = 0;
-
-  for (;;)
-    {
-      if (k->body->len >= BODY_MAX)
-        {
-          ret = 1;
-          break;
-        }
-      if (k->chunk_left > 0)
-        {
-          gsize n = (gsize) MIN ((gint64) (k->in->len - pos), k->chunk_left);
-          if (n == 0)
-            break;
-          g_byte_array_append (k->body, k->in->data + pos, (guint) MIN (n, BODY_MAX - k->body->len));
-          pos += n;
-          k->chunk_left -= (gint64) n;
-          if (k->chunk_left == 0)
-            {
-              k->chunk_left = -1;
-              k->chunk_crlf = TRUE;
-            }
-          continue;
-        }
-      {
-        guint8 *nl = memchr (k->in->data + pos, '\n', k->in->len - pos);
-        g_autofree char *line = NULL;
-        guint64 size;
-        char *end;
-        if (!nl)
-          {
-            ret = k->in->len - pos > CHUNK_LINE_MAX ? -1 : 0;
-            break;
-          }
-        line = g_strndup ((const char *) k->in->data + pos, (gsize) (nl - (k->in->data + pos)));
-        pos = (gsize) (nl - k->in->data) + 1;
-        g_strchomp (line);
-        if (k->chunk_crlf)
-          {
-            k->chunk_crlf = FALSE;
-            if (*line)
-              {
-                ret = -1;
-                break;
-              }
-            continue;
-          }
-        if ((end = strchr (line, ';')))
-          *end = '\0';
-        g_strstrip (line);
-        if (!*line || !g_ascii_string_to_unsigned (line, 16, 0, G_MAXINT64, &size, NULL))
-          {
-            ret = -1;
-            break;
-          }
-        if (size == 0)
-          {
-            ret = 1;     /* trailers are not needed: the connection closes */
-            break;
-          }
-        k->chunk_left = (gint64) size;
-      }
-    }
-  g_byte_array_remove_range (k->in, 0, (guint) pos);
-  return ret;
-}
-
-/* What was read so far: 1 the answer is complete, 0 more is needed, -1
- * error (set). */
-static int
-answer_parse (Check *k, gboolean eof, GError **error)
-{
-  while (!k->head_done)
-    {
-      guint8 *d = k->in->data;
-      gsize head_len = 0;
-      for (gsize i = 0; i + 1 < k->in->len && !head_len; i++)
-        if (d[i] == '\n' && (d[i + 1] == '\n' || (d[i + 1] == '\r' && i + 2 < k->in->len && d[i + 2] == '\n')))
-          head_len = i + (d[i + 1] == '\n' ? 2 : 3);
-      if (!head_len)
-        {
-          if (k->in->len > HEAD_MAX)
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                         "the answer's head is larger than %d bytes", HEAD_MAX);
-          else if (eof && k->in->len)
-            {
-              g_autofree char *line = g_strndup ((const char *) d, MIN (k->in->len, 80));
-              g_strdelimit (line, "\r\n", ' ');
-              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           g_str_has_prefix (line, "HTTP/1.") ? "the answer ended in its head: %s"
-                                                              : "not an HTTP answer: %s", line);
-            }
-          else if (eof)
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                         "the server closed the connection without an answer");
-          return eof || k->in->len > HEAD_MAX ? -1 : 0;
-        }
-      if (!parse_head (k, head_len, error))
-        return -1;
-      g_byte_array_remove_range (k->in, 0, (guint) head_len);
-      if (k->status >= 100 && k->status < 200 && k->status != 101)
-        {
-          /* an interim answer (100 Continue): the real one follows */
-          g_clear_pointer (&k->status_line, g_free);
-          g_clear_pointer (&k->location, g_free);
-          continue;
-        }
-      k->head_done = TRUE;
-    }
-  switch (k->body_mode)
-    {
-    case BODY_NONE:
-      return 1;
-    case BODY_LENGTH:
-      {
-        gsize n = (gsize) MIN ((gint64) k->in->len, k->body_left);
-        g_byte_array_append (k->body, k->in->data, (guint) MIN (n, BODY_MAX - k->body->len));
-        k->body_left -= (gint64) n;
-        g_byte_array_set_size (k->in, 0);
-        if (k->body_left == 0 || k->body->len >= BODY_MAX)
-          return 1;
-        break;
-      }
-    case BODY_EOF:
-      g_byte_array_append (k->body, k->in->data, (guint) MIN (k->in->len, BODY_MAX - k->body->len));
-      g_byte_array_set_size (k->in, 0);
-      if (eof || k->body->len >= BODY_MAX)
-        return 1;
-      return 0;
-    case BODY_CHUNKED:
-      {
-        int r = dechunk (k);
-        if (r < 0)
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a malformed chunked body");
-        if (r != 0)
-          return r;
-        break;
-      }
-    }
-  if (eof)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "unexpected EOF in the body");
-      return -1;
-    }
-  return 0;
-}
-
 /* The answer is complete: follow a redirect, or the outcome. */
 static void
 answer_done (Check *k)
 {
-  int s = k->status;
-  g_autofree char *body = body_text (k);
+  int s = k->answer.status;
+  const char *location = k->answer.location;
+  g_autofree char *body = edged_http_answer_body_text (&k->answer);
 
-  if ((s == 301 || s == 302 || s == 303 || s == 307 || s == 308) && k->location && *k->location)
+  if ((s == 301 || s == 302 || s == 303 || s == 307 || s == 308) && location && *location)
     {
       g_autofree char *url = check_url (k);
       g_autoptr (GError) error = NULL;
       GUriFlags flags = G_URI_FLAGS_ENCODED | G_URI_FLAGS_PARSE_RELAXED;
       g_autoptr (GUri) base = g_uri_parse (url, flags, &error);
-      g_autoptr (GUri) next = base ? g_uri_parse_relative (base, k->location, flags, &error) : NULL;
+      g_autoptr (GUri) next = base ? g_uri_parse_relative (base, location, flags, &error) : NULL;
       const char *scheme = next ? g_uri_get_scheme (next) : NULL;
       const char *host = next ? g_uri_get_host (next) : NULL;
 
       if (!next || !host || !*host)
         {
           g_autofree char *detail = g_strdup_printf ("Get \"%s\": failed to parse Location "
-                                                     "header %.200s", url, k->location);
+                                                     "header %.200s", url, location);
           check_finish (k, EDGED_PROBE_FAILURE, detail);
           return;
         }
       if (strcmp (host, k->first_host) != 0)
         {
           /* kubelet does not follow a redirect to another host */
-          g_autofree char *detail = g_strdup_printf ("Probe terminated redirects, Response body: %s",
-                                                     body);
+          g_autofree char *detail = g_strdup_printf (TERMINATED "%s", body);
           check_finish (k, EDGED_PROBE_WARNING, detail);
           return;
         }
@@ -419,12 +162,12 @@ answer_done (Check *k)
       if (g_ascii_strcasecmp (scheme, "http") && g_ascii_strcasecmp (scheme, "https"))
         {
           g_autofree char *detail = g_strdup_printf ("Get \"%.200s\": unsupported protocol scheme "
-                                                     "\"%s\"", k->location, scheme);
+                                                     "\"%s\"", location, scheme);
           check_finish (k, EDGED_PROBE_FAILURE, detail);
           return;
         }
       /* a custom Host goes on only with a relative Location (Go's rule) */
-      if (g_uri_peek_scheme (k->location))
+      if (g_uri_peek_scheme (location))
         g_clear_pointer (&k->host_header, g_free);
       k->https = !g_ascii_strcasecmp (scheme, "https");
       g_free (k->host);
@@ -435,15 +178,15 @@ answer_done (Check *k)
                                  g_uri_get_query (next) ? "?" : "",
                                  g_uri_get_query (next) ? g_uri_get_query (next) : "");
       conn_close (k);
-      answer_reset (k);
+      edged_http_answer_reset (&k->answer);
       check_connect (k);
       return;
     }
   if (s >= 200 && s < 300)
-    check_finish (k, EDGED_PROBE_SUCCESS, k->status_line);
+    check_finish (k, EDGED_PROBE_SUCCESS, k->answer.status_line);
   else if (s >= 300 && s < 400)
     {
-      g_autofree char *detail = g_strdup_printf ("Probe terminated redirects, Response body: %s", body);
+      g_autofree char *detail = g_strdup_printf (TERMINATED "%s", body);
       check_finish (k, EDGED_PROBE_WARNING, detail);
     }
   else
@@ -539,11 +282,9 @@ check_step (Check *k)
               }
             if (n < 0)
               break;
-            if (n > 0)
-              g_byte_array_append (k->in, buf, (guint) n);
             if (n == 0 && !eof)
               break;
-            r = answer_parse (k, eof, &error);
+            r = edged_http_answer_feed (&k->answer, buf, (gsize) n, eof, &error);
             if (r < 0)
               {
                 g_autofree char *url = check_url (k);
@@ -671,9 +412,7 @@ check_start (Check *k, const char *host, int port, guint timeout_ms, GCancellabl
   k->host = g_strdup (host);
   k->port = port;
   k->cancel = g_cancellable_new ();
-  k->in = g_byte_array_new ();
-  k->body = g_byte_array_new ();
-  k->chunk_left = -1;
+  edged_http_answer_init (&k->answer);
   k->timer = g_timeout_add (timeout_ms, on_timeout, k);
   if (outer)
     {

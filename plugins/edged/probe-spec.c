@@ -117,7 +117,8 @@ read_action (JsonObject *container, JsonObject *o, EdgedProbeSpec *spec, GError 
       if (sn && !JSON_NODE_HOLDS_NULL (sn)
           && (!JSON_NODE_HOLDS_VALUE (sn) || json_node_get_value_type (sn) != G_TYPE_STRING))
         return BAD ("grpc.service must be a string");
-      spec->service = g_strdup (edged_json_string (grpc, "service") ? edged_json_string (grpc, "service") : "");
+      spec->service = g_strdup (edged_json_string (grpc, "service")
+                                  ? edged_json_string (grpc, "service") : "");
       return TRUE;
     }
   if (exec)

@@ -211,8 +211,8 @@ edged_probe_tls_read (EdgedProbeTls *tls, void *buf, gsize len, GIOCondition *wa
   ossl.ERR_clear_error ();
   errno = 0;
   *eof = FALSE;
-  return result (tls, ossl.SSL_read (tls->ssl, buf, (int) MIN (len, G_MAXINT)), "reading the answer",
-                 want, eof, error);
+  return result (tls, ossl.SSL_read (tls->ssl, buf, (int) MIN (len, G_MAXINT)),
+                 "reading the answer", want, eof, error);
 }
 
 /* Writes what the socket takes, without blocking. */
