@@ -6,9 +6,10 @@ probes run from edged, so the servers are the test's own on 127.0.0.1
 kubelet's InsecureSkipVerify), a 500 that restarts the container, a
 readiness that flips, a plain-HTTP server probed with HTTPS and a server
 that hangs in the handshake (clear failures, nobody else held up), a
-redirect to another host (a warning, counted as a success), and a gRPC
-health server whose answer flips readiness. edgecore keeps running, loads
-no TLS library besides edgehub's OpenSSL, and cleans everything up."""
+redirect to another host (a warning, counted as a success), a gRPC health
+server whose answer flips readiness, and HTTPS postStart and preStop
+hooks. edgecore keeps running, loads no TLS library besides edgehub's
+OpenSSL, and cleans everything up."""
 import os
 import re
 import sys
@@ -71,6 +72,11 @@ class TlsProbes(te.Base):
         # grpc readiness on the node's address
         pod("ready-grpc", {"readinessProbe": {"grpc": {"port": grpc.port, "service": "edge.v1"},
                                               "periodSeconds": 1, "failureThreshold": 1}})
+        # HTTPS lifecycle hooks: postStart, and preStop (any answer counts)
+        hooks = https_get(signed.port, "/poststart")
+        del hooks["periodSeconds"]
+        pod("hooks-tls", {"lifecycle": {"postStart": hooks,
+                                        "preStop": {"httpGet": dict(hooks["httpGet"], path="/prestop")}}})
         for p in pods.values():
             cloud.send_pod("insert", p, 1)
 
@@ -85,7 +91,7 @@ class TlsProbes(te.Base):
             return cstatus(s)["ready"] and "running" in cstatus(s)["state"]
 
         # ready and running
-        for name in ("ready-flip", "ready-redirect", "ready-grpc"):
+        for name in ("ready-flip", "ready-redirect", "ready-grpc", "hooks-tls"):
             st = when(name, is_ready, "Ready")
             self.assertEqual(next(c for c in st["Status"]["conditions"] if c["type"] == "Ready")["status"],
                              "True")
@@ -145,6 +151,9 @@ class TlsProbes(te.Base):
         for name in pods:
             node.wait_log(rf"pod default/{name} \(uid uid-{name}\) removed from the runtime", 60)
         self.assertEqual(set(te.crictl_ls()), before)
+        node.wait_log(r"pod default/hooks-tls: container main: preStop hook done")
+        self.assertIn("/poststart", signed.paths())
+        self.assertIn("/prestop", signed.paths())
 
 
 if __name__ == "__main__":
