@@ -52,16 +52,25 @@ edged_http_answer_body_text (const EdgedHttpAnswer *a)
 static gboolean
 parse_head (EdgedHttpAnswer *a, gsize head_len, GError **error)
 {
-  g_autofree char *head = g_strndup ((const char *) a->in->data, head_len);
-  g_auto (GStrv) lines = g_strsplit (head, "\n", -1);
+  g_autofree char *head = NULL;
+  g_auto (GStrv) lines = NULL;
   const char *l0;
   gint64 length = -1;
   gboolean chunked = FALSE;
 
+  if (memchr (a->in->data, '\0', head_len))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: a NUL byte "
+                   "in its head");
+      return FALSE;
+    }
+  head = g_strndup ((const char *) a->in->data, head_len);
+  lines = g_strsplit (head, "\n", -1);
   g_strchomp (lines[0]);
   l0 = lines[0];
   if (!g_str_has_prefix (l0, "HTTP/1.") || strlen (l0) < 12 || l0[8] != ' '
-      || !g_ascii_isdigit (l0[9]) || !g_ascii_isdigit (l0[10]) || !g_ascii_isdigit (l0[11]))
+      || !g_ascii_isdigit (l0[9]) || !g_ascii_isdigit (l0[10]) || !g_ascii_isdigit (l0[11])
+      || (l0[12] != ' ' && l0[12] != '\0') || l0[9] == '0')
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: %.80s", l0);
       return FALSE;
