@@ -447,7 +447,7 @@ edged_probe_http (const EdgedProbeSpec *spec, const char *host, guint timeout_ms
   k->header_values = (char **) g_ptr_array_free (values, FALSE);
   k->http = TRUE;
   k->https = spec->https;
-  k->path = g_strdup (spec->path);
+  k->path = g_strndup (spec->path, strcspn (spec->path, "#"));   /* a fragment is not sent */
   k->first_host = g_strdup (spec->host ? spec->host : host);
   k->done = done;
   k->data = data;

@@ -75,6 +75,9 @@ class Https(unittest.TestCase):
             self.assertEqual(headers["Host"], f"127.0.0.1:{s.port}")
             # an IP address: no SNI, as Go's crypto/tls
             self.assertEqual(s.sni, [None])
+        # a fragment is not sent, as Go's client
+        self.assertEqual(one(http_probe(s.port, "/ok#frag", scheme="HTTPS"))[1], "success")
+        self.assertEqual(s.requests[-1][0], "/ok")
 
     def test_sni_is_the_url_host_and_host_header_is_kept(self):
         s = WebServer(self, "self-signed")
