@@ -149,25 +149,30 @@ result (EdgedProbeTls *tls, int rc, const char *what, GIOCondition *want, gboole
 EdgedProbeTls *
 edged_probe_tls_new (GSocket *socket, const char *server_name, GError **error)
 {
-  SSL_CTX *ctx;
+  /* one context for every probe, made at the first and kept (making one
+   * per attempt costs more CPU than the handshake) */
+  static SSL_CTX *ctx;
   EdgedProbeTls *tls;
   g_autoptr (GInetAddress) ip = server_name ? g_inet_address_new_from_string (server_name) : NULL;
 
   if (!ossl_load (error))
     return NULL;
   ossl.ERR_clear_error ();
-  ctx = ossl.SSL_CTX_new (ossl.TLS_client_method ());
   if (!ctx)
     {
-      set_error (error, "TLS setup");
-      return NULL;
+      if (!(ctx = ossl.SSL_CTX_new (ossl.TLS_client_method ())))
+        {
+          set_error (error, "TLS setup");
+          return NULL;
+        }
+      ossl.SSL_CTX_ctrl (ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
+      ossl.SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);          /* kubelet: InsecureSkipVerify */
+      ossl.SSL_CTX_set_options (ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);  /* an end without close_notify */
+      /* no session resumption: each attempt is a full handshake, as kubelet's */
+      ossl.SSL_CTX_ctrl (ctx, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, NULL);
     }
-  ossl.SSL_CTX_ctrl (ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
-  ossl.SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);          /* kubelet: InsecureSkipVerify */
-  ossl.SSL_CTX_set_options (ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);  /* an end without close_notify */
   tls = g_new0 (EdgedProbeTls, 1);
   tls->ssl = ossl.SSL_new (ctx);
-  ossl.SSL_CTX_free (ctx);   /* the session holds its own reference */
   /* OpenSSL writes with write(2): a server gone raises SIGPIPE, which GLib
    * ignores process-wide once GSocket's class exists (as it does here) */
   if (!tls->ssl || ossl.SSL_set_fd (tls->ssl, g_socket_get_fd (socket)) != 1)

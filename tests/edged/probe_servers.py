@@ -94,6 +94,7 @@ class WebServer:
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128   # many probes at once (bench_probes.py)
 
             def get_request(self):
                 sock, addr = super().get_request()

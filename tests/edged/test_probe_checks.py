@@ -45,9 +45,9 @@ def run(*containers, host="127.0.0.1", limit=60):
     global last_libssl
     last_libssl = re.search(r"^LIBSSL (\S+)$", p.stdout, re.M)[1]
     for line in p.stdout.splitlines():
-        m = re.match(r"RESULT (\d+) (\w+) (\d+) ?(.*)$", line)
+        m = re.match(r"RESULT (\d+) (\w+) ([\d.]+) ?(.*)$", line)
         if m:
-            out[int(m[1])] = ("RESULT", m[2], int(m[3]), m[4])
+            out[int(m[1])] = ("RESULT", m[2], float(m[3]), m[4])
             continue
         m = re.match(r"INVALID (\d+) (.*)$", line)
         if m:
