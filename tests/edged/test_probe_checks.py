@@ -22,13 +22,13 @@ PROBE_RUN = os.environ.get("PROBE_RUN_BIN", "probe-run")
 last_libssl = None   # probe-run's last "LIBSSL" line
 
 
-def http_probe(port, path="/ok", scheme="HTTPS", timeout=5, **extra):
+def http_probe(port, path="/ok", scheme="HTTPS", timeout=10, **extra):
     get = {"port": port, "path": path, "scheme": scheme}
     get.update(extra)
     return {"name": "main", "livenessProbe": {"httpGet": get, "timeoutSeconds": timeout}}
 
 
-def grpc_probe(port, service=None, timeout=5):
+def grpc_probe(port, service=None, timeout=10):
     g = {"port": port}
     if service is not None:
         g["service"] = service
@@ -146,15 +146,17 @@ class Https(unittest.TestCase):
         silent = SilentServer(self)
         good = WebServer(self, "self-signed")
         t0 = time.monotonic()
-        r = run(http_probe(silent.port, timeout=2), http_probe(silent.port, scheme="HTTP", timeout=2),
-                http_probe(good.port, timeout=2), grpc_probe(silent.port, timeout=2))
+        # the hanging ones get 6 s; the good one, started with them, ends first
+        # (a machine would have to take 6 s for one local HTTPS GET to fail this)
+        r = run(http_probe(silent.port, timeout=6), http_probe(silent.port, scheme="HTTP", timeout=6),
+                http_probe(good.port, timeout=6), grpc_probe(silent.port, timeout=6))
         self.assertEqual(r[0][1:2] + r[0][3:],
                          ("failure", f'Get "https://127.0.0.1:{silent.port}/ok": TLS handshake: timeout exceeded'))
         self.assertEqual(r[1][1:2] + r[1][3:],
                          ("failure", f'Get "http://127.0.0.1:{silent.port}/ok": reading the answer: timeout exceeded'))
-        self.assertEqual(r[3][1:2] + r[3][3:], ("failure", "timeout: health rpc did not complete within 2s"))
+        self.assertEqual(r[3][1:2] + r[3][3:], ("failure", "timeout: health rpc did not complete within 6s"))
         for i in (0, 1, 3):
-            self.assertGreaterEqual(r[i][2], 1900)
+            self.assertGreaterEqual(r[i][2], 5900)
         # the good one ended long before the hanging ones were given up
         self.assertEqual(r[2][1], "success")
         self.assertLess(r[2][2], r[0][2])

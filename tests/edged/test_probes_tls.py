@@ -27,9 +27,10 @@ def cstatus(st):
 
 
 def https_get(port, path, **extra):
+    # a generous timeout: a slow machine must not fail the probes meant to succeed
     get = {"host": "127.0.0.1", "port": port, "path": path, "scheme": "HTTPS"}
     get.update(extra)
-    return {"httpGet": get, "periodSeconds": 1}
+    return {"httpGet": get, "periodSeconds": 1, "timeoutSeconds": 10}
 
 
 class TlsProbes(te.Base):
@@ -71,10 +72,11 @@ class TlsProbes(te.Base):
         pod("ready-redirect", {"readinessProbe": https_get(signed.port, "/other")})
         # grpc readiness on the node's address
         pod("ready-grpc", {"readinessProbe": {"grpc": {"port": grpc.port, "service": "edge.v1"},
-                                              "periodSeconds": 1, "failureThreshold": 1}})
+                                              "periodSeconds": 1, "failureThreshold": 1,
+                                              "timeoutSeconds": 10}})
         # HTTPS lifecycle hooks: postStart, and preStop (any answer counts)
         hooks = https_get(signed.port, "/poststart")
-        del hooks["periodSeconds"]
+        del hooks["periodSeconds"], hooks["timeoutSeconds"]
         pod("hooks-tls", {"lifecycle": {"postStart": hooks,
                                         "preStop": {"httpGet": dict(hooks["httpGet"], path="/prestop")}}})
         for p in pods.values():
