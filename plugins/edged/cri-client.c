@@ -261,7 +261,8 @@ conn_submit (Conn *conn, Call *call)
                    NGHTTP2_NV_FLAG_NO_COPY_NAME }
   nghttp2_nv headers[] = {
     NV (":method", "POST"), NV (":scheme", "http"), NV (":path", call->path),
-    NV (":authority", conn->client && conn->client->host ? conn->client->path : "localhost"), NV ("content-type", "application/grpc"),
+    NV (":authority", conn->client && conn->client->host ? conn->client->path : "localhost"),
+    NV ("content-type", "application/grpc"),
     NV ("te", "trailers"), NV ("grpc-timeout", timeout),
     NV ("user-agent", conn->client && conn->client->host ? "kube-probe/1.21" : "edgecore-edged"),
   };

@@ -1,6 +1,6 @@
 /* cri-client.h: unary gRPC calls to a CRI runtime (containerd) over HTTP/2
- * on its unix socket, asynchronous on the GLib main loop of the thread that
- * created the client. */
+ * on its unix socket (or to a gRPC server over plaintext TCP: grpc probes),
+ * asynchronous on the GLib main loop of the thread that created the client. */
 #pragma once
 
 #include <gio/gio.h>

@@ -166,8 +166,9 @@ edged_probe_tls_new (GSocket *socket, const char *server_name, GError **error)
           return NULL;
         }
       ossl.SSL_CTX_ctrl (ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
-      ossl.SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);          /* kubelet: InsecureSkipVerify */
-      ossl.SSL_CTX_set_options (ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);  /* an end without close_notify */
+      /* kubelet's InsecureSkipVerify; a server may end without close_notify */
+      ossl.SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);
+      ossl.SSL_CTX_set_options (ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
       /* no session resumption: each attempt is a full handshake, as kubelet's */
       ossl.SSL_CTX_ctrl (ctx, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, NULL);
     }
