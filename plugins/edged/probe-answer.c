@@ -36,16 +36,22 @@ edged_http_answer_reset (EdgedHttpAnswer *a)
   edged_http_answer_init (a);
 }
 
+/* Text for messages; see probe-answer.h. */
+char *
+edged_http_printable (const char *text, gsize len, gsize max)
+{
+  char *s = g_strndup (text ? text : "", MIN (len, max));
+  for (char *c = s; *c; c++)
+    if ((guchar) *c < 0x20 || (guchar) *c >= 0x7f)
+      *c = ' ';
+  return s;
+}
+
 /* The body for messages: printable, at most 200 bytes. */
 char *
 edged_http_answer_body_text (const EdgedHttpAnswer *a)
 {
-  g_autofree char *s = a->body->len
-    ? g_strndup ((const char *) a->body->data, MIN (a->body->len, 200)) : g_strdup ("");
-  for (char *c = s; *c; c++)
-    if ((guchar) *c < 0x20 || (guchar) *c >= 0x7f)
-      *c = ' ';
-  return g_steal_pointer (&s);
+  return edged_http_printable (a->body->len ? (const char *) a->body->data : "", a->body->len, 200);
 }
 
 /* The head is in a->in up to head_len: status and the headers that matter. */
@@ -72,7 +78,8 @@ parse_head (EdgedHttpAnswer *a, gsize head_len, GError **error)
       || !g_ascii_isdigit (l0[9]) || !g_ascii_isdigit (l0[10]) || !g_ascii_isdigit (l0[11])
       || (l0[12] != ' ' && l0[12] != '\0') || l0[9] == '0')
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: %.80s", l0);
+      g_autofree char *text = edged_http_printable (l0, strlen (l0), 80);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an HTTP answer: %s", text);
       return FALSE;
     }
   a->status = atoi (l0 + 9);
@@ -212,8 +219,7 @@ answer_parse (EdgedHttpAnswer *a, gboolean eof, GError **error)
                          "the answer's head is larger than %d bytes", EDGED_HTTP_HEAD_MAX);
           else if (eof && a->in->len)
             {
-              g_autofree char *line = g_strndup ((const char *) d, MIN (a->in->len, 80));
-              g_strdelimit (line, "\r\n", ' ');
+              g_autofree char *line = edged_http_printable ((const char *) d, a->in->len, 80);
               g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                            g_str_has_prefix (line, "HTTP/1.") ? "the answer ended in its head: %s"
                                                               : "not an HTTP answer: %s", line);

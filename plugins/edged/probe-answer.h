@@ -38,6 +38,11 @@ int   edged_http_answer_feed      (EdgedHttpAnswer       *a,
                                    gsize                  len,
                                    gboolean               eof,
                                    GError               **error);
+/* At most max bytes of text (len bytes, NUL bytes end it) for messages,
+ * anything but printable ASCII as a space. */
+char *edged_http_printable        (const char            *text,
+                                   gsize                  len,
+                                   gsize                  max);
 /* The body for messages: printable ASCII, at most 200 bytes. */
 char *edged_http_answer_body_text (const EdgedHttpAnswer *a);
 

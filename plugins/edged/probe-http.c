@@ -140,8 +140,9 @@ answer_done (Check *k)
 
       if (!next || !host || !*host)
         {
+          g_autofree char *text = edged_http_printable (location, strlen (location), 200);
           g_autofree char *detail = g_strdup_printf ("Get \"%s\": failed to parse Location "
-                                                     "header %.200s", url, location);
+                                                     "header %s", url, text);
           check_finish (k, EDGED_PROBE_FAILURE, detail);
           return;
         }
@@ -161,8 +162,9 @@ answer_done (Check *k)
         }
       if (g_ascii_strcasecmp (scheme, "http") && g_ascii_strcasecmp (scheme, "https"))
         {
-          g_autofree char *detail = g_strdup_printf ("Get \"%.200s\": unsupported protocol scheme "
-                                                     "\"%s\"", location, scheme);
+          g_autofree char *text = edged_http_printable (location, strlen (location), 200);
+          g_autofree char *detail = g_strdup_printf ("Get \"%s\": unsupported protocol scheme "
+                                                     "\"%s\"", text, scheme);
           check_finish (k, EDGED_PROBE_FAILURE, detail);
           return;
         }
