@@ -42,6 +42,8 @@ python3 "$here/edged/bench_server.py" "$build" $quick || status=1
 python3 "$here/edged/bench_metrics.py" "$build" $quick || status=1
 python3 "$here/footprint/bench_footprint.py" "$build" $quick || status=1
 python3 "$here/edged/bench_offline.py" "$build" $quick || status=1
+# shellcheck disable=SC2086
+python3 "$here/edged/bench_probes.py" "$build" $quick || status=1
 python3 "$here/edgestream/bench_edgestream.py" "$build" $quick || status=1
 python3 "$here/edgestream/bench_e2e.py" "$build" $quick || status=1
 exit $status

@@ -1,4 +1,5 @@
-/* cri-client.c: unary gRPC over HTTP/2 (nghttp2) on a unix socket, with
+/* cri-client.c: unary gRPC over HTTP/2 (nghttp2) on a unix socket (or
+ * plaintext TCP: gRPC probes, probe-grpc.c), with
  * protobuf-c messages, driven by GSocket sources on the main loop.
  *
  * One connection at a time, opened on the first call and again after it
@@ -61,6 +62,9 @@ struct _Conn {
 
 struct _EdgedCriClient {
   char      *path;
+  char      *host;                /* TCP (edged_cri_client_new_tcp): host and port; */
+  guint16    port;                /* NULL: the unix socket at path */
+  const char *peer;               /* for messages: "the runtime", "the server" */
   gsize      max_response;
   Conn      *conn;                /* the connection new calls use */
   GList     *draining;            /* older connections finishing their streams */
@@ -148,7 +152,8 @@ call_complete (Call *call)
                          call->path, call->client ? call->client->max_response : 0);
   else if (call->grpc_status < 0 && h2_error != NGHTTP2_NO_ERROR)
     error = g_error_new (EDGED_CRI_ERROR, EDGED_CRI_ERROR_UNAVAILABLE,
-                         "%s: stream reset by the runtime (%s)", call->path,
+                         "%s: stream reset by %s (%s)", call->path,
+                         call->client ? call->client->peer : "the peer",
                          nghttp2_http2_strerror (h2_error));
   else if (call->grpc_status < 0 && call->http_status != 200)
     {
@@ -256,8 +261,10 @@ conn_submit (Conn *conn, Call *call)
                    NGHTTP2_NV_FLAG_NO_COPY_NAME }
   nghttp2_nv headers[] = {
     NV (":method", "POST"), NV (":scheme", "http"), NV (":path", call->path),
-    NV (":authority", "localhost"), NV ("content-type", "application/grpc"),
-    NV ("te", "trailers"), NV ("grpc-timeout", timeout), NV ("user-agent", "edgecore-edged"),
+    NV (":authority", conn->client && conn->client->host ? conn->client->path : "localhost"),
+    NV ("content-type", "application/grpc"),
+    NV ("te", "trailers"), NV ("grpc-timeout", timeout),
+    NV ("user-agent", conn->client && conn->client->host ? "kube-probe/1.21" : "edgecore-edged"),
   };
 #undef NV
   id = nghttp2_submit_request (conn->session, NULL, headers, G_N_ELEMENTS (headers),
@@ -424,7 +431,8 @@ conn_write (Conn *conn)
           }
         if (w < 0)
           {
-            g_autofree char *why = g_strdup_printf ("write to the runtime failed: %s",
+            g_autofree char *why = g_strdup_printf ("write to %s failed: %s",
+                                                    conn->client ? conn->client->peer : "the peer",
                                                     error->message);
             conn_fail (conn, why);
             return FALSE;
@@ -452,7 +460,11 @@ conn_pump (Conn *conn)
   if (conn->state == CONN_DRAINING && conn->calls == NULL)
     conn_destroy (conn, NULL);
   else if (!nghttp2_session_want_read (conn->session) && !nghttp2_session_want_write (conn->session))
-    conn_fail (conn, "the runtime ended the HTTP/2 session");
+    {
+      g_autofree char *why = g_strdup_printf ("%s ended the HTTP/2 session",
+                                              conn->client ? conn->client->peer : "the peer");
+      conn_fail (conn, why);
+    }
 }
 
 static gboolean
@@ -480,8 +492,9 @@ on_readable (GSocket *socket, GIOCondition cond, gpointer data)
         break;
       if (n <= 0)
         {
-          g_autofree char *why = n == 0 ? g_strdup ("the runtime closed the connection")
-                                        : g_strdup_printf ("read from the runtime failed: %s",
+          const char *peer = conn->client ? conn->client->peer : "the peer";
+          g_autofree char *why = n == 0 ? g_strdup_printf ("%s closed the connection", peer)
+                                        : g_strdup_printf ("read from %s failed: %s", peer,
                                                            error->message);
           conn_deliver (conn);
           g_source_unref (conn->in_source);
@@ -654,7 +667,9 @@ conn_start (EdgedCriClient *client)
 {
   Conn *conn = g_new0 (Conn, 1);
   g_autoptr (GSocketClient) sc = g_socket_client_new ();
-  g_autoptr (GSocketAddress) address = g_unix_socket_address_new (client->path);
+  g_autoptr (GSocketConnectable) address = client->host
+    ? g_network_address_new (client->host, client->port)
+    : G_SOCKET_CONNECTABLE (g_unix_socket_address_new (client->path));
 
   conn->client = client;
   conn->state = CONN_CONNECTING;
@@ -662,8 +677,8 @@ conn_start (EdgedCriClient *client)
   conn->out = g_byte_array_new ();
   g_queue_init (&conn->done);
   client->conn = conn;
-  g_socket_client_connect_async (sc, G_SOCKET_CONNECTABLE (address), conn->cancel,
-                                 on_connected, conn);
+  g_socket_client_set_enable_proxy (sc, FALSE);
+  g_socket_client_connect_async (sc, address, conn->cancel, on_connected, conn);
 }
 
 /**
@@ -690,6 +705,31 @@ edged_cri_client_new (const char *endpoint, gsize max_response, GError **error)
     }
   client = g_new0 (EdgedCriClient, 1);
   client->path = g_strdup (path);
+  client->peer = "the runtime";
+  client->max_response = max_response ? max_response : EDGED_CRI_DEFAULT_MAX_RESPONSE;
+  g_queue_init (&client->queue);
+  return client;
+}
+
+/**
+ * edged_cri_client_new_tcp:
+ * @host: a host name or IP address
+ * @port: its port
+ * @max_response: largest response message accepted, in bytes
+ *
+ * Creates a client of a gRPC server over plaintext HTTP/2 (h2c) on TCP,
+ * with no proxy, as kubelet's gRPC probes (User-Agent kube-probe/1.21);
+ * nothing is connected until the first call. Its messages name the server
+ * "the server".
+ */
+EdgedCriClient *
+edged_cri_client_new_tcp (const char *host, guint16 port, gsize max_response)
+{
+  EdgedCriClient *client = g_new0 (EdgedCriClient, 1);
+  client->host = g_strdup (host);
+  client->port = port;
+  client->path = g_strdup_printf (strchr (host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+  client->peer = "the server";
   client->max_response = max_response ? max_response : EDGED_CRI_DEFAULT_MAX_RESPONSE;
   g_queue_init (&client->queue);
   return client;
@@ -725,6 +765,7 @@ edged_cri_client_free (EdgedCriClient *client)
         conn_destroy (conn, NULL);
     }
   g_free (client->path);
+  g_free (client->host);
   g_free (client);
 }
 

@@ -1,6 +1,6 @@
 /* cri-client.h: unary gRPC calls to a CRI runtime (containerd) over HTTP/2
- * on its unix socket, asynchronous on the GLib main loop of the thread that
- * created the client. */
+ * on its unix socket (or to a gRPC server over plaintext TCP: grpc probes),
+ * asynchronous on the GLib main loop of the thread that created the client. */
 #pragma once
 
 #include <gio/gio.h>
@@ -46,6 +46,9 @@ typedef void (*EdgedCriReplyFunc) (ProtobufCMessage *response,
 EdgedCriClient *edged_cri_client_new (const char *endpoint,
                                       gsize       max_response,
                                       GError    **error);
+EdgedCriClient *edged_cri_client_new_tcp (const char *host,
+                                          guint16     port,
+                                          gsize       max_response);
 void            edged_cri_client_free (EdgedCriClient *client);
 const char     *edged_cri_client_get_path (EdgedCriClient *client);
 guint           edged_cri_client_get_pending (EdgedCriClient *client);

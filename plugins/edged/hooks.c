@@ -61,11 +61,12 @@ on_exec (ProtobufCMessage *response, const GError *error, gpointer data)
 }
 
 static void
-on_check (gboolean success, const char *detail, gpointer data)
+on_check (EdgedProbeResult result, const char *detail, gpointer data)
 {
   EdgedHookRun *run = data;
   /* an answer, whatever its status, is a success for a hook */
-  run_finish (run, success || (detail && g_str_has_prefix (detail, "HTTP probe failed")), detail);
+  run_finish (run, result != EDGED_PROBE_FAILURE
+                   || (detail && g_str_has_prefix (detail, "HTTP probe failed")), detail);
   run_unref (run);
 }
 

@@ -17,6 +17,7 @@ edged_probe_spec_free (EdgedProbeSpec *spec)
   g_strfreev (spec->command);
   g_free (spec->host);
   g_free (spec->path);
+  g_free (spec->service);
   g_strfreev (spec->header_names);
   g_strfreev (spec->header_values);
   g_free (spec);
@@ -96,12 +97,29 @@ read_action (JsonObject *container, JsonObject *o, EdgedProbeSpec *spec, GError 
   JsonObject *exec = edged_json_object (o, "exec");
   JsonObject *http = edged_json_object (o, "httpGet");
   JsonObject *tcp = edged_json_object (o, "tcpSocket");
+  JsonObject *grpc = edged_json_object (o, "grpc");
+  const char *scheme;
 
-  if ((exec != NULL) + (http != NULL) + (tcp != NULL) != 1)
+  if ((exec != NULL) + (http != NULL) + (tcp != NULL) + (grpc != NULL) != 1)
+    return BAD ("exactly one of exec, httpGet, tcpSocket, grpc is needed");
+  if (grpc)
     {
-      if (edged_json_object (o, "grpc"))
-        return BAD ("grpc is not supported yet");
-      return BAD ("exactly one of exec, httpGet, tcpSocket is needed");
+      /* port: a number only (GRPCAction.port is an int32); service
+       * optional, "" asks about the server as a whole */
+      JsonNode *n = json_object_get_member (grpc, "port");
+      JsonNode *sn = json_object_get_member (grpc, "service");
+      spec->kind = EDGED_HANDLER_GRPC;
+      if (!n || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+        return BAD ("grpc.port must be a number");
+      if (json_node_get_int (n) < 1 || json_node_get_int (n) > 65535)
+        return BAD ("grpc port %" G_GINT64_FORMAT " out of range", json_node_get_int (n));
+      spec->port = (int) json_node_get_int (n);
+      if (sn && !JSON_NODE_HOLDS_NULL (sn)
+          && (!JSON_NODE_HOLDS_VALUE (sn) || json_node_get_value_type (sn) != G_TYPE_STRING))
+        return BAD ("grpc.service must be a string");
+      spec->service = g_strdup (edged_json_string (grpc, "service")
+                                  ? edged_json_string (grpc, "service") : "");
+      return TRUE;
     }
   if (exec)
     {
@@ -117,8 +135,10 @@ read_action (JsonObject *container, JsonObject *o, EdgedProbeSpec *spec, GError 
       return read_port (container, tcp, &spec->port, error);
     }
   spec->kind = EDGED_HANDLER_HTTP;
-  if (edged_json_string (http, "scheme") && strcmp (edged_json_string (http, "scheme"), "HTTP"))
-    return BAD ("httpGet scheme %s is not supported yet", edged_json_string (http, "scheme"));
+  scheme = edged_json_string (http, "scheme");
+  if (scheme && *scheme && strcmp (scheme, "HTTP") && strcmp (scheme, "HTTPS"))
+    return BAD ("httpGet scheme %s is not HTTP or HTTPS", scheme);
+  spec->https = !g_strcmp0 (scheme, "HTTPS");
   spec->host = g_strdup (edged_json_string (http, "host"));
   spec->path = g_strdup (edged_json_string (http, "path") ? edged_json_string (http, "path") : "/");
   if (spec->path[0] != '/' || strpbrk (spec->path, " \r\n"))
@@ -164,6 +184,8 @@ edged_probe_spec_parse (JsonObject *container, const char *member, gboolean hand
       g_prefix_error (error, "%s: ", member);
       return FALSE;
     }
+  if (handler && spec->kind == EDGED_HANDLER_GRPC)
+    return BAD ("%s: grpc is not a lifecycle handler", member);
   if (!handler
       && (!int_member (o, "initialDelaySeconds", 0, 0, G_MAXINT32, &spec->initial_delay)
           || !int_member (o, "periodSeconds", 10, 1, G_MAXINT32, &spec->period)

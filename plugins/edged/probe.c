@@ -6,7 +6,7 @@
  *   - a probe first runs initialDelaySeconds after the container started,
  *     then every periodSeconds, each attempt bounded by timeoutSeconds
  *     (exec: CRI ExecSync with that timeout, exit code 0 is success;
- *     httpGet and tcpSocket: probe-http.c);
+ *     httpGet and tcpSocket: probe-http.c, grpc: probe-grpc.c);
  *   - the result changes after successThreshold successes or
  *     failureThreshold failures in a row; until a first result, liveness
  *     counts as success, readiness as failure, startup as not started;
@@ -35,6 +35,7 @@ struct _EdgedProber {
   int             result;        /* 1 success, 0 failure, -1 none yet */
   guint           successes, failures;
   gboolean        on_hold;       /* liveness/startup failed: the container is being stopped */
+  gboolean        warned;        /* a probe warning was logged for this container */
   GCancellable   *cancel;
 };
 
@@ -197,10 +198,20 @@ on_exec (ProtobufCMessage *response, const GError *error, gpointer data)
 }
 
 static void
-on_check (gboolean success, const char *detail, gpointer data)
+on_check (EdgedProbeResult result, const char *detail, gpointer data)
 {
   Attempt *a = data;
-  attempt_done (a->p, a->generation, success, detail);
+  EdgedProber *p = a->p;
+  /* kubelet's ProbeWarning event (once per container start here, not
+   * every period): the attempt counts as a success */
+  if (result == EDGED_PROBE_WARNING && p->pod && a->generation == p->generation && !p->warned)
+    {
+      p->warned = TRUE;
+      ec_log_warning (p->pod->edged->context, "pod %s/%s: %s probe warning of %s: %s",
+                      p->pod->spec->namespace, p->pod->spec->name, probe_names[p->type],
+                      p->pod->spec->containers[p->index].name, detail ? detail : "");
+    }
+  attempt_done (p, a->generation, result != EDGED_PROBE_FAILURE, detail);
   attempt_free (a);
 }
 
@@ -250,13 +261,15 @@ on_due (gpointer data)
       break;
     case EDGED_HANDLER_HTTP:
     case EDGED_HANDLER_TCP:
+    case EDGED_HANDLER_GRPC:
       if (!spec->host && !edged_pod_ip (pod))
         {
           attempt_done (p, p->generation, FALSE, "the pod has no IP address");
           attempt_free (a);
           break;
         }
-      (spec->kind == EDGED_HANDLER_HTTP ? edged_probe_http : edged_probe_tcp)
+      (spec->kind == EDGED_HANDLER_HTTP ? edged_probe_http
+       : spec->kind == EDGED_HANDLER_TCP ? edged_probe_tcp : edged_probe_grpc)
         (spec, edged_pod_ip (pod), timeout_ms, p->cancel, on_check, a);
       break;
     }
@@ -284,6 +297,7 @@ prober_reset (EdgedProber *p)
   p->result = initial_result (p->type);
   p->successes = p->failures = 0;
   p->on_hold = FALSE;
+  p->warned = FALSE;
 }
 
 /* After each status round: probes follow the containers (started for a new

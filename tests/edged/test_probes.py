@@ -173,11 +173,12 @@ class Probes(te.Base):
 
         # a probe edged cannot run: the pod is Failed with the reason
         bad = te.pod_obj("badprobe", "uid-badprobe", "true")
-        bad["spec"]["containers"][0]["livenessProbe"] = {"grpc": {"port": 9000}}
+        bad["spec"]["containers"][0]["livenessProbe"] = {"httpGet": {"port": 9000, "scheme": "FTP"}}
         cloud.send_pod("insert", bad, 1)
         st = te.wait_for(lambda: cloud.pod_statuses("badprobe"), 30, "the refused pod")[0]
         self.assertEqual(st["Status"]["reason"], "InvalidPodSpec")
-        self.assertIn("container main: livenessProbe: grpc is not supported yet", st["Status"]["message"])
+        self.assertIn("container main: livenessProbe: httpGet scheme FTP is not HTTP or HTTPS",
+                      st["Status"]["message"])
         self.assertTrue(node.alive())
         self.remove(cloud, node, ["slow"])
 
