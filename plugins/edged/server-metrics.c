@@ -23,7 +23,6 @@ static void
 process_metrics (GString *out)
 {
   g_autofree char *stat = NULL;
-  g_autofree char *status = NULL;
   g_autofree char *uptime = NULL;
   g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
   long tck = sysconf (_SC_CLK_TCK), page = sysconf (_SC_PAGESIZE);
