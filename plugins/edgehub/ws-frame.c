@@ -116,6 +116,12 @@ eh_ws_frame_parse (guint8 *buf, gsize len, gsize max_payload, EhWsParseMode mode
       for (int i = 0; i < 8; i++)
         n = n << 8 | buf[2 + i];
       pos = 10;
+      if (n >> 63)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "websocket frame length with the most "
+                       "significant bit set");
+          return -1;
+        }
     }
   if (opcode >= EH_WS_CLOSE && (n > EH_WS_CONTROL_MAX || !(buf[0] & 0x80)))
     {
@@ -187,12 +193,15 @@ eh_ws_assembler_feed (EhWsAssembler *a, const EhWsFrame *f, guint8 *opcode, cons
       *len = f->len;
       return 1;
     }
-  if (f->len > a->max - a->buf->len)
-    goto too_big;
   if (!a->active)
     {
       a->opcode = f->opcode;
       g_byte_array_set_size (a->buf, 0);
+    }
+  if (f->len > a->max - a->buf->len)
+    {
+      a->active = FALSE;
+      goto too_big;
     }
   g_byte_array_append (a->buf, f->payload, (guint) f->len);
   a->active = !f->fin;
