@@ -1,7 +1,6 @@
 /* ws-conn.c: a websocket client connection on the main loop (see
  * ws-conn.h). */
 #include "ws-conn.h"
-#include "tls.h"
 
 #include <string.h>
 
@@ -87,8 +86,8 @@ drop_source (GSource **s)
     }
 }
 
-/* Stops all I/O: sources, timers, and the stream (shut down at once: a
- * peer that does not read must not hold us). */
+/* Stops all I/O: sources, timers, and the stream (its close does not
+ * block: the TLS close_notify goes if it can, then the socket closes). */
 static void
 stop_io (EhWsConn *c)
 {
@@ -98,15 +97,7 @@ stop_io (EhWsConn *c)
     g_source_remove (c->linger_source);
   c->linger_source = 0;
   if (!g_io_stream_is_closed (c->stream))
-    {
-      if (EH_IS_TLS_STREAM (c->stream))
-        {
-          GSocket *sock = eh_tls_stream_get_socket (EH_TLS_STREAM (c->stream));
-          if (sock)
-            g_socket_shutdown (sock, TRUE, TRUE, NULL);
-        }
-      g_io_stream_close (c->stream, NULL, NULL);
-    }
+    g_io_stream_close (c->stream, NULL, NULL);
 }
 
 /* Tells error (if any) and closed. */
