@@ -6,7 +6,6 @@
 
 #define READ_CHUNK      (16 * 1024)   /* one non-blocking read */
 #define READS_PER_TURN  16            /* reads per main loop dispatch, then others get a turn */
-#define WRITE_BATCH     (16 * 1024)   /* queued frames joined into one write */
 #define KEEP_CAPACITY   (64 * 1024)   /* buffers grown past this are given back when empty */
 #define CLOSE_LINGER_MS 2000          /* how long the answer to the peer's close may take */
 
@@ -37,8 +36,9 @@ struct _EhWsConn {
 
   /* writing */
   GSource               *write_source;
-  GQueue                 queue;      /* GBytes frames waiting */
-  GByteArray            *batch;      /* frames being written */
+  GByteArray            *pending;    /* frames waiting, encoded one after the other */
+  guint                  pending_frames;
+  GByteArray            *batch;      /* frames being written (the pending ones taken at once) */
   gsize                  batch_off;
 
   guint                  done_source;    /* the idle that tells error and closed */
@@ -63,7 +63,7 @@ conn_unref (EhWsConn *c)
 {
   if (--c->refs > 0)
     return;
-  g_queue_clear_full (&c->queue, (GDestroyNotify) g_bytes_unref);
+  g_clear_pointer (&c->pending, g_byte_array_unref);
   g_clear_pointer (&c->batch, g_byte_array_unref);
   g_clear_pointer (&c->acc, g_byte_array_unref);
   eh_ws_assembler_clear (&c->msg);
@@ -144,21 +144,19 @@ write_some (EhWsConn *c)
       gssize n;
       if (c->batch_off == c->batch->len)
         {
-          GBytes *f;
+          /* the written batch becomes the next pending buffer (given back
+           * if a big message grew it) and what is pending is written */
+          GByteArray *done = c->batch;
+          if (done->len > KEEP_CAPACITY)
+            {
+              g_byte_array_unref (done);
+              done = g_byte_array_new ();
+            }
+          g_byte_array_set_size (done, 0);
+          c->batch = c->pending;
           c->batch_off = 0;
-          if (c->batch->len > KEEP_CAPACITY)
-            {
-              g_byte_array_unref (c->batch);
-              c->batch = g_byte_array_new ();
-            }
-          g_byte_array_set_size (c->batch, 0);
-          while (c->batch->len < WRITE_BATCH && (f = g_queue_pop_head (&c->queue)))
-            {
-              gsize len;
-              const guint8 *p = g_bytes_get_data (f, &len);
-              g_byte_array_append (c->batch, p, (guint) len);
-              g_bytes_unref (f);
-            }
+          c->pending = done;
+          c->pending_frames = 0;
           if (c->batch->len == 0)
             {
               if (c->state == ST_CLOSING)
@@ -205,22 +203,20 @@ on_writable (GObject *stream, gpointer data)
 static void
 arm_write (EhWsConn *c)
 {
-  if (c->write_source || c->state >= ST_FAILED || (c->batch_off == c->batch->len && g_queue_is_empty (&c->queue)))
+  if (c->write_source || c->state >= ST_FAILED || (c->batch_off == c->batch->len && c->pending->len == 0))
     return;
   c->write_source = g_pollable_output_stream_create_source (c->out, NULL);
   g_source_set_callback (c->write_source, G_SOURCE_FUNC (on_writable), c, NULL);
   g_source_attach (c->write_source, NULL);
 }
 
-/* Queues a frame; urgent ones (answers to pings) go before queued ones. */
+/* Queues a frame, after those waiting; they are written together at the
+ * next turn of the main loop. */
 static void
-enqueue (EhWsConn *c, guint8 opcode, const guint8 *data, gsize len, gboolean urgent)
+enqueue (EhWsConn *c, guint8 opcode, const guint8 *data, gsize len)
 {
-  GBytes *f = eh_ws_frame_new (opcode, NULL, 0, data, len);
-  if (urgent)
-    g_queue_push_head (&c->queue, f);
-  else
-    g_queue_push_tail (&c->queue, f);
+  eh_ws_frame_append (c->pending, TRUE, opcode, NULL, 0, data, len);
+  c->pending_frames++;
   arm_write (c);
 }
 
@@ -257,7 +253,7 @@ control_frame (EhWsConn *c, const EhWsFrame *f)
     {
     case EH_WS_PING:
       if (c->state == ST_OPEN)
-        enqueue (c, EH_WS_PONG, f->payload, f->len, TRUE);
+        enqueue (c, EH_WS_PONG, f->payload, f->len);
       return TRUE;
     case EH_WS_PONG:
       if (c->ev.pong && c->state == ST_OPEN)
@@ -277,11 +273,11 @@ control_frame (EhWsConn *c, const EhWsFrame *f)
         /* the answer: the same code (none if none came), after what is queued */
         c->state = ST_CLOSING;
         if (code == EH_WS_CLOSE_NO_STATUS)
-          enqueue (c, EH_WS_CLOSE, NULL, 0, FALSE);
+          enqueue (c, EH_WS_CLOSE, NULL, 0);
         else
           {
             guint8 b[2] = { (guint8) (code >> 8), (guint8) code };
-            enqueue (c, EH_WS_CLOSE, b, 2, FALSE);
+            enqueue (c, EH_WS_CLOSE, b, 2);
           }
         drop_source (&c->read_source);
         c->linger_source = g_timeout_add (CLOSE_LINGER_MS, on_linger_over, c);
@@ -421,7 +417,7 @@ eh_ws_conn_new (GIOStream *stream, gsize max_message, guint max_queued, const Eh
   c->rbuf = g_malloc (READ_CHUNK);
   c->acc = g_byte_array_new ();
   c->batch = g_byte_array_new ();
-  g_queue_init (&c->queue);
+  c->pending = g_byte_array_new ();
   eh_ws_assembler_init (&c->msg, max_message);
   arm_read (c);
   return c;
@@ -464,13 +460,13 @@ eh_ws_conn_send (EhWsConn *c, guint8 opcode, const guint8 *data, gsize len)
   g_return_val_if_fail (opcode < EH_WS_CLOSE || len <= EH_WS_CONTROL_MAX, FALSE);
   if (!eh_ws_conn_is_open (c))
     return FALSE;
-  if (c->queue.length >= c->max_queued)
+  if (c->pending_frames >= c->max_queued)
     {
       finish (c, g_error_new (G_IO_ERROR, G_IO_ERROR_NO_SPACE, "the peer does not read: %u frames wait to "
-                              "be written", c->queue.length));
+                              "be written", c->pending_frames));
       return FALSE;
     }
-  enqueue (c, opcode, data, len, FALSE);
+  enqueue (c, opcode, data, len);
   return TRUE;
 }
 
@@ -499,5 +495,5 @@ eh_ws_conn_get_stream (EhWsConn *c)
 guint
 eh_ws_conn_queued (EhWsConn *c)
 {
-  return c->queue.length;
+  return c->pending_frames;
 }

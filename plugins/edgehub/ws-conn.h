@@ -1,9 +1,10 @@
 /* ws-conn.h: the client side of a websocket (RFC 6455) over a pollable
  * GIOStream (edgehub's TLS stream), after the HTTP upgrade, on the GLib
  * main loop: masked frames out through a bounded queue written without
- * blocking, frames in through a bounded buffer (eh_ws_frame_parse, server
- * frames unmasked), fragmented messages reassembled, the peer's pings
- * answered, the close handshake answered. A protocol or I/O error ends the
+ * blocking (those queued during a main loop turn go out in one write),
+ * frames in through a bounded buffer (eh_ws_frame_parse, server frames
+ * unmasked), fragmented messages reassembled, the peer's pings answered
+ * (in order with the queued frames), the close handshake answered. A protocol or I/O error ends the
  * connection: the error callback tells why, then the closed callback. */
 #pragma once
 

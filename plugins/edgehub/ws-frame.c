@@ -5,18 +5,46 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-/* A masking key: unpredictable, as RFC 6455 section 5.3 asks. */
+/* A masking key: unpredictable, as RFC 6455 section 5.3 asks. Keys are
+ * taken from a pool filled by OpenSSL's generator 128 keys at a time (one
+ * call per frame costs a getpid(2) in OpenSSL 3's fork check). */
 static void
 mask_key (guint8 mask[4])
 {
-  if (RAND_bytes (mask, 4) != 1)
+  static _Thread_local guint8 pool[512];
+  static _Thread_local guint used = sizeof pool;
+  if (used == sizeof pool)
     {
-      guint32 r = g_random_int ();
-      mask[0] = (guint8) (r >> 24);
-      mask[1] = (guint8) (r >> 16);
-      mask[2] = (guint8) (r >> 8);
-      mask[3] = (guint8) r;
+      if (RAND_bytes (pool, sizeof pool) != 1)
+        for (guint i = 0; i < sizeof pool; i += 4)
+          {
+            guint32 r = g_random_int ();
+            memcpy (pool + i, &r, 4);
+          }
+      used = 0;
     }
+  memcpy (mask, pool + used, 4);
+  used += 4;
+}
+
+/* XORs n bytes at p with the key, 8 bytes at a time. */
+static void
+apply_mask (guint8 *p, gsize n, const guint8 mask[4])
+{
+  guint8 m8[8];
+  guint64 m, w;
+  gsize i = 0;
+  for (int k = 0; k < 8; k++)
+    m8[k] = mask[k & 3];
+  memcpy (&m, m8, 8);
+  for (; i + 8 <= n; i += 8)
+    {
+      memcpy (&w, p + i, 8);
+      w ^= m;
+      memcpy (p + i, &w, 8);
+    }
+  for (; i < n; i++)
+    p[i] ^= mask[i & 3];
 }
 
 /* Appends one masked frame. */
@@ -54,8 +82,7 @@ eh_ws_frame_append (GByteArray *out, gboolean fin, guint8 opcode, const guint8 *
     memcpy (p, head, head_len);
   if (body_len)
     memcpy (p + head_len, body, body_len);
-  for (gsize i = 0; i < n; i++)
-    p[i] ^= mask[i & 3];
+  apply_mask (p, n, mask);
 }
 
 /* One masked frame with FIN. */
@@ -149,8 +176,7 @@ eh_ws_frame_parse (guint8 *buf, gsize len, gsize max_payload, EhWsParseMode mode
   frame->len = (gsize) n;
   frame->frame_len = pos + (gsize) n;
   if (masked)
-    for (gsize i = 0; i < n; i++)
-      buf[pos + i] ^= mask[i & 3];
+    apply_mask (buf + pos, (gsize) n, mask);
   return 1;
 }
 
