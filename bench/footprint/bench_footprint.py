@@ -20,6 +20,9 @@ a real mosquitto on 127.0.0.1; a working set sent from the cloud (5 pods,
   BENCH footprint.connected.anon <kB> kB     Anonymous (heap, stacks, anonymous mmaps)
   BENCH footprint.connected.heap <kB> kB     Rss of the [heap] mapping (brk arena)
   BENCH footprint.connected.threads <n> count
+  BENCH footprint.connected.soup_stack <kB> kB  Rss of libsoup and the libraries only
+                                            it pulls in (krb5/gssapi, psl, idn2,
+                                            unistring, brotli, nghttp2): 0, none mapped
 
 then the burst: --objects pods (10,000; 2,000 with --quick) flooded from the
 cloud, stored and acked, and --updates twin updates (20,000; 4,000 with
@@ -143,6 +146,24 @@ def smaps_table(pid, n=15):
         e[2] += m.get("Anonymous", 0)
     rows = sorted(by.items(), key=lambda kv: -kv[1][1])[:n]
     return "\n".join(f"  {name:40s} rss {v[0]:6d} pss {v[1]:6d} anon {v[2]:6d} kB" for name, v in rows)
+
+
+# libsoup and the libraries only it pulls in (GSSAPI/Kerberos, PSL, IDN,
+# Brotli, HTTP/2): a connected node in this configuration maps none of them
+# since edgehub's websocket is its own (docs/footprint.md).
+SOUP_STACK = ("libsoup-", "libkrb5.", "libkrb5support.", "libgssapi_krb5.", "libk5crypto.", "libcom_err.",
+              "libkeyutils.", "libpsl.", "libidn2.", "libunistring.", "libbrotli", "libnghttp2.")
+
+
+def soup_stack(pid):
+    """Rss (kB) and names of the libsoup-stack libraries mapped."""
+    names, rss = set(), 0
+    for m in mappings(pid):
+        base = os.path.basename(m["name"])
+        if m["name"].startswith("/") and base.startswith(SOUP_STACK):
+            names.add(base)
+            rss += m.get("Rss", 0)
+    return rss, sorted(names)
 
 
 def malloc_stats(pid, node_log):
@@ -366,6 +387,10 @@ def main():
             for k in ("rss", "pss", "private", "anon", "heap"):
                 print(f"BENCH footprint.connected.{k} {conn[k]} kB", flush=True)
             print(f"BENCH footprint.connected.threads {conn['threads']} count", flush=True)
+            soup_rss, soup_libs = soup_stack(pid)
+            print(f"BENCH footprint.connected.soup_stack {soup_rss} kB", flush=True)
+            if soup_libs:
+                log("libsoup stack mapped: " + ", ".join(soup_libs))
             if os.environ.get("FOOTPRINT_SMAPS"):
                 log("largest mappings, connected:\n" + smaps_table(pid, smaps_rows()))
             if not BURST:

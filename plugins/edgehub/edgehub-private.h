@@ -2,9 +2,9 @@
 #pragma once
 
 #include <edgecore.h>
-#include <libsoup/soup.h>
 
 #include "backoff.h"
+#include "ws-conn.h"
 
 #define EDGEHUB_BUS_NAME  "websocket"
 #define EDGEHUB_BUS_GROUP "hub"
@@ -83,7 +83,7 @@ typedef struct {
   char                    *last_unusable; /* why the certificates were last found unusable */
 
   /* the link (link.c) */
-  SoupWebsocketConnection *ws;
+  EhWsConn                *ws;           /* the websocket (ws-conn.c) */
   gpointer                 dial;        /* the dial in flight (link.c) */
   guint                    dial_timeout_source;
   guint                    reconnect_source;

@@ -14,13 +14,15 @@
 #include "edgehub-private.h"
 #include "http.h"
 #include "tls.h"
+#include "ws-conn.h"
 
 #include <openssl/rand.h>
 #include <string.h>
 
-/* The hard frame limit given to libsoup, far above any real message; the
- * configured websocket-max-message-size is enforced per message on top of
- * it without closing the link. */
+/* The hard limit of a frame and of a reassembled message, far above any
+ * real message (a bigger one closes the link, code 1009); the configured
+ * websocket-max-message-size is enforced per message on top of it without
+ * closing the link. */
 #define HARD_FRAME_LIMIT (256 * 1024 * 1024)
 
 /* A dial in flight. It outlives the plugin if the plugin stops first: then
@@ -113,10 +115,9 @@ drop_socket (EdgeHub *self)
   if (!self->ws)
     return;
   ec_metric_set (self->m.connected, 0);
-  g_signal_handlers_disconnect_by_data (self->ws, self);
-  if (soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
-  g_clear_object (&self->ws);
+  /* a close frame with 1001 if it can go at once, then the stream closes */
+  eh_ws_conn_free (self->ws, EH_WS_CLOSE_GOING_AWAY);
+  self->ws = NULL;
   if (self->keepalive_source)
     g_source_remove (self->keepalive_source);
   self->keepalive_source = 0;
@@ -139,11 +140,11 @@ link_down (EdgeHub *self, EhDisconnect reason)
 
 /* The link went down. */
 static void
-on_closed (SoupWebsocketConnection *ws, gpointer data)
+on_closed (EhWsConn *ws, gpointer data)
 {
   EdgeHub *self = data;
-  gushort code = soup_websocket_connection_get_close_code (ws);
-  const char *reason = soup_websocket_connection_get_close_data (ws);
+  guint code = eh_ws_conn_get_close_code (ws);
+  const char *reason = eh_ws_conn_get_close_reason (ws);
   gint64 up_s = (g_get_monotonic_time () - self->connected_at) / G_USEC_PER_SEC;
 
   ec_log_warning (self->context, "connection to the cloud closed after %" G_GINT64_FORMAT " s "
@@ -153,40 +154,13 @@ on_closed (SoupWebsocketConnection *ws, gpointer data)
   link_down (self, EH_DISCONNECT_CLOSED);
 }
 
-/* The socket under the websocket (libsoup wraps it in a TLS stream and its
- * own stream), or NULL. */
-static GSocket *
-find_socket (GIOStream *io)
-{
-  for (int depth = 0; io && depth < 6; depth++)
-    {
-      if (EH_IS_TLS_STREAM (io))
-        return eh_tls_stream_get_socket (EH_TLS_STREAM (io));
-      static const char *const names[] = { "base-iostream", "base-io-stream" };
-      GIOStream *base = NULL;
-      if (G_IS_SOCKET_CONNECTION (io))
-        return g_socket_connection_get_socket (G_SOCKET_CONNECTION (io));
-      for (guint i = 0; i < G_N_ELEMENTS (names) && !base; i++)
-        {
-          GParamSpec *p = g_object_class_find_property (G_OBJECT_GET_CLASS (io), names[i]);
-          if (p && g_type_is_a (p->value_type, G_TYPE_IO_STREAM))
-            {
-              g_object_get (io, names[i], &base, NULL);
-              if (base)
-                g_object_unref (base);   /* io keeps it alive */
-            }
-        }
-      io = base;
-    }
-  return NULL;
-}
-
 /* The cloud stopped answering: shut the socket down at once (a TLS close
  * would wait on a peer that does not read) and reconnect. */
 static void
 link_dead (EdgeHub *self, EhDisconnect reason, const char *why)
 {
-  GSocket *sock = find_socket (soup_websocket_connection_get_io_stream (self->ws));
+  GIOStream *io = eh_ws_conn_get_stream (self->ws);
+  GSocket *sock = EH_IS_TLS_STREAM (io) ? eh_tls_stream_get_socket (EH_TLS_STREAM (io)) : NULL;
   ec_log_warning (self->context, "the cloud is not answering: %s; dropping the connection after %"
                   G_GINT64_FORMAT " s, %u message(s) wait for the cloud", why,
                   (g_get_monotonic_time () - self->connected_at) / G_USEC_PER_SEC,
@@ -196,19 +170,15 @@ link_dead (EdgeHub *self, EhDisconnect reason, const char *why)
   link_down (self, reason);
 }
 
-/* Sends the next ping; its pong proves the cloud read everything before. The
- * payload names the ping. libsoup 3 has no call for pings with a payload,
- * but its send_message takes the opcode as the data type and sends it as
- * is (0x9 = ping, at most 125 bytes). */
+/* Sends the next ping, after everything queued; its pong proves the cloud
+ * read everything before. The payload names the ping. */
 static void
 send_ping (EdgeHub *self)
 {
   char payload[40];
   int n = g_snprintf (payload, sizeof payload, "edgecore-%" G_GUINT64_FORMAT, self->ping_next);
-  g_autoptr (GBytes) bytes = g_bytes_new (payload, (gsize) n);
-  if (!eh_link_is_up (self))
+  if (!eh_link_is_up (self) || !eh_ws_conn_send (self->ws, EH_WS_PING, (const guint8 *) payload, (gsize) n))
     return;
-  soup_websocket_connection_send_message (self->ws, (SoupWebsocketDataType) 0x9, bytes);
   self->ping_next++;
   self->ping_outstanding = TRUE;
 }
@@ -236,10 +206,9 @@ eh_link_request_ping (EdgeHub *self)
 
 /* A pong: the cloud is alive, and read everything written before the ping
  * that waits for it (one ping at a time, so pongs need no matching; the
- * payload is not read, as libsoup 3.2 hands it over as a GByteArray while
- * declaring GBytes). */
+ * payload is not read). */
 static void
-on_pong (SoupWebsocketConnection *ws, gpointer message, gpointer data)
+on_pong (EhWsConn *ws, const guint8 *payload, gsize len, gpointer data)
 {
   EdgeHub *self = data;
   self->last_rx = g_get_monotonic_time ();
@@ -304,20 +273,18 @@ start_liveness (EdgeHub *self)
 
 /* A protocol or I/O error on the link; "closed" follows. */
 static void
-on_ws_error (SoupWebsocketConnection *ws, GError *error, gpointer data)
+on_ws_error (EhWsConn *ws, const GError *error, gpointer data)
 {
   EdgeHub *self = data;
   ec_log_warning (self->context, "websocket error: %s", error->message);
 }
 
-/* A message from the cloud. */
+/* A message (text or binary) from the cloud. */
 static void
-on_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer data)
+on_ws_message (EhWsConn *ws, guint8 opcode, const guint8 *data, gsize len, gpointer user)
 {
-  gsize len;
-  const char *p = g_bytes_get_data (message, &len);
-  ((EdgeHub *) data)->last_rx = g_get_monotonic_time ();
-  eh_downlink_receive (data, p, len);
+  ((EdgeHub *) user)->last_rx = g_get_monotonic_time ();
+  eh_downlink_receive (user, (const char *) data, len);
 }
 
 /* The handshake took too long. */
@@ -367,20 +334,19 @@ dial_failed (EdgeHub *self, Dial *d, GError *error)
 
 /* The websocket is up: start the session. */
 static void
-link_up (EdgeHub *self, Dial *d, SoupWebsocketConnection *ws)
+link_up (EdgeHub *self, Dial *d)
 {
-  self->ws = ws;
+  static const EhWsConnEvents events = { on_ws_message, on_pong, on_ws_error, on_closed };
+  /* frames not yet handed to TLS: as many as the uplink keeps while the
+   * cloud is away; more means the cloud does not read, the link fails and
+   * what it did not confirm reading is queued again */
+  self->ws = eh_ws_conn_new (G_IO_STREAM (d->stream), HARD_FRAME_LIMIT, (guint) MAX (self->cfg.uplink_limit, 1),
+                             &events, self);
   self->connected_at = g_get_monotonic_time ();
   self->n.connects++;
   ec_metric_add (self->m.connects, 1);
   ec_metric_set (self->m.connected, 1);
   eh_log_failure (self, NULL, NULL);
-  soup_websocket_connection_set_max_incoming_payload_size (ws, HARD_FRAME_LIMIT);
-  soup_websocket_connection_set_keepalive_interval (ws, 0);
-  g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
-  g_signal_connect (ws, "closed", G_CALLBACK (on_closed), self);
-  g_signal_connect (ws, "error", G_CALLBACK (on_ws_error), self);
-  g_signal_connect (ws, "pong", G_CALLBACK (on_pong), self);
   ec_log_message (self->context, "connected to the cloud at %s as node %s", d->url, self->cfg.node);
   dial_free (d);
   start_liveness (self);
@@ -400,7 +366,6 @@ on_upgraded (GObject *source, GAsyncResult *res, gpointer data)
   g_autoptr (EhHttpResponse) r = eh_http_exchange_finish (res, &error);
   g_autofree char *want = NULL;
   const char *accept;
-  g_autoptr (GUri) uri = NULL;
 
   if (d->abandoned)
     {
@@ -428,9 +393,7 @@ on_upgraded (GObject *source, GAsyncResult *res, gpointer data)
   if (self->dial_timeout_source)
     g_source_remove (self->dial_timeout_source);
   self->dial_timeout_source = 0;
-  uri = g_uri_parse (d->url, G_URI_FLAGS_NONE, NULL);
-  link_up (self, d, soup_websocket_connection_new (G_IO_STREAM (d->stream), uri, SOUP_WEBSOCKET_CONNECTION_CLIENT,
-                                                   NULL, NULL, NULL));
+  link_up (self, d);
 }
 
 /* TLS is up and the cloud verified: ask for the websocket. */
@@ -613,21 +576,20 @@ eh_link_stop (EdgeHub *self)
 gboolean
 eh_link_is_up (EdgeHub *self)
 {
-  return self->ws && soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN;
+  return self->ws && eh_ws_conn_is_open (self->ws);
 }
 
-/* Writes one message text (JSON followed by a newline, as Go writes it) in
+/* Queues one message text (JSON followed by a newline, as Go writes it) in
  * a text frame; text that is not UTF-8 goes in a binary frame, which Go's
- * reader accepts too. */
+ * reader accepts too (v1.9.2's ReadJSON and the current cloud's
+ * ReadMessage take either). FALSE when the link is down or its queue is
+ * full (then it fails). */
 gboolean
 eh_link_write (EdgeHub *self, const char *text, gsize len)
 {
-  if (!eh_link_is_up (self))
+  guint8 opcode = G_LIKELY (g_utf8_validate (text, (gssize) len, NULL)) ? EH_WS_TEXT : EH_WS_BINARY;
+  if (!eh_link_is_up (self) || !eh_ws_conn_send (self->ws, opcode, (const guint8 *) text, len))
     return FALSE;
-  if (G_LIKELY (g_utf8_validate (text, (gssize) len, NULL)))
-    soup_websocket_connection_send_text (self->ws, text);
-  else
-    soup_websocket_connection_send_binary (self->ws, text, len);
   self->n.to_cloud++;
   ec_metric_add (self->m.sent, 1);
   ec_metric_add (self->m.sent_bytes, (gint64) len);

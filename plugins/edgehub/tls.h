@@ -2,8 +2,8 @@
  *
  * GnuTLS (and so GLib's TLS) cannot even parse the certificate a default
  * KubeEdge v1.9.2 CloudCore serves (its subjectAltName holds an empty DNS
- * name), so edgehub talks TLS through OpenSSL, in a GIOStream that libsoup's
- * websocket and edgehub's small HTTP client run over. The cloud's
+ * name), so edgehub talks TLS through OpenSSL, in a GIOStream that edgehub's
+ * websocket (ws-conn.c) and small HTTP client run over. The cloud's
  * certificate is checked by eh_tls_verify_server with the rules Go's
  * crypto/tls applies (chain to the cloud CA, validity dates, the dialled
  * address in the IP or DNS entries; empty entries ignored). */

@@ -1,4 +1,4 @@
-/* es-proto.c: uvarints, WebSocket frames, the connector and the local HTTP
+/* es-proto.c: uvarints, the connector and the local HTTP
  * answer's body (see es-proto.h). */
 #include "es-proto.h"
 
@@ -82,109 +82,6 @@ es_message_parse (const guint8 *buf, gsize len, guint64 *id, guint64 *type,
   *data = buf + pos;
   *data_len = len - pos;
   return TRUE;
-}
-
-/* Builds one masked frame. */
-GBytes *
-es_ws_frame_new (guint8 opcode, const guint8 *head, gsize head_len, const guint8 *body, gsize body_len)
-{
-  gsize n = head_len + body_len;
-  gsize hdr = 2 + (n < 126 ? 0 : n <= 0xffff ? 2 : 8) + 4;
-  guint8 *f = g_malloc (hdr + n);
-  guint8 *p = f;
-  guint32 r = g_random_int ();
-  guint8 mask[4] = { r >> 24, r >> 16, r >> 8, r };
-
-  *p++ = 0x80 | (opcode & 0x0f);
-  if (n < 126)
-    *p++ = 0x80 | (guint8) n;
-  else if (n <= 0xffff)
-    {
-      *p++ = 0x80 | 126;
-      *p++ = (guint8) (n >> 8);
-      *p++ = (guint8) n;
-    }
-  else
-    {
-      *p++ = 0x80 | 127;
-      for (int s = 56; s >= 0; s -= 8)
-        *p++ = (guint8) ((guint64) n >> s);
-    }
-  memcpy (p, mask, 4);
-  p += 4;
-  if (head_len)
-    memcpy (p, head, head_len);
-  if (body_len)
-    memcpy (p + head_len, body, body_len);
-  for (gsize i = 0; i < n; i++)
-    p[i] ^= mask[i & 3];
-  return g_bytes_new_take (f, hdr + n);
-}
-
-/* Parses one frame. */
-int
-es_ws_frame_parse (guint8 *buf, gsize len, gsize max_payload, EsWsFrame *frame, GError **error)
-{
-  gsize pos = 2;
-  guint64 n;
-  gboolean masked;
-  guint8 mask[4] = { 0 };
-
-  if (len < 2)
-    return 0;
-  if (buf[0] & 0x70)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "websocket frame with reserved bits set "
-                   "(no extension was negotiated)");
-      return -1;
-    }
-  frame->fin = (buf[0] & 0x80) != 0;
-  frame->opcode = buf[0] & 0x0f;
-  masked = (buf[1] & 0x80) != 0;
-  n = buf[1] & 0x7f;
-  if (n == 126)
-    {
-      if (len < 4)
-        return 0;
-      n = (guint64) buf[2] << 8 | buf[3];
-      pos = 4;
-    }
-  else if (n == 127)
-    {
-      if (len < 10)
-        return 0;
-      n = 0;
-      for (int i = 0; i < 8; i++)
-        n = n << 8 | buf[2 + i];
-      pos = 10;
-    }
-  if (frame->opcode >= 0x8 && (n > 125 || !frame->fin))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "websocket control frame too long or fragmented");
-      return -1;
-    }
-  if (n > max_payload)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, "websocket frame of %" G_GUINT64_FORMAT
-                   " bytes, over the limit of %" G_GSIZE_FORMAT, n, max_payload);
-      return -1;
-    }
-  if (masked)
-    {
-      if (len < pos + 4)
-        return 0;
-      memcpy (mask, buf + pos, 4);
-      pos += 4;
-    }
-  if (len - pos < n)
-    return 0;
-  frame->payload = buf + pos;
-  frame->len = (gsize) n;
-  frame->frame_len = pos + (gsize) n;
-  if (masked)
-    for (gsize i = 0; i < n; i++)
-      buf[pos + i] ^= mask[i & 3];
-  return 1;
 }
 
 /* Frees a connector. */

@@ -1,10 +1,13 @@
 /* es-proto.h: the pure parts of KubeEdge's stream tunnel (reference
  * kubeedge-edged-edgestream.md section 6): the uvarint message header,
- * RFC 6455 frames (no UTF-8 check on TEXT: the payload is binary), the
+ * RFC 6455 frames (edgehub-core's codec; no UTF-8 check on TEXT: the
+ * payload is binary), the
  * connector JSON and the decoding of a local HTTP answer's body. */
 #pragma once
 
 #include <glib.h>
+
+#include "ws-frame.h"
 
 G_BEGIN_DECLS
 
@@ -33,29 +36,29 @@ gboolean es_uvarint_read   (const guint8 *buf, gsize len, gsize *pos, guint64 *v
 gboolean es_message_parse  (const guint8 *buf, gsize len, guint64 *id, guint64 *type,
                             const guint8 **data, gsize *data_len, GError **error);
 
-/* WebSocket opcodes used here. */
-enum { ES_WS_CONT = 0x0, ES_WS_TEXT = 0x1, ES_WS_BINARY = 0x2, ES_WS_CLOSE = 0x8,
-       ES_WS_PING = 0x9, ES_WS_PONG = 0xA };
+/* WebSocket frames: edgehub-core's codec (plugins/edgehub/ws-frame.h),
+ * under the names the tunnel uses. */
+enum { ES_WS_CONT = EH_WS_CONT, ES_WS_TEXT = EH_WS_TEXT, ES_WS_BINARY = EH_WS_BINARY,
+       ES_WS_CLOSE = EH_WS_CLOSE, ES_WS_PING = EH_WS_PING, ES_WS_PONG = EH_WS_PONG };
+
+typedef EhWsFrame EsWsFrame;
 
 /* Builds one client (masked) frame with FIN set: opcode, then the
  * concatenation of head (may be NULL) and body. */
-GBytes  *es_ws_frame_new   (guint8 opcode, const guint8 *head, gsize head_len,
-                            const guint8 *body, gsize body_len);
+static inline GBytes *
+es_ws_frame_new (guint8 opcode, const guint8 *head, gsize head_len, const guint8 *body, gsize body_len)
+{
+  return eh_ws_frame_new (opcode, head, head_len, body, body_len);
+}
 
-/* One frame read from the server. */
-typedef struct {
-  gboolean      fin;
-  guint8        opcode;
-  const guint8 *payload;     /* points into the buffer; unmasked in place */
-  gsize         len;
-  gsize         frame_len;   /* bytes the frame took in the buffer */
-} EsWsFrame;
-
-/* Parses one frame at the start of buf (unmasking it in place when the
- * peer masked it). 1: a frame; 0: more bytes needed; -1: error (bad
- * header or payload over max_payload). */
-int      es_ws_frame_parse (guint8 *buf, gsize len, gsize max_payload, EsWsFrame *frame,
-                            GError **error);
+/* Parses one frame from the server at the start of buf (unmasking it in
+ * place when the peer masked it). 1: a frame; 0: more bytes needed; -1:
+ * error (bad header or payload over max_payload). */
+static inline int
+es_ws_frame_parse (guint8 *buf, gsize len, gsize max_payload, EsWsFrame *frame, GError **error)
+{
+  return eh_ws_frame_parse (buf, len, max_payload, EH_WS_PARSE_MASK_ANY, frame, error);
+}
 
 /* The connector of a *_CONNECT message: only what the edge uses. */
 typedef struct {
