@@ -141,13 +141,26 @@ format_time (gint64 t)
 }
 
 /* Checks that crt is signed by the CA in store and valid now, for client
- * authentication. */
+ * authentication. A certificate that starts later by this node's clock is
+ * checked at its start: the cloud starts it at its own "now" (KubeEdge:
+ * time.Now()) and checks it with its own clock, so a node clock a little
+ * behind, or a coarse clock read in the same second, is no reason to fail;
+ * a gap over a minute is logged. */
 static gboolean
 check_signed (X509 *crt, X509_STORE *store, const char *what, const char *ca_desc, GError **error)
 {
   X509_STORE_CTX *ctx = X509_STORE_CTX_new ();
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 start = eh_tls_asn1_unix (X509_get0_notBefore (crt));
   int rc, err = 0;
   X509_STORE_CTX_init (ctx, store, crt, NULL);
+  if (start > now)
+    {
+      if (start - now > 60)
+        g_warning ("%s starts %" G_GINT64_FORMAT " s from now by this node's clock: check the node's time (NTP)",
+                   what, start - now);
+      X509_STORE_CTX_set_time (ctx, 0, (time_t) start);
+    }
   X509_STORE_CTX_set_purpose (ctx, X509_PURPOSE_SSL_CLIENT);
   rc = X509_verify_cert (ctx);
   if (rc != 1)

@@ -89,6 +89,9 @@ def setUpModule():
     # a: what a default CloudCore v1.9.2 serves (the guide's version); b: CloudCore HEAD
     CLOUDS["a"] = Cloud(CLOUD_ROOT, "a", "--profile", "v1.9.2")
     CLOUDS["b"] = Cloud(CLOUD_ROOT, "b")
+    # c: a v1.9.2 cloud whose clock is 2 minutes ahead of the node's (the
+    # certificates it signs start then)
+    CLOUDS["c"] = Cloud(CLOUD_ROOT, "c", "--profile", "v1.9.2", "--edge-cert-offset", "120")
 
 
 def tearDownModule():
@@ -319,6 +322,15 @@ class JoinTest(Base):
         p = self.run_ec("join", "--cloudcore-ipport=cloud.example.com:443", "--token", TOKEN, "--edgenode-name",
                         "e1", "--config-dir", self.confd, "--dry-run")
         self.assertIn("http-server=https://cloud.example.com:10002\n", p.stdout)
+
+    def test_node_clock_behind_the_cloud(self):
+        # the cloud starts the certificate at its own "now"; a node whose
+        # clock is behind (or reads a coarse clock in the same second) still
+        # joins, and is told to check its time when the gap is over a minute
+        p = self.join(cloud="c")
+        self.assertIn("starts 1", p.stderr)
+        self.assertIn("check the node's time", p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.certs, "server.crt")), os.listdir(self.certs))
 
     def test_chinese_output(self):
         env = dict(self.env, LC_ALL="zh_CN.UTF-8", LANG="zh_CN.UTF-8", LANGUAGE="zh_CN",
