@@ -717,22 +717,32 @@ class Watches(unittest.TestCase):
     def test_idle_watches_of_gone_clients_are_closed(self):
         """A client that goes away from a quiet watch does not leave its
         connection open on the node."""
-        def sockets():
-            fd_dir = f"/proc/{self.node.proc.pid}/fd"
+        port = self.node.port
+
+        def server_sides(peers, states):
+            """The node's sockets of port whose peer is one of peers, in states
+            (hex, as /proc/net/tcp spells them). Only this connection's own
+            sockets are looked at: others (kept-alive ones of earlier tests)
+            come and go meanwhile."""
             n = 0
-            for fd in os.listdir(fd_dir):
-                try:
-                    n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
-                except OSError:
-                    pass
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    local, remote, state = fields[1], fields[2], fields[3]
+                    if (int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in peers
+                            and state in states):
+                        n += 1
             return n
-        before = sockets()
         streams = [WatchStream(self.node, "/api/v1/namespaces/nowhere/pods?watch=1") for _ in range(20)]
-        wait_for(lambda: sockets() >= before + 20, what="20 watch connections")
+        peers = {w.conn.sock.getsockname()[1] for w in streams}
+        ESTABLISHED, CLOSE_WAIT = "01", "08"
+        wait_for(lambda: server_sides(peers, (ESTABLISHED,)) == 20, what="20 watch connections")
         for w in streams:
             w.resp.close()
             w.close()
-        wait_for(lambda: sockets() <= before, timeout=5, what="the watch connections to close")
+        # once the node has closed its side, it is in LAST_ACK or gone
+        wait_for(lambda: server_sides(peers, (ESTABLISHED, CLOSE_WAIT)) == 0, timeout=5,
+                 what="the watch connections to close")
 
     def test_watch_filters_and_single_object(self):
         w1 = WatchStream(self.node, "/api/v1/watch/namespaces/default/pods/solo?timeoutSeconds=5")
