@@ -64,18 +64,26 @@ job_complete (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Runs the job's work (unless cancelled), on the calling thread. */
 static void
-job_run (Job *job)
+job_work (Job *job)
 {
   if (!g_cancellable_set_error_if_cancelled (job->cancellable, &job->error))
     job->result = job->work (job->data, &job->error);
+}
+
+/* Hands the finished job to its main context for done and destroy. */
+static void
+job_finish (Job *job)
+{
   _ec_invoke_later (job->context, job_complete, job);
 }
 
 static void
 pool_func (gpointer item, gpointer unused)
 {
-  job_run (item);
+  job_work (item);
+  job_finish (item);
 }
 
 /**
@@ -135,8 +143,11 @@ worker_thread (gpointer user_data)
       gpointer item = g_async_queue_pop (worker->queue);
       if (item == worker)
         break;
-      job_run (item);
-      g_atomic_int_dec_and_test (&worker->pending);
+      job_work (item);
+      /* no longer pending before done can run: a done callback (or what it
+       * wakes) that asks ec_worker_get_pending() sees its job gone */
+      g_atomic_int_add (&worker->pending, -1);
+      job_finish (item);
     }
   return NULL;
 }

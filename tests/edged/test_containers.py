@@ -43,13 +43,7 @@ def ctr(name, script, **extra):
 
 class Containers(te.Base):
     def start(self):
-        cloud = te.Cloud(self, self.root)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
-        te.wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
-        return cloud, node
+        return self.start_node()
 
     def status_where(self, cloud, node, name, pred, what, timeout=60):
         return te.wait_for(lambda: [s["Status"] for s in cloud.pod_statuses(name) if pred(s["Status"])],
@@ -368,10 +362,7 @@ class Containers(te.Base):
                            (json.dumps(p),)).rowcount
         db.close()
         self.assertEqual(n, 1)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
+        node = te.Node(self, self.root, cloud, self.runtime_conf())
         node.wait_log(r"pod default/upd: adopted sandbox [0-9a-f]{12} and 2 of 2 containers", 60)
         node.wait_log(r"pod default/upd: adopted container change runs an older spec")
         node.wait_log(r"pod default/upd: container change changed: killing it", 30)

@@ -170,6 +170,21 @@ class Base(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.root = self.tmp.name
 
+    def runtime_conf(self, extra=""):
+        """[edged] lines for the test's containerd, its log folder and cgroup
+        parent, then extra."""
+        return (f"container-runtime-endpoint=unix://{SOCK}\n"
+                f"image-service-endpoint=unix://{SOCK}\n"
+                f"pod-logs-dir={self.root}/pods\ncgroup-root={CGROUP}\n" + extra)
+
+    def start_node(self, cloud=None, extra=""):
+        """cloudsim (or cloud) and a node on the test's containerd, once the
+        node has registered."""
+        cloud = cloud or Cloud(self, self.root)
+        node = Node(self, self.root, cloud, self.runtime_conf(extra))
+        wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
+        return cloud, node
+
 
 class Registration(Base):
     CONF = (f"container-runtime-endpoint=unix://{SOCK}\n"

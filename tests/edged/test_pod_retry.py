@@ -24,12 +24,7 @@ def cstatus(st):
 
 class CreateRetry(te.Base):
     def test_create_failure_is_retried(self):
-        cloud = te.Cloud(self, self.root)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
-        te.wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
+        cloud, node = self.start_node()
         blocker = os.path.join(self.root, "blocker")
         with open(blocker, "w") as f:
             f.write("a file where containerd wants a directory\n")
@@ -60,12 +55,7 @@ class Expansion(te.Base):
     def test_var_references_in_command_and_args(self):
         """$(VAR) in command and args from the container's env (kubelet's
         expansion), $$ escapes, unknown references left as written."""
-        cloud = te.Cloud(self, self.root)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
-        te.wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
+        cloud, node = self.start_node()
         pod = te.pod_obj("expand", "uid-expand", "echo 'ARGS=$(GREETING)|$$(GREETING)|$(NOPE)|$(WHO)'; "
                          "exec sleep 3600")
         c = pod["spec"]["containers"][0]

@@ -63,13 +63,7 @@ def cond(st, type_):
 
 class Probes(te.Base):
     def start(self):
-        cloud = te.Cloud(self, self.root)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
-        te.wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
-        return cloud, node
+        return self.start_node()
 
     def remove(self, cloud, node, names):
         for name in names:

@@ -35,14 +35,8 @@ def https_get(port, path, **extra):
 
 class TlsProbes(te.Base):
     def test_https_and_grpc_probes(self):
-        cloud = te.Cloud(self, self.root)
         # node-ip: grpc probes have no host: a host-network pod's is the node's
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n"
-                       "node-ip=127.0.0.1\n")
-        te.wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
+        cloud, node = self.start_node(extra="node-ip=127.0.0.1\n")
         signed = WebServer(self, "self-signed")
         expired = WebServer(self, "expired")
         plain = WebServer(self)

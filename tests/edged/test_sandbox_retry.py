@@ -34,12 +34,7 @@ def thaw_if_there():
 
 class SandboxRetry(te.Base):
     def test_retry_after_a_sandbox_left_behind(self):
-        cloud = te.Cloud(self, self.root)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n")
-        te.wait_for(lambda: cloud.node_messages("insert"), 30, "registration")
+        cloud, node = self.start_node()
         os.makedirs(FREEZER, exist_ok=True)
         set_freezer("FROZEN")
         self.addCleanup(thaw_if_there)

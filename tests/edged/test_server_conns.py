@@ -17,28 +17,14 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_server as ts  # noqa: E402  (joins containerd's network namespace)
+from harness import CLOSE_WAIT, fd_count, port_states  # noqa: E402
 
 t = ts.t
 SLACK = 3
-CLOSE_WAIT = "08"
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def close_waits(port):
-    n = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            n += int(fields[1].split(":")[1], 16) == port and fields[3] == CLOSE_WAIT
-    return n
+    return port_states(port).count(CLOSE_WAIT)
 
 
 def kept_alive(port, path="/healthz"):

@@ -150,11 +150,7 @@ class Static(te.Base):
         with open(os.path.join(static, "mirrored.json"), "w") as f:
             json.dump(pod, f)
         cloud = te.Cloud(self, self.root)
-        node = te.Node(self, self.root, cloud,
-                       f"container-runtime-endpoint=unix://{te.SOCK}\n"
-                       f"image-service-endpoint=unix://{te.SOCK}\n"
-                       f"pod-logs-dir={self.root}/pods\ncgroup-root={te.CGROUP}\n"
-                       f"static-pod-path={static}\n")
+        node = te.Node(self, self.root, cloud, self.runtime_conf(f"static-pod-path={static}\n"))
         name = f"mirrored-{te.NODE}"
 
         def mirrors():

@@ -93,3 +93,28 @@ def cloud_events(cloud_dir, kind=None):
             if kind is None or e.get("event") == kind:
                 out.append(e)
     return out
+
+
+CLOSE_WAIT = "08"   # a TCP state, as /proc/net/tcp spells it
+
+
+def fd_count(pid):
+    """How many file descriptors process pid has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def port_states(port):
+    """TCP states (hex, as /proc/net/tcp spells them) of the sockets whose
+    local port is port: a server's listening and accepted sockets."""
+    states = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                states.append(fields[3])
+    return states

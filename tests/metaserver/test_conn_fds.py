@@ -20,34 +20,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_metaserver as tm  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import CLOSE_WAIT, fd_count, port_states  # noqa: E402
 
 PATH = "/api/v1/namespaces/default/pods"
 REQ11 = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 REQ10 = f"GET {PATH} HTTP/1.0\r\n\r\n".encode()
 SLACK = 3    # descriptors the process may open meanwhile (sqlite, logs)
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def port_states(port):
-    """TCP states (hex, as /proc/net/tcp spells them) of the port's local sockets."""
-    states = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].split(":")[1], 16) == port:
-                states.append(fields[3])
-    return states
-
-
-CLOSE_WAIT = "08"
 
 
 def read_answer(s, buf=None):
